@@ -1,0 +1,58 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// One set of settings for every target, so the whole package follows the same language rules.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Chimera",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "chimera", targets: ["chimera"]),
+        .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
+        .library(name: "ChimeraWire", targets: ["ChimeraWire"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Layer 0: the C library, as Debian's libzmq3-dev installs it.
+        .systemLibrary(
+            name: "CZeroMQ",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        // Layer 1: transport. A Swift API over libzmq; no C type is public.
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: swiftSettings),
+        // Layer 2: wire protocol. Generated protobuf + multipart codec with a strict decoder.
+        .target(
+            name: "ChimeraWire",
+            dependencies: ["ZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: swiftSettings
+        ),
+        // Layer 3: cluster processes (master, worker) built on transport + wire.
+        .target(name: "ChimeraCluster", dependencies: ["ZeroMQ", "ChimeraWire"], swiftSettings: swiftSettings),
+        // Benchmarks live apart from tests; the CLI exposes them as `chimera bench`.
+        .target(name: "ChimeraBenchmarks", dependencies: ["ZeroMQ", "ChimeraWire"], swiftSettings: swiftSettings),
+        // Thin executable.
+        .executableTarget(
+            name: "chimera",
+            dependencies: [
+                "ZeroMQ", "ChimeraWire", "ChimeraCluster", "ChimeraBenchmarks",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: swiftSettings),
+        .testTarget(name: "ChimeraWireTests", dependencies: ["ChimeraWire", "ZeroMQ"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["chimera", "ZeroMQ", "ChimeraWire"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
