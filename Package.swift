@@ -32,6 +32,7 @@ let package = Package(
         .target(
             name: "ChimeraWire",
             dependencies: ["ZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Generated/proto.sha256"],
             swiftSettings: swiftSettings
         ),
         // Layer 3: cluster processes (master, worker) built on transport + wire.

@@ -118,7 +118,7 @@ public final class CurveAuthenticator: Sendable {
         }
 
         /// Request frames: version, request id, domain, address, routing id, mechanism, credentials…
-        private func reply(to request: [Message], on socket: Socket) {
+        private func reply(to request: [Frame], on socket: Socket) {
             let requestID = request.count > 1 ? request[1].bytes : []
             var admit = false
             var userID = ""
@@ -138,7 +138,7 @@ public final class CurveAuthenticator: Sendable {
                 Array((admit ? "OK" : "client key not allowed").utf8), Array(userID.utf8), [],
             ]
             do {
-                try socket.send(frames.map { try Message($0) })
+                try socket.send(frames.map { try Frame($0) })
             } catch {
                 // The REP socket is now in a bad state only if libzmq itself failed; nothing to answer.
             }

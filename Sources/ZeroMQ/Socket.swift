@@ -73,7 +73,7 @@ public final class Socket {
     ///
     /// Throws `.wouldBlock` when `dontWait` is set (or the send timeout expires) and the message
     /// could not be queued; `.hostUnreachable` from a ROUTER_MANDATORY router with an unknown peer.
-    public func send(_ message: Message, more: Bool = false, dontWait: Bool = false) throws(ZMQError) {
+    public func send(_ message: Frame, more: Bool = false, dontWait: Bool = false) throws(ZMQError) {
         var flags: Int32 = 0
         if more { flags |= ZMQ_SNDMORE }
         if dontWait { flags |= ZMQ_DONTWAIT }
@@ -86,7 +86,7 @@ public final class Socket {
     }
 
     /// Sends the frames as one multipart message.
-    public func send(_ frames: [Message], dontWait: Bool = false) throws(ZMQError) {
+    public func send(_ frames: [Frame], dontWait: Bool = false) throws(ZMQError) {
         for (index, frame) in frames.enumerated() {
             try send(frame, more: index < frames.count - 1, dontWait: dontWait && index == 0)
         }
@@ -94,20 +94,20 @@ public final class Socket {
 
     /// Sends a copy of `bytes` as one frame.
     public func send(bytes: some Collection<UInt8>, more: Bool = false, dontWait: Bool = false) throws(ZMQError) {
-        try send(Message(bytes), more: more, dontWait: dontWait)
+        try send(Frame(bytes), more: more, dontWait: dontWait)
     }
 
     /// Sends the UTF-8 bytes of `string` as one frame.
     public func send(string: String, more: Bool = false, dontWait: Bool = false) throws(ZMQError) {
-        try send(Message(string: string), more: more, dontWait: dontWait)
+        try send(Frame(string: string), more: more, dontWait: dontWait)
     }
 
     // MARK: Receiving
 
     /// Receives one frame, or returns `nil` when nothing arrived before the receive timeout
     /// (or at once with `dontWait`).
-    public func receive(dontWait: Bool = false) throws(ZMQError) -> Message? {
-        let message = Message()
+    public func receive(dontWait: Bool = false) throws(ZMQError) -> Frame? {
+        let message = Frame()
         let socket = try raw()
         while true {
             if zmq_msg_recv(message.pointer, socket, dontWait ? ZMQ_DONTWAIT : 0) != -1 { return message }
@@ -120,7 +120,7 @@ public final class Socket {
     /// Receives every frame of one multipart message, or `nil` when none arrived in time.
     ///
     /// libzmq delivers multipart messages atomically, so once the first frame is here the rest are too.
-    public func receiveMultipart(dontWait: Bool = false) throws(ZMQError) -> [Message]? {
+    public func receiveMultipart(dontWait: Bool = false) throws(ZMQError) -> [Frame]? {
         guard let first = try receive(dontWait: dontWait) else { return nil }
         var frames = [first]
         while frames[frames.count - 1].hasMore {

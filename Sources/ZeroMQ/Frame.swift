@@ -3,13 +3,13 @@ internal import CZeroMQ
 import Glibc
 #endif
 
-/// One ZeroMQ frame (`zmq_msg_t`), owned by this object and closed when it is released.
+/// One ZeroMQ frame (a `zmq_msg_t`; several make a multipart message), owned by this object and closed when it is released.
 ///
 /// `zmq_msg_t` must never be copied and small messages keep their payload inside the struct, so it
 /// lives on the heap at a stable address. Received payloads can be read in place with
 /// `withUnsafeBytes`; they are not aligned, so read multi-byte values with `loadUnaligned` or copy them.
 /// Sending a message moves its content into libzmq and leaves it empty.
-public final class Message {
+public final class Frame {
     let pointer: UnsafeMutablePointer<zmq_msg_t>
 
     /// An empty message, ready to receive into.

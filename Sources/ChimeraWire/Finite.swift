@@ -1,0 +1,37 @@
+/// Finds the first NaN or infinity in a float tensor by looking at exponent bits, which reads
+/// unaligned frames safely and vectorises.
+func firstNonFinite(_ tensor: Tensor) -> Int? {
+    switch tensor.dtype {
+    case .float32: firstAllOnes(tensor, as: UInt32.self, mask: 0x7F80_0000)
+    case .float64: firstAllOnes(tensor, as: UInt64.self, mask: 0x7FF0_0000_0000_0000)
+    case .float16: firstAllOnes(tensor, as: UInt16.self, mask: 0x7C00)
+    case .bfloat16: firstAllOnes(tensor, as: UInt16.self, mask: 0x7F80)
+    case .int32, .int64, .uint8: nil
+    }
+}
+
+/// Index of the first element whose `mask` bits are all set (exponent all ones: NaN or ±infinity).
+private func firstAllOnes<T: FixedWidthInteger>(_ tensor: Tensor, as: T.Type, mask: T) -> Int? {
+    tensor.withUnsafeBytes { raw -> Int? in
+        let count = raw.count / MemoryLayout<T>.size
+        // Scan in blocks with a branch-free OR-reduction, then pinpoint inside the first bad block.
+        let block = 1024
+        var start = 0
+        while start < count {
+            let end = min(start + block, count)
+            var bad = false
+            for i in start..<end {
+                let bits = raw.loadUnaligned(fromByteOffset: i &* MemoryLayout<T>.size, as: T.self)
+                bad = bad || (bits & mask == mask)
+            }
+            if bad {
+                for i in start..<end
+                where raw.loadUnaligned(fromByteOffset: i &* MemoryLayout<T>.size, as: T.self) & mask == mask {
+                    return i
+                }
+            }
+            start = end
+        }
+        return nil
+    }
+}
