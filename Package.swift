@@ -39,6 +39,8 @@ let package = Package(
         .target(name: "ChimeraCluster", dependencies: ["ZeroMQ", "ChimeraWire"], swiftSettings: swiftSettings),
         // Benchmarks live apart from tests; the CLI exposes them as `chimera bench`.
         .target(name: "ChimeraBenchmarks", dependencies: ["ZeroMQ", "ChimeraWire"], swiftSettings: swiftSettings),
+        // Helpers shared by the test targets: endpoints per transport, blocking bodies off the pool.
+        .target(name: "ChimeraTestSupport", dependencies: ["ZeroMQ"], swiftSettings: swiftSettings),
         // Thin executable.
         .executableTarget(
             name: "chimera",
@@ -48,11 +50,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: swiftSettings),
-        .testTarget(name: "ChimeraWireTests", dependencies: ["ChimeraWire", "ZeroMQ"], swiftSettings: swiftSettings),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "ChimeraTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ChimeraWireTests", dependencies: ["ChimeraWire", "ZeroMQ", "ChimeraTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["chimera", "ZeroMQ", "ChimeraWire"],
+            dependencies: ["chimera", "ZeroMQ", "ChimeraWire", "ChimeraTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]
