@@ -51,7 +51,10 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "ChimeraTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "ChimeraWireTests", dependencies: ["ChimeraWire", "ZeroMQ", "ChimeraTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ChimeraWireTests", dependencies: [
+                "ChimeraWire", "ZeroMQ", "ChimeraTestSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ], swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["chimera", "ZeroMQ", "ChimeraWire", "ChimeraTestSupport"],
