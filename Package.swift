@@ -35,10 +35,14 @@ let package = Package(
             exclude: ["Generated/proto.sha256"],
             swiftSettings: swiftSettings
         ),
+        // Process supervision needs prctl, which is variadic in C.
+        .target(name: "CProcessShims"),
         // Layer 3: cluster processes (master, worker) built on transport + wire.
-        .target(name: "ChimeraCluster", dependencies: ["ZeroMQ", "ChimeraWire"], swiftSettings: swiftSettings),
+        .target(
+            name: "ChimeraCluster", dependencies: ["ZeroMQ", "ChimeraWire", "CProcessShims"],
+            swiftSettings: swiftSettings),
         // Benchmarks live apart from tests; the CLI exposes them as `chimera bench`.
-        .target(name: "ChimeraBenchmarks", dependencies: ["ZeroMQ", "ChimeraWire"], swiftSettings: swiftSettings),
+        .target(name: "ChimeraBenchmarks", dependencies: ["ZeroMQ", "ChimeraWire", "ChimeraCluster"], swiftSettings: swiftSettings),
         // Helpers shared by the test targets: endpoints per transport, blocking bodies off the pool.
         .target(name: "ChimeraTestSupport", dependencies: ["ZeroMQ"], swiftSettings: swiftSettings),
         // Thin executable.

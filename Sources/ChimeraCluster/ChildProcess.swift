@@ -1,0 +1,141 @@
+internal import CProcessShims
+import Dispatch
+public import Foundation
+import Synchronization
+
+/// A child process of this executable (`/proc/self/exe` with other arguments), supervised by its parent.
+///
+/// Children are started with Foundation's `Process` (never `fork()` in a multi-threaded Swift process).
+/// The child calls `ChildProcess.dieWithParent()` at start so that it exits even if the parent is killed
+/// with SIGKILL and cannot clean up. Output lines are either forwarded to our stderr with a prefix
+/// or collected for `nextLine`.
+public final class ChildProcess: Sendable {
+    public let name: String
+    private let process: Process
+    private let lines: Lines
+
+    /// Starts this executable with `arguments`.
+    /// - Parameters:
+    ///   - prefix: forward the child's stderr to ours, each line prefixed (`nil`: pass through).
+    ///   - captureOutput: keep stdout lines for `nextLine` instead of forwarding them.
+    public init(name: String, arguments: [String], prefix: String? = nil, captureOutput: Bool = false) throws {
+        self.name = name
+        let process = Process()
+        process.executableURL = ChildProcess.selfExecutable
+        process.arguments = arguments
+        let lines = Lines()
+        self.lines = lines
+        if captureOutput {
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            ChildProcess.pump(pipe.fileHandleForReading, onEnd: { lines.close() }) { lines.append($0) }
+        } else if let prefix {
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            ChildProcess.pump(pipe.fileHandleForReading) { ChildProcess.writeStderr("\(prefix) \($0)\n") }
+        }
+        if let prefix {
+            let pipe = Pipe()
+            process.standardError = pipe
+            ChildProcess.pump(pipe.fileHandleForReading) { ChildProcess.writeStderr("\(prefix) \($0)\n") }
+        }
+        try process.run()
+        self.process = process
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+    }
+
+    /// The executable of this process, for starting copies of itself.
+    public static var selfExecutable: URL {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    }
+
+    /// In a child: exit with SIGTERM when the parent dies, even if the parent is SIGKILLed.
+    public static func dieWithParent(originalParent: Int32) {
+        _ = chimera_die_with_parent(SIGTERM)
+        // The parent may have died before prctl took effect.
+        if getppid() != originalParent { exit(1) }
+    }
+
+    public var processIdentifier: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+
+    /// The next stdout line (with `captureOutput`), or `nil` when the child closed stdout or the
+    /// timeout passed.
+    public func nextLine(timeoutSeconds: Double) -> String? {
+        lines.next(timeoutSeconds: timeoutSeconds)
+    }
+
+    /// Sends SIGTERM.
+    public func terminate() { if process.isRunning { process.terminate() } }
+
+    /// Sends `signal` (e.g. SIGKILL, SIGSTOP).
+    public func send(signal: Int32) { if process.isRunning { kill(process.processIdentifier, signal) } }
+
+    /// Waits for the child to exit; SIGKILLs it after `timeoutSeconds`. Returns the exit status
+    /// (128 + signal for a signalled child).
+    @discardableResult
+    public func wait(timeoutSeconds: Double) -> Int32 {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while process.isRunning && Date() < deadline { usleep(2_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        process.waitUntilExit()
+        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+    }
+
+    private static func pump(
+        _ handle: FileHandle, onEnd: (@Sendable () -> Void)? = nil, _ line: @escaping @Sendable (String) -> Void
+    ) {
+        DispatchQueue.global().async {
+            var pending = Data()
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                pending.append(chunk)
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    line(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
+                    pending.removeSubrange(pending.startIndex...newline)
+                }
+            }
+            if !pending.isEmpty { line(String(decoding: pending, as: UTF8.self)) }
+            onEnd?()
+        }
+    }
+
+    static func writeStderr(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+}
+
+/// Lines collected from a child's stdout, waited for with a timeout.
+private final class Lines: Sendable {
+    private let state = Mutex<(lines: [String], closed: Bool)>(([], false))
+    private let available = DispatchSemaphore(value: 0)
+
+    func append(_ line: String) {
+        state.withLock { $0.lines.append(line) }
+        available.signal()
+    }
+
+    func close() {
+        state.withLock { $0.closed = true }
+        available.signal()
+    }
+
+    func next(timeoutSeconds: Double) -> String? {
+        let deadline = DispatchTime.now() + timeoutSeconds
+        while true {
+            let (line, closed): (String?, Bool) = state.withLock { state in
+                state.lines.isEmpty ? (nil, state.closed) : (state.lines.removeFirst(), false)
+            }
+            if let line { return line }
+            if closed { return nil }
+            if available.wait(timeout: deadline) == .timedOut { return nil }
+        }
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct Chimera: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chimera",
+        abstract: "Distributed machine learning over ZeroMQ: master, workers, gateway and tools.",
+        version: "0.1.0",
+        subcommands: [Demo.self, DemoWorker.self, Keys.self, Bench.self]
+    )
+}
