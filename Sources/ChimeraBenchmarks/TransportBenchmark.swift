@@ -32,6 +32,7 @@ public enum TransportBenchmark {
         var results: [ResultLine] = []
         for repeat_ in 1...options.repeats {
             for mode in ["copy", "zc"] {
+                if !latencySizes.isEmpty {
                 log("repeat \(repeat_)/\(options.repeats): latency \(mode) (C, then Swift)")
                 results += try floor.run(
                     "lat", [t, mode, "\(options.latencySeconds)"] + options.latencySizes, ipcDirectory: ipc
@@ -40,6 +41,8 @@ public enum TransportBenchmark {
                     transport: t, zeroCopy: mode == "zc", seconds: options.latencySeconds, sizes: latencySizes,
                     ipcDirectory: ipc
                 ).map { tagged($0, "swift") }
+                }
+                if !throughputSizes.isEmpty {
                 log("repeat \(repeat_)/\(options.repeats): throughput \(mode) (C, then Swift)")
                 results += try floor.run(
                     "thr", [t, mode, "\(options.throughputMiB)"] + options.throughputSizes, ipcDirectory: ipc
@@ -48,6 +51,7 @@ public enum TransportBenchmark {
                     transport: t, zeroCopy: mode == "zc", targetMiB: options.throughputMiB, sizes: throughputSizes,
                     ipcDirectory: ipc
                 ).map { tagged($0, "swift") }
+                }
             }
         }
         return report(results, options: options, latencySizes: latencySizes, throughputSizes: throughputSizes)

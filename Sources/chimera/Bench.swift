@@ -22,11 +22,17 @@ struct BenchTransport: ParsableCommand {
     @Option(help: "Interleaved repeats; medians are reported.") var repeats = 3
     @Flag(help: "One repeat with short windows (a smoke test).") var quick = false
     @Option(help: "Also write the Markdown report to this file.") var output: String?
+    @Option(help: "Round-trip sizes, comma-separated (8,1k,64k,1m); empty skips the latency part.")
+    var latencySizes = "8,1k,64k,1m"
+    @Option(help: "Throughput sizes, comma-separated (1k,…,64m); empty skips the throughput part.")
+    var throughputSizes = "1k,64k,1m,16m,64m"
 
     func run() throws {
         var options = TransportBenchmark.Options(floorDirectory: URL(fileURLWithPath: floorDir))
         options.transport = transport
         options.repeats = repeats
+        options.latencySizes = latencySizes.split(separator: ",").map(String.init)
+        options.throughputSizes = throughputSizes.split(separator: ",").map(String.init)
         if quick {
             options.repeats = 1
             options.latencySeconds = 0.3
