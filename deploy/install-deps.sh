@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the system packages Chimera needs, only those that are missing (Debian/Ubuntu).
+#   libzmq3-dev        libzmq headers and library (the transport)
+#   protobuf-compiler  only with --proto, to regenerate or check the generated protobuf code
+set -euo pipefail
+packages=(libzmq3-dev)
+[ "${1:-}" = "--proto" ] && packages+=(protobuf-compiler)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}" >&2
+sudo_cmd=()
+[ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+"${sudo_cmd[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
