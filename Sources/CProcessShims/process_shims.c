@@ -1,13 +1,24 @@
 #include "process_shims.h"
+#include <signal.h>
+#include <stddef.h>
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
 
 int chimera_die_with_parent(int signal) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signal);
+    if (sigprocmask(SIG_UNBLOCK, &set, NULL) != 0) return -1;
 #ifdef __linux__
     return prctl(PR_SET_PDEATHSIG, signal);
 #else
-    (void)signal;
     return 0;
 #endif
+}
+
+int chimera_unblock_all_signals(void) {
+    sigset_t none;
+    sigemptyset(&none);
+    return sigprocmask(SIG_SETMASK, &none, NULL);
 }

@@ -52,6 +52,12 @@ public final class ChildProcess: Sendable {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     }
 
+    /// Unblocks all signals of the calling (main) thread: a spawned process inherits the blocked mask of
+    /// the thread that spawned it, and SIGTERM/SIGINT must reach us.
+    public static func unblockSignals() {
+        _ = chimera_unblock_all_signals()
+    }
+
     /// In a child: exit with SIGTERM when the parent dies, even if the parent is SIGKILLed.
     public static func dieWithParent(originalParent: Int32) {
         _ = chimera_die_with_parent(SIGTERM)

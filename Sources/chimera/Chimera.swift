@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChimeraCluster
 
 @main
 struct Chimera: ParsableCommand {
@@ -8,4 +9,9 @@ struct Chimera: ParsableCommand {
         version: "0.1.0",
         subcommands: [Demo.self, DemoWorker.self, Keys.self, Bench.self]
     )
+
+    static func main() {
+        ChildProcess.unblockSignals()
+        main(nil)
+    }
 }

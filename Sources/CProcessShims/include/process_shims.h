@@ -2,7 +2,12 @@
 #define CHIMERA_PROCESS_SHIMS_H
 
 /// Asks the kernel to send `signal` to this process when its parent dies (Linux prctl, which is
-/// variadic and so not callable from Swift). Returns 0, or -1 with errno set; 0 elsewhere.
+/// variadic and so not callable from Swift), and unblocks that signal. Returns 0, or -1 with errno set.
 int chimera_die_with_parent(int signal);
+
+/// Unblocks every signal for the calling thread. A process started by Foundation's `Process` inherits
+/// the signal mask of the spawning thread, and Dispatch's threads block nearly everything, which would
+/// leave SIGTERM and SIGINT pending forever. Call it first thing in `main`.
+int chimera_unblock_all_signals(void);
 
 #endif
