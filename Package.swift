@@ -35,11 +35,13 @@ let package = Package(
             exclude: ["Generated/proto.sha256"],
             swiftSettings: swiftSettings
         ),
+        // Pure ML and synchronisation logic: no I/O, no dependencies.
+        .target(name: "ChimeraML", swiftSettings: swiftSettings),
         // Process supervision needs prctl, which is variadic in C.
         .target(name: "CProcessShims"),
         // Layer 3: cluster processes (master, worker) built on transport + wire.
         .target(
-            name: "ChimeraCluster", dependencies: ["ZeroMQ", "ChimeraWire", "CProcessShims"],
+            name: "ChimeraCluster", dependencies: ["ZeroMQ", "ChimeraWire", "ChimeraML", "CProcessShims"],
             swiftSettings: swiftSettings),
         // Benchmarks live apart from tests; the CLI exposes them as `chimera bench`.
         .target(name: "ChimeraBenchmarks", dependencies: ["ZeroMQ", "ChimeraWire", "ChimeraCluster"], swiftSettings: swiftSettings),
@@ -54,6 +56,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "ChimeraMLTests", dependencies: ["ChimeraML"], swiftSettings: swiftSettings),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "ChimeraTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ChimeraWireTests", dependencies: [
                 "ChimeraWire", "ZeroMQ", "ChimeraTestSupport",

@@ -1,0 +1,36 @@
+/// The linear models the parameter server trains.
+public enum ModelKind: String, Sendable, CaseIterable, Codable {
+    /// Squared loss.
+    case linearRegression = "linear"
+    /// Binary log loss.
+    case logisticRegression = "logistic"
+    /// Multinomial log loss, one output per class.
+    case softmax
+    /// Hinge loss, binary.
+    case linearSVM = "svm"
+
+    public var isClassifier: Bool { self != .linearRegression }
+
+    /// Rows of the weight matrix for `classes` classes.
+    public func outputs(classes: Int) -> Int { self == .softmax ? classes : 1 }
+}
+
+public enum Penalty: String, Sendable, CaseIterable, Codable {
+    case none, l2, l1, elasticNet = "elasticnet"
+}
+
+public enum LearningRateSchedule: String, Sendable, CaseIterable, Codable {
+    /// eta0
+    case constant
+    /// eta0 / t^power_t
+    case inverseScaling = "invscaling"
+    /// scikit-learn's "optimal": 1 / (alpha · (t0 + t)), with t0 from its heuristic.
+    case optimal
+}
+
+public enum WorkerMode: String, Sendable, CaseIterable, Codable {
+    /// One full-batch or mini-batch gradient per iteration.
+    case gradient
+    /// K local SGD steps, returning the weight delta (model averaging).
+    case localSGD = "local-sgd"
+}

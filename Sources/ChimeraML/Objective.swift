@@ -1,0 +1,187 @@
+/// Loss and gradient of a linear model on rows of a dataset, with classes mapped to targets.
+///
+/// Weights are `outputs × (features + 1)`, row-major, the bias last in each row. The gradient returned
+/// is the **mean** over the rows (the penalty is not included: the master adds it once).
+public struct Objective: Sendable {
+    public let kind: ModelKind
+    public let features: Int
+    public let classes: [Float]
+    public var outputs: Int { kind.outputs(classes: classes.count) }
+    public var stride: Int { features + 1 }
+    public var weightCount: Int { outputs * stride }
+
+    public init(kind: ModelKind, features: Int, classes: [Float]) {
+        self.kind = kind
+        self.features = features
+        self.classes = classes
+    }
+
+    /// The class index of `label` (nil when it is not a known class).
+    @inline(__always)
+    func classIndex(_ label: Float) -> Int? {
+        // classes are few: linear search beats hashing
+        for (index, value) in classes.enumerated() where value == label { return index }
+        return nil
+    }
+
+    /// Mean loss and mean gradient over `data`'s rows. `gradient` must hold `weightCount` values and is
+    /// overwritten. Rows with a label outside `classes` count as an error: the caller validates first.
+    public func lossAndGradient(weights: [Float], data: Dataset, gradient: inout [Float]) -> Double {
+        precondition(weights.count == weightCount && gradient.count == weightCount && data.columns == features)
+        for i in gradient.indices { gradient[i] = 0 }
+        guard data.rows > 0 else { return 0 }
+        var total = 0.0
+        let d = features
+        let stride = self.stride
+        weights.withUnsafeBufferPointer { w in
+            data.features.withUnsafeBufferPointer { x in
+                gradient.withUnsafeMutableBufferPointer { g in
+                    var scores = [Float](repeating: 0, count: outputs)
+                    var derivative = [Float](repeating: 0, count: outputs)
+                    for row in 0..<data.rows {
+                        let xr = UnsafeBufferPointer(rebasing: x[(row * d)..<((row + 1) * d)])
+                        for o in 0..<outputs {
+                            scores[o] = dot(w, o * stride, xr, d) + w[o * stride + d]
+                        }
+                        total += lossDerivative(scores: scores, label: data.labels[row], derivative: &derivative)
+                        for o in 0..<outputs where derivative[o] != 0 {
+                            let base = o * stride
+                            let dv = derivative[o]
+                            for j in 0..<d { g[base + j] += dv * xr[j] }
+                            g[base + d] += dv
+                        }
+                    }
+                }
+            }
+        }
+        let scale = 1 / Float(data.rows)
+        for i in gradient.indices { gradient[i] *= scale }
+        return total / Double(data.rows)
+    }
+
+    /// Loss of one row and d(loss)/d(score) per output.
+    @inline(__always)
+    func lossDerivative(scores: [Float], label: Float, derivative: inout [Float]) -> Double {
+        switch kind {
+        case .linearRegression:
+            let residual = scores[0] - label
+            derivative[0] = residual
+            return 0.5 * Double(residual * residual)
+        case .logisticRegression:
+            let y: Float = classIndex(label) == 1 ? 1 : 0
+            let s = scores[0]
+            derivative[0] = sigmoid(s) - y
+            // log(1 + e^s) − y·s, computed stably
+            return Double(softplus(s) - y * s)
+        case .linearSVM:
+            let y: Float = classIndex(label) == 1 ? 1 : -1
+            let margin = y * scores[0]
+            derivative[0] = margin < 1 ? -y : 0
+            return Double(max(0, 1 - margin))
+        case .softmax:
+            let target = classIndex(label) ?? 0
+            let top = scores.max() ?? 0
+            var sum: Float = 0
+            for o in 0..<scores.count {
+                derivative[o] = expf(scores[o] - top)
+                sum += derivative[o]
+            }
+            for o in 0..<scores.count { derivative[o] /= sum }
+            let loss = Double(logf(sum) + top - scores[target])
+            derivative[target] -= 1
+            return loss
+        }
+    }
+
+    /// Raw scores `rows × outputs` for `data` (features in this objective's order).
+    public func scores(weights: [Float], data: Dataset) -> [Float] {
+        var out = [Float](repeating: 0, count: data.rows * outputs)
+        let d = features
+        weights.withUnsafeBufferPointer { w in
+            data.features.withUnsafeBufferPointer { x in
+                for row in 0..<data.rows {
+                    let xr = UnsafeBufferPointer(rebasing: x[(row * d)..<((row + 1) * d)])
+                    for o in 0..<outputs { out[row * outputs + o] = dot(w, o * stride, xr, d) + w[o * stride + d] }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Predicted labels (classifiers) or values (regression).
+    public func predict(weights: [Float], data: Dataset) -> [Float] {
+        let s = scores(weights: weights, data: data)
+        switch kind {
+        case .linearRegression:
+            return s
+        case .logisticRegression, .linearSVM:
+            return s.map { $0 > 0 ? classes[min(1, classes.count - 1)] : classes[0] }
+        case .softmax:
+            return (0..<data.rows).map { row in
+                var best = 0
+                for o in 1..<outputs where s[row * outputs + o] > s[row * outputs + best] { best = o }
+                return classes[best]
+            }
+        }
+    }
+
+    /// Class probabilities `rows × classes` (logistic and softmax), nil for other models.
+    public func probabilities(weights: [Float], data: Dataset) -> [Float]? {
+        let s = scores(weights: weights, data: data)
+        switch kind {
+        case .logisticRegression:
+            return s.flatMap { [1 - sigmoid($0), sigmoid($0)] }
+        case .softmax:
+            var out = s
+            for row in 0..<data.rows {
+                let range = (row * outputs)..<((row + 1) * outputs)
+                let top = out[range].max() ?? 0
+                var sum: Float = 0
+                for i in range {
+                    out[i] = expf(out[i] - top)
+                    sum += out[i]
+                }
+                for i in range { out[i] /= sum }
+            }
+            return out
+        case .linearRegression, .linearSVM:
+            return nil
+        }
+    }
+}
+
+@inline(__always)
+func dot(_ w: UnsafeBufferPointer<Float>, _ offset: Int, _ x: UnsafeBufferPointer<Float>, _ count: Int) -> Float {
+    // Four accumulators let the compiler vectorise without reassociation flags.
+    var a: Float = 0
+    var b: Float = 0
+    var c: Float = 0
+    var e: Float = 0
+    var j = 0
+    while j + 4 <= count {
+        a += w[offset + j] * x[j]
+        b += w[offset + j + 1] * x[j + 1]
+        c += w[offset + j + 2] * x[j + 2]
+        e += w[offset + j + 3] * x[j + 3]
+        j += 4
+    }
+    while j < count {
+        a += w[offset + j] * x[j]
+        j += 1
+    }
+    return (a + b) + (c + e)
+}
+
+@inline(__always)
+func sigmoid(_ s: Float) -> Float {
+    s >= 0 ? 1 / (1 + expf(-s)) : expf(s) / (1 + expf(s))
+}
+
+@inline(__always)
+func softplus(_ s: Float) -> Float {
+    s > 0 ? s + log1pf(expf(-s)) : log1pf(expf(s))
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,106 @@
+/// Everything that shapes a parameter-server fit, with defaults that work on standardised data.
+public struct TrainingConfiguration: Sendable, Equatable, Codable {
+    public var model: ModelKind = .logisticRegression
+    public var penalty: Penalty = .l2
+    public var alpha: Double = 1e-4
+    public var l1Ratio: Double = 0.15
+    public var schedule: LearningRateSchedule = .constant
+    public var eta0: Double = 0.1
+    public var powerT: Double = 0.25
+    public var momentum: Double = 0
+    public var maxIterations: Int = 200
+    /// Stop when the loss improved by less than this over `patience` iterations (0: never).
+    public var tolerance: Double = 0
+    public var patience: Int = 5
+    /// Rows per mini-batch (0: the whole shard).
+    public var batchSize: Int = 0
+    public var workerMode: WorkerMode = .gradient
+    public var localSteps: Int = 1
+    /// SSP bound s; nil is unbounded (fully asynchronous); 0 is BSP.
+    public var staleness: Int? = 0
+    public var seed: UInt64 = 42
+    public var standardize: Bool = true
+    public var checkpointEvery: Int = 0
+
+    public init() {}
+}
+
+/// The penalty's contribution, on every weight but the biases.
+public struct Regularizer: Sendable {
+    public let penalty: Penalty
+    public let alpha: Float
+    public let l1Ratio: Float
+
+    public init(_ configuration: TrainingConfiguration) {
+        penalty = configuration.penalty
+        alpha = Float(configuration.alpha)
+        l1Ratio = Float(configuration.l1Ratio)
+    }
+
+    /// Adds the penalty gradient to `gradient` and returns the penalty's value.
+    public func apply(weights: [Float], stride: Int, gradient: inout [Float]) -> Double {
+        guard penalty != .none, alpha > 0 else { return 0 }
+        let l1: Float
+        let l2: Float
+        switch penalty {
+        case .none: return 0
+        case .l2: (l1, l2) = (0, 1)
+        case .l1: (l1, l2) = (1, 0)
+        case .elasticNet: (l1, l2) = (l1Ratio, 1 - l1Ratio)
+        }
+        var value: Float = 0
+        for index in weights.indices where (index + 1) % stride != 0 {
+            let w = weights[index]
+            value += l1 * abs(w) + 0.5 * l2 * w * w
+            gradient[index] += alpha * (l1 * (w > 0 ? 1 : (w < 0 ? -1 : 0)) + l2 * w)
+        }
+        return Double(alpha * value)
+    }
+}
+
+/// The learning rate at update `t` (1-based).
+public struct LearningRate: Sendable {
+    public let schedule: LearningRateSchedule
+    public let eta0: Double
+    public let powerT: Double
+    public let alpha: Double
+    let t0: Double
+
+    public init(_ configuration: TrainingConfiguration) {
+        schedule = configuration.schedule
+        eta0 = configuration.eta0
+        powerT = configuration.powerT
+        alpha = max(configuration.alpha, 1e-12)
+        // scikit-learn's heuristic for "optimal": typical weight size, first step no larger than it.
+        let typw = (1 / alpha.squareRoot()).squareRoot()
+        let initialEta = typw / max(1, LearningRate.derivativeBound(configuration.model, typw))
+        t0 = 1 / (initialEta * alpha)
+    }
+
+    static func derivativeBound(_ model: ModelKind, _ typw: Double) -> Double {
+        switch model {
+        case .linearRegression: typw
+        case .logisticRegression, .softmax: 1 / (1 + Foundationless.exp(-typw))
+        case .linearSVM: 1
+        }
+    }
+
+    public func rate(at t: Int) -> Double {
+        let t = Double(max(t, 1))
+        switch schedule {
+        case .constant: return eta0
+        case .inverseScaling: return eta0 / Foundationless.pow(t, powerT)
+        case .optimal: return 1 / (alpha * (t0 + t - 1))
+        }
+    }
+}
+
+/// libm without Foundation.
+enum Foundationless {
+    static func exp(_ x: Double) -> Double { Glibc.exp(x) }
+    static func pow(_ x: Double, _ y: Double) -> Double { Glibc.pow(x, y) }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
