@@ -1,0 +1,156 @@
+import ChimeraML
+import Testing
+
+/// Drives the master's state machine as N BSP workers would, computing each shard's gradient in process.
+func trainBSP(shards: [Dataset], objective: Objective, configuration: TrainingConfiguration) -> ParameterServerState {
+    var master = ParameterServerState(configuration: configuration, objective: objective)
+    for (index, shard) in shards.enumerated() { _ = master.join(UInt32(index), rows: shard.rows) }
+    var gradient = [Float](repeating: 0, count: objective.weightCount)
+    while !master.isDone {
+        let weights = master.weights
+        let clock = master.completedIterations
+        for (index, _) in shards.enumerated() { _ = master.requestStart(UInt32(index), clock: clock) }
+        for (index, shard) in shards.enumerated() {
+            let loss = objective.lossAndGradient(weights: weights, data: shard, gradient: &gradient)
+            let (outcome, _) = master.push(UInt32(index), clock: clock, rows: shard.rows, loss: loss) { into, scale in
+                for i in into.indices { into[i] += scale * gradient[i] }
+            }
+            #expect(outcome == .accepted)
+        }
+    }
+    return master
+}
+
+/// Plain full-batch gradient descent on one dataset, the reference BSP must equal.
+func fullBatchGD(data: Dataset, objective: Objective, configuration: TrainingConfiguration) -> [Float] {
+    var weights = [Float](repeating: 0, count: objective.weightCount)
+    var gradient = weights
+    var optimizer = SGDOptimizer(configuration, weightCount: weights.count)
+    let regularizer = Regularizer(configuration)
+    for _ in 0..<configuration.maxIterations {
+        _ = objective.lossAndGradient(weights: weights, data: data, gradient: &gradient)
+        _ = regularizer.apply(weights: weights, stride: objective.stride, gradient: &gradient)
+        optimizer.step(weights: &weights, gradient: gradient)
+    }
+    return weights
+}
+
+func maxRelativeDifference(_ a: [Float], _ b: [Float]) -> Float {
+    let scale = max(b.map(abs).max() ?? 1, 1e-6)
+    return zip(a, b).map { abs($0 - $1) }.max()! / scale
+}
+
+@Suite("Training semantics")
+struct TrainingTests {
+    @Test("BSP with 1, 2 and 4 workers equals full-batch gradient descent on the union", arguments: [
+        (ModelKind.linearRegression, 1), (.linearRegression, 2), (.linearRegression, 4),
+        (.logisticRegression, 1), (.logisticRegression, 2), (.logisticRegression, 4),
+    ])
+    func bspEqualsFullBatch(kind: ModelKind, workers: Int) {
+        var spec = SyntheticData.Specification()
+        spec.task = kind == .linearRegression ? .regression : .classification
+        spec.rows = 1_003
+        spec.features = 7
+        spec.seed = 11
+        let data = SyntheticData.generate(spec)
+        let objective = Objective(kind: kind, features: 7, classes: kind.isClassifier ? [0, 1] : [])
+        var configuration = TrainingConfiguration()
+        configuration.model = kind
+        configuration.maxIterations = 60
+        configuration.eta0 = 0.05
+        configuration.momentum = 0.5
+        let reference = fullBatchGD(data: data, objective: objective, configuration: configuration)
+        let master = trainBSP(
+            shards: SyntheticData.partition(data, parts: workers), objective: objective, configuration: configuration)
+        #expect(master.completedIterations == 60)
+        #expect(maxRelativeDifference(master.weights, reference) < 1e-5)
+        #expect(master.stalenessHistogram.count == 1, "BSP never runs ahead")
+    }
+
+    @Test("gradients match finite differences", arguments: ModelKind.allCases)
+    func gradientCheck(kind: ModelKind) {
+        var spec = SyntheticData.Specification()
+        spec.task = kind == .linearRegression ? .regression : .classification
+        spec.classes = kind == .softmax ? 3 : 2
+        spec.rows = 50
+        spec.features = 4
+        let data = SyntheticData.generate(spec)
+        let classes: [Float] = kind == .linearRegression ? [] : (kind == .softmax ? [0, 1, 2] : [0, 1])
+        let objective = Objective(kind: kind, features: 4, classes: classes)
+        var random = SplitMix64(seed: 3)
+        let weights = (0..<objective.weightCount).map { _ in random.nextGaussian() * 0.3 }
+        var gradient = weights
+        _ = objective.lossAndGradient(weights: weights, data: data, gradient: &gradient)
+        var scratch = weights
+        for index in weights.indices {
+            var plus = weights
+            var minus = weights
+            plus[index] += 1e-2
+            minus[index] -= 1e-2
+            let numeric = (objective.lossAndGradient(weights: plus, data: data, gradient: &scratch)
+                - objective.lossAndGradient(weights: minus, data: data, gradient: &scratch)) / 2e-2
+            #expect(abs(Double(gradient[index]) - numeric) < 2e-2 * max(1, abs(numeric)), "weight \(index)")
+        }
+    }
+
+    @Test("softmax learns a 5-class problem")
+    func softmaxLearns() {
+        var spec = SyntheticData.Specification()
+        spec.classes = 5
+        spec.rows = 4_000
+        spec.features = 10
+        spec.informative = 10
+        let (train, test) = SyntheticData.split(SyntheticData.generate(spec), testFraction: 0.2, seed: 1)
+        let objective = Objective(kind: .softmax, features: 10, classes: [0, 1, 2, 3, 4])
+        var configuration = TrainingConfiguration()
+        configuration.model = .softmax
+        configuration.maxIterations = 100
+        configuration.eta0 = 0.5
+        let master = trainBSP(
+            shards: SyntheticData.partition(train, parts: 3), objective: objective, configuration: configuration)
+        let predicted = objective.predict(weights: master.weights, data: test)
+        let accuracy = Double(zip(predicted, test.labels).filter { $0 == $1 }.count) / Double(test.rows)
+        #expect(accuracy > 0.9)
+        #expect(master.lossHistory.last! < master.lossHistory.first!)
+    }
+
+    @Test("learning-rate schedules")
+    func schedules() {
+        var configuration = TrainingConfiguration()
+        configuration.eta0 = 0.5
+        configuration.powerT = 0.5
+        configuration.schedule = .constant
+        #expect(LearningRate(configuration).rate(at: 10) == 0.5)
+        configuration.schedule = .inverseScaling
+        #expect(abs(LearningRate(configuration).rate(at: 4) - 0.25) < 1e-12)
+        configuration.schedule = .optimal
+        let optimal = LearningRate(configuration)
+        #expect(optimal.rate(at: 1) > optimal.rate(at: 100))
+    }
+
+    @Test("column moments merged across shards equal the whole")
+    func moments() {
+        var spec = SyntheticData.Specification()
+        spec.rows = 101
+        spec.features = 3
+        let data = SyntheticData.generate(spec)
+        let merged = SyntheticData.partition(data, parts: 4).map(ColumnMoments.init).reduce(ColumnMoments(columns: 3), +)
+        let whole = ColumnMoments(data).standardizer
+        #expect(zip(merged.standardizer.mean, whole.mean).allSatisfy { abs($0 - $1) < 1e-5 })
+        let standardized = whole.apply(to: data)
+        let check = ColumnMoments(standardized).standardizer
+        #expect(check.mean.allSatisfy { abs($0) < 1e-4 })
+        #expect(check.scale.allSatisfy { abs($0 - 1) < 1e-3 })
+    }
+
+    @Test("synthetic data is deterministic under a seed")
+    func deterministic() {
+        var spec = SyntheticData.Specification()
+        spec.rows = 100
+        #expect(SyntheticData.generate(spec) == SyntheticData.generate(spec))
+        spec.seed = 2
+        let other = SyntheticData.generate(spec)
+        spec.seed = 1
+        #expect(SyntheticData.generate(spec) != other)
+    }
+}
