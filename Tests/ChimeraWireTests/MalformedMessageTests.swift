@@ -158,7 +158,7 @@ struct GeneratedCodeTests {
         for line in lines {
             let parts = line.split(separator: " ", omittingEmptySubsequences: true)
             let path = root.appendingPathComponent("proto").appendingPathComponent(String(parts[1]))
-            #expect(try sha256(of: path) == String(parts[0]), "\(parts[1]) changed: run scripts/generate-proto.sh")
+            #expect(try sha256(of: path) == String(parts[0]), "\(parts[1]) changed: run proto/generate.sh")
         }
     }
 }

@@ -790,6 +790,8 @@ public nonisolated struct Chimera_V1_Control: Sendable {
 }
 
 /// First message of a worker: who it is and what data it holds.
+/// Tensors (optional, for global standardisation): "column_sum" and "column_sum_of_squares",
+/// float64 [features], over the worker's rows.
 public nonisolated struct Chimera_V1_WorkerHello: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1028,9 +1030,10 @@ public nonisolated struct Chimera_V1_FitConfig: @unchecked Sendable {
     set {_uniqueStorage()._seed = newValue}
   }
 
-  public var standardize: Bool {
-    get {_storage._standardize}
-    set {_uniqueStorage()._standardize = newValue}
+  /// skip global standardisation (default: standardise)
+  public var rawFeatures: Bool {
+    get {_storage._rawFeatures}
+    set {_uniqueStorage()._rawFeatures = newValue}
   }
 
   public var checkpointEvery: UInt32 {
@@ -2325,7 +2328,7 @@ nonisolated extension Chimera_V1_Ack: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FitConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{1}standardize\0\u{3}checkpoint_every\0\u{4}\u{c}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{4}\u{c}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0")
 
   fileprivate class _StorageClass {
     var _model: Chimera_V1_Model = .unspecified
@@ -2344,7 +2347,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
     var _staleness: UInt64 = 0
     var _unboundedStaleness: Bool = false
     var _seed: UInt64 = 0
-    var _standardize: Bool = false
+    var _rawFeatures: Bool = false
     var _checkpointEvery: UInt32 = 0
     var _treesPerWorker: UInt32 = 0
     var _maxDepth: UInt32 = 0
@@ -2378,7 +2381,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       _staleness = source._staleness
       _unboundedStaleness = source._unboundedStaleness
       _seed = source._seed
-      _standardize = source._standardize
+      _rawFeatures = source._rawFeatures
       _checkpointEvery = source._checkpointEvery
       _treesPerWorker = source._treesPerWorker
       _maxDepth = source._maxDepth
@@ -2420,7 +2423,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         case 14: try { try decoder.decodeSingularUInt64Field(value: &_storage._staleness) }()
         case 15: try { try decoder.decodeSingularBoolField(value: &_storage._unboundedStaleness) }()
         case 16: try { try decoder.decodeSingularUInt64Field(value: &_storage._seed) }()
-        case 17: try { try decoder.decodeSingularBoolField(value: &_storage._standardize) }()
+        case 17: try { try decoder.decodeSingularBoolField(value: &_storage._rawFeatures) }()
         case 18: try { try decoder.decodeSingularUInt32Field(value: &_storage._checkpointEvery) }()
         case 30: try { try decoder.decodeSingularUInt32Field(value: &_storage._treesPerWorker) }()
         case 31: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxDepth) }()
@@ -2484,8 +2487,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       if _storage._seed != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._seed, fieldNumber: 16)
       }
-      if _storage._standardize != false {
-        try visitor.visitSingularBoolField(value: _storage._standardize, fieldNumber: 17)
+      if _storage._rawFeatures != false {
+        try visitor.visitSingularBoolField(value: _storage._rawFeatures, fieldNumber: 17)
       }
       if _storage._checkpointEvery != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._checkpointEvery, fieldNumber: 18)
@@ -2533,7 +2536,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._staleness != rhs_storage._staleness {return false}
         if _storage._unboundedStaleness != rhs_storage._unboundedStaleness {return false}
         if _storage._seed != rhs_storage._seed {return false}
-        if _storage._standardize != rhs_storage._standardize {return false}
+        if _storage._rawFeatures != rhs_storage._rawFeatures {return false}
         if _storage._checkpointEvery != rhs_storage._checkpointEvery {return false}
         if _storage._treesPerWorker != rhs_storage._treesPerWorker {return false}
         if _storage._maxDepth != rhs_storage._maxDepth {return false}

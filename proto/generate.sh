@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the Swift code for proto/chimera/v1/*.proto into Sources/ChimeraWire/Generated.
 #
-#   scripts/generate-proto.sh           regenerate (commit the result)
-#   scripts/generate-proto.sh --check   regenerate into a scratch folder and fail if the committed code differs
+#   proto/generate.sh           regenerate (commit the result)
+#   proto/generate.sh --check   regenerate into a scratch folder and fail if the committed code differs
 #
 # Needs Debian's protobuf-compiler (protoc). protoc-gen-swift is built from the swift-protobuf
 # version this package resolves, into .build-protoc/ (about a minute on 2 cores).
@@ -34,7 +34,7 @@ if [ "$mode" = "--check" ]; then
         echo "generated protobuf code matches proto/"
     else
         diff -r "$out" "$target" | head -40 >&2
-        echo "generated code is stale: run scripts/generate-proto.sh and commit the result" >&2
+        echo "generated code is stale: run proto/generate.sh and commit the result" >&2
         exit 1
     fi
 else

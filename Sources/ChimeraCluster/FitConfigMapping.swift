@@ -1,0 +1,99 @@
+public import ChimeraML
+public import ChimeraWire
+
+/// proto3 leaves unset fields at zero; these mappings turn zeros into Chimera's defaults.
+extension TrainingConfiguration {
+    public init(wire: Chimera_V1_FitConfig) throws(ConfigurationError) {
+        self.init()
+        switch wire.model {
+        case .unspecified, .logisticRegression: model = .logisticRegression
+        case .linearRegression: model = .linearRegression
+        case .softmax: model = .softmax
+        case .linearSvm: model = .linearSVM
+        default: throw ConfigurationError("model \(wire.model) is not a parameter-server model")
+        }
+        switch wire.penalty {
+        case .none: penalty = .l2  // zero: the default penalty
+        case .l2: penalty = .l2
+        case .l1: penalty = .l1
+        case .elasticNet: penalty = .elasticNet
+        case .UNRECOGNIZED(let value): throw ConfigurationError("unknown penalty \(value)")
+        }
+        if wire.alpha != 0 { alpha = wire.alpha }
+        if wire.l1Ratio != 0 { l1Ratio = wire.l1Ratio }
+        switch wire.schedule {
+        case .learningRateConstant: schedule = .constant
+        case .learningRateInverseScaling: schedule = .inverseScaling
+        case .learningRateOptimal: schedule = .optimal
+        case .UNRECOGNIZED(let value): throw ConfigurationError("unknown learning-rate schedule \(value)")
+        }
+        if wire.eta0 != 0 { eta0 = wire.eta0 }
+        if wire.powerT != 0 { powerT = wire.powerT }
+        momentum = wire.momentum
+        if wire.maxIterations != 0 { maxIterations = Int(clamping: wire.maxIterations) }
+        tolerance = wire.tolerance
+        batchSize = Int(clamping: wire.batchSize)
+        workerMode = wire.workerMode == .localSgd ? .localSGD : .gradient
+        if wire.localSteps != 0 { localSteps = Int(wire.localSteps) }
+        staleness = wire.unboundedStaleness ? nil : Int(clamping: wire.staleness)
+        if wire.seed != 0 { seed = wire.seed }
+        standardize = !wire.rawFeatures
+        checkpointEvery = Int(wire.checkpointEvery)
+        try validate()
+    }
+
+    public func validate() throws(ConfigurationError) {
+        guard alpha >= 0, alpha.isFinite else { throw ConfigurationError("alpha must be ≥ 0") }
+        guard (0...1).contains(l1Ratio) else { throw ConfigurationError("l1_ratio must be in [0, 1]") }
+        guard eta0 > 0, eta0.isFinite else { throw ConfigurationError("eta0 must be > 0") }
+        guard momentum >= 0, momentum < 1 else { throw ConfigurationError("momentum must be in [0, 1)") }
+        guard (1...10_000_000).contains(maxIterations) else { throw ConfigurationError("max_iterations must be 1…10,000,000") }
+        guard tolerance >= 0 else { throw ConfigurationError("tolerance must be ≥ 0") }
+        guard localSteps >= 1 else { throw ConfigurationError("local_steps must be ≥ 1") }
+    }
+
+    public var wire: Chimera_V1_FitConfig {
+        var out = Chimera_V1_FitConfig()
+        out.model =
+            switch model {
+            case .linearRegression: .linearRegression
+            case .logisticRegression: .logisticRegression
+            case .softmax: .softmax
+            case .linearSVM: .linearSvm
+            }
+        out.penalty =
+            switch penalty {
+            case .none: .none
+            case .l2: .l2
+            case .l1: .l1
+            case .elasticNet: .elasticNet
+            }
+        out.alpha = penalty == .none ? 0 : alpha
+        out.l1Ratio = l1Ratio
+        out.schedule =
+            switch schedule {
+            case .constant: .learningRateConstant
+            case .inverseScaling: .learningRateInverseScaling
+            case .optimal: .learningRateOptimal
+            }
+        out.eta0 = eta0
+        out.powerT = powerT
+        out.momentum = momentum
+        out.maxIterations = UInt64(maxIterations)
+        out.tolerance = tolerance
+        out.batchSize = UInt64(batchSize)
+        out.workerMode = workerMode == .localSGD ? .localSgd : .gradient
+        out.localSteps = UInt32(localSteps)
+        out.staleness = UInt64(staleness ?? 0)
+        out.unboundedStaleness = staleness == nil
+        out.seed = seed
+        out.rawFeatures = !standardize
+        out.checkpointEvery = UInt32(checkpointEvery)
+        return out
+    }
+}
+
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
