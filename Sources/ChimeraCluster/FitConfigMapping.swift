@@ -13,8 +13,8 @@ extension TrainingConfiguration {
         default: throw ConfigurationError("model \(wire.model) is not a parameter-server model")
         }
         switch wire.penalty {
-        case .none: penalty = .l2  // zero: the default penalty
-        case .l2: penalty = .l2
+        case .unspecified, .l2: penalty = .l2
+        case .none: penalty = .none
         case .l1: penalty = .l1
         case .elasticNet: penalty = .elasticNet
         case .UNRECOGNIZED(let value): throw ConfigurationError("unknown penalty \(value)")

@@ -251,42 +251,48 @@ public nonisolated enum Chimera_V1_Model: SwiftProtobuf.Enum, Swift.CaseIterable
 
 public nonisolated enum Chimera_V1_Penalty: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
-  case none // = 0
+
+  /// the default: L2
+  case unspecified // = 0
   case l2 // = 1
   case l1 // = 2
   case elasticNet // = 3
+  case none // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
-    self = .none
+    self = .unspecified
   }
 
   public init?(rawValue: Int) {
     switch rawValue {
-    case 0: self = .none
+    case 0: self = .unspecified
     case 1: self = .l2
     case 2: self = .l1
     case 3: self = .elasticNet
+    case 4: self = .none
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
 
   public var rawValue: Int {
     switch self {
-    case .none: return 0
+    case .unspecified: return 0
     case .l2: return 1
     case .l1: return 2
     case .elasticNet: return 3
+    case .none: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
 
   // The compiler won't synthesize support with the UNRECOGNIZED case.
   public static let allCases: [Chimera_V1_Penalty] = [
-    .none,
+    .unspecified,
     .l2,
     .l1,
     .elasticNet,
+    .none,
   ]
 
 }
@@ -1517,7 +1523,7 @@ nonisolated extension Chimera_V1_Model: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Chimera_V1_Penalty: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PENALTY_NONE\0\u{1}PENALTY_L2\0\u{1}PENALTY_L1\0\u{1}PENALTY_ELASTIC_NET\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PENALTY_UNSPECIFIED\0\u{1}PENALTY_L2\0\u{1}PENALTY_L1\0\u{1}PENALTY_ELASTIC_NET\0\u{1}PENALTY_NONE\0")
 }
 
 nonisolated extension Chimera_V1_LearningRateSchedule: SwiftProtobuf._ProtoNameProviding {
@@ -2332,7 +2338,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
 
   fileprivate class _StorageClass {
     var _model: Chimera_V1_Model = .unspecified
-    var _penalty: Chimera_V1_Penalty = .none
+    var _penalty: Chimera_V1_Penalty = .unspecified
     var _alpha: Double = 0
     var _l1Ratio: Double = 0
     var _schedule: Chimera_V1_LearningRateSchedule = .learningRateConstant
@@ -2442,7 +2448,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       if _storage._model != .unspecified {
         try visitor.visitSingularEnumField(value: _storage._model, fieldNumber: 1)
       }
-      if _storage._penalty != .none {
+      if _storage._penalty != .unspecified {
         try visitor.visitSingularEnumField(value: _storage._penalty, fieldNumber: 2)
       }
       if _storage._alpha.bitPattern != 0 {
