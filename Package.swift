@@ -41,7 +41,11 @@ let package = Package(
         .target(name: "CProcessShims"),
         // Layer 3: cluster processes (master, worker) built on transport + wire.
         .target(
-            name: "ChimeraCluster", dependencies: ["ZeroMQ", "ChimeraWire", "ChimeraML", "CProcessShims"],
+            name: "ChimeraCluster",
+            dependencies: [
+                "ZeroMQ", "ChimeraWire", "ChimeraML", "CProcessShims",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: swiftSettings),
         // Benchmarks live apart from tests; the CLI exposes them as `chimera bench`.
         .target(name: "ChimeraBenchmarks", dependencies: ["ZeroMQ", "ChimeraWire", "ChimeraCluster"], swiftSettings: swiftSettings),

@@ -1401,6 +1401,12 @@ public nonisolated struct Chimera_V1_ClusterStatus: Sendable {
 
   public var loss: Double = 0
 
+  /// malformed or refused messages since start
+  public var rejectedMessages: UInt64 = 0
+
+  /// e.g. "size_mismatch", "non_finite", "stale"
+  public var rejectedByKind: Dictionary<String,UInt64> = [:]
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3182,7 +3188,7 @@ nonisolated extension Chimera_V1_StatusRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Chimera_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}mode\0\u{1}workers\0\u{3}current_job_id\0\u{3}current_job_state\0\u{1}iteration\0\u{1}loss\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}mode\0\u{1}workers\0\u{3}current_job_id\0\u{3}current_job_state\0\u{1}iteration\0\u{1}loss\0\u{3}rejected_messages\0\u{3}rejected_by_kind\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3196,6 +3202,8 @@ nonisolated extension Chimera_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProt
       case 4: try { try decoder.decodeSingularEnumField(value: &self.currentJobState) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.iteration) }()
       case 6: try { try decoder.decodeSingularDoubleField(value: &self.loss) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.rejectedMessages) }()
+      case 8: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.rejectedByKind) }()
       default: break
       }
     }
@@ -3220,6 +3228,12 @@ nonisolated extension Chimera_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProt
     if self.loss.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.loss, fieldNumber: 6)
     }
+    if self.rejectedMessages != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rejectedMessages, fieldNumber: 7)
+    }
+    if !self.rejectedByKind.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.rejectedByKind, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3230,6 +3244,8 @@ nonisolated extension Chimera_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProt
     if lhs.currentJobState != rhs.currentJobState {return false}
     if lhs.iteration != rhs.iteration {return false}
     if lhs.loss != rhs.loss {return false}
+    if lhs.rejectedMessages != rhs.rejectedMessages {return false}
+    if lhs.rejectedByKind != rhs.rejectedByKind {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

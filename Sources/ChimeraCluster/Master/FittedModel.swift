@@ -1,0 +1,66 @@
+public import ChimeraML
+public import Foundation
+
+/// A trained linear model as the master serves and saves it.
+public struct FittedModel: Codable, Sendable {
+    public var model: ModelKind
+    public var weights: [Float]
+    public var featureNames: [String]
+    public var classes: [Float]
+    public var standardizer: Standardizer?
+    public var configuration: TrainingConfiguration
+    public var iterations: Int
+    public var finalLoss: Double?
+    /// Worker clocks when saved (checkpoints).
+    public var clocks: [String: Int] = [:]
+
+    public var objective: Objective { Objective(kind: model, features: featureNames.count, classes: classes) }
+
+    /// Writes JSON atomically (temporary file, then rename), so a crash never leaves half a file.
+    public func save(to url: URL) throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: url, options: .atomic)
+    }
+
+    public static func load(from url: URL) throws -> FittedModel {
+        try JSONDecoder().decode(FittedModel.self, from: Data(contentsOf: url))
+    }
+
+    /// Reorders `rows` (columns named `columns`) into the model's feature order, standardised.
+    /// Throws when a model feature is missing or a column is unknown.
+    public func prepare(columns: [String], values: [Float], rows: Int) throws(PredictionError) -> Dataset {
+        let names = columns.map(normalizedColumnName)
+        let unknown = names.filter { !featureNames.contains($0) }
+        guard unknown.isEmpty else {
+            throw PredictionError.unknownColumns(unknown)
+        }
+        var position: [Int] = []
+        for feature in featureNames {
+            guard let index = names.firstIndex(of: feature) else { throw PredictionError.missingColumns([feature]) }
+            position.append(index)
+        }
+        let width = columns.count
+        var out = [Float](repeating: 0, count: rows * featureNames.count)
+        for row in 0..<rows {
+            for (target, source) in position.enumerated() {
+                out[row * featureNames.count + target] = values[row * width + source]
+            }
+        }
+        let data = Dataset(featureNames: featureNames, features: out, labels: [Float](repeating: 0, count: rows))
+        return standardizer?.apply(to: data) ?? data
+    }
+}
+
+public enum PredictionError: Error, CustomStringConvertible, Sendable {
+    case unknownColumns([String])
+    case missingColumns([String])
+
+    public var description: String {
+        switch self {
+        case .unknownColumns(let names): "unknown column(s): \(names.joined(separator: ", "))"
+        case .missingColumns(let names): "missing column(s): \(names.joined(separator: ", "))"
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import ChimeraML
+import ChimeraWire
+import SwiftProtobuf
+import ZeroMQ
+
+/// A running parameter-server job and what its report needs.
+struct Job {
+    let id: UInt64
+    var state: ParameterServerState
+    let featureNames: [String]
+    let classes: [Float]
+    let standardizer: Standardizer?
+    let startedAt: Double
+    let bytesAtStart: (sent: Int, received: Int)
+    /// The client waiting for a synchronous fit's reply.
+    var client: (peer: Frame, requestID: UInt64)?
+    var failedWorkers: Set<String> = []
+    var lastCheckpoint = 0
+
+    /// The JobStart broadcast (and the `current_job` of a late joiner's Welcome).
+    func start(startClock: Int) -> Chimera_V1_JobStart {
+        Chimera_V1_JobStart.with {
+            $0.jobID = id
+            $0.kind = .parameterServer
+            $0.config = state.configuration.wire
+            $0.featureNames = featureNames
+            $0.classes = classes.map(Double.init)
+            $0.startClock = UInt64(startClock)
+        }
+    }
+
+    /// The standardisation tensors that travel with JobStart.
+    var standardizerTensors: [NamedTensor] {
+        guard let standardizer else { return [] }
+        return [NamedTensor("mean", .float32(standardizer.mean)), NamedTensor("scale", .float32(standardizer.scale))]
+    }
+}
+
+/// What remains of a finished job for JobStatus.
+struct JobSummary {
+    let id: UInt64
+    let state: Chimera_V1_JobState
+    let report: Chimera_V1_FitReport
+    let error: String
+    let lossHistory: [Double]
+}

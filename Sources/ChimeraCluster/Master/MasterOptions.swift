@@ -1,0 +1,30 @@
+public import Foundation
+
+/// How a master listens and behaves.
+public struct MasterOptions: Sendable {
+    /// Interface to bind; 127.0.0.1 unless the deployment needs more (then enable CURVE).
+    public var host = "127.0.0.1"
+    /// Workers ROUTER port; broadcast is port + 1 and control port + 2. 0: OS-chosen ports for all three.
+    public var port = 5555
+    public var heartbeatIntervalMilliseconds: UInt32 = 1_000
+    /// Missed heartbeat intervals before a worker is declared dead.
+    public var heartbeatLiveness: UInt32 = 3
+    /// Where the final model and checkpoints are written (nil: not saved).
+    public var modelDirectory: URL?
+    /// Load the last checkpoint or model from `modelDirectory` at start and warm-start the next fit.
+    public var resume = false
+    public var limits = WireLimitsOption()
+
+    public init() {}
+
+    var endpoints: (workers: String, broadcast: String, control: String) {
+        if port == 0 { return ("tcp://\(host):*", "tcp://\(host):*", "tcp://\(host):*") }
+        return ("tcp://\(host):\(port)", "tcp://\(host):\(port + 1)", "tcp://\(host):\(port + 2)")
+    }
+}
+
+/// The largest frame a master accepts, in bytes.
+public struct WireLimitsOption: Sendable {
+    public var maxFrameBytes = 1 << 30
+    public init() {}
+}

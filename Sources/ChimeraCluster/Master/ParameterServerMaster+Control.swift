@@ -1,0 +1,278 @@
+import ChimeraML
+import ChimeraWire
+import Foundation
+import SwiftProtobuf
+import ZeroMQ
+
+/// Requests on the control ROUTER (gateway, `chimera fit` / `predict`), and the job lifecycle.
+extension ParameterServerMaster {
+    func handleControlMessage(_ peer: Frame, _ message: WireMessage) throws {
+        let requestID = message.control.requestID
+        switch message.body {
+        case .fitRequest(let request):
+            try startJob(peer, request, requestID)
+        case .predictRequest(let request):
+            try predict(peer, request, message)
+        case .statusRequest:
+            try send(controlSocket, to: peer, WireMessage(.clusterStatus(clusterStatus()), requestID: requestID))
+        case .jobStatusRequest(let request):
+            try send(controlSocket, to: peer, jobStatus(request.jobID, requestID: requestID))
+        case .cancelJob(let request):
+            guard let current = job, current.id == request.jobID else {
+                try send(controlSocket, to: peer, .error(.unknownJob, "job \(request.jobID) is not running", requestID: requestID))
+                return
+            }
+            try finishJob(state: .cancelled, error: "cancelled")
+            try send(controlSocket, to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = current.id }), requestID: requestID))
+        default:
+            counters.reject("unexpected_body")
+            try send(
+                controlSocket, to: peer,
+                .error(.badRequest, "\(message.body?.kindName ?? "?") is not a control request", requestID: requestID))
+        }
+    }
+
+    // MARK: Jobs
+
+    private func startJob(_ peer: Frame, _ request: Chimera_V1_FitRequest, _ requestID: UInt64) throws {
+        func refuse(_ code: Chimera_V1_ErrorCode, _ text: String) throws {
+            try send(controlSocket, to: peer, .error(code, text, requestID: requestID))
+        }
+        if request.kind == .aggregation { return try refuse(.badRequest, "this master runs in parameter-server mode") }
+        if let current = job { return try refuse(.busy, "job \(current.id) is running") }
+        let configuration: TrainingConfiguration
+        do {
+            configuration = try TrainingConfiguration(wire: request.config)
+        } catch {
+            return try refuse(.badRequest, error.description)
+        }
+        let ready = workers.values.filter { $0.alive && $0.subscribed }.sorted { $0.id < $1.id }
+        guard let first = ready.first else { return try refuse(.noWorkers, "no worker is connected") }
+        let features = first.featureNames
+        var classes: [Float] = []
+        if configuration.model.isClassifier {
+            classes = Array(Set(ready.flatMap(\.labels))).sorted()
+            let enough = configuration.model == .softmax ? classes.count >= 2 : classes.count == 2
+            guard enough else {
+                return try refuse(
+                    .badRequest,
+                    "\(configuration.model.rawValue) needs \(configuration.model == .softmax ? "at least 2" : "exactly 2") classes; the workers' labels have \(classes.count)"
+                )
+            }
+        }
+        var standardizer: Standardizer?
+        if configuration.standardize {
+            let moments = ready.compactMap(\.moments)
+            guard moments.count == ready.count else {
+                return try refuse(.badRequest, "standardisation needs column sums from every worker; set raw_features")
+            }
+            standardizer = moments.reduce(ColumnMoments(columns: features.count), +).standardizer
+        }
+        let objective = Objective(kind: configuration.model, features: features.count, classes: classes)
+        var initial: [Float]?
+        if options.resume, let previous = model, previous.featureNames == features, previous.classes == classes,
+            previous.model == configuration.model
+        {
+            initial = previous.weights
+        }
+        var state = ParameterServerState(configuration: configuration, objective: objective, initialWeights: initial)
+        for record in ready {
+            _ = state.join(record.id, rows: record.rows)
+            workers[record.id]?.barrierWaitSeconds = 0
+        }
+        var current = Job(
+            id: nextJobID, state: state, featureNames: features, classes: classes, standardizer: standardizer,
+            startedAt: monotonicSeconds(), bytesAtStart: (counters.bytesSent, counters.bytesReceived))
+        nextJobID += 1
+        if !request.asynchronous { current.client = (try copy(peer), requestID) }
+        job = current
+        log(
+            "master: job \(current.id) started: \(configuration.model.rawValue), \(ready.count) workers, \(configuration.maxIterations) iterations, staleness \(configuration.staleness.map(String.init) ?? "unbounded")"
+        )
+        try publish(WireMessage(.jobStart(current.start(startClock: 0)), tensors: current.standardizerTensors))
+        if request.asynchronous {
+            try send(
+                controlSocket, to: peer,
+                WireMessage(.fitReply(Chimera_V1_FitReply.with { $0.jobID = current.id; $0.state = .running }), requestID: requestID))
+        }
+    }
+
+    func copy(_ frame: Frame) throws -> Frame {
+        try frame.withUnsafeBytes { (raw) throws(ZMQError) in try Frame(copying: raw) }
+    }
+
+    /// After every event: the job may be done, out of workers, or due for a checkpoint.
+    func checkJobProgress() throws {
+        guard let current = job else { return }
+        if current.state.isDone {
+            try finishJob(state: .succeeded, error: "")
+        } else if current.state.barrier.liveWorkers.isEmpty {
+            try finishJob(state: .failed, error: "every worker failed (\(current.failedWorkers.sorted().joined(separator: ", ")))")
+        } else if current.state.configuration.checkpointEvery > 0,
+            current.state.completedIterations - current.lastCheckpoint >= current.state.configuration.checkpointEvery
+        {
+            job?.lastCheckpoint = current.state.completedIterations
+            saveModel(fittedModel(current), file: "checkpoint.json")
+        }
+    }
+
+    func finishJob(state: Chimera_V1_JobState, error: String) throws {
+        guard var current = job else { return }
+        try deliver(current.state.finish())
+        job = current
+        let report = fitReport(current)
+        current = job!
+        job = nil
+        lastJob = JobSummary(id: current.id, state: state, report: report, error: error, lossHistory: current.state.lossHistory)
+        if state == .succeeded || (state == .cancelled && current.state.completedIterations > 0) {
+            let fitted = fittedModel(current)
+            model = fitted
+            saveModel(fitted, file: "model.json")
+            saveModel(fitted, file: "checkpoint.json")
+        }
+        try publish(
+            WireMessage(
+                .jobStop(Chimera_V1_JobStop.with { $0.jobID = current.id; $0.reason = error.isEmpty ? "done" : error; $0.failed = state == .failed })))
+        log(
+            String(
+                format: "master: job %llu %@ after %d iterations, loss %.6g, %.2f s", current.id,
+                state == .succeeded ? "finished" : (state == .cancelled ? "was cancelled" : "failed: \(error)"),
+                current.state.completedIterations, current.state.currentLoss ?? .nan, report.wallSeconds))
+        if let client = current.client {
+            if state == .failed {
+                try send(controlSocket, to: client.peer, .error(.noWorkers, error, requestID: client.requestID))
+            } else {
+                let reply = Chimera_V1_FitReply.with {
+                    $0.jobID = current.id
+                    $0.state = state
+                    $0.report = report
+                }
+                try send(controlSocket, to: client.peer, WireMessage(.fitReply(reply), requestID: client.requestID))
+            }
+        }
+    }
+
+    private func fittedModel(_ current: Job) -> FittedModel {
+        var clocks: [String: Int] = [:]
+        for (id, clock) in current.state.barrier.clocks { clocks[workers[id]?.name ?? "\(id)"] = clock }
+        return FittedModel(
+            model: current.state.configuration.model, weights: current.state.weights, featureNames: current.featureNames,
+            classes: current.classes, standardizer: current.standardizer, configuration: current.state.configuration,
+            iterations: current.state.completedIterations, finalLoss: current.state.currentLoss, clocks: clocks)
+    }
+
+    private func saveModel(_ fitted: FittedModel, file: String) {
+        guard let directory = options.modelDirectory else { return }
+        do {
+            try fitted.save(to: directory.appendingPathComponent(file))
+        } catch {
+            log("master: could not save \(file): \(error)")
+        }
+    }
+
+    func workerClocks(_ current: Job?) -> [Chimera_V1_WorkerClock] {
+        workers.values.sorted { $0.id < $1.id }.map { record in
+            Chimera_V1_WorkerClock.with {
+                $0.workerID = record.id
+                $0.name = record.name
+                $0.clock = UInt64(current?.state.clock(of: record.id) ?? 0)
+                $0.alive = record.alive
+                $0.barrierWaitSeconds = record.barrierWaitSeconds
+            }
+        }
+    }
+
+    func fitReport(_ current: Job) -> Chimera_V1_FitReport {
+        let wall = monotonicSeconds() - current.startedAt
+        let iterations = current.state.completedIterations
+        return Chimera_V1_FitReport.with {
+            $0.iterations = UInt64(iterations)
+            $0.finalLoss = current.state.currentLoss ?? 0
+            $0.wallSeconds = wall
+            $0.secondsPerIteration = iterations > 0 ? wall / Double(iterations) : 0
+            $0.clocks = workerClocks(current)
+            $0.barrierWaitSeconds = workers.values.reduce(0) { $0 + $1.barrierWaitSeconds }
+            $0.stalenessHistogram = current.state.stalenessHistogram.map(UInt64.init)
+            $0.bytesSent = UInt64(counters.bytesSent - current.bytesAtStart.sent)
+            $0.bytesReceived = UInt64(counters.bytesReceived - current.bytesAtStart.received)
+            $0.failedWorkers = current.failedWorkers.sorted()
+        }
+    }
+
+    // MARK: Status and prediction
+
+    func clusterStatus() -> Chimera_V1_ClusterStatus {
+        Chimera_V1_ClusterStatus.with {
+            $0.mode = .parameterServer
+            $0.workers = workerClocks(job)
+            $0.currentJobID = job?.id ?? 0
+            $0.currentJobState = job == nil ? .unspecified : .running
+            $0.iteration = UInt64(job?.state.completedIterations ?? 0)
+            $0.loss = job?.state.currentLoss ?? 0
+            $0.rejectedMessages = UInt64(counters.rejectedTotal)
+            $0.rejectedByKind = counters.rejected.mapValues(UInt64.init)
+        }
+    }
+
+    private func jobStatus(_ id: UInt64, requestID: UInt64) -> WireMessage {
+        if let current = job, current.id == id || id == 0 {
+            return WireMessage(
+                .jobStatus(
+                    Chimera_V1_JobStatus.with {
+                        $0.jobID = current.id
+                        $0.state = .running
+                        $0.iteration = UInt64(current.state.completedIterations)
+                        $0.loss = current.state.currentLoss ?? 0
+                        $0.clocks = workerClocks(current)
+                        $0.stalenessHistogram = current.state.stalenessHistogram.map(UInt64.init)
+                        $0.report = fitReport(current)
+                    }), requestID: requestID)
+        }
+        if let summary = lastJob, summary.id == id || id == 0 {
+            return WireMessage(
+                .jobStatus(
+                    Chimera_V1_JobStatus.with {
+                        $0.jobID = summary.id
+                        $0.state = summary.state
+                        $0.iteration = summary.report.iterations
+                        $0.loss = summary.report.finalLoss
+                        $0.clocks = summary.report.clocks
+                        $0.stalenessHistogram = summary.report.stalenessHistogram
+                        $0.report = summary.report
+                        $0.error = summary.error
+                    }), requestID: requestID)
+        }
+        return .error(.unknownJob, "no job \(id)", requestID: requestID)
+    }
+
+    private func predict(_ peer: Frame, _ request: Chimera_V1_PredictRequest, _ message: WireMessage) throws {
+        let requestID = message.control.requestID
+        guard let fitted = model else {
+            return try send(controlSocket, to: peer, .error(.notFitted, "no model yet: fit first", requestID: requestID))
+        }
+        let x: Tensor
+        do throws(WireError) {
+            x = try message.tensor(named: "x")
+            guard x.dtype == .float32, x.shape.count == 2, x.shape[1] == request.columns.count else {
+                throw WireError(.wrongTensor, "x must be float32 [rows, \(request.columns.count) columns], is \(x.dtype) \(x.shape)")
+            }
+        } catch {
+            counters.reject(error.code.metricLabel)
+            return try send(controlSocket, to: peer, .error(.wrongShape, error.message, requestID: requestID))
+        }
+        let data: Dataset
+        do {
+            data = try fitted.prepare(columns: request.columns, values: x.floats(), rows: x.shape[0])
+        } catch {
+            return try send(controlSocket, to: peer, .error(.unknownColumn, error.description, requestID: requestID))
+        }
+        let objective = fitted.objective
+        let predictions = objective.predict(weights: fitted.weights, data: data)
+        var tensors = [NamedTensor("y", .float64(predictions.map(Double.init)))]
+        if request.probabilities, let probabilities = objective.probabilities(weights: fitted.weights, data: data) {
+            tensors.append(NamedTensor("proba", .float32(probabilities, shape: [data.rows, fitted.classes.count])))
+        }
+        let reply = Chimera_V1_PredictReply.with { $0.classes = fitted.classes.map(Double.init) }
+        try send(controlSocket, to: peer, WireMessage(.predictReply(reply), requestID: requestID, tensors: tensors))
+    }
+}

@@ -1,0 +1,184 @@
+import ChimeraML
+import ChimeraWire
+import Foundation
+import SwiftProtobuf
+import ZeroMQ
+
+/// Messages on the workers ROUTER.
+extension ParameterServerMaster {
+    func handleWorkerMessage(_ peer: Frame, _ message: WireMessage) throws {
+        let requestID = message.control.requestID
+        switch message.body {
+        case .hello(let hello):
+            try handleHello(peer, hello, message)
+        case .subscriptionReady(let ready):
+            guard try known(ready.workerID, peer, requestID) else { return }
+            workers[ready.workerID]?.subscribed = true
+            try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack()), requestID: requestID))
+        case .heartbeat(let beat):
+            guard try known(beat.workerID, peer, requestID) else { return }
+            try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = job?.id ?? 0 }), requestID: requestID))
+        case .weightPull(let pull):
+            guard try known(pull.workerID, peer, requestID) else { return }
+            try handlePull(peer, pull, requestID)
+        case .gradientPush(let push):
+            guard try known(push.workerID, peer, requestID) else { return }
+            try handlePush(peer, push, message)
+        case .goodbye(let goodbye):
+            guard try known(goodbye.workerID, peer, requestID) else { return }
+            log("master: \(workers[goodbye.workerID]?.name ?? "?") left: \(goodbye.reason)")
+            try markDead(goodbye.workerID)
+            try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack()), requestID: requestID))
+        default:
+            counters.reject("unexpected_body")
+            try reply(
+                to: peer,
+                .error(.badRequest, "\(message.body?.kindName ?? "?") is not a worker request", requestID: requestID))
+        }
+    }
+
+    /// Whether `id` is a live worker; if not, answers UNKNOWN_WORKER so it says hello again.
+    private func known(_ id: UInt32, _ peer: Frame, _ requestID: UInt64) throws -> Bool {
+        guard workers[id]?.alive == true else {
+            counters.reject("unknown_worker")
+            try reply(to: peer, .error(.unknownWorker, "worker \(id) is not registered: send WorkerHello", requestID: requestID))
+            return false
+        }
+        workers[id]?.lastSeen = monotonicSeconds()
+        return true
+    }
+
+    private func handleHello(_ peer: Frame, _ hello: Chimera_V1_WorkerHello, _ message: WireMessage) throws {
+        let requestID = message.control.requestID
+        let features = hello.featureNames.map(normalizedColumnName)
+        guard !hello.name.isEmpty, !features.isEmpty, hello.rows > 0 else {
+            counters.reject("bad_hello")
+            try reply(to: peer, .error(.badRequest, "hello needs a name, feature names and rows", requestID: requestID))
+            return
+        }
+        // Every worker must hold the same columns as the others (and as the running job).
+        let reference = job?.featureNames ?? workers.values.first { $0.alive && $0.name != hello.name }?.featureNames
+        if let reference, reference != features {
+            counters.reject("mismatched_columns")
+            let missing = Set(reference).subtracting(features).sorted()
+            let extra = Set(features).subtracting(reference).sorted()
+            try reply(
+                to: peer,
+                .error(
+                    .unknownColumn,
+                    "\(hello.name): columns differ from the cluster's: missing \(missing), unexpected \(extra)",
+                    requestID: requestID))
+            log("master: refused \(hello.name): columns differ (missing \(missing), unexpected \(extra))")
+            return
+        }
+        var moments: ColumnMoments?
+        if let sum = try? message.tensor(named: "column_sum", dtype: .float64, shape: [features.count]),
+            let squares = try? message.tensor(named: "column_sum_of_squares", dtype: .float64, shape: [features.count])
+        {
+            var value = ColumnMoments(columns: features.count)
+            value.count = Double(hello.rows)
+            value.sum = sum.doubles()
+            value.sumOfSquares = squares.doubles()
+            moments = value
+        }
+        // A worker restarted under the same name takes over its old identity.
+        let id: UInt32
+        if let previous = workers.values.first(where: { $0.name == hello.name }) {
+            id = previous.id
+            if previous.alive { try markDead(id) }
+        } else {
+            id = nextWorkerID
+            nextWorkerID += 1
+        }
+        workers[id] = WorkerRecord(
+            id: id, name: hello.name, rows: Int(hello.rows), featureNames: features, labels: hello.labelValues.map(Float.init),
+            moments: moments, pid: hello.pid, lastSeen: monotonicSeconds())
+        var welcome = Chimera_V1_Welcome()
+        welcome.workerID = id
+        welcome.heartbeatIntervalMs = options.heartbeatIntervalMilliseconds
+        welcome.heartbeatLiveness = options.heartbeatLiveness
+        welcome.broadcastEndpoint = endpoints.broadcast
+        var tensors: [NamedTensor] = []
+        if var current = job {
+            let clock = current.state.join(id, rows: Int(hello.rows))
+            welcome.currentJob = current.start(startClock: clock)
+            tensors = current.standardizerTensors
+            job = current
+            log("master: \(hello.name) joined job \(current.id) at iteration \(clock)")
+        }
+        log("master: \(hello.name) (pid \(hello.pid), \(hello.rows) rows) registered as worker \(id)")
+        try reply(to: peer, WireMessage(.welcome(welcome), requestID: requestID, tensors: tensors))
+    }
+
+    private func handlePull(_ peer: Frame, _ pull: Chimera_V1_WeightPull, _ requestID: UInt64) throws {
+        guard var current = job, current.id == pull.jobID, current.state.clock(of: pull.workerID) != nil else {
+            // No such job (it ended, or this worker is not part of it): tell the worker to stop.
+            try reply(
+                to: peer,
+                WireMessage(
+                    .weights(Chimera_V1_Weights.with { $0.jobID = pull.jobID; $0.done = true }), requestID: requestID))
+            return
+        }
+        workers[pull.workerID]?.pendingPull = WorkerRecord.PendingPull(
+            peer: peer, requestID: requestID, clock: Int(pull.clock), since: monotonicSeconds())
+        let replies = current.state.requestStart(pull.workerID, clock: Int(pull.clock))
+        job = current
+        try deliver(replies)
+    }
+
+    private func handlePush(_ peer: Frame, _ push: Chimera_V1_GradientPush, _ message: WireMessage) throws {
+        let requestID = message.control.requestID
+        guard var current = job, current.id == push.jobID else {
+            counters.reject("stale")
+            try reply(to: peer, .error(.stale, "job \(push.jobID) is not running", requestID: requestID))
+            return
+        }
+        let objective = current.state.objective
+        let name = push.isDelta ? "delta" : "gradient"
+        let update: Tensor
+        do {
+            update = try message.tensor(named: name, dtype: .float32, shape: [objective.outputs, objective.stride])
+        } catch {
+            counters.reject(error.code.metricLabel)
+            log("master: rejected an update from worker \(push.workerID): \(error.message)")
+            try reply(to: peer, .error(.wrongShape, error.message, requestID: requestID))
+            return
+        }
+        let (outcome, replies) = current.state.push(
+            push.workerID, clock: Int(push.clock), rows: Int(push.rows), loss: push.loss
+        ) { into, scale in
+            into.withUnsafeMutableBufferPointer { update.accumulateFloat32(into: $0, scale: scale) }
+        }
+        job = current
+        switch outcome {
+        case .accepted:
+            try reply(
+                to: peer,
+                WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = current.id; $0.clock = push.clock }), requestID: requestID))
+        case .rejected(let reason):
+            counters.reject("stale")
+            try reply(to: peer, .error(.stale, reason, requestID: requestID))
+        }
+        try deliver(replies)
+        try checkJobProgress()
+    }
+
+    /// Sends the weights to workers the state machine released.
+    func deliver(_ replies: [ParameterServerState.Reply]) throws {
+        guard let current = job else { return }
+        for case .weights(let worker, let done) in replies {
+            guard let pending = workers[worker]?.pendingPull else { continue }
+            workers[worker]?.pendingPull = nil
+            workers[worker]?.barrierWaitSeconds += monotonicSeconds() - pending.since
+            var header = Chimera_V1_Weights()
+            header.jobID = current.id
+            header.version = UInt64(current.state.version)
+            header.minClock = UInt64(current.state.barrier.minClock ?? 0)
+            header.done = done
+            let objective = current.state.objective
+            let weights = Tensor.float32(current.state.weights, shape: [objective.outputs, objective.stride])
+            try reply(
+                to: pending.peer, WireMessage(.weights(header), requestID: pending.requestID, tensors: [NamedTensor("weights", weights)]))
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import ChimeraML
+import ChimeraWire
+import Foundation
+import SwiftProtobuf
+import Synchronization
+import ZeroMQ
+
+/// The parameter-server master: one event loop owning the workers ROUTER, the broadcast PUB and the
+/// control ROUTER. Training decisions come from `ParameterServerState`; this type does the I/O.
+public final class ParameterServerMaster {
+    public struct Endpoints: Sendable {
+        public let workers: String
+        public let broadcast: String
+        public let control: String
+    }
+
+    public let endpoints: Endpoints
+    let options: MasterOptions
+    let log: (String) -> Void
+    let context: Context
+    let workersSocket: Socket
+    let broadcastSocket: Socket
+    let controlSocket: Socket
+    let limits: WireLimits
+
+    var workers: [UInt32: WorkerRecord] = [:]
+    var nextWorkerID: UInt32 = 1
+    var job: Job?
+    var lastJob: JobSummary?
+    var model: FittedModel?
+    var counters = MasterCounters()
+    var nextJobID: UInt64 = 1
+    var syncSequence: UInt64 = 0
+    var lastSync = 0.0
+    private let stopping = Atomic<Bool>(false)
+
+    public init(options: MasterOptions, log: @escaping (String) -> Void) throws {
+        self.options = options
+        self.log = log
+        limits = WireLimits(maxFrameBytes: options.limits.maxFrameBytes)
+        context = try Context()
+        workersSocket = try context.socket(.router)
+        broadcastSocket = try context.socket(.pub)
+        controlSocket = try context.socket(.router)
+        for socket in [workersSocket, controlSocket] {
+            try socket.setLinger(milliseconds: 0)
+            try socket.setReceiveHighWaterMark(0)
+            try socket.setSendHighWaterMark(0)
+            try socket.setMaxMessageSize(bytes: Int64(options.limits.maxFrameBytes) + 4096)
+        }
+        try broadcastSocket.setLinger(milliseconds: 1_000)
+        try broadcastSocket.setSendHighWaterMark(0)
+        let requested = options.endpoints
+        endpoints = Endpoints(
+            workers: try workersSocket.bind(requested.workers),
+            broadcast: try broadcastSocket.bind(requested.broadcast),
+            control: try controlSocket.bind(requested.control))
+        if options.resume, let directory = options.modelDirectory {
+            for file in ["checkpoint.json", "model.json"] {
+                let url = directory.appendingPathComponent(file)
+                if let loaded = try? FittedModel.load(from: url) {
+                    model = loaded
+                    log("master: resumed \(file) (\(loaded.model.rawValue), \(loaded.iterations) iterations)")
+                    break
+                }
+            }
+        }
+    }
+
+    /// Asks `run()` to return (from any thread).
+    public func stop() { stopping.store(true, ordering: .releasing) }
+
+    /// Runs the event loop until `stop()`. Blocks the calling thread.
+    public func run() throws {
+        var poller = Poller()
+        try poller.add(workersSocket)
+        try poller.add(controlSocket)
+        var lastLivenessCheck = 0.0
+        while !stopping.load(ordering: .acquiring) {
+            let needSync = workers.values.contains { $0.alive && !$0.subscribed }
+            let events = try poller.poll(timeoutMilliseconds: needSync ? 20 : 100)
+            if events[0].contains(.readable) { try drain(workersSocket, handler: handleWorkerMessage) }
+            if events[1].contains(.readable) { try drain(controlSocket, handler: handleControlMessage) }
+            let now = monotonicSeconds()
+            if needSync && now - lastSync >= 0.02 { try publishSync(now) }
+            if now - lastLivenessCheck >= 0.1 {
+                lastLivenessCheck = now
+                try checkLiveness(now)
+            }
+        }
+        try? publish(WireMessage(.shutdown(Chimera_V1_Shutdown.with { $0.reason = "master stopping" })))
+    }
+
+    /// Handles every message already queued on `socket` (bounded, so the other socket is not starved).
+    private func drain(_ socket: Socket, handler: (Frame, WireMessage) throws -> Void) throws {
+        for _ in 0..<256 {
+            guard let frames = try socket.receiveMultipart(dontWait: true) else { return }
+            counters.bytesReceived += frames.reduce(0) { $0 + $1.count }
+            let peer: Frame
+            let payload: ArraySlice<Frame>
+            do {
+                (peer, payload) = try WireCodec.splitRoutingEnvelope(frames)
+            } catch {
+                counters.reject(error.code.metricLabel)
+                log("master: dropped a message without a routing envelope")
+                continue
+            }
+            let message: WireMessage
+            do {
+                message = try WireCodec.decode(payload, limits: limits)
+            } catch {
+                counters.reject(error.code.metricLabel)
+                log("master: rejected a message: \(error)")
+                try send(socket, to: peer, .error(error.replyCode, error.description))
+                continue
+            }
+            try handler(peer, message)
+        }
+    }
+
+    // MARK: Sending
+
+    func send(_ socket: Socket, to peer: Frame, _ message: WireMessage) throws {
+        let frames = try WireCodec.encode(message)
+        counters.bytesSent += frames.reduce(0) { $0 + $1.count }
+        do {
+            // The stored peer frame may answer again later (parked pulls): send a copy.
+            try socket.send([try copy(peer), Frame()] + frames)
+        } catch let error as ZMQError where error.code == .hostUnreachable {
+            log("master: peer disconnected before its reply")
+        }
+    }
+
+    func reply(to peer: Frame, _ message: WireMessage) throws { try send(workersSocket, to: peer, message) }
+
+    func publish(_ message: WireMessage) throws {
+        let frames = try WireCodec.encode(message)
+        counters.bytesSent += frames.reduce(0) { $0 + $1.count }
+        try broadcastSocket.send(frames)
+    }
+
+    private func publishSync(_ now: Double) throws {
+        syncSequence += 1
+        lastSync = now
+        try publish(WireMessage(.sync(Chimera_V1_Sync.with { $0.sequence = syncSequence })))
+    }
+
+    // MARK: Liveness
+
+    private func checkLiveness(_ now: Double) throws {
+        let timeout = Double(options.heartbeatIntervalMilliseconds * options.heartbeatLiveness) / 1000
+        for (id, record) in workers where record.alive && record.pendingPull == nil && now - record.lastSeen > timeout {
+            log("master: \(record.name) (worker \(id)) missed \(options.heartbeatLiveness) heartbeats: declared dead")
+            try markDead(id)
+        }
+    }
+
+    func markDead(_ id: UInt32) throws {
+        guard var record = workers[id], record.alive else { return }
+        record.alive = false
+        record.pendingPull = nil
+        workers[id] = record
+        if var current = job {
+            let replies = current.state.leave(id)
+            current.failedWorkers.insert(record.name)
+            job = current
+            try deliver(replies)
+            try checkJobProgress()
+        }
+    }
+}
