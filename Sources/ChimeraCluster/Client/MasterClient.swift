@@ -1,0 +1,105 @@
+public import ChimeraWire
+import Foundation
+public import ZeroMQ
+
+/// Talks to a master's control socket: fit, predict, status. The gateway and `chimera fit/predict` use it.
+///
+/// One request at a time per client (REQ). A request that times out closes and replaces the socket
+/// (a REQ socket that missed its reply cannot be reused) and throws `.timedOut`.
+public final class MasterClient {
+    public let endpoint: String
+    private let context: Context
+    private var socket: Socket?
+    private var nextRequestID: UInt64 = 1
+
+    public init(endpoint: String, context: Context? = nil) throws {
+        self.endpoint = endpoint
+        self.context = try context ?? Context()
+    }
+
+    /// Sends a request and returns the reply; an `Error` reply is thrown as `MasterClientError.refused`.
+    public func call(_ message: WireMessage, timeoutMilliseconds: Int32) throws -> WireMessage {
+        let socket = try currentSocket()
+        var message = message
+        message.control.requestID = nextRequestID
+        nextRequestID += 1
+        try socket.setReceiveTimeout(milliseconds: timeoutMilliseconds)
+        try socket.send(WireCodec.encode(message))
+        guard let frames = try socket.receiveMultipart() else {
+            socket.close()
+            self.socket = nil
+            throw MasterClientError.timedOut(endpoint: endpoint, milliseconds: Int(timeoutMilliseconds))
+        }
+        let reply = try WireCodec.decode(frames)
+        if case .error(let error) = reply.body { throw MasterClientError.refused(error.code, error.message) }
+        return reply
+    }
+
+    /// Runs a fit; synchronous fits wait up to `timeoutMilliseconds` for the end.
+    public func fit(_ request: Chimera_V1_FitRequest, timeoutMilliseconds: Int32 = 3_600_000) throws -> Chimera_V1_FitReply {
+        let reply = try call(WireMessage(.fitRequest(request)), timeoutMilliseconds: timeoutMilliseconds)
+        guard case .fitReply(let fit) = reply.body else { throw MasterClientError.unexpected(reply.body?.kindName) }
+        return fit
+    }
+
+    public struct Prediction {
+        public let values: [Double]
+        public let classes: [Double]
+        /// rows × classes, when asked for and the model has them.
+        public let probabilities: [Float]?
+    }
+
+    /// Predicts rows (row-major `values`, `columns` wide).
+    public func predict(
+        columns: [String], values: [Float], rows: Int, probabilities: Bool = false, timeoutMilliseconds: Int32 = 60_000
+    ) throws -> Prediction {
+        var request = Chimera_V1_PredictRequest()
+        request.kind = .parameterServer
+        request.columns = columns
+        request.probabilities = probabilities
+        let x = Tensor.float32(values, shape: [rows, columns.count])
+        let reply = try call(WireMessage(.predictRequest(request), tensors: [NamedTensor("x", x)]), timeoutMilliseconds: timeoutMilliseconds)
+        guard case .predictReply(let predict) = reply.body else { throw MasterClientError.unexpected(reply.body?.kindName) }
+        return Prediction(
+            values: try reply.tensor(named: "y").doubles(), classes: predict.classes,
+            probabilities: try? reply.tensor(named: "proba").floats())
+    }
+
+    public func status(timeoutMilliseconds: Int32 = 10_000) throws -> Chimera_V1_ClusterStatus {
+        let reply = try call(WireMessage(.statusRequest(Chimera_V1_StatusRequest())), timeoutMilliseconds: timeoutMilliseconds)
+        guard case .clusterStatus(let status) = reply.body else { throw MasterClientError.unexpected(reply.body?.kindName) }
+        return status
+    }
+
+    public func jobStatus(_ jobID: UInt64, timeoutMilliseconds: Int32 = 10_000) throws -> Chimera_V1_JobStatus {
+        var request = Chimera_V1_JobStatusRequest()
+        request.jobID = jobID
+        let reply = try call(WireMessage(.jobStatusRequest(request)), timeoutMilliseconds: timeoutMilliseconds)
+        guard case .jobStatus(let status) = reply.body else { throw MasterClientError.unexpected(reply.body?.kindName) }
+        return status
+    }
+
+    private func currentSocket() throws -> Socket {
+        if let socket { return socket }
+        let fresh = try context.socket(.req)
+        try fresh.setLinger(milliseconds: 0)
+        try fresh.setReconnectInterval(milliseconds: 100)
+        try fresh.connect(endpoint)
+        socket = fresh
+        return fresh
+    }
+}
+
+public enum MasterClientError: Error, CustomStringConvertible {
+    case timedOut(endpoint: String, milliseconds: Int)
+    case refused(Chimera_V1_ErrorCode, String)
+    case unexpected(String?)
+
+    public var description: String {
+        switch self {
+        case .timedOut(let endpoint, let ms): "the master at \(endpoint) did not answer within \(ms) ms"
+        case .refused(let code, let message): "the master refused (\(code)): \(message)"
+        case .unexpected(let kind): "unexpected reply from the master: \(kind ?? "none")"
+        }
+    }
+}

@@ -1,0 +1,293 @@
+public import ChimeraML
+import ChimeraWire
+import Foundation
+import SwiftProtobuf
+import Synchronization
+import ZeroMQ
+
+/// A worker process: holds one shard, registers with the master, and computes updates for jobs.
+///
+/// Requests go over a REQ socket with a timeout; a timed-out socket is closed and replaced (lazy
+/// pirate), never reused. Heartbeats go from their own thread and socket, so a long computation or a
+/// request parked at the SSP barrier does not make the worker look dead.
+public final class WorkerNode {
+    public struct Options: Sendable {
+        public var masterEndpoint = "tcp://127.0.0.1:5555"
+        public var name: String
+        /// How long to wait for any reply before replacing the socket and retrying.
+        public var requestTimeoutMilliseconds: Int32 = 10_000
+        /// Requests parked at the barrier may wait longer than any compute; this bounds them.
+        public var pullTimeoutMilliseconds: Int32 = 600_000
+
+        public init(name: String) { self.name = name }
+    }
+
+    let options: Options
+    let data: Dataset
+    let log: (String) -> Void
+    let context: Context
+    private var request: Socket?
+    private let stopping = Atomic<Bool>(false)
+    private var workerID: UInt32 = 0
+    private var broadcast: Socket?
+    private var heartbeat: HeartbeatSender?
+    private var nextRequestID: UInt64 = 1
+
+    public init(options: Options, data: Dataset, log: @escaping (String) -> Void) throws {
+        self.options = options
+        self.data = data
+        self.log = log
+        context = try Context()
+    }
+
+    public func stop() { stopping.store(true, ordering: .releasing) }
+    private var isStopping: Bool { stopping.load(ordering: .acquiring) }
+
+    /// Registers and serves jobs until the master says shutdown or `stop()` is called.
+    public func run() throws {
+        defer { heartbeat?.stop() }
+        var pendingJob = try register()
+        while !isStopping {
+            if let job = pendingJob {
+                pendingJob = nil
+                switch try runJob(job.start, standardizer: job.standardizer) {
+                case .finished, .stopped: continue
+                case .reRegister: pendingJob = try register()
+                case .shutdown: return
+                }
+                continue
+            }
+            guard let sub = broadcast, let frames = try sub.receiveMultipart() else { continue }
+            let message: WireMessage
+            do {
+                message = try WireCodec.decode(frames)
+            } catch {
+                log("\(options.name): ignored a malformed broadcast: \(error)")
+                continue
+            }
+            switch message.body {
+            case .sync(let sync):
+                try confirmSubscription(sync.sequence)
+            case .jobStart(let start) where start.kind == .parameterServer:
+                pendingJob = (start, try standardizer(from: message))
+            case .shutdown(let shutdown):
+                log("\(options.name): master shut down (\(shutdown.reason))")
+                return
+            default:
+                continue
+            }
+        }
+    }
+
+    // MARK: Registration
+
+    private var subscribed = false
+
+    /// Says hello until welcomed; connects the broadcast socket and starts heartbeats. Returns the job
+    /// to join when one is running.
+    private func register() throws -> (start: Chimera_V1_JobStart, standardizer: Standardizer?)? {
+        heartbeat?.stop()
+        heartbeat = nil
+        var hello = Chimera_V1_WorkerHello()
+        hello.name = options.name
+        hello.rows = UInt64(data.rows)
+        hello.featureNames = data.featureNames
+        hello.labelValues = data.distinctLabels.map(Double.init)
+        hello.software = "chimera-swift 0.1.0"
+        hello.pid = UInt32(ProcessInfo.processInfo.processIdentifier)
+        hello.host = ProcessInfo.processInfo.hostName
+        let moments = ColumnMoments(data)
+        let tensors = [
+            NamedTensor("column_sum", .float64(moments.sum)),
+            NamedTensor("column_sum_of_squares", .float64(moments.sumOfSquares)),
+        ]
+        var attempt = 0
+        while !isStopping {
+            attempt += 1
+            guard let reply = try call(WireMessage(.hello(hello), tensors: tensors), timeout: options.requestTimeoutMilliseconds)
+            else {
+                if attempt == 1 || attempt % 6 == 0 { log("\(options.name): waiting for the master at \(options.masterEndpoint)") }
+                continue
+            }
+            switch reply.body {
+            case .welcome(let welcome):
+                workerID = welcome.workerID
+                try connectBroadcast(welcome.broadcastEndpoint)
+                heartbeat = try HeartbeatSender(
+                    context: context, endpoint: options.masterEndpoint, workerID: workerID,
+                    intervalMilliseconds: Int(max(welcome.heartbeatIntervalMs, 50)))
+                log("\(options.name): registered as worker \(workerID) (\(data.rows) rows, \(data.columns) features)")
+                if welcome.hasCurrentJob {
+                    return (welcome.currentJob, try standardizer(from: reply))
+                }
+                return nil
+            case .error(let error):
+                throw ClusterError("\(options.name): the master refused us: \(error.message)")
+            default:
+                throw ClusterError("\(options.name): unexpected reply to hello: \(reply.body?.kindName ?? "?")")
+            }
+        }
+        return nil
+    }
+
+    private func connectBroadcast(_ endpoint: String) throws {
+        guard broadcast == nil else { return }
+        let sub = try context.socket(.sub)
+        try sub.setLinger(milliseconds: 0)
+        try sub.setReceiveHighWaterMark(0)
+        try sub.setReceiveTimeout(milliseconds: 100)
+        try sub.subscribe()
+        try sub.connect(endpoint)
+        broadcast = sub
+        subscribed = false
+    }
+
+    private func confirmSubscription(_ sequence: UInt64) throws {
+        guard !subscribed else { return }
+        let ready = Chimera_V1_SubscriptionReady.with {
+            $0.workerID = workerID
+            $0.syncSequence = sequence
+        }
+        if let reply = try call(WireMessage(.subscriptionReady(ready)), timeout: options.requestTimeoutMilliseconds),
+            case .ack = reply.body
+        {
+            subscribed = true
+        }
+    }
+
+    private func standardizer(from message: WireMessage) throws -> Standardizer? {
+        guard let mean = try? message.tensor(named: "mean"), let scale = try? message.tensor(named: "scale") else { return nil }
+        return Standardizer(mean: mean.floats(), scale: scale.floats())
+    }
+
+    // MARK: Jobs
+
+    enum JobEnd { case finished, stopped, reRegister, shutdown }
+
+    private func runJob(_ start: Chimera_V1_JobStart, standardizer: Standardizer?) throws -> JobEnd {
+        let configuration = try TrainingConfiguration(wire: start.config)
+        let features = start.featureNames
+        guard features == data.featureNames else {
+            log("\(options.name): job \(start.jobID) uses other columns than this shard; skipping it")
+            return .stopped
+        }
+        let shard = standardizer?.apply(to: data) ?? data
+        let classes = start.classes.map(Float.init)
+        let objective = Objective(kind: configuration.model, features: features.count, classes: classes)
+        var random = SplitMix64(seed: configuration.seed ^ UInt64(truncatingIfNeeded: options.name.hashValueStable))
+        var gradient = [Float](repeating: 0, count: objective.weightCount)
+        let localSGD = LocalSGD(objective: objective, configuration: configuration)
+        var clock = Int(start.startClock)
+        log("\(options.name): job \(start.jobID) from iteration \(clock)")
+        heartbeat?.update(jobID: start.jobID, clock: UInt64(clock))
+        while !isStopping {
+            if let end = try pollBroadcast(jobID: start.jobID) { return end }
+            let pull = Chimera_V1_WeightPull.with {
+                $0.workerID = workerID
+                $0.jobID = start.jobID
+                $0.clock = UInt64(clock)
+            }
+            guard let reply = try call(WireMessage(.weightPull(pull)), timeout: options.pullTimeoutMilliseconds) else {
+                return .reRegister
+            }
+            guard case .weights(let header) = reply.body else {
+                return try handleRefusal(reply)
+            }
+            if header.done { return .finished }
+            let weights = try reply.tensor(named: "weights", dtype: .float32, shape: [objective.outputs, objective.stride])
+                .floats()
+            var push = Chimera_V1_GradientPush()
+            push.workerID = workerID
+            push.jobID = start.jobID
+            push.clock = UInt64(clock)
+            let update: Tensor
+            if configuration.workerMode == .localSGD {
+                let (delta, loss) = localSGD.delta(weights: weights, data: shard, iteration: clock, random: &random)
+                push.loss = loss
+                push.isDelta = true
+                push.rows = UInt64(shard.rows)
+                update = .float32(delta, shape: [objective.outputs, objective.stride])
+            } else {
+                let batch = minibatch(shard, size: configuration.batchSize, random: &random)
+                push.loss = objective.lossAndGradient(weights: weights, data: batch, gradient: &gradient)
+                push.rows = UInt64(batch.rows)
+                update = .float32(gradient, shape: [objective.outputs, objective.stride])
+            }
+            let name = push.isDelta ? "delta" : "gradient"
+            guard let ack = try call(
+                WireMessage(.gradientPush(push), tensors: [NamedTensor(name, update)]), timeout: options.requestTimeoutMilliseconds)
+            else { return .reRegister }
+            guard case .ack = ack.body else { return try handleRefusal(ack) }
+            clock += 1
+            heartbeat?.update(jobID: start.jobID, clock: UInt64(clock))
+        }
+        return .stopped
+    }
+
+    /// An Error reply during a job: re-register when the master forgot us, otherwise stop this job.
+    private func handleRefusal(_ reply: WireMessage) throws -> JobEnd {
+        guard case .error(let error) = reply.body else { return .stopped }
+        log("\(options.name): master refused: \(error.message)")
+        return error.code == .unknownWorker || error.code == .stale ? .reRegister : .stopped
+    }
+
+    /// Reads pending broadcasts between iterations: JobStop ends the job, Shutdown the process.
+    private func pollBroadcast(jobID: UInt64) throws -> JobEnd? {
+        guard let sub = broadcast else { return nil }
+        while let frames = try sub.receiveMultipart(dontWait: true) {
+            guard let message = try? WireCodec.decode(frames) else { continue }
+            switch message.body {
+            case .sync(let sync): try confirmSubscription(sync.sequence)
+            case .jobStop(let stop) where stop.jobID == jobID: return .finished
+            case .shutdown: return .shutdown
+            default: continue
+            }
+        }
+        return nil
+    }
+
+    // MARK: Requests
+
+    /// Sends a request and waits for its reply; on timeout the socket is replaced and nil returned.
+    private func call(_ message: WireMessage, timeout: Int32) throws -> WireMessage? {
+        let socket = try requestSocket()
+        var message = message
+        message.control.requestID = nextRequestID
+        nextRequestID += 1
+        try socket.setReceiveTimeout(milliseconds: timeout)
+        try socket.send(WireCodec.encode(message))
+        guard let frames = try socket.receiveMultipart() else {
+            socket.close()
+            request = nil
+            return nil
+        }
+        return try WireCodec.decode(frames)
+    }
+
+    private func requestSocket() throws -> Socket {
+        if let request { return request }
+        let socket = try context.socket(.req)
+        try socket.setLinger(milliseconds: 0)
+        try socket.setReconnectInterval(milliseconds: 100)
+        try socket.connect(options.masterEndpoint)
+        request = socket
+        return socket
+    }
+}
+
+public struct ClusterError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension String {
+    /// A hash that is the same in every process (Swift's `hashValue` is seeded per process).
+    var hashValueStable: UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x100_0000_01b3
+        }
+        return hash
+    }
+}
