@@ -55,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "chimera",
             dependencies: [
-                "ZeroMQ", "ChimeraWire", "ChimeraCluster", "ChimeraBenchmarks",
+                "ZeroMQ", "ChimeraWire", "ChimeraML", "ChimeraCluster", "ChimeraBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

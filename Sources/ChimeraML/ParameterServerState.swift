@@ -100,8 +100,8 @@ public struct ParameterServerState: Sendable {
         } else {
             applyImmediate(worker, clock: clock, rows: weight, loss: loss, addUpdate: addUpdate)
         }
-        _ = barrier.pushed(worker)
-        return (.accepted, settle())
+        let released = barrier.pushed(worker)
+        return (.accepted, settle(released: released))
     }
 
     /// A worker died or left: it leaves the barrier; the others may go on.
@@ -109,8 +109,8 @@ public struct ParameterServerState: Sendable {
         rows[worker] = nil
         started[worker] = nil
         latestLoss[worker] = nil
-        _ = barrier.leave(worker)
-        return settle()
+        let released = barrier.leave(worker)
+        return settle(released: released)
     }
 
     /// Ends the job now (cancel, or all iterations done): every parked request gets `done`.
@@ -132,8 +132,9 @@ public struct ParameterServerState: Sendable {
         stalenessHistogram[ahead] += 1
     }
 
-    /// Applies finished BSP rounds, detects the end, and releases what may start.
-    private mutating func settle() -> [Reply] {
+    /// Applies finished BSP rounds, detects the end, and answers what may start. `released` are the
+    /// requests the barrier already let go in this event; they are answered only after the round is applied.
+    private mutating func settle(released: [UInt32]) -> [Reply] {
         let minimum = barrier.minClock ?? completedIterations
         if isBSP {
             if minimum > completedIterations, roundRows > 0 {
@@ -143,9 +144,9 @@ public struct ParameterServerState: Sendable {
             completedIterations = max(completedIterations, minimum)
         }
         if completedIterations >= configuration.maxIterations || converged() {
-            return finish()
+            return released.map { .weights(worker: $0, done: true) } + finish()
         }
-        return barrier.releaseAll().map { worker in
+        return (released + barrier.releaseAll()).map { worker in
             noteStart(worker, clock: barrier.clocks[worker] ?? 0)
             return .weights(worker: worker, done: false)
         }

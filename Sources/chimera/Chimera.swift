@@ -7,7 +7,10 @@ struct Chimera: ParsableCommand {
         commandName: "chimera",
         abstract: "Distributed machine learning over ZeroMQ: master, workers, gateway and tools.",
         version: "0.1.0",
-        subcommands: [Demo.self, DemoWorker.self, Keys.self, Bench.self]
+        subcommands: [
+            Master.self, Worker.self, Fit.self, Predict.self, Status.self, DataCommand.self, Demo.self, DemoWorker.self,
+            Keys.self, Bench.self,
+        ]
     )
 
     static func main() {

@@ -154,3 +154,66 @@ struct TrainingTests {
         #expect(SyntheticData.generate(spec) != other)
     }
 }
+
+@Suite("Parameter-server state machine")
+struct ParameterServerStateTests {
+    static func state(staleness: Int?, iterations: Int = 10) -> ParameterServerState {
+        var configuration = TrainingConfiguration()
+        configuration.model = .linearRegression
+        configuration.maxIterations = iterations
+        configuration.staleness = staleness
+        return ParameterServerState(configuration: configuration, objective: Objective(kind: .linearRegression, features: 2, classes: []))
+    }
+
+    static func push(_ state: inout ParameterServerState, _ worker: UInt32, _ clock: Int) -> [ParameterServerState.Reply] {
+        let (outcome, replies) = state.push(worker, clock: clock, rows: 10, loss: 1) { into, scale in
+            for i in into.indices { into[i] += scale * 0.1 }
+        }
+        #expect(outcome == .accepted)
+        return replies
+    }
+
+    @Test("BSP: a parked request is answered when the round completes, after the update is applied")
+    func parkedReleasedAfterRound() {
+        var state = Self.state(staleness: 0)
+        _ = state.join(1, rows: 10)
+        _ = state.join(2, rows: 10)
+        #expect(state.requestStart(1, clock: 0) == [.weights(worker: 1, done: false)])
+        #expect(state.requestStart(2, clock: 0) == [.weights(worker: 2, done: false)])
+        #expect(Self.push(&state, 1, 0).isEmpty)
+        #expect(state.requestStart(1, clock: 1).isEmpty, "worker 1 must wait for worker 2")
+        let weightsBefore = state.weights
+        #expect(Self.push(&state, 2, 0) == [.weights(worker: 1, done: false)])
+        #expect(state.weights != weightsBefore && state.version == 1)
+    }
+
+    @Test("a death releases the parked; the last iteration answers done")
+    func deathAndDone() {
+        var state = Self.state(staleness: 1, iterations: 2)
+        _ = state.join(1, rows: 10)
+        _ = state.join(2, rows: 10)
+        _ = state.requestStart(1, clock: 0)
+        _ = Self.push(&state, 1, 0)
+        _ = state.requestStart(1, clock: 1)
+        _ = Self.push(&state, 1, 1)
+        #expect(state.requestStart(1, clock: 2) == [.weights(worker: 1, done: true)])
+        #expect(state.leave(2).isEmpty)
+        #expect(state.isDone)
+    }
+
+    @Test("an update for the wrong iteration is rejected and changes nothing")
+    func staleRejected() {
+        var state = Self.state(staleness: 0)
+        _ = state.join(1, rows: 10)
+        _ = state.requestStart(1, clock: 0)
+        let before = state.weights
+        let (outcome, _) = state.push(1, clock: 5, rows: 10, loss: 1) { into, _ in into[0] = 99 }
+        guard case .rejected = outcome else {
+            Issue.record("accepted a stale update")
+            return
+        }
+        #expect(state.weights == before)
+        let (nan, _) = state.push(1, clock: 0, rows: 10, loss: .nan) { _, _ in }
+        #expect(nan != .accepted)
+    }
+}

@@ -32,7 +32,8 @@ public final class ParameterServerMaster {
     var nextJobID: UInt64 = 1
     var syncSequence: UInt64 = 0
     var lastSync = 0.0
-    private let stopping = Atomic<Bool>(false)
+    /// Set it (from any thread, e.g. a signal handler) to make `run()` return.
+    public let stopFlag = StopFlag()
 
     public init(options: MasterOptions, log: @escaping (String) -> Void) throws {
         self.options = options
@@ -68,7 +69,7 @@ public final class ParameterServerMaster {
     }
 
     /// Asks `run()` to return (from any thread).
-    public func stop() { stopping.store(true, ordering: .releasing) }
+    public func stop() { stopFlag.stop() }
 
     /// Runs the event loop until `stop()`. Blocks the calling thread.
     public func run() throws {
@@ -76,7 +77,7 @@ public final class ParameterServerMaster {
         try poller.add(workersSocket)
         try poller.add(controlSocket)
         var lastLivenessCheck = 0.0
-        while !stopping.load(ordering: .acquiring) {
+        while !stopFlag.isStopped {
             let needSync = workers.values.contains { $0.alive && !$0.subscribed }
             let events = try poller.poll(timeoutMilliseconds: needSync ? 20 : 100)
             if events[0].contains(.readable) { try drain(workersSocket, handler: handleWorkerMessage) }
@@ -88,7 +89,6 @@ public final class ParameterServerMaster {
                 try checkLiveness(now)
             }
         }
-        try? publish(WireMessage(.shutdown(Chimera_V1_Shutdown.with { $0.reason = "master stopping" })))
     }
 
     /// Handles every message already queued on `socket` (bounded, so the other socket is not starved).

@@ -27,7 +27,8 @@ public final class WorkerNode {
     let log: (String) -> Void
     let context: Context
     private var request: Socket?
-    private let stopping = Atomic<Bool>(false)
+    /// Set it (from any thread, e.g. a signal handler) to make `run()` return.
+    public let stopFlag = StopFlag()
     private var workerID: UInt32 = 0
     private var broadcast: Socket?
     private var heartbeat: HeartbeatSender?
@@ -40,8 +41,8 @@ public final class WorkerNode {
         context = try Context()
     }
 
-    public func stop() { stopping.store(true, ordering: .releasing) }
-    private var isStopping: Bool { stopping.load(ordering: .acquiring) }
+    public func stop() { stopFlag.stop() }
+    private var isStopping: Bool { stopFlag.isStopped }
 
     /// Registers and serves jobs until the master says shutdown or `stop()` is called.
     public func run() throws {

@@ -1,0 +1,155 @@
+import ArgumentParser
+import ChimeraCluster
+import ChimeraML
+import ChimeraWire
+import Foundation
+
+/// Fit hyper-parameters shared by `chimera fit` (and later sweeps).
+struct FitOptions: ParsableArguments {
+    @Option(help: "linear, logistic, softmax or svm.") var model = "logistic"
+    @Option(help: "none, l2, l1 or elasticnet.") var penalty = "l2"
+    @Option(help: "Penalty strength.") var alpha = 1e-4
+    @Option(help: "Elastic-net mix.") var l1Ratio = 0.15
+    @Option(help: "constant, invscaling or optimal.") var schedule = "constant"
+    @Option(help: "Initial learning rate.") var eta0 = 0.1
+    @Option(help: "invscaling exponent.") var powerT = 0.25
+    @Option(help: "Master-side momentum.") var momentum = 0.0
+    @Option(help: "Iterations.") var iterations = 200
+    @Option(help: "Stop when the loss improves by less than this over 5 iterations (0: never).") var tolerance = 0.0
+    @Option(help: "Rows per mini-batch (0: full shard).") var batchSize = 0
+    @Option(help: "gradient or local-sgd.") var workerMode = "gradient"
+    @Option(help: "Local SGD steps per iteration.") var localSteps = 1
+    @Option(help: "SSP staleness bound (0 = BSP), or 'unbounded'.") var staleness = "0"
+    @Option(help: "Seed.") var seed: UInt64 = 42
+    @Flag(help: "Skip global standardisation.") var rawFeatures = false
+    @Option(help: "Checkpoint every K iterations (0: only at the end).") var checkpointEvery = 0
+
+    func configuration() throws -> TrainingConfiguration {
+        var c = TrainingConfiguration()
+        guard let model = ModelKind(rawValue: model) else { throw ValidationError("--model: linear, logistic, softmax or svm") }
+        guard let penalty = Penalty(rawValue: penalty) else { throw ValidationError("--penalty: none, l2, l1 or elasticnet") }
+        guard let schedule = LearningRateSchedule(rawValue: schedule) else {
+            throw ValidationError("--schedule: constant, invscaling or optimal")
+        }
+        guard let mode = WorkerMode(rawValue: workerMode) else { throw ValidationError("--worker-mode: gradient or local-sgd") }
+        c.model = model
+        c.penalty = penalty
+        c.alpha = alpha
+        c.l1Ratio = l1Ratio
+        c.schedule = schedule
+        c.eta0 = eta0
+        c.powerT = powerT
+        c.momentum = momentum
+        c.maxIterations = iterations
+        c.tolerance = tolerance
+        c.batchSize = batchSize
+        c.workerMode = mode
+        c.localSteps = localSteps
+        if staleness == "unbounded" || staleness == "inf" {
+            c.staleness = nil
+        } else if let s = Int(staleness), s >= 0 {
+            c.staleness = s
+        } else {
+            throw ValidationError("--staleness: a number ≥ 0 or 'unbounded'")
+        }
+        c.seed = seed
+        c.standardize = !rawFeatures
+        c.checkpointEvery = checkpointEvery
+        do {
+            try c.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+        return c
+    }
+}
+
+struct Fit: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Fit a model on the cluster and print the report.")
+
+    @Option(help: "The master's control endpoint.") var master = "tcp://127.0.0.1:5557"
+    @OptionGroup var fit: FitOptions
+    @Option(help: "Give up after this many seconds.") var timeout = 3600.0
+
+    func run() throws {
+        var request = Chimera_V1_FitRequest()
+        request.kind = .parameterServer
+        request.config = try fit.configuration().wire
+        let client = try MasterClient(endpoint: master)
+        let reply = try client.fit(request, timeoutMilliseconds: Int32(min(timeout * 1000, 2e9)))
+        print(FitReportText.render(reply))
+    }
+}
+
+enum FitReportText {
+    static func render(_ reply: Chimera_V1_FitReply) -> String {
+        let r = reply.report
+        var lines = [
+            "job \(reply.jobID): \(reply.state)",
+            String(format: "  iterations %llu   final loss %.6g", r.iterations, r.finalLoss),
+            String(format: "  wall %.3f s   %.3f ms per iteration", r.wallSeconds, r.secondsPerIteration * 1e3),
+            String(format: "  barrier wait %.3f s (all workers)", r.barrierWaitSeconds),
+            "  staleness histogram \(r.stalenessHistogram)",
+            "  bytes sent \(r.bytesSent)   received \(r.bytesReceived)",
+        ]
+        for clock in r.clocks {
+            lines.append(
+                String(
+                    format: "  %@ (worker %u): clock %llu, %@, barrier wait %.3f s", clock.name, clock.workerID, clock.clock,
+                    clock.alive ? "alive" : "dead", clock.barrierWaitSeconds))
+        }
+        if !r.failedWorkers.isEmpty { lines.append("  failed workers: \(r.failedWorkers.joined(separator: ", "))") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Predict the rows of a CSV file (with a header) and print accuracy, R² or the predictions.")
+
+    @Option(help: "The master's control endpoint.") var master = "tcp://127.0.0.1:5557"
+    @Option(help: "Features CSV (X_test.csv).") var x: String
+    @Option(help: "Labels CSV (y_test.csv): print accuracy (classifiers) or R² (regression).") var y: String?
+
+    func run() throws {
+        let (columns, rows) = try ShardLayout.loadFeatures(x)
+        let client = try MasterClient(endpoint: master)
+        let start = Date()
+        let prediction = try client.predict(columns: columns, values: rows.flatMap { $0 }, rows: rows.count)
+        let elapsed = Date().timeIntervalSince(start)
+        guard let y else {
+            for value in prediction.values { print(value) }
+            return
+        }
+        let truth = try ShardLayout.loadLabels(y).map(Double.init)
+        guard truth.count == prediction.values.count else {
+            throw ValidationError("\(y) has \(truth.count) rows, \(x) has \(prediction.values.count)")
+        }
+        if prediction.classes.isEmpty {
+            let mean = truth.reduce(0, +) / Double(truth.count)
+            let residual = zip(truth, prediction.values).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+            let total = truth.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
+            print(String(format: "R² %.4f on %d rows (predict %.1f ms)", 1 - residual / total, truth.count, elapsed * 1e3))
+        } else {
+            let correct = zip(truth, prediction.values).filter { $0 == $1 }.count
+            print(
+                String(
+                    format: "accuracy %.4f (%d/%d rows, predict %.1f ms)", Double(correct) / Double(truth.count), correct,
+                    truth.count, elapsed * 1e3))
+        }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the cluster: workers, liveness, clocks, rejected messages.")
+    @Option(help: "The master's control endpoint.") var master = "tcp://127.0.0.1:5557"
+
+    func run() throws {
+        let status = try MasterClient(endpoint: master).status()
+        print("job \(status.currentJobID) \(status.currentJobState)  iteration \(status.iteration)  loss \(status.loss)")
+        for worker in status.workers {
+            print("  \(worker.name) (worker \(worker.workerID)): \(worker.alive ? "alive" : "dead"), clock \(worker.clock)")
+        }
+        print("rejected messages: \(status.rejectedMessages) \(status.rejectedByKind.sorted { $0.key < $1.key })")
+    }
+}

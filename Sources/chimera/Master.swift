@@ -1,0 +1,74 @@
+import ArgumentParser
+import ChimeraCluster
+import ChimeraML
+import Foundation
+
+struct Master: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a master: workers connect to it, clients fit and predict through it.")
+
+    @Option(help: "parameter-server (aggregation arrives with the bagging issue).") var mode = "parameter-server"
+    @Option(help: "Interface to bind. Keep 127.0.0.1 unless workers are on other machines.") var host = "127.0.0.1"
+    @Option(help: "Workers port; broadcast is port+1, control port+2. 0 picks free ports.") var port = 5555
+    @Option(help: "Heartbeat interval the workers are told to use, in ms.") var heartbeatMs: UInt32 = 1_000
+    @Option(help: "Missed heartbeats before a worker is declared dead.") var liveness: UInt32 = 3
+    @Option(help: "Folder for model.json and checkpoint.json.") var modelDir: String?
+    @Flag(help: "Load the last checkpoint/model from --model-dir; the next fit starts from its weights.") var resume = false
+    @Option(help: "Largest accepted frame in MiB.") var maxFrameMib = 1024
+
+    func validate() throws {
+        guard mode == "parameter-server" else { throw ValidationError("--mode \(mode): only parameter-server is available yet") }
+        guard (0...65533).contains(port) else { throw ValidationError("--port must be 0…65533") }
+        guard heartbeatMs >= 50 else { throw ValidationError("--heartbeat-ms must be ≥ 50") }
+        guard liveness >= 1 else { throw ValidationError("--liveness must be ≥ 1") }
+        if resume && modelDir == nil { throw ValidationError("--resume needs --model-dir") }
+    }
+
+    func run() throws {
+        var options = MasterOptions()
+        options.host = host
+        options.port = port
+        options.heartbeatIntervalMilliseconds = heartbeatMs
+        options.heartbeatLiveness = liveness
+        options.modelDirectory = modelDir.map { URL(fileURLWithPath: $0) }
+        options.resume = resume
+        options.limits.maxFrameBytes = maxFrameMib << 20
+        let master = try ParameterServerMaster(options: options, log: logLine)
+        let stopFlag = master.stopFlag
+        TerminationSignals.onTerminate { _ in stopFlag.stop() }
+        let e = master.endpoints
+        // One machine-readable line on stdout: tools (chimera local, tests) read the chosen ports here.
+        print("chimera-master workers=\(e.workers) broadcast=\(e.broadcast) control=\(e.control)")
+        fflush(nil)
+        logLine("master: parameter server listening: workers \(e.workers), broadcast \(e.broadcast), control \(e.control)")
+        try master.run()
+        logLine("master: stopped")
+    }
+}
+
+struct Worker: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a worker on one data shard (a folder with X_train.csv and y_train.csv).")
+
+    @Option(help: "The master's workers endpoint.") var master = "tcp://127.0.0.1:5555"
+    @Option(help: "The shard's folder.") var data: String
+    @Option(help: "Unique worker name (default: the folder's name).") var name: String?
+    @Option(help: "Exit when this pid dies (set by chimera local).") var parent: Int32?
+
+    func run() throws {
+        if let parent { ChildProcess.dieWithParent(originalParent: parent) }
+        let folder = URL(fileURLWithPath: data)
+        let shard: Dataset
+        do {
+            shard = try ShardLayout.loadShard(folder)
+        } catch {
+            throw ValidationError("cannot load the shard: \(error)")
+        }
+        var options = WorkerNode.Options(name: name ?? folder.standardizedFileURL.lastPathComponent)
+        options.masterEndpoint = master
+        let node = try WorkerNode(options: options, data: shard, log: logLine)
+        let stopFlag = node.stopFlag
+        TerminationSignals.onTerminate { _ in stopFlag.stop() }
+        try node.run()
+    }
+}
