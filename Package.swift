@@ -50,7 +50,7 @@ let package = Package(
         // Benchmarks live apart from tests; the CLI exposes them as `chimera bench`.
         .target(name: "ChimeraBenchmarks", dependencies: ["ZeroMQ", "ChimeraWire", "ChimeraCluster"], swiftSettings: swiftSettings),
         // Helpers shared by the test targets: endpoints per transport, blocking bodies off the pool.
-        .target(name: "ChimeraTestSupport", dependencies: ["ZeroMQ"], swiftSettings: swiftSettings),
+        .target(name: "ChimeraTestSupport", dependencies: ["ZeroMQ", "ChimeraCluster", "ChimeraWire"], swiftSettings: swiftSettings),
         // Thin executable.
         .executableTarget(
             name: "chimera",
@@ -68,7 +68,10 @@ let package = Package(
             ], swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["chimera", "ZeroMQ", "ChimeraWire", "ChimeraTestSupport"],
+            dependencies: [
+                "chimera", "ZeroMQ", "ChimeraWire", "ChimeraML", "ChimeraCluster", "ChimeraTestSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

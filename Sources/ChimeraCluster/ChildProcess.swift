@@ -18,10 +18,12 @@ public final class ChildProcess: Sendable {
     /// - Parameters:
     ///   - prefix: forward the child's stderr to ours, each line prefixed (`nil`: pass through).
     ///   - captureOutput: keep stdout lines for `nextLine` instead of forwarding them.
-    public init(name: String, arguments: [String], prefix: String? = nil, captureOutput: Bool = false) throws {
+    public init(
+        name: String, arguments: [String], prefix: String? = nil, captureOutput: Bool = false, executable: URL? = nil
+    ) throws {
         self.name = name
         let process = Process()
-        process.executableURL = ChildProcess.selfExecutable
+        process.executableURL = executable ?? ChildProcess.selfExecutable
         process.arguments = arguments
         let lines = Lines()
         self.lines = lines
@@ -77,8 +79,9 @@ public final class ChildProcess: Sendable {
     /// Sends SIGTERM.
     public func terminate() { if process.isRunning { process.terminate() } }
 
-    /// Sends `signal` (e.g. SIGKILL, SIGSTOP).
-    public func send(signal: Int32) { if process.isRunning { kill(process.processIdentifier, signal) } }
+    /// Sends `signal` (e.g. SIGKILL, SIGSTOP, SIGCONT). Not gated on `isRunning`: Foundation reports a
+    /// stopped child as not running, and SIGCONT must still reach it.
+    public func send(signal: Int32) { kill(process.processIdentifier, signal) }
 
     /// Waits for the child to exit; SIGKILLs it after `timeoutSeconds`. Returns the exit status
     /// (128 + signal for a signalled child).

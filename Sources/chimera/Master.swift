@@ -54,6 +54,7 @@ struct Worker: ParsableCommand {
     @Option(help: "The shard's folder.") var data: String
     @Option(help: "Unique worker name (default: the folder's name).") var name: String?
     @Option(help: "Exit when this pid dies (set by chimera local).") var parent: Int32?
+    @Option(help: "Straggler injection: extra milliseconds spent on every iteration.") var delayMs = 0
 
     func run() throws {
         if let parent { ChildProcess.dieWithParent(originalParent: parent) }
@@ -66,6 +67,7 @@ struct Worker: ParsableCommand {
         }
         var options = WorkerNode.Options(name: name ?? folder.standardizedFileURL.lastPathComponent)
         options.masterEndpoint = master
+        options.delayPerIterationMilliseconds = max(0, delayMs)
         let node = try WorkerNode(options: options, data: shard, log: logLine)
         let stopFlag = node.stopFlag
         TerminationSignals.onTerminate { _ in stopFlag.stop() }

@@ -18,6 +18,8 @@ public final class WorkerNode {
         public var requestTimeoutMilliseconds: Int32 = 10_000
         /// Requests parked at the barrier may wait longer than any compute; this bounds them.
         public var pullTimeoutMilliseconds: Int32 = 600_000
+        /// Straggler injection: extra time spent on every iteration, in milliseconds.
+        public var delayPerIterationMilliseconds = 0
 
         public init(name: String) { self.name = name }
     }
@@ -214,6 +216,7 @@ public final class WorkerNode {
                 push.rows = UInt64(batch.rows)
                 update = .float32(gradient, shape: [objective.outputs, objective.stride])
             }
+            if options.delayPerIterationMilliseconds > 0 { usleep(UInt32(options.delayPerIterationMilliseconds) * 1000) }
             let name = push.isDelta ? "delta" : "gradient"
             guard let ack = try call(
                 WireMessage(.gradientPush(push), tensors: [NamedTensor(name, update)]), timeout: options.requestTimeoutMilliseconds)

@@ -1,0 +1,77 @@
+public import ChimeraCluster
+public import ChimeraWire
+public import Foundation
+
+/// A real master and real worker processes of the built `chimera` binary, on 127.0.0.1 with OS-chosen
+/// ports, for end-to-end tests. Everything is killed when the cluster is released.
+public final class LocalCluster {
+    public let master: ChildProcess
+    public let workersEndpoint: String
+    public let controlEndpoint: String
+    public private(set) var workers: [String: ChildProcess] = [:]
+    public let modelDirectory: URL
+
+    /// Starts a master; `heartbeatMilliseconds` small keeps death detection quick in tests.
+    public init(heartbeatMilliseconds: Int = 200, extraArguments: [String] = []) throws {
+        modelDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-e2e-\(UUID().uuidString.prefix(8))")
+        master = try ChildProcess(
+            name: "master",
+            arguments: ["master", "--port", "0", "--heartbeat-ms", "\(heartbeatMilliseconds)", "--model-dir", modelDirectory.path]
+                + extraArguments,
+            prefix: "[master]", captureOutput: true, executable: try chimeraExecutable())
+        guard let line = master.nextLine(timeoutSeconds: 60), line.hasPrefix("chimera-master ") else {
+            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "the master printed no endpoints"])
+        }
+        var fields: [String: String] = [:]
+        for part in line.split(separator: " ").dropFirst() {
+            let pair = part.split(separator: "=", maxSplits: 1)
+            fields[String(pair[0])] = String(pair[1])
+        }
+        workersEndpoint = fields["workers"] ?? ""
+        controlEndpoint = fields["control"] ?? ""
+    }
+
+    deinit {
+        for worker in workers.values { worker.send(signal: SIGKILL) }
+        master.send(signal: SIGKILL)
+        for worker in workers.values { worker.wait(timeoutSeconds: 5) }
+        master.wait(timeoutSeconds: 5)
+        try? FileManager.default.removeItem(at: modelDirectory)
+    }
+
+    /// Starts (or restarts) a worker process named `name` on the shard in `folder`.
+    @discardableResult
+    public func startWorker(name: String, data folder: URL, delayMilliseconds: Int = 0) throws -> ChildProcess {
+        let worker = try ChildProcess(
+            name: name,
+            arguments: [
+                "worker", "--master", workersEndpoint, "--data", folder.path, "--name", name, "--delay-ms", "\(delayMilliseconds)",
+            ],
+            prefix: "[\(name)]", executable: try chimeraExecutable())
+        workers[name] = worker
+        return worker
+    }
+
+    public func client() throws -> MasterClient { try MasterClient(endpoint: controlEndpoint) }
+
+    /// Polls the master until `condition` holds on its status, or `timeoutSeconds` pass.
+    @discardableResult
+    public func waitFor(
+        timeoutSeconds: Double = 60, _ what: String, _ condition: (Chimera_V1_ClusterStatus) -> Bool
+    ) throws -> Chimera_V1_ClusterStatus {
+        let client = try client()
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while true {
+            let status = try client.status()
+            if condition(status) { return status }
+            if Date() > deadline {
+                throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "timed out waiting for \(what): \(status)"])
+            }
+            usleep(50_000)
+        }
+    }
+}
+
+/// The repository root (for committed data), from this file's location.
+public let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()

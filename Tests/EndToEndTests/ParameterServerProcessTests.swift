@@ -1,0 +1,223 @@
+import ChimeraCluster
+import ChimeraML
+import ChimeraTestSupport
+import ChimeraWire
+import Foundation
+import SwiftProtobuf
+import Testing
+import ZeroMQ
+
+/// Real master and worker processes over tcp on 127.0.0.1.
+@Suite("Parameter server, end to end", .serialized)
+struct ParameterServerProcessTests {
+    static let breastCancer = repositoryRoot.appendingPathComponent("deploy/data/breast-cancer")
+
+    /// Writes a synthetic dataset with `workers` shards through the real `chimera data synth`.
+    static func synthData(workers: Int, rows: Int = 3_000) throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-synth-\(UUID().uuidString.prefix(8))")
+        let result = try runChimera([
+            "data", "synth", "--out", folder.path, "--rows", "\(rows)", "--features", "10", "--workers", "\(workers)",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        return folder
+    }
+
+    static func asyncFit(_ client: MasterClient, iterations: Int, staleness: UInt64 = 0) throws -> UInt64 {
+        var request = Chimera_V1_FitRequest()
+        request.kind = .parameterServer
+        request.asynchronous = true
+        request.config.maxIterations = UInt64(iterations)
+        request.config.eta0 = 0.2
+        request.config.staleness = staleness
+        let reply = try client.fit(request, timeoutMilliseconds: 30_000)
+        #expect(reply.state == .running)
+        return reply.jobID
+    }
+
+    static func waitForJob(_ client: MasterClient, _ id: UInt64, timeoutSeconds: Double = 300) throws -> Chimera_V1_JobStatus {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while true {
+            let status = try client.jobStatus(id)
+            if status.state != .running || Date() > deadline { return status }
+            usleep(50_000)
+        }
+    }
+
+    static func worker(_ status: Chimera_V1_ClusterStatus, _ name: String) -> Chimera_V1_WorkerClock? {
+        status.workers.first { $0.name == name }
+    }
+
+    @Test("logistic regression on the committed breast-cancer data: ≥ 0.95 held-out accuracy, model saved")
+    func breastCancer() async throws {
+        try await blocking {
+            let cluster = try LocalCluster()
+            for index in 1...4 {
+                try cluster.startWorker(name: "worker-\(index)", data: Self.breastCancer.appendingPathComponent("worker-\(index)"))
+            }
+            try cluster.waitFor("4 workers") { $0.workers.filter(\.alive).count == 4 }
+            let client = try cluster.client()
+            var request = Chimera_V1_FitRequest()
+            request.config.maxIterations = 200
+            request.config.eta0 = 0.5
+            let reply = try client.fit(request, timeoutMilliseconds: 300_000)
+            #expect(reply.state == .succeeded)
+            #expect(reply.report.iterations == 200)
+            #expect(reply.report.clocks.count == 4 && reply.report.clocks.allSatisfy { $0.clock == 200 && $0.alive })
+            #expect(reply.report.stalenessHistogram == [800], "BSP: every start at the slowest clock")
+            #expect(reply.report.bytesReceived > 0 && reply.report.bytesSent > 0)
+
+            let (columns, rows) = try ShardLayout.loadFeatures(Self.breastCancer.appendingPathComponent("test/X_test.csv").path)
+            let truth = try ShardLayout.loadLabels(Self.breastCancer.appendingPathComponent("test/y_test.csv").path)
+            // Columns in reverse order: the master matches them by name.
+            let reversed = rows.map { Array($0.reversed()) }
+            let prediction = try client.predict(
+                columns: columns.reversed(), values: reversed.flatMap { $0 }, rows: rows.count, probabilities: true)
+            let accuracy = Double(zip(prediction.values, truth).filter { $0 == Double($1) }.count) / Double(truth.count)
+            #expect(accuracy >= 0.95, "held-out accuracy \(accuracy)")
+            #expect(prediction.probabilities?.count == rows.count * 2)
+            #expect(FileManager.default.fileExists(atPath: cluster.modelDirectory.appendingPathComponent("model.json").path))
+
+            let unknown = #expect(throws: MasterClientError.self) {
+                try client.predict(columns: ["nonsense"] + columns.dropFirst(), values: rows.flatMap { $0 }, rows: rows.count)
+            }
+            #expect(unknown?.description.contains("nonsense") == true)
+        }
+    }
+
+    @Test("SIGKILL a worker mid-fit: the fit completes with the others; restarted, it rejoins the running fit")
+    func killAndRejoin() async throws {
+        try await blocking {
+            let data = try Self.synthData(workers: 3)
+            defer { try? FileManager.default.removeItem(at: data) }
+            let cluster = try LocalCluster()
+            for index in 1...3 {
+                try cluster.startWorker(
+                    name: "worker-\(index)", data: data.appendingPathComponent("worker-\(index)"), delayMilliseconds: 5)
+            }
+            try cluster.waitFor("3 workers") { $0.workers.filter(\.alive).count == 3 }
+            let client = try cluster.client()
+            let job = try Self.asyncFit(client, iterations: 1_500)
+            try cluster.waitFor("iteration 10") { $0.iteration >= 10 }
+
+            cluster.workers["worker-3"]!.send(signal: SIGKILL)
+            let afterDeath = try cluster.waitFor("worker-3 dead") { Self.worker($0, "worker-3")?.alive == false }
+            try cluster.waitFor("training goes on") { $0.iteration >= afterDeath.iteration + 20 }
+
+            try cluster.startWorker(name: "worker-3", data: data.appendingPathComponent("worker-3"), delayMilliseconds: 5)
+            let rejoined = try cluster.waitFor("worker-3 back") { Self.worker($0, "worker-3")?.alive == true }
+            try cluster.waitFor("worker-3 training") {
+                (Self.worker($0, "worker-3")?.clock ?? 0) >= rejoined.iteration + 5
+            }
+
+            let final = try Self.waitForJob(client, job)
+            #expect(final.state == .succeeded)
+            #expect(final.report.iterations == 1_500)
+            #expect(final.report.failedWorkers == ["worker-3"])
+            #expect(final.report.clocks.filter(\.alive).count == 3, "the rejoined worker finished with the others")
+        }
+    }
+
+    @Test("SIGSTOP a worker: after the heartbeat timeout the others continue; SIGCONT: it comes back")
+    func stoppedWorker() async throws {
+        try await blocking {
+            let data = try Self.synthData(workers: 3)
+            defer { try? FileManager.default.removeItem(at: data) }
+            let cluster = try LocalCluster()
+            for index in 1...3 {
+                try cluster.startWorker(
+                    name: "worker-\(index)", data: data.appendingPathComponent("worker-\(index)"), delayMilliseconds: 2)
+            }
+            try cluster.waitFor("3 workers") { $0.workers.filter(\.alive).count == 3 }
+            let client = try cluster.client()
+            let job = try Self.asyncFit(client, iterations: 1_000_000)
+            try cluster.waitFor("iteration 10") { $0.iteration >= 10 }
+
+            let stopped = cluster.workers["worker-2"]!
+            stopped.send(signal: SIGSTOP)
+            let dead = try cluster.waitFor("worker-2 declared dead") { Self.worker($0, "worker-2")?.alive == false }
+            try cluster.waitFor("the others continue") { $0.iteration >= dead.iteration + 20 }
+            stopped.send(signal: SIGCONT)
+            try cluster.waitFor("worker-2 re-registered") { Self.worker($0, "worker-2")?.alive == true }
+
+            var cancel = Chimera_V1_CancelJob()
+            cancel.jobID = job
+            _ = try client.call(WireMessage(.cancelJob(cancel)), timeoutMilliseconds: 10_000)
+            #expect(try client.jobStatus(job).state == .cancelled)
+        }
+    }
+
+    @Test("bad frames are rejected and counted; the fit is unharmed")
+    func badFrames() async throws {
+        try await blocking {
+            let cluster = try LocalCluster()
+            for index in 1...2 {
+                try cluster.startWorker(name: "worker-\(index)", data: Self.breastCancer.appendingPathComponent("worker-\(index)"))
+            }
+            try cluster.waitFor("2 workers") { $0.workers.filter(\.alive).count == 2 }
+            let client = try cluster.client()
+            let job = try Self.asyncFit(client, iterations: 400)
+
+            // A hostile peer on the workers socket.
+            let context = try Context()
+            let peer = try context.socket(.dealer)
+            try peer.setLinger(milliseconds: 0)
+            try peer.setReceiveTimeout(milliseconds: 10_000)
+            try peer.connect(cluster.workersEndpoint)
+            func exchange(_ frames: [Frame]) throws -> WireMessage? {
+                try peer.send([Frame()] + frames)
+                guard let reply = try peer.receiveMultipart() else { return nil }
+                return try WireCodec.decode(reply.dropFirst())
+            }
+            func errorCode(_ reply: WireMessage?) -> Chimera_V1_ErrorCode? {
+                if case .error(let error) = reply?.body { return error.code }
+                return nil
+            }
+            // Garbage, then an unsupported version.
+            #expect(errorCode(try exchange([try Frame(string: "GET / HTTP/1.1")])) == .badRequest)
+            #expect(errorCode(try exchange([try Frame(WireCodec.magic + [9]), try Frame([1])])) == .unsupportedVersion)
+            // Register as a worker with the right columns, then push a wrong-sized and a NaN gradient.
+            let shard = try ShardLayout.loadShard(Self.breastCancer.appendingPathComponent("worker-3"))
+            var hello = Chimera_V1_WorkerHello()
+            hello.name = "intruder"
+            hello.rows = UInt64(shard.rows)
+            hello.featureNames = shard.featureNames
+            hello.labelValues = [0, 1]
+            guard case .welcome(let welcome) = try exchange(try WireCodec.encode(WireMessage(.hello(hello))))?.body else {
+                Issue.record("no welcome")
+                return
+            }
+            var push = Chimera_V1_GradientPush()
+            push.workerID = welcome.workerID
+            push.jobID = job
+            push.clock = welcome.currentJob.startClock
+            push.rows = 10
+            let wrong = WireMessage(.gradientPush(push), tensors: [NamedTensor("gradient", .float32([1, 2, 3], shape: [1, 3]))])
+            #expect(errorCode(try exchange(try WireCodec.encode(wrong))) == .wrongShape)
+            var values = [Float](repeating: 0, count: shard.columns + 1)
+            values[4] = .nan
+            let poisoned = WireMessage(
+                .gradientPush(push), tensors: [NamedTensor("gradient", .float32(values, shape: [1, shard.columns + 1]))])
+            #expect(errorCode(try exchange(try WireCodec.encode(poisoned))) == .nonFinite)
+            var goodbye = Chimera_V1_WorkerGoodbye()
+            goodbye.workerID = welcome.workerID
+            goodbye.reason = "test over"
+            _ = try exchange(try WireCodec.encode(WireMessage(.goodbye(goodbye))))
+
+            let final = try Self.waitForJob(client, job)
+            #expect(final.state == .succeeded)
+            #expect(final.report.iterations == 400)
+            let status = try client.status()
+            #expect(status.rejectedMessages >= 4)
+            #expect(status.rejectedByKind["not_chimera"] == 1)
+            #expect(status.rejectedByKind["unsupported_version"] == 1)
+            #expect(status.rejectedByKind["wrong_tensor"] == 1)
+            #expect(status.rejectedByKind["non_finite"] == 1)
+
+            let (columns, rows) = try ShardLayout.loadFeatures(Self.breastCancer.appendingPathComponent("test/X_test.csv").path)
+            let truth = try ShardLayout.loadLabels(Self.breastCancer.appendingPathComponent("test/y_test.csv").path)
+            let prediction = try client.predict(columns: columns, values: rows.flatMap { $0 }, rows: rows.count)
+            let accuracy = Double(zip(prediction.values, truth).filter { $0 == Double($1) }.count) / Double(truth.count)
+            #expect(accuracy >= 0.93, "the model is intact: held-out accuracy \(accuracy)")
+        }
+    }
+}
