@@ -14,6 +14,16 @@ extension ParameterServerMaster {
         case .subscriptionReady(let ready):
             guard try known(ready.workerID, peer, requestID) else { return }
             workers[ready.workerID]?.subscribed = true
+            // A worker that registered just before a fit started missed its JobStart: hand it over now.
+            if var current = job, current.state.clock(of: ready.workerID) == nil, let record = workers[ready.workerID] {
+                let clock = current.state.join(ready.workerID, rows: record.rows)
+                job = current
+                log("master: \(record.name) joined job \(current.id) at iteration \(clock)")
+                try reply(
+                    to: peer,
+                    WireMessage(.jobStart(current.start(startClock: clock)), requestID: requestID, tensors: current.standardizerTensors))
+                return
+            }
             try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack()), requestID: requestID))
         case .heartbeat(let beat):
             guard try known(beat.workerID, peer, requestID) else { return }
@@ -151,6 +161,15 @@ extension ParameterServerMaster {
         }
         job = current
         switch outcome {
+        case .accepted where push.thenPull:
+            // The reply to this push is the next iteration's weights, when the barrier allows.
+            workers[push.workerID]?.pendingPull = WorkerRecord.PendingPull(
+                peer: peer, requestID: requestID, clock: Int(push.clock) + 1, since: monotonicSeconds())
+            try deliver(replies)
+            let next = job?.state.requestStart(push.workerID, clock: Int(push.clock) + 1) ?? []
+            try deliver(next)
+            try checkJobProgress()
+            return
         case .accepted:
             try reply(
                 to: peer,

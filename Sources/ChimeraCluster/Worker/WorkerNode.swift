@@ -70,7 +70,7 @@ public final class WorkerNode {
             }
             switch message.body {
             case .sync(let sync):
-                try confirmSubscription(sync.sequence)
+                if let job = try confirmSubscription(sync.sequence) { pendingJob = job }
             case .jobStart(let start) where start.kind == .parameterServer:
                 pendingJob = (start, try standardizer(from: message))
             case .shutdown(let shutdown):
@@ -145,17 +145,27 @@ public final class WorkerNode {
         subscribed = false
     }
 
-    private func confirmSubscription(_ sequence: UInt64) throws {
-        guard !subscribed else { return }
+    /// Completes the slow-joiner handshake. The master answers with the running job's JobStart when this
+    /// worker should join it (it registered too late to see the broadcast).
+    private func confirmSubscription(_ sequence: UInt64) throws -> (start: Chimera_V1_JobStart, standardizer: Standardizer?)? {
+        guard !subscribed else { return nil }
         let ready = Chimera_V1_SubscriptionReady.with {
             $0.workerID = workerID
             $0.syncSequence = sequence
         }
-        if let reply = try call(WireMessage(.subscriptionReady(ready)), timeout: options.requestTimeoutMilliseconds),
-            case .ack = reply.body
-        {
-            subscribed = true
+        guard let reply = try call(WireMessage(.subscriptionReady(ready)), timeout: options.requestTimeoutMilliseconds) else {
+            return nil
         }
+        switch reply.body {
+        case .ack:
+            subscribed = true
+        case .jobStart(let start):
+            subscribed = true
+            return (start, try standardizer(from: reply))
+        default:
+            break
+        }
+        return nil
     }
 
     private func standardizer(from message: WireMessage) throws -> Standardizer? {
@@ -183,15 +193,24 @@ public final class WorkerNode {
         var clock = Int(start.startClock)
         log("\(options.name): job \(start.jobID) from iteration \(clock)")
         heartbeat?.update(jobID: start.jobID, clock: UInt64(clock))
+        // The weights for the next iteration, when the previous push's reply carried them.
+        var next: WireMessage?
         while !isStopping {
             if let end = try pollBroadcast(jobID: start.jobID) { return end }
-            let pull = Chimera_V1_WeightPull.with {
-                $0.workerID = workerID
-                $0.jobID = start.jobID
-                $0.clock = UInt64(clock)
-            }
-            guard let reply = try call(WireMessage(.weightPull(pull)), timeout: options.pullTimeoutMilliseconds) else {
-                return .reRegister
+            let reply: WireMessage
+            if let carried = next {
+                reply = carried
+                next = nil
+            } else {
+                let pull = Chimera_V1_WeightPull.with {
+                    $0.workerID = workerID
+                    $0.jobID = start.jobID
+                    $0.clock = UInt64(clock)
+                }
+                guard let answer = try call(WireMessage(.weightPull(pull)), timeout: options.pullTimeoutMilliseconds) else {
+                    return .reRegister
+                }
+                reply = answer
             }
             guard case .weights(let header) = reply.body else {
                 return try handleRefusal(reply)
@@ -203,6 +222,7 @@ public final class WorkerNode {
             push.workerID = workerID
             push.jobID = start.jobID
             push.clock = UInt64(clock)
+            push.thenPull = true
             let update: Tensor
             if configuration.workerMode == .localSGD {
                 let (delta, loss) = localSGD.delta(weights: weights, data: shard, iteration: clock, random: &random)
@@ -218,10 +238,15 @@ public final class WorkerNode {
             }
             if options.delayPerIterationMilliseconds > 0 { usleep(UInt32(options.delayPerIterationMilliseconds) * 1000) }
             let name = push.isDelta ? "delta" : "gradient"
-            guard let ack = try call(
-                WireMessage(.gradientPush(push), tensors: [NamedTensor(name, update)]), timeout: options.requestTimeoutMilliseconds)
+            // The reply is the next iteration's weights (possibly parked at the barrier), or an error.
+            guard let answer = try call(
+                WireMessage(.gradientPush(push), tensors: [NamedTensor(name, update)]), timeout: options.pullTimeoutMilliseconds)
             else { return .reRegister }
-            guard case .ack = ack.body else { return try handleRefusal(ack) }
+            switch answer.body {
+            case .weights: next = answer
+            case .ack: break
+            default: return try handleRefusal(answer)
+            }
             clock += 1
             heartbeat?.update(jobID: start.jobID, clock: UInt64(clock))
         }
@@ -241,7 +266,7 @@ public final class WorkerNode {
         while let frames = try sub.receiveMultipart(dontWait: true) {
             guard let message = try? WireCodec.decode(frames) else { continue }
             switch message.body {
-            case .sync(let sync): try confirmSubscription(sync.sequence)
+            case .sync(let sync): _ = try confirmSubscription(sync.sequence)
             case .jobStop(let stop) where stop.jobID == jobID: return .finished
             case .shutdown: return .shutdown
             default: continue
