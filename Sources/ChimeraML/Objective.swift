@@ -30,6 +30,23 @@ public struct Objective: Sendable {
         precondition(weights.count == weightCount && gradient.count == weightCount && data.columns == features)
         for i in gradient.indices { gradient[i] = 0 }
         guard data.rows > 0 else { return 0 }
+        if outputs == 1 {
+            let positive = kind.isClassifier ? classes[min(1, classes.count - 1)] : 0
+            let total = weights.withUnsafeBufferPointer { w in
+                data.features.withUnsafeBufferPointer { x in
+                    data.labels.withUnsafeBufferPointer { y in
+                        gradient.withUnsafeMutableBufferPointer { g in
+                            BinaryKernel.lossAndGradient(
+                                kind: kind, positive: positive, weights: w, x: x, labels: y, rows: data.rows, features: features,
+                                gradient: g)
+                        }
+                    }
+                }
+            }
+            let scale = 1 / Float(data.rows)
+            for i in gradient.indices { gradient[i] *= scale }
+            return total / Double(data.rows)
+        }
         var total = 0.0
         let d = features
         let stride = self.stride

@@ -80,7 +80,7 @@ public struct LearningRate: Sendable {
     static func derivativeBound(_ model: ModelKind, _ typw: Double) -> Double {
         switch model {
         case .linearRegression: typw
-        case .logisticRegression, .softmax: 1 / (1 + Foundationless.exp(-typw))
+        case .logisticRegression, .softmax: 1 / (1 + LibM.exp(-typw))
         case .linearSVM: 1
         }
     }
@@ -89,16 +89,17 @@ public struct LearningRate: Sendable {
         let t = Double(max(t, 1))
         switch schedule {
         case .constant: return eta0
-        case .inverseScaling: return eta0 / Foundationless.pow(t, powerT)
+        case .inverseScaling: return eta0 / LibM.pow(t, powerT)
         case .optimal: return 1 / (alpha * (t0 + t - 1))
         }
     }
 }
 
-/// libm without Foundation.
-enum Foundationless {
-    static func exp(_ x: Double) -> Double { Glibc.exp(x) }
-    static func pow(_ x: Double, _ y: Double) -> Double { Glibc.pow(x, y) }
+/// libm functions the pure core needs (Glibc, no Foundation).
+public enum LibM {
+    public static func exp(_ x: Double) -> Double { Glibc.exp(x) }
+    public static func pow(_ x: Double, _ y: Double) -> Double { Glibc.pow(x, y) }
+    public static func log1p(_ x: Double) -> Double { Glibc.log1p(x) }
 }
 
 #if canImport(Glibc)

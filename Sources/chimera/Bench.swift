@@ -1,12 +1,13 @@
 import ArgumentParser
 import ChimeraBenchmarks
+import ChimeraML
 import ChimeraCluster
 import Foundation
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks, measured against a reference in the same run.",
-        subcommands: [BenchTransport.self, BenchLatencyServer.self, BenchThroughputReceiver.self]
+        subcommands: [BenchTransport.self, BenchParameterServer.self, BenchKernel.self, BenchLatencyServer.self, BenchThroughputReceiver.self]
     )
 }
 
@@ -66,5 +67,64 @@ struct BenchThroughputReceiver: ParsableCommand {
     func run() throws {
         ChildProcess.dieWithParent(originalParent: getppid())
         try SwiftTransportProbes.throughputReceiver(endpoint: endpoint, zeroCopy: mode == "zc", size: size, count: count)
+    }
+}
+
+struct BenchParameterServer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ps",
+        abstract: "Parameter server vs the Python Chimera (same run) and the raw-libzmq C round: overhead and end to end."
+    )
+
+    @Option(help: "The Python Chimera baseline folder (copied, then run with its own venv).")
+    var baselineDir = "../shared/baselines/original-chimera"
+    @Option(help: "The zmq-floor folder (for psround).") var floorDir = "../shared/baselines/zmq-floor"
+    @Option(help: "Scratch folder for the baseline copy, its venv and data.") var scratch = "bench-out"
+    @Option(help: "Worker counts, comma-separated.") var workers = "1,2,4"
+    @Option(help: "Iterations per fit.") var iterations = 200
+    @Flag(help: "Reuse the Python results already in the scratch folder.") var reusePython = false
+    @Option(help: "Also write the Markdown report to this file.") var output: String?
+
+    func run() throws {
+        var options = ParameterServerBenchmark.Options(
+            baselineSource: URL(fileURLWithPath: baselineDir), floorDirectory: URL(fileURLWithPath: floorDir),
+            scratch: URL(fileURLWithPath: scratch))
+        options.workers = workers.split(separator: ",").compactMap { Int($0) }
+        options.iterations = iterations
+        options.reusePython = reusePython
+        let report = try ParameterServerBenchmark.run(options) { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
+        print(report)
+        if let output { try report.write(toFile: output, atomically: true, encoding: .utf8) }
+    }
+}
+
+struct BenchKernel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernel", abstract: "Time one full-batch loss+gradient pass of a linear model (ns per row).")
+    @Option var rows = 200_000
+    @Option var features = 21
+    @Option var model = "logistic"
+    @Option var repeats = 20
+
+    func run() throws {
+        var spec = SyntheticData.Specification()
+        spec.rows = rows
+        spec.features = features
+        spec.classes = model == "softmax" ? 5 : 2
+        spec.task = model == "linear" ? .regression : .classification
+        let data = SyntheticData.generate(spec)
+        guard let kind = ModelKind(rawValue: model) else { throw ValidationError("--model") }
+        let classes: [Float] = kind == .linearRegression ? [] : (0..<spec.classes).map(Float.init)
+        let objective = Objective(kind: kind, features: features, classes: classes)
+        let weights = [Float](repeating: 0.01, count: objective.weightCount)
+        var gradient = weights
+        var times: [Double] = []
+        for _ in 0..<repeats {
+            let start = monotonicSeconds()
+            _ = objective.lossAndGradient(weights: weights, data: data, gradient: &gradient)
+            times.append(monotonicSeconds() - start)
+        }
+        let best = times.min()!
+        print(String(format: "%@: %.3f ms per pass, %.2f ns per row (best of %d)", model, best * 1e3, best / Double(rows) * 1e9, repeats))
     }
 }

@@ -217,3 +217,48 @@ struct ParameterServerStateTests {
         #expect(nan != .accepted)
     }
 }
+
+@Suite("Vectorised kernel accuracy")
+struct KernelAccuracyTests {
+    @Test("logistic loss and gradient match a double-precision reference", arguments: [ModelKind.logisticRegression, .linearSVM, .linearRegression])
+    func matchesReference(kind: ModelKind) {
+        var spec = SyntheticData.Specification()
+        spec.task = kind == .linearRegression ? .regression : .classification
+        spec.rows = 1_001
+        spec.features = 13
+        let data = SyntheticData.generate(spec)
+        let objective = Objective(kind: kind, features: 13, classes: kind.isClassifier ? [0, 1] : [])
+        var random = SplitMix64(seed: 9)
+        // Large weights push scores far into both tails, where exp and log1p are hardest.
+        let weights = (0..<objective.weightCount).map { _ in random.nextGaussian() * 3 }
+        var gradient = weights
+        let loss = objective.lossAndGradient(weights: weights, data: data, gradient: &gradient)
+        var referenceLoss = 0.0
+        var referenceGradient = [Double](repeating: 0, count: weights.count)
+        for row in 0..<data.rows {
+            var s = Double(weights[13])
+            for j in 0..<13 { s += Double(weights[j]) * Double(data.features[row * 13 + j]) }
+            let label = Double(data.labels[row])
+            let derivative: Double
+            switch kind {
+            case .logisticRegression:
+                referenceLoss += max(s, 0) + LibM.log1p(LibM.exp(-abs(s))) - label * s
+                derivative = 1 / (1 + LibM.exp(-s)) - label
+            case .linearSVM:
+                let y = label == 1 ? 1.0 : -1.0
+                referenceLoss += max(0, 1 - y * s)
+                derivative = y * s < 1 ? -y : 0
+            default:
+                referenceLoss += 0.5 * (s - label) * (s - label)
+                derivative = s - label
+            }
+            for j in 0..<13 { referenceGradient[j] += derivative * Double(data.features[row * 13 + j]) }
+            referenceGradient[13] += derivative
+        }
+        let n = Double(data.rows)
+        #expect(abs(loss - referenceLoss / n) <= 1e-4 * max(1, abs(referenceLoss / n)))
+        for (got, want) in zip(gradient, referenceGradient) {
+            #expect(abs(Double(got) - want / n) <= 1e-4 * max(1, abs(want / n)))
+        }
+    }
+}

@@ -54,7 +54,7 @@ struct ParameterServerProcessTests {
             for index in 1...4 {
                 try cluster.startWorker(name: "worker-\(index)", data: Self.breastCancer.appendingPathComponent("worker-\(index)"))
             }
-            try cluster.waitFor("4 workers") { $0.workers.filter(\.alive).count == 4 }
+            try cluster.waitFor("4 workers") { $0.workers.filter(\.ready).count == 4 }
             let client = try cluster.client()
             var request = Chimera_V1_FitRequest()
             request.config.maxIterations = 200
@@ -94,7 +94,7 @@ struct ParameterServerProcessTests {
                 try cluster.startWorker(
                     name: "worker-\(index)", data: data.appendingPathComponent("worker-\(index)"), delayMilliseconds: 5)
             }
-            try cluster.waitFor("3 workers") { $0.workers.filter(\.alive).count == 3 }
+            try cluster.waitFor("3 workers") { $0.workers.filter(\.ready).count == 3 }
             let client = try cluster.client()
             let job = try Self.asyncFit(client, iterations: 1_500)
             try cluster.waitFor("iteration 10") { $0.iteration >= 10 }
@@ -127,7 +127,7 @@ struct ParameterServerProcessTests {
                 try cluster.startWorker(
                     name: "worker-\(index)", data: data.appendingPathComponent("worker-\(index)"), delayMilliseconds: 2)
             }
-            try cluster.waitFor("3 workers") { $0.workers.filter(\.alive).count == 3 }
+            try cluster.waitFor("3 workers") { $0.workers.filter(\.ready).count == 3 }
             let client = try cluster.client()
             let job = try Self.asyncFit(client, iterations: 1_000_000)
             try cluster.waitFor("iteration 10") { $0.iteration >= 10 }
@@ -153,7 +153,7 @@ struct ParameterServerProcessTests {
             for index in 1...2 {
                 try cluster.startWorker(name: "worker-\(index)", data: Self.breastCancer.appendingPathComponent("worker-\(index)"))
             }
-            try cluster.waitFor("2 workers") { $0.workers.filter(\.alive).count == 2 }
+            try cluster.waitFor("2 workers") { $0.workers.filter(\.ready).count == 2 }
             let client = try cluster.client()
             let job = try Self.asyncFit(client, iterations: 400)
 
@@ -218,6 +218,54 @@ struct ParameterServerProcessTests {
             let prediction = try client.predict(columns: columns, values: rows.flatMap { $0 }, rows: rows.count)
             let accuracy = Double(zip(prediction.values, truth).filter { $0 == Double($1) }.count) / Double(truth.count)
             #expect(accuracy >= 0.93, "the model is intact: held-out accuracy \(accuracy)")
+        }
+    }
+}
+
+@Suite("Checkpoints and resume, end to end", .serialized)
+struct CheckpointProcessTests {
+    @Test("checkpoints are written during the fit; a restarted master with --resume serves the model")
+    func resume() async throws {
+        try await blocking {
+            let breastCancer = ParameterServerProcessTests.breastCancer
+            let modelDirectory: URL
+            do {
+                let cluster = try LocalCluster()
+                modelDirectory = cluster.modelDirectory
+                for index in 1...2 {
+                    try cluster.startWorker(name: "worker-\(index)", data: breastCancer.appendingPathComponent("worker-\(index)"))
+                }
+                try cluster.waitFor("2 workers") { $0.workers.filter(\.ready).count == 2 }
+                var request = Chimera_V1_FitRequest()
+                request.config.maxIterations = 60
+                request.config.eta0 = 0.5
+                request.config.checkpointEvery = 10
+                let reply = try cluster.client().fit(request, timeoutMilliseconds: 120_000)
+                #expect(reply.state == .succeeded)
+                let checkpoint = try FittedModel.load(from: modelDirectory.appendingPathComponent("checkpoint.json"))
+                #expect(checkpoint.iterations == 60)
+                #expect(checkpoint.clocks.values.allSatisfy { $0 == 60 })
+                // Keep the files: copy them out before this cluster (and its folder) goes away.
+                try? FileManager.default.removeItem(at: modelDirectory.appendingPathExtension("kept"))
+                try FileManager.default.copyItem(at: modelDirectory, to: modelDirectory.appendingPathExtension("kept"))
+            }
+            let kept = modelDirectory.appendingPathExtension("kept")
+            defer { try? FileManager.default.removeItem(at: kept) }
+            let master = try ChildProcess(
+                name: "master", arguments: ["master", "--port", "0", "--model-dir", kept.path, "--resume"],
+                prefix: "[master]", captureOutput: true, executable: try chimeraExecutable())
+            defer {
+                master.send(signal: SIGKILL)
+                master.wait(timeoutSeconds: 5)
+            }
+            let line = try #require(master.nextLine(timeoutSeconds: 60))
+            let control = try #require(line.split(separator: " ").first { $0.hasPrefix("control=") }?.dropFirst(8))
+            let client = try MasterClient(endpoint: String(control))
+            let (columns, rows) = try ShardLayout.loadFeatures(breastCancer.appendingPathComponent("test/X_test.csv").path)
+            let truth = try ShardLayout.loadLabels(breastCancer.appendingPathComponent("test/y_test.csv").path)
+            let prediction = try client.predict(columns: columns, values: rows.flatMap { $0 }, rows: rows.count)
+            let accuracy = Double(zip(prediction.values, truth).filter { $0 == Double($1) }.count) / Double(truth.count)
+            #expect(accuracy >= 0.9, "the resumed model predicts: accuracy \(accuracy)")
         }
     }
 }

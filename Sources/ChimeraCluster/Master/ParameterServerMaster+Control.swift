@@ -177,6 +177,7 @@ extension ParameterServerMaster {
                 $0.name = record.name
                 $0.clock = UInt64(current?.state.clock(of: record.id) ?? 0)
                 $0.alive = record.alive
+                $0.ready = record.alive && record.subscribed
                 $0.barrierWaitSeconds = record.barrierWaitSeconds
             }
         }

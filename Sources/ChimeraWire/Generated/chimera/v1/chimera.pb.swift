@@ -1318,6 +1318,9 @@ public nonisolated struct Chimera_V1_WorkerClock: Sendable {
 
   public var barrierWaitSeconds: Double = 0
 
+  /// completed the broadcast handshake: takes part in the next fit
+  public var ready: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3014,7 +3017,7 @@ nonisolated extension Chimera_V1_FitReport: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Chimera_V1_WorkerClock: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerClock"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}name\0\u{1}clock\0\u{1}alive\0\u{3}barrier_wait_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}name\0\u{1}clock\0\u{1}alive\0\u{3}barrier_wait_seconds\0\u{1}ready\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3027,6 +3030,7 @@ nonisolated extension Chimera_V1_WorkerClock: SwiftProtobuf.Message, SwiftProtob
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.clock) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.alive) }()
       case 5: try { try decoder.decodeSingularDoubleField(value: &self.barrierWaitSeconds) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.ready) }()
       default: break
       }
     }
@@ -3048,6 +3052,9 @@ nonisolated extension Chimera_V1_WorkerClock: SwiftProtobuf.Message, SwiftProtob
     if self.barrierWaitSeconds.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.barrierWaitSeconds, fieldNumber: 5)
     }
+    if self.ready != false {
+      try visitor.visitSingularBoolField(value: self.ready, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3057,6 +3064,7 @@ nonisolated extension Chimera_V1_WorkerClock: SwiftProtobuf.Message, SwiftProtob
     if lhs.clock != rhs.clock {return false}
     if lhs.alive != rhs.alive {return false}
     if lhs.barrierWaitSeconds != rhs.barrierWaitSeconds {return false}
+    if lhs.ready != rhs.ready {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

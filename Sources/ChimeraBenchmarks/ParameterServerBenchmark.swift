@@ -1,0 +1,184 @@
+import ChimeraCluster
+import ChimeraWire
+public import Foundation
+
+/// `chimera bench ps`: our parameter server against the Python Chimera (run from a copy of
+/// `shared/baselines/original-chimera` in the same invocation) and the raw-libzmq C round (`psround`).
+///
+/// Workloads, on the baseline's own data files: `sgd_clf_tiny_overhead` (100 rows per worker: the
+/// per-iteration overhead) and `sgd_clf_cdc` (202,944 × 21 logistic regression, 200 iterations).
+public enum ParameterServerBenchmark {
+    public struct Options: Sendable {
+        public var baselineSource: URL
+        public var floorDirectory: URL
+        public var scratch: URL
+        public var workers = [1, 2, 4]
+        public var iterations = 200
+        /// Reuse the Python results already in the scratch copy instead of running the baseline again.
+        public var reusePython = false
+
+        public init(baselineSource: URL, floorDirectory: URL, scratch: URL) {
+            self.baselineSource = baselineSource
+            self.floorDirectory = floorDirectory
+            self.scratch = scratch
+        }
+    }
+
+    struct SwiftRun {
+        let fitSeconds: Double
+        let iterations: Int
+        let accuracy: Double?
+    }
+
+    public static func run(_ options: Options, log: (String) -> Void) throws -> String {
+        let copy = options.scratch.appendingPathComponent("original-chimera")
+        let results = copy.appendingPathComponent("runs/results.json")
+        if !options.reusePython || !FileManager.default.fileExists(atPath: results.path) {
+            try prepareCopy(of: options.baselineSource, at: copy)
+            log("running the Python Chimera baseline (venv, data, 2 workloads × N = \(options.workers)); several minutes")
+            try capture(
+                "/usr/bin/env",
+                ["bash", copy.appendingPathComponent("run_baseline.sh").path, "--reps", "1", "--workers",
+                    options.workers.map(String.init).joined(separator: ","), "--max-iter", "\(options.iterations)",
+                    "--only", "sgd_clf_tiny_overhead,sgd_clf_cdc", "--no-sklearn"],
+                environment: ["SKIP_PROBES": "1"])
+        }
+        let python = try pythonRows(results)
+        let data = copy.appendingPathComponent("data")
+
+        log("compiling the raw-libzmq parameter-server round (psround)")
+        let bin = options.scratch.appendingPathComponent("floor-bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        try capture(
+            "/usr/bin/env",
+            ["gcc", "-O3", "-march=native", "-o", bin.appendingPathComponent("psround").path,
+                options.floorDirectory.appendingPathComponent("c/psround.c").path, "-lzmq"])
+
+        var out = "### Parameter server vs the Python Chimera (\(options.iterations) iterations, logistic regression)\n\n"
+        out += "Per-iteration overhead, `cdc_tiny` (100 rows per worker, 21 features):\n\n"
+        out += "| N | Python Chimera ms/iter | Swift ms/iter | raw libzmq C round ms | Swift ÷ C | Python ÷ Swift |\n"
+        out += "|---:|---:|---:|---:|---:|---:|\n"
+        for n in options.workers {
+            log("tiny shards, N = \(n): Swift cluster, then psround")
+            let swift = try runSwift(
+                shards: (1...n).map { data.appendingPathComponent("cdc_tiny/N\(n)/w\($0)") }, test: nil,
+                iterations: options.iterations, log: log)
+            let floorLine = try capture(
+                bin.appendingPathComponent("psround").path, ["tcp", "\(n)", "22", "1.5"])
+            let floor = floorLine.split(separator: "\n").compactMap { ResultLine(String($0)) }.first?.number("median_ms")
+            let ours = swift.fitSeconds * 1000 / Double(swift.iterations)
+            let theirs = python["sgd_clf_tiny_overhead", n]?.perRoundMilliseconds
+            out +=
+                "| \(n) | \(format(theirs, 2)) | \(format(ours, 3)) | \(format(floor, 3)) | \(format(floor.map { ours / $0 }, 2))× | \(format(theirs.map { $0 / ours }, 0))× |\n"
+        }
+        out += "\nEnd to end, `cdc_like` (202,944 training rows × 21 features; accuracy on the 50,736 held-out rows):\n\n"
+        out += "| N | Python Chimera fit s | accuracy | Swift fit s | accuracy | Python ÷ Swift |\n|---:|---:|---:|---:|---:|---:|\n"
+        for n in options.workers {
+            log("cdc_like, N = \(n): Swift cluster")
+            let swift = try runSwift(
+                shards: (1...n).map { data.appendingPathComponent("cdc_like/N\(n)/w\($0)") },
+                test: data.appendingPathComponent("cdc_like/test"), iterations: options.iterations, log: log)
+            let theirs = python["sgd_clf_cdc", n]
+            out +=
+                "| \(n) | \(format(theirs?.fitSeconds, 2)) | \(format(theirs?.accuracy, 4)) | \(format(swift.fitSeconds, 3)) | \(format(swift.accuracy, 4)) | \(format(theirs.map { $0.fitSeconds / swift.fitSeconds }, 0))× |\n"
+        }
+        return out
+    }
+
+    /// A writable copy of the baseline folder (shared/ is read-only), keeping a previous venv and data.
+    private static func prepareCopy(of source: URL, at copy: URL) throws {
+        let manager = FileManager.default
+        try manager.createDirectory(at: copy, withIntermediateDirectories: true)
+        for name in try manager.contentsOfDirectory(atPath: source.path) where !name.hasPrefix(".") || name == ".gitignore" {
+            let target = copy.appendingPathComponent(name)
+            try? manager.removeItem(at: target)
+            try manager.copyItem(at: source.appendingPathComponent(name), to: target)
+            try manager.setAttributes([.posixPermissions: name.hasSuffix(".sh") ? 0o755 : 0o644], ofItemAtPath: target.path)
+        }
+    }
+
+    struct PythonRow {
+        let fitSeconds: Double
+        let perRoundMilliseconds: Double?
+        let accuracy: Double?
+    }
+
+    struct PythonRows {
+        let rows: [String: PythonRow]
+        subscript(workload: String, workers: Int) -> PythonRow? { rows["\(workload)/\(workers)"] }
+    }
+
+    private static func pythonRows(_ url: URL) throws -> PythonRows {
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: url))
+        let list = (object as? [[String: Any]]) ?? ((object as? [String: Any])?["results"] as? [[String: Any]]) ?? []
+        var rows: [String: PythonRow] = [:]
+        for row in list where (row["system"] as? String) == "chimera" {
+            guard let workload = row["workload"] as? String, let n = row["n_workers"] as? Int,
+                let fit = row["fit_s"] as? Double
+            else { continue }
+            rows["\(workload)/\(n)"] = PythonRow(
+                fitSeconds: fit, perRoundMilliseconds: row["per_round_ms"] as? Double, accuracy: row["accuracy"] as? Double)
+        }
+        return PythonRows(rows: rows)
+    }
+
+    /// Starts a master and one worker per shard (release processes of this executable), fits, predicts.
+    private static func runSwift(shards: [URL], test: URL?, iterations: Int, log: (String) -> Void) throws -> SwiftRun {
+        let master = try ChildProcess(name: "master", arguments: ["master", "--port", "0"], captureOutput: true)
+        defer {
+            master.terminate()
+            master.wait(timeoutSeconds: 10)
+        }
+        guard let line = master.nextLine(timeoutSeconds: 30), line.hasPrefix("chimera-master ") else {
+            throw BenchmarkError("the master did not start")
+        }
+        let fields = ResultLine(line)!
+        let workersEndpoint = fields.fields["workers"]!
+        let client = try MasterClient(endpoint: fields.fields["control"]!)
+        let workers = try shards.enumerated().map { index, shard in
+            try ChildProcess(
+                name: "w\(index + 1)",
+                arguments: ["worker", "--master", workersEndpoint, "--data", shard.path, "--name", "w\(index + 1)"],
+                captureOutput: true)
+        }
+        defer {
+            for worker in workers {
+                worker.terminate()
+                worker.wait(timeoutSeconds: 10)
+            }
+        }
+        let deadline = Date().addingTimeInterval(120)
+        while try client.status().workers.filter(\.ready).count < shards.count {
+            guard Date() < deadline else { throw BenchmarkError("workers did not register") }
+            usleep(20_000)
+        }
+        var request = Chimera_V1_FitRequest()
+        request.kind = .parameterServer
+        request.config.maxIterations = UInt64(iterations)
+        request.config.eta0 = 0.5
+        // A fit only counts with every worker in it: retry until the handshake of all of them is done.
+        var start = monotonicSeconds()
+        var reply = try client.fit(request)
+        var elapsed = monotonicSeconds() - start
+        while reply.report.clocks.filter({ $0.clock == UInt64(iterations) }).count < shards.count {
+            guard Date() < deadline else { throw BenchmarkError("not every worker took part") }
+            start = monotonicSeconds()
+            reply = try client.fit(request)
+            elapsed = monotonicSeconds() - start
+        }
+        var accuracy: Double?
+        if let test {
+            let (columns, rows) = try ShardLayout.loadFeatures(test.appendingPathComponent("X_test.csv").path)
+            let truth = try ShardLayout.loadLabels(test.appendingPathComponent("y_test.csv").path)
+            let prediction = try client.predict(columns: columns, values: rows.flatMap { $0 }, rows: rows.count)
+            accuracy = Double(zip(prediction.values, truth).filter { $0 == Double($1) }.count) / Double(truth.count)
+        }
+        // The fit time is what the client saw, as the Python baseline measures its POST /fit.
+        log(String(format: "  fit %.3f s for %llu iterations", elapsed, reply.report.iterations))
+        return SwiftRun(fitSeconds: elapsed, iterations: Int(reply.report.iterations), accuracy: accuracy)
+    }
+
+    private static func format(_ value: Double?, _ digits: Int) -> String {
+        value.map { String(format: "%.\(digits)f", $0) } ?? "–"
+    }
+}
