@@ -70,12 +70,25 @@ struct Fit: ParsableCommand {
     @Option(help: "The master's control endpoint.") var master = "tcp://127.0.0.1:5557"
     @OptionGroup var fit: FitOptions
     @Option(help: "Give up after this many seconds.") var timeout = 3600.0
+    @Option(help: "First wait (up to 60 s) until this many workers are ready.") var waitWorkers = 0
 
     func run() throws {
         var request = Chimera_V1_FitRequest()
         request.kind = .parameterServer
         request.config = try fit.configuration().wire
         let client = try MasterClient(endpoint: master)
+        if waitWorkers > 0 {
+            let deadline = Date().addingTimeInterval(60)
+            var ready = 0
+            while true {
+                ready = try client.status().workers.filter(\.ready).count
+                if ready >= waitWorkers { break }
+                guard Date() < deadline else {
+                    throw ValidationError("only \(ready) of \(waitWorkers) workers became ready within 60 s")
+                }
+                usleep(50_000)
+            }
+        }
         let reply = try client.fit(request, timeoutMilliseconds: Int32(min(timeout * 1000, 2e9)))
         print(FitReportText.render(reply))
     }

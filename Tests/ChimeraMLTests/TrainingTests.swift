@@ -93,7 +93,7 @@ struct TrainingTests {
         }
     }
 
-    @Test("softmax learns a 5-class problem")
+    @Test("softmax on a 5-class problem matches a single-process run within one point")
     func softmaxLearns() {
         var spec = SyntheticData.Specification()
         spec.classes = 5
@@ -112,6 +112,11 @@ struct TrainingTests {
         let accuracy = Double(zip(predicted, test.labels).filter { $0 == $1 }.count) / Double(test.rows)
         #expect(accuracy > 0.9)
         #expect(master.lossHistory.last! < master.lossHistory.first!)
+        // The same optimiser in one process, on all the rows: within one point of accuracy.
+        let single = fullBatchGD(data: train, objective: objective, configuration: configuration)
+        let singlePredicted = objective.predict(weights: single, data: test)
+        let singleAccuracy = Double(zip(singlePredicted, test.labels).filter { $0 == $1 }.count) / Double(test.rows)
+        #expect(abs(accuracy - singleAccuracy) <= 0.01, "distributed \(accuracy), single process \(singleAccuracy)")
     }
 
     @Test("learning-rate schedules")
