@@ -43,6 +43,17 @@ struct ParameterServerProcessTests {
         }
     }
 
+    /// A master and `workers` ready worker processes named worker-1…, one per shard folder of `data`.
+    static func cluster(workers: Int, data: URL, delayMilliseconds: Int = 0) throws -> LocalCluster {
+        let cluster = try LocalCluster()
+        for index in 1...workers {
+            try cluster.startWorker(
+                name: "worker-\(index)", data: data.appendingPathComponent("worker-\(index)"), delayMilliseconds: delayMilliseconds)
+        }
+        try cluster.waitFor("\(workers) workers") { $0.workers.filter(\.ready).count == workers }
+        return cluster
+    }
+
     static func worker(_ status: Chimera_V1_ClusterStatus, _ name: String) -> Chimera_V1_WorkerClock? {
         status.workers.first { $0.name == name }
     }
@@ -50,11 +61,7 @@ struct ParameterServerProcessTests {
     @Test("logistic regression on the committed breast-cancer data: ≥ 0.95 held-out accuracy, model saved")
     func breastCancer() async throws {
         try await blocking {
-            let cluster = try LocalCluster()
-            for index in 1...4 {
-                try cluster.startWorker(name: "worker-\(index)", data: Self.breastCancer.appendingPathComponent("worker-\(index)"))
-            }
-            try cluster.waitFor("4 workers") { $0.workers.filter(\.ready).count == 4 }
+            let cluster = try Self.cluster(workers: 4, data: Self.breastCancer)
             let client = try cluster.client()
             var request = Chimera_V1_FitRequest()
             request.config.maxIterations = 200
@@ -89,12 +96,7 @@ struct ParameterServerProcessTests {
         try await blocking {
             let data = try Self.synthData(workers: 3)
             defer { try? FileManager.default.removeItem(at: data) }
-            let cluster = try LocalCluster()
-            for index in 1...3 {
-                try cluster.startWorker(
-                    name: "worker-\(index)", data: data.appendingPathComponent("worker-\(index)"), delayMilliseconds: 5)
-            }
-            try cluster.waitFor("3 workers") { $0.workers.filter(\.ready).count == 3 }
+            let cluster = try Self.cluster(workers: 3, data: data, delayMilliseconds: 5)
             let client = try cluster.client()
             let job = try Self.asyncFit(client, iterations: 1_500)
             try cluster.waitFor("iteration 10") { $0.iteration >= 10 }
@@ -122,12 +124,7 @@ struct ParameterServerProcessTests {
         try await blocking {
             let data = try Self.synthData(workers: 3)
             defer { try? FileManager.default.removeItem(at: data) }
-            let cluster = try LocalCluster()
-            for index in 1...3 {
-                try cluster.startWorker(
-                    name: "worker-\(index)", data: data.appendingPathComponent("worker-\(index)"), delayMilliseconds: 2)
-            }
-            try cluster.waitFor("3 workers") { $0.workers.filter(\.ready).count == 3 }
+            let cluster = try Self.cluster(workers: 3, data: data, delayMilliseconds: 2)
             let client = try cluster.client()
             let job = try Self.asyncFit(client, iterations: 1_000_000)
             try cluster.waitFor("iteration 10") { $0.iteration >= 10 }
@@ -149,11 +146,7 @@ struct ParameterServerProcessTests {
     @Test("bad frames are rejected and counted; the fit is unharmed")
     func badFrames() async throws {
         try await blocking {
-            let cluster = try LocalCluster()
-            for index in 1...2 {
-                try cluster.startWorker(name: "worker-\(index)", data: Self.breastCancer.appendingPathComponent("worker-\(index)"))
-            }
-            try cluster.waitFor("2 workers") { $0.workers.filter(\.ready).count == 2 }
+            let cluster = try Self.cluster(workers: 2, data: Self.breastCancer)
             let client = try cluster.client()
             let job = try Self.asyncFit(client, iterations: 400)
 

@@ -7,30 +7,18 @@ public import ZeroMQ
 /// One request at a time per client (REQ). A request that times out closes and replaces the socket
 /// (a REQ socket that missed its reply cannot be reused) and throws `.timedOut`.
 public final class MasterClient {
-    public let endpoint: String
-    private let context: Context
-    private var socket: Socket?
-    private var nextRequestID: UInt64 = 1
+    public var endpoint: String { channel.endpoint }
+    private let channel: RequestChannel
 
     public init(endpoint: String, context: Context? = nil) throws {
-        self.endpoint = endpoint
-        self.context = try context ?? Context()
+        channel = RequestChannel(context: try context ?? Context(), endpoint: endpoint)
     }
 
     /// Sends a request and returns the reply; an `Error` reply is thrown as `MasterClientError.refused`.
     public func call(_ message: WireMessage, timeoutMilliseconds: Int32) throws -> WireMessage {
-        let socket = try currentSocket()
-        var message = message
-        message.control.requestID = nextRequestID
-        nextRequestID += 1
-        try socket.setReceiveTimeout(milliseconds: timeoutMilliseconds)
-        try socket.send(WireCodec.encode(message))
-        guard let frames = try socket.receiveMultipart() else {
-            socket.close()
-            self.socket = nil
+        guard let reply = try channel.request(message, timeoutMilliseconds: timeoutMilliseconds) else {
             throw MasterClientError.timedOut(endpoint: endpoint, milliseconds: Int(timeoutMilliseconds))
         }
-        let reply = try WireCodec.decode(frames)
         if case .error(let error) = reply.body { throw MasterClientError.refused(error.code, error.message) }
         return reply
     }
@@ -77,16 +65,6 @@ public final class MasterClient {
         let reply = try call(WireMessage(.jobStatusRequest(request)), timeoutMilliseconds: timeoutMilliseconds)
         guard case .jobStatus(let status) = reply.body else { throw MasterClientError.unexpected(reply.body?.kindName) }
         return status
-    }
-
-    private func currentSocket() throws -> Socket {
-        if let socket { return socket }
-        let fresh = try context.socket(.req)
-        try fresh.setLinger(milliseconds: 0)
-        try fresh.setReconnectInterval(milliseconds: 100)
-        try fresh.connect(endpoint)
-        socket = fresh
-        return fresh
     }
 }
 

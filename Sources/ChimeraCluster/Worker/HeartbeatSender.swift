@@ -12,33 +12,18 @@ final class HeartbeatSender: Sendable {
 
     init(context: Context, endpoint: String, workerID: UInt32, intervalMilliseconds: Int) throws {
         DedicatedThread.start(name: "chimera-heartbeat") { [self] in
-            var socket: Socket?
-            var requestID: UInt64 = 0
+            // Its own channel: the worker's REQ socket may be parked at the barrier meanwhile.
+            let channel = RequestChannel(context: context, endpoint: endpoint)
             while !stopping.load(ordering: .acquiring) {
-                do {
-                    if socket == nil {
-                        let fresh = try context.socket(.req)
-                        try fresh.setLinger(milliseconds: 0)
-                        try fresh.setReceiveTimeout(milliseconds: Int32(intervalMilliseconds * 2))
-                        try fresh.connect(endpoint)
-                        socket = fresh
-                    }
-                    let (jobID, clock) = self.state.withLock { $0 }
-                    requestID += 1
-                    var beat = Chimera_V1_Heartbeat()
-                    beat.workerID = workerID
-                    beat.jobID = jobID
-                    beat.clock = clock
-                    beat.state = jobID == 0 ? .idle : .training
-                    try socket!.send(WireCodec.encode(WireMessage(.heartbeat(beat), requestID: requestID)))
-                    if try socket!.receiveMultipart() == nil {
-                        socket?.close()
-                        socket = nil
-                    }
-                } catch {
-                    socket?.close()
-                    socket = nil
-                }
+                let (jobID, clock) = self.state.withLock { $0 }
+                var beat = Chimera_V1_Heartbeat()
+                beat.workerID = workerID
+                beat.jobID = jobID
+                beat.clock = clock
+                beat.state = jobID == 0 ? .idle : .training
+                // A lost or refused heartbeat needs no action here: the main loop re-registers when
+                // the master says it forgot us.
+                _ = try? channel.request(WireMessage(.heartbeat(beat)), timeoutMilliseconds: Int32(intervalMilliseconds * 2))
                 // Sleep in small steps so stop() is prompt.
                 var waited = 0
                 while waited < intervalMilliseconds && !stopping.load(ordering: .acquiring) {
@@ -46,7 +31,6 @@ final class HeartbeatSender: Sendable {
                     waited += 20
                 }
             }
-            socket?.close()
             finished.signal()
         }
     }

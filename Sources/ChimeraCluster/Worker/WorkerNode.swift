@@ -28,19 +28,19 @@ public final class WorkerNode {
     let data: Dataset
     let log: (String) -> Void
     let context: Context
-    private var request: Socket?
+    private let requests: RequestChannel
     /// Set it (from any thread, e.g. a signal handler) to make `run()` return.
     public let stopFlag = StopFlag()
     private var workerID: UInt32 = 0
     private var broadcast: Socket?
     private var heartbeat: HeartbeatSender?
-    private var nextRequestID: UInt64 = 1
 
     public init(options: Options, data: Dataset, log: @escaping (String) -> Void) throws {
         self.options = options
         self.data = data
         self.log = log
         context = try Context()
+        requests = RequestChannel(context: context, endpoint: options.masterEndpoint)
     }
 
     public func stop() { stopFlag.stop() }
@@ -279,28 +279,7 @@ public final class WorkerNode {
 
     /// Sends a request and waits for its reply; on timeout the socket is replaced and nil returned.
     private func call(_ message: WireMessage, timeout: Int32) throws -> WireMessage? {
-        let socket = try requestSocket()
-        var message = message
-        message.control.requestID = nextRequestID
-        nextRequestID += 1
-        try socket.setReceiveTimeout(milliseconds: timeout)
-        try socket.send(WireCodec.encode(message))
-        guard let frames = try socket.receiveMultipart() else {
-            socket.close()
-            request = nil
-            return nil
-        }
-        return try WireCodec.decode(frames)
-    }
-
-    private func requestSocket() throws -> Socket {
-        if let request { return request }
-        let socket = try context.socket(.req)
-        try socket.setLinger(milliseconds: 0)
-        try socket.setReconnectInterval(milliseconds: 100)
-        try socket.connect(options.masterEndpoint)
-        request = socket
-        return socket
+        try requests.request(message, timeoutMilliseconds: timeout)
     }
 }
 
