@@ -54,7 +54,12 @@ struct Worker: ParsableCommand {
     @Option(help: "The shard's folder.") var data: String
     @Option(help: "Unique worker name (default: the folder's name).") var name: String?
     @Option(help: "Exit when this pid dies (set by chimera local).") var parent: Int32?
-    @Option(help: "Straggler injection: extra milliseconds spent on every iteration.") var delayMs = 0
+    @Option(help: "Simulated compute: extra milliseconds spent on every iteration.") var delayMs = 0
+    @Option(help: "Straggler: every iteration takes this many times as long.") var slowdown = 1.0
+    @Option(help: "Straggler: probability of a transient pause per iteration.") var pauseProbability = 0.0
+    @Option(help: "Straggler: pause every K iterations (0: never).") var pauseEvery = 0
+    @Option(help: "Straggler: pause length in milliseconds.") var pauseMs = 0.0
+    @Option(help: "Straggler: seed of the transient pauses.") var stragglerSeed: UInt64 = 1
 
     func run() throws {
         if let parent { ChildProcess.dieWithParent(originalParent: parent) }
@@ -68,6 +73,15 @@ struct Worker: ParsableCommand {
         var options = WorkerNode.Options(name: name ?? folder.standardizedFileURL.lastPathComponent)
         options.masterEndpoint = master
         options.delayPerIterationMilliseconds = max(0, delayMs)
+        guard slowdown >= 1, (0...1).contains(pauseProbability), pauseEvery >= 0, pauseMs >= 0 else {
+            throw ValidationError("straggler settings: --slowdown ≥ 1, --pause-probability in [0, 1], --pause-ms ≥ 0")
+        }
+        options.straggler.slowdown = slowdown
+        options.straggler.pauseProbability = pauseProbability
+        options.straggler.pauseEvery = pauseEvery
+        options.straggler.pauseMilliseconds = pauseMs
+        options.straggler.seed = stragglerSeed
+        if options.straggler.isActive { logLine("\(options.name): straggler injection: \(options.straggler)") }
         let node = try WorkerNode(options: options, data: shard, log: logLine)
         let stopFlag = node.stopFlag
         TerminationSignals.onTerminate { _ in stopFlag.stop() }

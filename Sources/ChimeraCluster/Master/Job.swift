@@ -16,6 +16,10 @@ struct Job {
     var client: (peer: Frame, requestID: UInt64)?
     var failedWorkers: Set<String> = []
     var lastCheckpoint = 0
+    /// Per-iteration records for tuning runs (FitConfig.record_timeline).
+    var recordTimeline = false
+    var recordWeights = false
+    var timeline: [Chimera_V1_IterationRecord] = []
 
     /// The JobStart broadcast (and the `current_job` of a late joiner's Welcome).
     func start(startClock: Int) -> Chimera_V1_JobStart {

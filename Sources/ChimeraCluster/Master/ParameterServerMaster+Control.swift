@@ -84,6 +84,9 @@ extension ParameterServerMaster {
             id: nextJobID, state: state, featureNames: features, classes: classes, standardizer: standardizer,
             startedAt: monotonicSeconds(), bytesAtStart: (counters.bytesSent, counters.bytesReceived))
         nextJobID += 1
+        current.recordTimeline = request.config.recordTimeline
+        current.recordWeights = request.config.recordWeights
+        if current.recordTimeline { current.timeline.append(iterationRecord(current)) }
         if !request.asynchronous { current.client = (try copy(peer), requestID) }
         job = current
         log(
@@ -103,7 +106,11 @@ extension ParameterServerMaster {
 
     /// After every event: the job may be done, out of workers, or due for a checkpoint.
     func checkJobProgress() throws {
-        guard let current = job else { return }
+        guard var current = job else { return }
+        if current.recordTimeline, current.state.completedIterations > Int(current.timeline.last?.iteration ?? 0) {
+            current.timeline.append(iterationRecord(current))
+            job = current
+        }
         if current.state.isDone {
             try finishJob(state: .succeeded, error: "")
         } else if current.state.barrier.liveWorkers.isEmpty {
@@ -183,6 +190,19 @@ extension ParameterServerMaster {
         }
     }
 
+    func iterationRecord(_ current: Job) -> Chimera_V1_IterationRecord {
+        Chimera_V1_IterationRecord.with {
+            $0.iteration = UInt64(current.state.completedIterations)
+            $0.seconds = monotonicSeconds() - current.startedAt
+            $0.trainLoss = current.state.currentLoss ?? 0
+            let clocks = current.state.barrier.clocks.sorted { $0.key < $1.key }
+            $0.workerIds = clocks.map(\.key)
+            $0.clocks = clocks.map { UInt64($0.value) }
+            $0.barrierWaitSeconds = workers.values.reduce(0) { $0 + $1.barrierWaitSeconds }
+            if current.recordWeights { $0.weights = current.state.weights }
+        }
+    }
+
     func fitReport(_ current: Job) -> Chimera_V1_FitReport {
         let wall = monotonicSeconds() - current.startedAt
         let iterations = current.state.completedIterations
@@ -197,6 +217,7 @@ extension ParameterServerMaster {
             $0.bytesSent = UInt64(counters.bytesSent - current.bytesAtStart.sent)
             $0.bytesReceived = UInt64(counters.bytesReceived - current.bytesAtStart.received)
             $0.failedWorkers = current.failedWorkers.sorted()
+            $0.timeline = current.timeline
         }
     }
 

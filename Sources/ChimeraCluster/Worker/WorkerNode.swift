@@ -18,8 +18,9 @@ public final class WorkerNode {
         public var requestTimeoutMilliseconds: Int32 = 10_000
         /// Requests parked at the barrier may wait longer than any compute; this bounds them.
         public var pullTimeoutMilliseconds: Int32 = 600_000
-        /// Straggler injection: extra time spent on every iteration, in milliseconds.
+        /// Simulated compute: extra time spent on every iteration, in milliseconds.
         public var delayPerIterationMilliseconds = 0
+        public var straggler = Straggler()
 
         public init(name: String) { self.name = name }
     }
@@ -191,6 +192,7 @@ public final class WorkerNode {
         var gradient = [Float](repeating: 0, count: objective.weightCount)
         let localSGD = LocalSGD(objective: objective, configuration: configuration)
         var clock = Int(start.startClock)
+        var stragglerRandom = SplitMix64(seed: options.straggler.seed ^ options.name.hashValueStable)
         log("\(options.name): job \(start.jobID) from iteration \(clock)")
         heartbeat?.update(jobID: start.jobID, clock: UInt64(clock))
         // The weights for the next iteration, when the previous push's reply carried them.
@@ -223,6 +225,7 @@ public final class WorkerNode {
             push.jobID = start.jobID
             push.clock = UInt64(clock)
             push.thenPull = true
+            let computeStart = monotonicSeconds()
             let update: Tensor
             if configuration.workerMode == .localSGD {
                 let (delta, loss) = localSGD.delta(weights: weights, data: shard, iteration: clock, random: &random)
@@ -236,7 +239,10 @@ public final class WorkerNode {
                 push.rows = UInt64(batch.rows)
                 update = .float32(gradient, shape: [objective.outputs, objective.stride])
             }
-            if options.delayPerIterationMilliseconds > 0 { usleep(UInt32(options.delayPerIterationMilliseconds) * 1000) }
+            let extra = options.straggler.extraSeconds(
+                compute: monotonicSeconds() - computeStart, baseDelay: Double(options.delayPerIterationMilliseconds) / 1000,
+                iteration: clock, random: &stragglerRandom)
+            if extra > 0 { usleep(UInt32(min(extra, 3600) * 1e6)) }
             let name = push.isDelta ? "delta" : "gradient"
             // The reply is the next iteration's weights (possibly parked at the barrier), or an error.
             guard let answer = try call(

@@ -1080,6 +1080,18 @@ public nonisolated struct Chimera_V1_FitConfig: @unchecked Sendable {
     set {_uniqueStorage()._criterion = newValue}
   }
 
+  /// Record one IterationRecord per completed iteration in the FitReport (with the weights when
+  /// `record_weights`), for tuning runs.
+  public var recordTimeline: Bool {
+    get {_storage._recordTimeline}
+    set {_uniqueStorage()._recordTimeline = newValue}
+  }
+
+  public var recordWeights: Bool {
+    get {_storage._recordWeights}
+    set {_uniqueStorage()._recordWeights = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1297,6 +1309,39 @@ public nonisolated struct Chimera_V1_FitReport: Sendable {
   public var bytesReceived: UInt64 = 0
 
   public var failedWorkers: [String] = []
+
+  /// when FitConfig.record_timeline
+  public var timeline: [Chimera_V1_IterationRecord] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The state after iteration `iteration` completed (0: before the first update).
+public nonisolated struct Chimera_V1_IterationRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var iteration: UInt64 = 0
+
+  /// since the job started
+  public var seconds: Double = 0
+
+  /// rows-weighted mean of the workers' reported losses
+  public var trainLoss: Double = 0
+
+  /// per live worker, in worker-id order
+  public var clocks: [UInt64] = []
+
+  public var workerIds: [UInt32] = []
+
+  /// cumulative, all workers
+  public var barrierWaitSeconds: Double = 0
+
+  /// when FitConfig.record_weights
+  public var weights: [Float] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2347,7 +2392,7 @@ nonisolated extension Chimera_V1_Ack: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FitConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{4}\u{c}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{4}\u{c}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0\u{4}\u{5}record_timeline\0\u{3}record_weights\0")
 
   fileprivate class _StorageClass {
     var _model: Chimera_V1_Model = .unspecified
@@ -2374,6 +2419,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
     var _minSamplesLeaf: UInt32 = 0
     var _maxFeatures: String = String()
     var _criterion: String = String()
+    var _recordTimeline: Bool = false
+    var _recordWeights: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2408,6 +2455,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       _minSamplesLeaf = source._minSamplesLeaf
       _maxFeatures = source._maxFeatures
       _criterion = source._criterion
+      _recordTimeline = source._recordTimeline
+      _recordWeights = source._recordWeights
     }
   }
 
@@ -2450,6 +2499,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         case 33: try { try decoder.decodeSingularUInt32Field(value: &_storage._minSamplesLeaf) }()
         case 34: try { try decoder.decodeSingularStringField(value: &_storage._maxFeatures) }()
         case 35: try { try decoder.decodeSingularStringField(value: &_storage._criterion) }()
+        case 40: try { try decoder.decodeSingularBoolField(value: &_storage._recordTimeline) }()
+        case 41: try { try decoder.decodeSingularBoolField(value: &_storage._recordWeights) }()
         default: break
         }
       }
@@ -2530,6 +2581,12 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       if !_storage._criterion.isEmpty {
         try visitor.visitSingularStringField(value: _storage._criterion, fieldNumber: 35)
       }
+      if _storage._recordTimeline != false {
+        try visitor.visitSingularBoolField(value: _storage._recordTimeline, fieldNumber: 40)
+      }
+      if _storage._recordWeights != false {
+        try visitor.visitSingularBoolField(value: _storage._recordWeights, fieldNumber: 41)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2563,6 +2620,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._minSamplesLeaf != rhs_storage._minSamplesLeaf {return false}
         if _storage._maxFeatures != rhs_storage._maxFeatures {return false}
         if _storage._criterion != rhs_storage._criterion {return false}
+        if _storage._recordTimeline != rhs_storage._recordTimeline {return false}
+        if _storage._recordWeights != rhs_storage._recordWeights {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2942,7 +3001,7 @@ nonisolated extension Chimera_V1_FitRequest: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Chimera_V1_FitReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FitReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}iterations\0\u{3}final_loss\0\u{3}wall_seconds\0\u{3}seconds_per_iteration\0\u{1}clocks\0\u{3}barrier_wait_seconds\0\u{3}staleness_histogram\0\u{3}bytes_sent\0\u{3}bytes_received\0\u{3}failed_workers\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}iterations\0\u{3}final_loss\0\u{3}wall_seconds\0\u{3}seconds_per_iteration\0\u{1}clocks\0\u{3}barrier_wait_seconds\0\u{3}staleness_histogram\0\u{3}bytes_sent\0\u{3}bytes_received\0\u{3}failed_workers\0\u{1}timeline\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2960,6 +3019,7 @@ nonisolated extension Chimera_V1_FitReport: SwiftProtobuf.Message, SwiftProtobuf
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.bytesSent) }()
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.bytesReceived) }()
       case 10: try { try decoder.decodeRepeatedStringField(value: &self.failedWorkers) }()
+      case 11: try { try decoder.decodeRepeatedMessageField(value: &self.timeline) }()
       default: break
       }
     }
@@ -2996,6 +3056,9 @@ nonisolated extension Chimera_V1_FitReport: SwiftProtobuf.Message, SwiftProtobuf
     if !self.failedWorkers.isEmpty {
       try visitor.visitRepeatedStringField(value: self.failedWorkers, fieldNumber: 10)
     }
+    if !self.timeline.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.timeline, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3010,6 +3073,67 @@ nonisolated extension Chimera_V1_FitReport: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.bytesSent != rhs.bytesSent {return false}
     if lhs.bytesReceived != rhs.bytesReceived {return false}
     if lhs.failedWorkers != rhs.failedWorkers {return false}
+    if lhs.timeline != rhs.timeline {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_IterationRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".IterationRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}iteration\0\u{1}seconds\0\u{3}train_loss\0\u{1}clocks\0\u{3}worker_ids\0\u{3}barrier_wait_seconds\0\u{1}weights\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.iteration) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.seconds) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.trainLoss) }()
+      case 4: try { try decoder.decodeRepeatedUInt64Field(value: &self.clocks) }()
+      case 5: try { try decoder.decodeRepeatedUInt32Field(value: &self.workerIds) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.barrierWaitSeconds) }()
+      case 7: try { try decoder.decodeRepeatedFloatField(value: &self.weights) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.iteration != 0 {
+      try visitor.visitSingularUInt64Field(value: self.iteration, fieldNumber: 1)
+    }
+    if self.seconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.seconds, fieldNumber: 2)
+    }
+    if self.trainLoss.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.trainLoss, fieldNumber: 3)
+    }
+    if !self.clocks.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.clocks, fieldNumber: 4)
+    }
+    if !self.workerIds.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.workerIds, fieldNumber: 5)
+    }
+    if self.barrierWaitSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.barrierWaitSeconds, fieldNumber: 6)
+    }
+    if !self.weights.isEmpty {
+      try visitor.visitPackedFloatField(value: self.weights, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_IterationRecord, rhs: Chimera_V1_IterationRecord) -> Bool {
+    if lhs.iteration != rhs.iteration {return false}
+    if lhs.seconds != rhs.seconds {return false}
+    if lhs.trainLoss != rhs.trainLoss {return false}
+    if lhs.clocks != rhs.clocks {return false}
+    if lhs.workerIds != rhs.workerIds {return false}
+    if lhs.barrierWaitSeconds != rhs.barrierWaitSeconds {return false}
+    if lhs.weights != rhs.weights {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
