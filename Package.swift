@@ -19,6 +19,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // Layer 0: the C library, as Debian's libzmq3-dev installs it.
@@ -47,6 +48,11 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings),
+        // SSP tuning runs: sweep configuration, runner, tables and SVG/HTML reports.
+        .target(
+            name: "ChimeraSweep",
+            dependencies: ["ChimeraCluster", "ChimeraML", "ChimeraWire", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings),
         // Benchmarks live apart from tests; the CLI exposes them as `chimera bench`.
         .target(name: "ChimeraBenchmarks", dependencies: ["ZeroMQ", "ChimeraWire", "ChimeraCluster"], swiftSettings: swiftSettings),
         // Helpers shared by the test targets: endpoints per transport, blocking bodies off the pool.
@@ -55,12 +61,13 @@ let package = Package(
         .executableTarget(
             name: "chimera",
             dependencies: [
-                "ZeroMQ", "ChimeraWire", "ChimeraML", "ChimeraCluster", "ChimeraBenchmarks",
+                "ZeroMQ", "ChimeraWire", "ChimeraML", "ChimeraCluster", "ChimeraBenchmarks", "ChimeraSweep",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ChimeraMLTests", dependencies: ["ChimeraML"], swiftSettings: swiftSettings),
+        .testTarget(name: "ChimeraSweepTests", dependencies: ["ChimeraSweep", "ChimeraML", "ChimeraCluster"], swiftSettings: swiftSettings),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "ChimeraTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ChimeraWireTests", dependencies: [
                 "ChimeraWire", "ZeroMQ", "ChimeraTestSupport",
@@ -69,7 +76,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "chimera", "ZeroMQ", "ChimeraWire", "ChimeraML", "ChimeraCluster", "ChimeraTestSupport",
+                "chimera", "ZeroMQ", "ChimeraWire", "ChimeraML", "ChimeraCluster", "ChimeraSweep", "ChimeraTestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings

@@ -1,0 +1,228 @@
+public import ChimeraCluster
+public import ChimeraML
+import Foundation
+import Yams
+
+/// A tuning sweep: a grid of runs that differ only in what the grid varies. Every run trains from the
+/// same initial weights (zeros) on the same partitions (written once, from a seed).
+public struct SweepConfiguration: Sendable, Equatable {
+    public struct StragglerSetting: Sendable, Equatable {
+        public var name: String
+        /// 1-based worker indices that straggle (nil: all).
+        public var workers: [Int]?
+        public var straggler: Straggler
+    }
+
+    public var name = "sweep"
+    public var data = SyntheticData.Specification()
+    /// A folder in the Chimera layout to use instead of synthetic data (needs `test/`).
+    public var dataPath: String?
+    public var testFraction = 0.2
+    public var model: ModelKind = .logisticRegression
+    public var iterations = 200
+    public var learningRates: [Double] = [0.5]
+    /// nil stands for unbounded.
+    public var staleness: [Int?] = [0, 1, 2, 4, 8, nil]
+    public var workers: [Int] = [4]
+    public var repeats = 1
+    public var targetLoss: Double?
+    /// Simulated compute per iteration on every worker, milliseconds.
+    public var delayMilliseconds = 2
+    public var stragglers: [StragglerSetting] = [StragglerSetting(name: "none", workers: nil, straggler: Straggler())]
+    public var seed: UInt64 = 42
+    /// An existing master (workers endpoint, control endpoint) instead of a local cluster per run.
+    public var masterWorkersEndpoint: String?
+    public var masterControlEndpoint: String?
+
+    public init() {}
+
+    /// Parses YAML; every error names the offending field (e.g. `stragglers[1].pause_probability`).
+    public static func parse(yaml text: String) throws(SweepConfigurationError) -> SweepConfiguration {
+        let root: Any?
+        do {
+            root = try Yams.load(yaml: text)
+        } catch {
+            throw SweepConfigurationError(field: "(document)", "not valid YAML: \(error)")
+        }
+        guard let map = root as? [String: Any] else {
+            throw SweepConfigurationError(field: "(document)", "must be a mapping of settings")
+        }
+        var reader = FieldReader(map, path: "")
+        var config = SweepConfiguration()
+        config.name = try reader.string("name") ?? config.name
+        if let data = try reader.map("data") {
+            var d = FieldReader(data, path: "data")
+            config.dataPath = try d.string("path")
+            if let task = try d.string("task") {
+                guard let value = SyntheticData.Task(rawValue: task) else {
+                    throw SweepConfigurationError(field: "data.task", "must be classification or regression, not \(task)")
+                }
+                config.data.task = value
+            }
+            config.data.rows = try d.int("rows", min: 10) ?? config.data.rows
+            config.data.features = try d.int("features", min: 1) ?? config.data.features
+            config.data.classes = try d.int("classes", min: 2) ?? config.data.classes
+            config.data.informative = try d.int("informative", min: 1) ?? config.data.informative
+            config.data.noise = try d.double("noise", min: 0) ?? config.data.noise
+            config.data.seed = try d.int("seed", min: 0).map(UInt64.init) ?? config.data.seed
+            config.testFraction = try d.double("test_fraction", min: 0.01, max: 0.9) ?? config.testFraction
+            try d.rejectUnknown()
+        }
+        if let model = try reader.string("model") {
+            guard let kind = ModelKind(rawValue: model) else {
+                throw SweepConfigurationError(field: "model", "must be linear, logistic, softmax or svm, not \(model)")
+            }
+            config.model = kind
+        }
+        config.iterations = try reader.int("iterations", min: 1) ?? config.iterations
+        config.learningRates = try reader.doubles("learning_rates", min: 1e-12) ?? config.learningRates
+        if let values = try reader.list("staleness") {
+            config.staleness = try values.enumerated().map { index, value throws(SweepConfigurationError) -> Int? in
+                if let text = value as? String, ["unbounded", "inf", "async"].contains(text.lowercased()) { return nil }
+                guard let number = value as? Int, number >= 0 else {
+                    throw SweepConfigurationError(field: "staleness[\(index)]", "must be a number ≥ 0 or \"unbounded\", not \(value)")
+                }
+                return number
+            }
+        }
+        config.workers = try reader.ints("workers", min: 1) ?? config.workers
+        config.repeats = try reader.int("repeats", min: 1) ?? config.repeats
+        config.targetLoss = try reader.double("target_loss", min: 0)
+        config.delayMilliseconds = try reader.int("delay_ms", min: 0) ?? config.delayMilliseconds
+        config.seed = try reader.int("seed", min: 0).map(UInt64.init) ?? config.seed
+        if let master = try reader.map("master") {
+            var m = FieldReader(master, path: "master")
+            config.masterWorkersEndpoint = try m.string("workers")
+            config.masterControlEndpoint = try m.string("control")
+            guard config.masterWorkersEndpoint != nil, config.masterControlEndpoint != nil else {
+                throw SweepConfigurationError(field: "master", "needs both workers and control endpoints")
+            }
+            try m.rejectUnknown()
+        }
+        if let list = try reader.list("stragglers") {
+            config.stragglers = try list.enumerated().map { index, item throws(SweepConfigurationError) in
+                let path = "stragglers[\(index)]"
+                guard let map = item as? [String: Any] else { throw SweepConfigurationError(field: path, "must be a mapping") }
+                var s = FieldReader(map, path: path)
+                var setting = StragglerSetting(name: try s.string("name") ?? "stragglers-\(index)", workers: nil, straggler: Straggler())
+                if let workers = try s.value("workers") {
+                    if let text = workers as? String, text == "all" {
+                        setting.workers = nil
+                    } else if let numbers = workers as? [Int], numbers.allSatisfy({ $0 >= 1 }) {
+                        setting.workers = numbers
+                    } else {
+                        throw SweepConfigurationError(field: "\(path).workers", "must be \"all\" or a list of worker numbers ≥ 1")
+                    }
+                }
+                setting.straggler.slowdown = try s.double("slowdown", min: 1) ?? 1
+                setting.straggler.pauseProbability = try s.double("pause_probability", min: 0, max: 1) ?? 0
+                setting.straggler.pauseMilliseconds = try s.double("pause_ms", min: 0) ?? 0
+                setting.straggler.pauseEvery = try s.int("pause_every", min: 0) ?? 0
+                setting.straggler.seed = try s.int("seed", min: 0).map(UInt64.init) ?? UInt64(index + 1)
+                try s.rejectUnknown()
+                return setting
+            }
+        }
+        try reader.rejectUnknown()
+        guard !config.staleness.isEmpty else { throw SweepConfigurationError(field: "staleness", "needs at least one bound") }
+        guard !config.stragglers.isEmpty else { throw SweepConfigurationError(field: "stragglers", "needs at least one setting") }
+        return config
+    }
+}
+
+public struct SweepConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let field: String
+    public let problem: String
+    public init(field: String, _ problem: String) {
+        self.field = field
+        self.problem = problem
+    }
+    public var description: String { "sweep configuration: \(field): \(problem)" }
+}
+
+/// Reads typed fields from a YAML mapping, remembering which were used so unknown ones are reported.
+struct FieldReader {
+    private let map: [String: Any]
+    private let path: String
+    private var used: Set<String> = []
+
+    init(_ map: [String: Any], path: String) {
+        self.map = map
+        self.path = path
+    }
+
+    private func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    mutating func value(_ key: String) throws(SweepConfigurationError) -> Any? {
+        used.insert(key)
+        return map[key]
+    }
+
+    mutating func string(_ key: String) throws(SweepConfigurationError) -> String? {
+        guard let value = try value(key) else { return nil }
+        guard let text = value as? String else { throw SweepConfigurationError(field: name(key), "must be text, not \(value)") }
+        return text
+    }
+
+    mutating func int(_ key: String, min: Int) throws(SweepConfigurationError) -> Int? {
+        guard let value = try value(key) else { return nil }
+        guard let number = value as? Int else { throw SweepConfigurationError(field: name(key), "must be a whole number, not \(value)") }
+        guard number >= min else { throw SweepConfigurationError(field: name(key), "must be ≥ \(min), not \(number)") }
+        return number
+    }
+
+    mutating func double(_ key: String, min: Double, max: Double = .infinity) throws(SweepConfigurationError) -> Double? {
+        guard let value = try value(key) else { return nil }
+        let number: Double
+        if let d = value as? Double {
+            number = d
+        } else if let i = value as? Int {
+            number = Double(i)
+        } else {
+            throw SweepConfigurationError(field: name(key), "must be a number, not \(value)")
+        }
+        guard number >= min, number <= max, number.isFinite else {
+            throw SweepConfigurationError(field: name(key), "must be in [\(min), \(max)], not \(number)")
+        }
+        return number
+    }
+
+    mutating func map(_ key: String) throws(SweepConfigurationError) -> [String: Any]? {
+        guard let value = try value(key) else { return nil }
+        guard let map = value as? [String: Any] else { throw SweepConfigurationError(field: name(key), "must be a mapping") }
+        return map
+    }
+
+    mutating func list(_ key: String) throws(SweepConfigurationError) -> [Any]? {
+        guard let value = try value(key) else { return nil }
+        if let list = value as? [Any] { return list }
+        return [value]  // a single value stands for a one-element list
+    }
+
+    mutating func ints(_ key: String, min: Int) throws(SweepConfigurationError) -> [Int]? {
+        guard let list = try list(key) else { return nil }
+        return try list.enumerated().map { index, value throws(SweepConfigurationError) in
+            guard let number = value as? Int, number >= min else {
+                throw SweepConfigurationError(field: "\(name(key))[\(index)]", "must be a whole number ≥ \(min), not \(value)")
+            }
+            return number
+        }
+    }
+
+    mutating func doubles(_ key: String, min: Double) throws(SweepConfigurationError) -> [Double]? {
+        guard let list = try list(key) else { return nil }
+        return try list.enumerated().map { index, value throws(SweepConfigurationError) in
+            let number = (value as? Double) ?? (value as? Int).map(Double.init)
+            guard let number, number >= min else {
+                throw SweepConfigurationError(field: "\(name(key))[\(index)]", "must be a number ≥ \(min), not \(value)")
+            }
+            return number
+        }
+    }
+
+    func rejectUnknown() throws(SweepConfigurationError) {
+        if let unknown = map.keys.sorted().first(where: { !used.contains($0) }) {
+            throw SweepConfigurationError(field: name(unknown), "is not a known setting")
+        }
+    }
+}

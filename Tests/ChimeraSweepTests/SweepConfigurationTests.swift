@@ -1,0 +1,62 @@
+import ChimeraCluster
+import ChimeraML
+import ChimeraSweep
+import Testing
+
+@Suite("Sweep configuration")
+struct SweepConfigurationTests {
+    @Test("a full configuration parses")
+    func parses() throws {
+        let config = try SweepConfiguration.parse(
+            yaml: """
+                name: stragglers
+                data: {task: classification, rows: 5000, features: 10, seed: 3, test_fraction: 0.25}
+                model: logistic
+                iterations: 150
+                learning_rates: [0.5, 0.1]
+                staleness: [0, 2, unbounded]
+                workers: [2, 4]
+                repeats: 2
+                target_loss: 0.3
+                delay_ms: 3
+                stragglers:
+                  - name: none
+                  - name: transient
+                    workers: all
+                    pause_probability: 0.05
+                    pause_ms: 40
+                  - name: slow-first
+                    workers: [1]
+                    slowdown: 3
+                """)
+        #expect(config.name == "stragglers")
+        #expect(config.data.rows == 5000 && config.data.seed == 3 && config.testFraction == 0.25)
+        #expect(config.staleness == [0, 2, nil])
+        #expect(config.workers == [2, 4])
+        #expect(config.learningRates == [0.5, 0.1])
+        #expect(config.stragglers.count == 3)
+        #expect(config.stragglers[1].straggler.pauseProbability == 0.05 && config.stragglers[1].workers == nil)
+        #expect(config.stragglers[2].workers == [1] && config.stragglers[2].straggler.slowdown == 3)
+    }
+
+    @Test("malformed settings name their field", arguments: [
+        ("iterations: lots", "iterations"),
+        ("staleness: [0, -1]", "staleness[1]"),
+        ("stragglers:\n  - pause_probability: 2", "stragglers[0].pause_probability"),
+        ("stragglers:\n  - workers: [0]", "stragglers[0].workers"),
+        ("data: {rows: 5, colour: blue}", "data.rows"),
+        ("data: {colour: blue}", "data.colour"),
+        ("workerz: [4]", "workerz"),
+        ("model: forest", "model"),
+        ("- just a list", "(document)"),
+        ("key: [unclosed", "(document)"),
+    ])
+    func namesTheField(yaml: String, field: String) {
+        #expect(throws: SweepConfigurationError.self) { try SweepConfiguration.parse(yaml: yaml) }
+        do {
+            _ = try SweepConfiguration.parse(yaml: yaml)
+        } catch {
+            #expect(error.field == field, "\(error)")
+        }
+    }
+}
