@@ -19,7 +19,8 @@ public final class ChildProcess: Sendable {
     ///   - prefix: forward the child's stderr to ours, each line prefixed (`nil`: pass through).
     ///   - captureOutput: keep stdout lines for `nextLine` instead of forwarding them.
     public init(
-        name: String, arguments: [String], prefix: String? = nil, captureOutput: Bool = false, executable: URL? = nil
+        name: String, arguments: [String], prefix: String? = nil, captureOutput: Bool = false, executable: URL? = nil,
+        logFile: URL? = nil
     ) throws {
         self.name = name
         let process = Process()
@@ -36,7 +37,13 @@ public final class ChildProcess: Sendable {
             process.standardOutput = pipe
             ChildProcess.pump(pipe.fileHandleForReading) { ChildProcess.writeStderr("\(prefix) \($0)\n") }
         }
-        if let prefix {
+        if let logFile {
+            // Append the child's stderr to a file (tuning runs keep each run's logs apart).
+            FileManager.default.createFile(atPath: logFile.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: logFile)
+            handle.seekToEndOfFile()
+            process.standardError = handle
+        } else if let prefix {
             let pipe = Pipe()
             process.standardError = pipe
             ChildProcess.pump(pipe.fileHandleForReading) { ChildProcess.writeStderr("\(prefix) \($0)\n") }

@@ -8,7 +8,8 @@ struct Chimera: ParsableCommand {
         abstract: "Distributed machine learning over ZeroMQ: master, workers, gateway and tools.",
         version: "0.1.0",
         subcommands: [
-            Master.self, Worker.self, Fit.self, Predict.self, Status.self, DataCommand.self, Demo.self, DemoWorker.self,
+            Master.self, Worker.self, Fit.self, Predict.self, Status.self, Sweep.self, DataCommand.self, Demo.self,
+            DemoWorker.self,
             Keys.self, Bench.self,
         ]
     )
