@@ -1,0 +1,65 @@
+import ChimeraSweep
+import ChimeraTestSupport
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+
+@Suite("chimera sweep, end to end")
+struct SweepProcessTests {
+    @Test("a small sweep runs end to end; outputs parse; same start for every run; no bound exceeded")
+    func smokeSweep() async throws {
+        try await blocking {
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-sweep-\(UUID().uuidString.prefix(8))")
+            defer { try? FileManager.default.removeItem(at: out) }
+            let config = repositoryRoot.appendingPathComponent("deploy/sweeps/smoke.yaml").path
+            let result = try runChimera(["sweep", "--config", config, "--out", out.path])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.contains("run 4/4"))
+
+            let runs = try JSONDecoder().decode([SweepRun].self, from: Data(contentsOf: out.appendingPathComponent("sweep.json")))
+            #expect(runs.count == 4)
+            #expect(Set(runs.map(\.staleness)) == [0, 2])
+            for run in runs {
+                #expect(run.iterations == 30)
+                #expect(run.points.count >= 2 && run.points.first?.iteration == 0)
+                #expect(run.points.last?.heldOutLoss ?? 1 < run.points.first?.heldOutLoss ?? 0, "loss falls in \(run.id)")
+                // From the recorded clocks: the fastest never ran more than s + 1 pushes ahead of the slowest.
+                let bound = run.staleness ?? Int.max - 1
+                #expect(run.maxClockSpread <= bound + 1, "\(run.id): spread \(run.maxClockSpread) with s = \(bound)")
+                #expect(run.stalenessHistogram.count - 1 <= bound, "\(run.id): histogram \(run.stalenessHistogram)")
+            }
+            // Identical initial weights and partitions in every run.
+            #expect(Set(runs.map(\.initialWeightsDigest)).count == 1)
+            #expect(Set(runs.map(\.partitionDigests)).count == 1)
+            #expect(runs[0].partitionDigests.count == 2)
+
+            let csv = try String(contentsOf: out.appendingPathComponent("runs.csv"), encoding: .utf8)
+            #expect(csv.split(separator: "\n").count == 5)
+            let iterations = try String(contentsOf: out.appendingPathComponent("iterations.csv"), encoding: .utf8)
+            #expect(iterations.split(separator: "\n").count == 1 + runs.reduce(0) { $0 + $1.points.count })
+            let svgs = try FileManager.default.contentsOfDirectory(atPath: out.path).filter { $0.hasSuffix(".svg") }
+            #expect(svgs.count == 4)
+            for svg in svgs {
+                let text = try String(contentsOf: out.appendingPathComponent(svg), encoding: .utf8)
+                #expect(text.hasPrefix("<svg") && text.contains("<polyline") && text.contains("s=2"))
+                #expect(XMLParser(data: Data(text.utf8)).parse(), "\(svg) is well-formed XML")
+            }
+            let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+            #expect(html.contains("<table>") && html.contains("<img src=\"loss_vs_time_"))
+        }
+    }
+
+    @Test("a malformed configuration fails with the field named")
+    func malformed() async throws {
+        try await blocking {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString.prefix(8)).yaml")
+            defer { try? FileManager.default.removeItem(at: file) }
+            try "staleness: [0, soon]\n".write(to: file, atomically: true, encoding: .utf8)
+            let result = try runChimera(["sweep", "--config", file.path, "--out", "/tmp/never-written"])
+            #expect(result.status != 0)
+            #expect(result.stderr.contains("staleness[1]"))
+        }
+    }
+}
