@@ -67,6 +67,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ChimeraMLTests", dependencies: ["ChimeraML"], swiftSettings: swiftSettings),
+        .testTarget(name: "ChimeraClusterTests", dependencies: ["ChimeraCluster", "ChimeraML"], swiftSettings: swiftSettings),
         .testTarget(name: "ChimeraSweepTests", dependencies: ["ChimeraSweep", "ChimeraML", "ChimeraCluster"], swiftSettings: swiftSettings),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "ChimeraTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ChimeraWireTests", dependencies: [

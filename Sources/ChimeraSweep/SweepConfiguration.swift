@@ -124,6 +124,10 @@ public struct SweepConfiguration: Sendable, Equatable {
             }
         }
         try reader.rejectUnknown()
+        if config.masterControlEndpoint != nil, config.dataPath == nil {
+            throw SweepConfigurationError(
+                field: "master", "a running cluster's data is its own: set data.path to its folder (with test/) for the held-out loss")
+        }
         guard !config.staleness.isEmpty else { throw SweepConfigurationError(field: "staleness", "needs at least one bound") }
         guard !config.stragglers.isEmpty else { throw SweepConfigurationError(field: "stragglers", "needs at least one setting") }
         return config

@@ -127,7 +127,9 @@ public final class SweepRunner {
                     throw SweepConfigurationError(field: "workers", "\(path) has \(folders.count) worker folders, a run needs \(n)")
                 }
                 shards[n] = folders.prefix(n).map { root.appendingPathComponent($0) }
-                digests[n] = try shards[n]!.map { digest(try ShardLayout.loadShard($0)) }
+                let loaded = try shards[n]!.map { try ShardLayout.loadShard($0) }
+                try ShardLayout.checkConsistent(zip(folders, loaded).map { ($0, $1.featureNames) })
+                digests[n] = loaded.map(digest)
             }
         } else {
             var spec = configuration.data

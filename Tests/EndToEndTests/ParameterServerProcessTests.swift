@@ -91,6 +91,22 @@ struct ParameterServerProcessTests {
         }
     }
 
+    @Test("a worker whose columns differ from the cluster's is refused with the difference named")
+    func mismatchedWorker() async throws {
+        try await blocking {
+            let cluster = try Self.cluster(workers: 1, data: Self.breastCancer)
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("odd-\(UUID().uuidString.prefix(8))")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try "colour,size\n1,2\n".write(to: folder.appendingPathComponent("X_train.csv"), atomically: true, encoding: .utf8)
+            try "y\n1\n".write(to: folder.appendingPathComponent("y_train.csv"), atomically: true, encoding: .utf8)
+            let result = try runChimera(["worker", "--master", cluster.workersEndpoint, "--data", folder.path, "--name", "odd"])
+            #expect(result.status != 0)
+            #expect(result.stderr.contains("columns differ") && result.stderr.contains("colour"), "\(result.stderr)")
+            #expect(try cluster.client().status().workers.count == 1)
+        }
+    }
+
     @Test("SIGKILL a worker mid-fit: the fit completes with the others; restarted, it rejoins the running fit")
     func killAndRejoin() async throws {
         try await blocking {

@@ -1,0 +1,93 @@
+import ChimeraCluster
+import ChimeraML
+import Foundation
+import Testing
+
+/// A scratch folder with files written by the test.
+final class Scratch {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-data-\(UUID().uuidString.prefix(8))")
+    init() throws { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    func write(_ path: String, _ text: String) throws {
+        let file = url.appendingPathComponent(path)
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try text.write(to: file, atomically: true, encoding: .utf8)
+    }
+
+    func folder(_ name: String) -> URL { url.appendingPathComponent(name) }
+}
+
+@Suite("Data layout")
+struct DataLayoutTests {
+    @Test("a shard loads with normalised column names, also from chimera_train_data/")
+    func loads() throws {
+        let scratch = try Scratch()
+        try scratch.write("w1/X_train.csv", " Mean Radius ,Texture\n1.5,2\n3,4.25\n")
+        try scratch.write("w1/y_train.csv", "target\n0\n1\n")
+        let shard = try ShardLayout.loadShard(scratch.folder("w1"))
+        #expect(shard.featureNames == ["mean radius", "texture"])
+        #expect(shard.features == [1.5, 2, 3, 4.25])
+        #expect(shard.labels == [0, 1])
+        try scratch.write("w2/chimera_train_data/X_train.csv", "a,b\n1,2\n")
+        try scratch.write("w2/chimera_train_data/y_train.csv", "y\n1\n")
+        #expect(try ShardLayout.loadShard(scratch.folder("w2")).rows == 1)
+    }
+
+    @Test("a missing file names the file")
+    func missingFile() throws {
+        let scratch = try Scratch()
+        try scratch.write("w1/X_train.csv", "a\n1\n")
+        let error = #expect(throws: DataError.self) { try ShardLayout.loadShard(scratch.folder("w1")) }
+        #expect(error?.file.hasSuffix("y_train.csv") == true)
+        #expect(error?.description.contains("not found") == true)
+    }
+
+    @Test("a non-numeric cell names file, row and column")
+    func nonNumeric() throws {
+        let scratch = try Scratch()
+        try scratch.write("w1/X_train.csv", "a,b\n1,2\n3,oops\n")
+        try scratch.write("w1/y_train.csv", "y\n0\n1\n")
+        let error = #expect(throws: DataError.self) { try ShardLayout.loadShard(scratch.folder("w1")) }
+        #expect(error?.row == 3)
+        #expect(error?.column == "b")
+        #expect(error?.description.contains("oops") == true)
+    }
+
+    @Test("ragged rows, mismatched row counts and an empty shard are errors")
+    func shapes() throws {
+        let scratch = try Scratch()
+        try scratch.write("ragged/X_train.csv", "a,b\n1,2\n3\n")
+        try scratch.write("ragged/y_train.csv", "y\n0\n1\n")
+        #expect(throws: DataError.self) { try ShardLayout.loadShard(scratch.folder("ragged")) }
+        try scratch.write("counts/X_train.csv", "a\n1\n2\n")
+        try scratch.write("counts/y_train.csv", "y\n0\n")
+        #expect(throws: DataError.self) { try ShardLayout.loadShard(scratch.folder("counts")) }
+        try scratch.write("empty/X_train.csv", "a,b\n")
+        try scratch.write("empty/y_train.csv", "y\n")
+        let empty = #expect(throws: DataError.self) { try ShardLayout.loadShard(scratch.folder("empty")) }
+        #expect(empty?.description.contains("empty shard") == true)
+    }
+
+    @Test("workers with different columns are named")
+    func mismatchedColumns() {
+        let error = #expect(throws: DataError.self) {
+            try ShardLayout.checkConsistent([("w1", ["a", "b"]), ("w2", ["a", "c"])])
+        }
+        #expect(error?.description.contains("w2") == true && error?.description.contains("\"c\"") == true)
+    }
+
+    @Test("synthetic data round-trips through the layout")
+    func roundTrip() throws {
+        let scratch = try Scratch()
+        var spec = SyntheticData.Specification()
+        spec.rows = 50
+        spec.features = 3
+        let data = SyntheticData.generate(spec)
+        try ShardLayout.write(shards: SyntheticData.partition(data, parts: 2), test: nil, to: scratch.url)
+        let first = try ShardLayout.loadShard(scratch.folder("worker-1"))
+        let second = try ShardLayout.loadShard(scratch.folder("worker-2"))
+        #expect(first.rows + second.rows == 50)
+        #expect(zip(first.features + second.features, data.features).allSatisfy { abs($0 - $1) < 1e-5 * max(1, abs($1)) })
+    }
+}
