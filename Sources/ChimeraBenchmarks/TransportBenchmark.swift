@@ -33,24 +33,24 @@ public enum TransportBenchmark {
         for repeat_ in 1...options.repeats {
             for mode in ["copy", "zc"] {
                 if !latencySizes.isEmpty {
-                log("repeat \(repeat_)/\(options.repeats): latency \(mode) (C, then Swift)")
-                results += try floor.run(
-                    "lat", [t, mode, "\(options.latencySeconds)"] + options.latencySizes, ipcDirectory: ipc
-                ).map { tagged($0, "c") }
-                results += try SwiftTransportProbes.latencyClient(
-                    transport: t, zeroCopy: mode == "zc", seconds: options.latencySeconds, sizes: latencySizes,
-                    ipcDirectory: ipc
-                ).map { tagged($0, "swift") }
+                    log("repeat \(repeat_)/\(options.repeats): latency \(mode) (C, then Swift)")
+                    results += try floor.run(
+                        "lat", [t, mode, "\(options.latencySeconds)"] + options.latencySizes, ipcDirectory: ipc
+                    ).map { tagged($0, "c") }
+                    results += try SwiftTransportProbes.latencyClient(
+                        transport: t, zeroCopy: mode == "zc", seconds: options.latencySeconds, sizes: latencySizes,
+                        ipcDirectory: ipc
+                    ).map { tagged($0, "swift") }
                 }
                 if !throughputSizes.isEmpty {
-                log("repeat \(repeat_)/\(options.repeats): throughput \(mode) (C, then Swift)")
-                results += try floor.run(
-                    "thr", [t, mode, "\(options.throughputMiB)"] + options.throughputSizes, ipcDirectory: ipc
-                ).map { tagged($0, "c") }
-                results += try SwiftTransportProbes.throughputSender(
-                    transport: t, zeroCopy: mode == "zc", targetMiB: options.throughputMiB, sizes: throughputSizes,
-                    ipcDirectory: ipc
-                ).map { tagged($0, "swift") }
+                    log("repeat \(repeat_)/\(options.repeats): throughput \(mode) (C, then Swift)")
+                    results += try floor.run(
+                        "thr", [t, mode, "\(options.throughputMiB)"] + options.throughputSizes, ipcDirectory: ipc
+                    ).map { tagged($0, "c") }
+                    results += try SwiftTransportProbes.throughputSender(
+                        transport: t, zeroCopy: mode == "zc", targetMiB: options.throughputMiB, sizes: throughputSizes,
+                        ipcDirectory: ipc
+                    ).map { tagged($0, "swift") }
                 }
             }
         }

@@ -32,7 +32,7 @@ struct Master: ParsableCommand {
         options.heartbeatLiveness = liveness
         options.modelDirectory = modelDir.map { URL(fileURLWithPath: $0) }
         options.resume = resume
-        options.limits.maxFrameBytes = maxFrameMib << 20
+        options.maxFrameBytes = maxFrameMib << 20
         let master = try ParameterServerMaster(options: options, log: logLine)
         let stopFlag = master.stopFlag
         TerminationSignals.onTerminate { _ in stopFlag.stop() }

@@ -13,7 +13,8 @@ public struct MasterOptions: Sendable {
     public var modelDirectory: URL?
     /// Load the last checkpoint or model from `modelDirectory` at start and warm-start the next fit.
     public var resume = false
-    public var limits = WireLimitsOption()
+    /// Largest frame accepted from a peer, in bytes (larger messages are refused by libzmq and the codec).
+    public var maxFrameBytes = 1 << 30
 
     public init() {}
 
@@ -21,10 +22,4 @@ public struct MasterOptions: Sendable {
         if port == 0 { return ("tcp://\(host):*", "tcp://\(host):*", "tcp://\(host):*") }
         return ("tcp://\(host):\(port)", "tcp://\(host):\(port + 1)", "tcp://\(host):\(port + 2)")
     }
-}
-
-/// The largest frame a master accepts, in bytes.
-public struct WireLimitsOption: Sendable {
-    public var maxFrameBytes = 1 << 30
-    public init() {}
 }

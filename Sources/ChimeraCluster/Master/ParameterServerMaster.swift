@@ -38,7 +38,7 @@ public final class ParameterServerMaster {
     public init(options: MasterOptions, log: @escaping (String) -> Void) throws {
         self.options = options
         self.log = log
-        limits = WireLimits(maxFrameBytes: options.limits.maxFrameBytes)
+        limits = WireLimits(maxFrameBytes: options.maxFrameBytes)
         context = try Context()
         workersSocket = try context.socket(.router)
         broadcastSocket = try context.socket(.pub)
@@ -47,7 +47,7 @@ public final class ParameterServerMaster {
             try socket.setLinger(milliseconds: 0)
             try socket.setReceiveHighWaterMark(0)
             try socket.setSendHighWaterMark(0)
-            try socket.setMaxMessageSize(bytes: Int64(options.limits.maxFrameBytes) + 4096)
+            try socket.setMaxMessageSize(bytes: Int64(options.maxFrameBytes) + 4096)
         }
         try broadcastSocket.setLinger(milliseconds: 1_000)
         try broadcastSocket.setSendHighWaterMark(0)
