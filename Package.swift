@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // Layer 0: the C library, as Debian's libzmq3-dev installs it.
@@ -53,6 +54,13 @@ let package = Package(
             name: "ChimeraSweep",
             dependencies: ["ChimeraCluster", "ChimeraML", "ChimeraWire", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
+        // HTTP gateway (Hummingbird): the Python Chimera's REST API bridged to the master over ZeroMQ.
+        .target(
+            name: "ChimeraGateway",
+            dependencies: [
+                "ChimeraCluster", "ChimeraWire", "ZeroMQ", .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings),
         // Benchmarks live apart from tests; the CLI exposes them as `chimera bench`.
         .target(name: "ChimeraBenchmarks", dependencies: ["ZeroMQ", "ChimeraWire", "ChimeraCluster"], swiftSettings: swiftSettings),
         // Helpers shared by the test targets: endpoints per transport, blocking bodies off the pool.
@@ -62,12 +70,19 @@ let package = Package(
             name: "chimera",
             dependencies: [
                 "ZeroMQ", "ChimeraWire", "ChimeraML", "ChimeraCluster", "ChimeraBenchmarks", "ChimeraSweep",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ChimeraGateway", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ChimeraMLTests", dependencies: ["ChimeraML"], swiftSettings: swiftSettings),
         .testTarget(name: "ChimeraClusterTests", dependencies: ["ChimeraCluster", "ChimeraML"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ChimeraGatewayTests",
+            dependencies: [
+                "ChimeraGateway", "ChimeraTestSupport", "ChimeraCluster", "chimera", "ChimeraWire",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(name: "ChimeraSweepTests", dependencies: ["ChimeraSweep", "ChimeraML", "ChimeraCluster"], swiftSettings: swiftSettings),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "ChimeraTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ChimeraWireTests", dependencies: [

@@ -2,20 +2,20 @@ import ArgumentParser
 import ChimeraCluster
 
 @main
-struct Chimera: ParsableCommand {
+struct Chimera: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chimera",
         abstract: "Distributed machine learning over ZeroMQ: master, workers, gateway and tools.",
         version: "0.1.0",
         subcommands: [
-            Master.self, Worker.self, Fit.self, Predict.self, Status.self, Sweep.self, DataCommand.self, Demo.self,
+            Master.self, Worker.self, GatewayCommand.self, Fit.self, Predict.self, Status.self, Sweep.self, DataCommand.self, Demo.self,
             DemoWorker.self,
             Keys.self, Bench.self,
         ]
     )
 
-    static func main() {
+    static func main() async {
         ChildProcess.unblockSignals()
-        main(nil)
+        await main(nil)
     }
 }

@@ -1,0 +1,134 @@
+import ChimeraCluster
+import ChimeraWire
+import Foundation
+public import Hummingbird
+import Logging
+
+/// Settings of `chimera gateway`.
+public struct GatewayOptions: Sendable {
+    /// The master's control endpoint.
+    public var master = "tcp://127.0.0.1:5557"
+    public var host = "127.0.0.1"
+    /// 0: an OS-chosen port (tests).
+    public var port = 8080
+    /// Concurrent requests to the master (REQ sockets in the bridge).
+    public var bridgeSize = 4
+    /// Largest accepted request body, in bytes.
+    public var maxBodyBytes = 64 << 20
+    /// How long a fit may take before the gateway answers 504.
+    public var fitTimeoutSeconds = 3600.0
+    /// How long any other request may take before 504.
+    public var requestTimeoutSeconds = 30.0
+
+    public init() {}
+}
+
+/// Builds the gateway application: the Python Chimera's routes and JSON, bridged to the master.
+/// Tests call it with `port = 0`; `onServerRunning` reports the bound port.
+public func buildGateway(
+    _ options: GatewayOptions, bridge: MasterBridge, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let router = Router()
+    let limit = options.maxBodyBytes
+    let fitTimeout = Int32(min(options.fitTimeoutSeconds * 1000, 2_000_000_000))
+    let requestTimeout = Int32(min(options.requestTimeoutSeconds * 1000, 2_000_000_000))
+
+    router.get("/healthz") { _, _ -> Response in
+        json(["status": "ok"])
+    }
+
+    router.post("/v1/chimera/parameter-server/fit") { request, _ -> FitOK in
+        let body = try await collect(request, limit: limit)
+        var fit = Chimera_V1_FitRequest()
+        fit.kind = .parameterServer
+        if body.readableBytes > 0 {
+            let input: FitInput
+            do {
+                input = try JSONDecoder().decode(FitInput.self, from: Data(body.readableBytesView))
+            } catch {
+                throw GatewayError(.badRequest, "InvalidJSON", "the fit body is not valid JSON: \(error)")
+            }
+            try input.apply(to: &fit.config)
+        }
+        let request = fit
+        do {
+            let reply = try await bridge.perform { client in
+                try client.fit(request, timeoutMilliseconds: fitTimeout).state
+            }
+            guard reply == .succeeded else { throw GatewayError(.internalServerError, "FitFailed", "the fit ended \(reply)") }
+            return FitOK()
+        } catch {
+            throw GatewayError.from(error)
+        }
+    }
+
+    router.post("/v1/chimera/parameter-server/predict") { request, _ -> PredictOutput in
+        let body = try await collect(request, limit: limit)
+        let input: PredictInput
+        do {
+            input = try JSONDecoder().decode(PredictInput.self, from: Data(body.readableBytesView))
+        } catch {
+            throw GatewayError(.badRequest, "InvalidJSON", "expected {\"X_pred_columns\": [...], \"X_pred_rows\": [[...]]}: \(error)")
+        }
+        let width = input.X_pred_columns.count
+        guard width > 0 else { throw GatewayError(.badRequest, "ValidationError", "X_pred_columns is empty") }
+        if let row = input.X_pred_rows.firstIndex(where: { $0.count != width }) {
+            throw GatewayError(
+                .badRequest, "ValidationError",
+                "row \(row) has \(input.X_pred_rows[row].count) values, X_pred_columns has \(width)")
+        }
+        let values = input.X_pred_rows.flatMap { $0.map(Float.init) }
+        guard values.allSatisfy(\.isFinite) else {
+            throw GatewayError(.badRequest, "ValidationError", "X_pred_rows holds a value that is not a finite float32")
+        }
+        let columns = input.X_pred_columns
+        let rows = input.X_pred_rows.count
+        do {
+            let predictions = try await bridge.perform { client in
+                try client.predict(columns: columns, values: values, rows: rows, timeoutMilliseconds: requestTimeout).values
+            }
+            return PredictOutput(y_pred_rows: predictions)
+        } catch {
+            throw GatewayError.from(error)
+        }
+    }
+
+    router.get("/v1/chimera/cluster") { _, _ -> Response in
+        do {
+            let status = try await bridge.perform { client in
+                try client.status(timeoutMilliseconds: requestTimeout)
+            }
+            let workers: [[String: Any]] = status.workers.map {
+                ["id": Int($0.workerID), "name": $0.name, "alive": $0.alive, "ready": $0.ready, "clock": Int($0.clock)]
+            }
+            return json([
+                "workers": workers, "job_id": Int(status.currentJobID), "iteration": Int(status.iteration), "loss": status.loss,
+                "rejected_messages": Int(status.rejectedMessages),
+            ])
+        } catch {
+            throw GatewayError.from(error)
+        }
+    }
+
+    var logger = Logger(label: "chimera-gateway")
+    logger.logLevel = .warning
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(options.host, port: options.port), serverName: "chimera-gateway"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+        logger: logger)
+}
+
+/// The request body, refused with 413 beyond `limit` bytes.
+private func collect(_ request: Request, limit: Int) async throws -> ByteBuffer {
+    do {
+        return try await request.body.collect(upTo: limit)
+    } catch {
+        throw GatewayError(.contentTooLarge, "PayloadTooLarge", "the request body is larger than \(limit) bytes")
+    }
+}
+
+private func json(_ object: [String: Any]) -> Response {
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}

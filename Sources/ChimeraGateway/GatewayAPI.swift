@@ -1,0 +1,128 @@
+import ChimeraCluster
+import ChimeraWire
+import Foundation
+import Hummingbird
+
+/// JSON shapes of the Python Chimera's API (kept byte-compatible) and the gateway's additions.
+struct FitOK: ResponseEncodable { let fit = "ok" }
+
+struct PredictInput: Decodable {
+    let X_pred_columns: [String]
+    let X_pred_rows: [[Double]]
+}
+
+struct PredictOutput: ResponseEncodable { let y_pred_rows: [Double] }
+
+/// Optional hyper-parameters a fit body may carry (all optional; an empty body uses the defaults).
+struct FitInput: Decodable {
+    var model: String?
+    var iterations: Int?
+    var eta0: Double?
+    var alpha: Double?
+    var penalty: String?
+    var schedule: String?
+    var momentum: Double?
+    var staleness: Int?
+    var unbounded_staleness: Bool?
+    var batch_size: Int?
+    var seed: Int?
+    var raw_features: Bool?
+
+    func apply(to config: inout Chimera_V1_FitConfig) throws(GatewayError) {
+        if let model {
+            switch model {
+            case "linear": config.model = .linearRegression
+            case "logistic": config.model = .logisticRegression
+            case "softmax": config.model = .softmax
+            case "svm": config.model = .linearSvm
+            default: throw GatewayError(.badRequest, "ValidationError", "model must be linear, logistic, softmax or svm")
+            }
+        }
+        if let iterations {
+            guard iterations > 0 else { throw GatewayError(.badRequest, "ValidationError", "iterations must be > 0") }
+            config.maxIterations = UInt64(iterations)
+        }
+        if let eta0 { config.eta0 = eta0 }
+        if let alpha { config.alpha = alpha }
+        if let momentum { config.momentum = momentum }
+        if let penalty {
+            switch penalty {
+            case "none": config.penalty = .none
+            case "l2": config.penalty = .l2
+            case "l1": config.penalty = .l1
+            case "elasticnet": config.penalty = .elasticNet
+            default: throw GatewayError(.badRequest, "ValidationError", "penalty must be none, l2, l1 or elasticnet")
+            }
+        }
+        if let schedule {
+            switch schedule {
+            case "constant": config.schedule = .learningRateConstant
+            case "invscaling": config.schedule = .learningRateInverseScaling
+            case "optimal": config.schedule = .learningRateOptimal
+            default: throw GatewayError(.badRequest, "ValidationError", "schedule must be constant, invscaling or optimal")
+            }
+        }
+        if let staleness {
+            guard staleness >= 0 else { throw GatewayError(.badRequest, "ValidationError", "staleness must be ≥ 0") }
+            config.staleness = UInt64(staleness)
+        }
+        if let unbounded_staleness { config.unboundedStaleness = unbounded_staleness }
+        if let batch_size { config.batchSize = UInt64(max(0, batch_size)) }
+        if let seed { config.seed = UInt64(max(0, seed)) }
+        if let raw_features { config.rawFeatures = raw_features }
+    }
+}
+
+/// An error answered in the Python Chimera's shape:
+/// `{"message": …, "details": {"errorCode": <status>, "errorMessage": "<Kind>"}}`.
+struct GatewayError: Error, HTTPResponseError {
+    let status: HTTPResponse.Status
+    let kind: String
+    let message: String
+
+    init(_ status: HTTPResponse.Status, _ kind: String, _ message: String) {
+        self.status = status
+        self.kind = kind
+        self.message = message
+    }
+
+    struct Body: Encodable {
+        struct Details: Encodable {
+            let errorCode: Int
+            let errorMessage: String
+        }
+        let message: String
+        let details: Details
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = Body(message: message, details: .init(errorCode: status.code, errorMessage: kind))
+        let data = try JSONEncoder().encode(body)
+        return Response(
+            status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Maps what the master (or the bridge) said to an HTTP status.
+    static func from(_ error: any Error) -> GatewayError {
+        if let error = error as? GatewayError { return error }
+        guard let client = error as? MasterClientError else {
+            return GatewayError(.internalServerError, "InternalError", "\(error)")
+        }
+        switch client {
+        case .timedOut:
+            return GatewayError(.gatewayTimeout, "MasterTimeout", client.description)
+        case .unexpected:
+            return GatewayError(.badGateway, "BadGateway", client.description)
+        case .refused(let code, let message):
+            switch code {
+            case .notFitted: return GatewayError(.conflict, "NotFittedError", message)
+            case .unknownColumn: return GatewayError(.badRequest, "UnknownColumn", message)
+            case .wrongShape, .badRequest, .nonFinite, .tooLarge: return GatewayError(.badRequest, "ValidationError", message)
+            case .busy: return GatewayError(.conflict, "Busy", message)
+            case .noWorkers: return GatewayError(.serviceUnavailable, "NoWorkers", message)
+            case .unknownJob: return GatewayError(.notFound, "UnknownJob", message)
+            default: return GatewayError(.badGateway, "MasterError", message)
+            }
+        }
+    }
+}

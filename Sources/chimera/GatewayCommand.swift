@@ -1,0 +1,38 @@
+import ArgumentParser
+import ChimeraGateway
+import Foundation
+import Hummingbird
+
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "Serve the Python Chimera's HTTP API (fit, predict) in front of a master, over ZeroMQ.")
+
+    @Option(help: "The master's control endpoint.") var master = "tcp://127.0.0.1:5557"
+    @Option(help: "Interface to listen on. Keep 127.0.0.1 unless clients are elsewhere.") var host = "127.0.0.1"
+    @Option(help: "HTTP port (0: OS-chosen).") var port = 8080
+    @Option(help: "Concurrent requests to the master.") var bridgeSize = 4
+    @Option(help: "Largest request body in MiB.") var maxBodyMib = 64
+    @Option(help: "Seconds a fit may take before 504.") var fitTimeout = 3600.0
+    @Option(help: "Seconds any other request may take before 504.") var requestTimeout = 30.0
+
+    func run() async throws {
+        var options = GatewayOptions()
+        options.master = master
+        options.host = host
+        options.port = port
+        options.bridgeSize = bridgeSize
+        options.maxBodyBytes = maxBodyMib << 20
+        options.fitTimeoutSeconds = fitTimeout
+        options.requestTimeoutSeconds = requestTimeout
+        let bridge = try MasterBridge(endpoint: master, size: bridgeSize)
+        let host = self.host
+        let app = buildGateway(options, bridge: bridge) { port in
+            // One machine-readable line on stdout, like the master's.
+            print("chimera-gateway url=http://\(host):\(port)")
+            fflush(nil)
+        }
+        try await app.runService()
+        bridge.shutdown()
+    }
+}

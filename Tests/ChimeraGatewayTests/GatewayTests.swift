@@ -1,0 +1,145 @@
+import ChimeraCluster
+import ChimeraGateway
+import ChimeraTestSupport
+import ChimeraWire
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@Suite("chimera-gateway with a real master and workers", .serialized)
+struct GatewayTests {
+    static let breastCancer = repositoryRoot.appendingPathComponent("deploy/data/breast-cancer")
+
+    /// A master and two ready workers on the breast-cancer data, and a gateway bridged to it.
+    static func withGateway(
+        maxBodyBytes: Int = 1 << 20, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
+        let cluster = try await blocking {
+            let cluster = try LocalCluster()
+            for index in 1...2 {
+                try cluster.startWorker(name: "worker-\(index)", data: breastCancer.appendingPathComponent("worker-\(index)"))
+            }
+            try cluster.waitFor("2 ready workers") { $0.workers.filter(\.ready).count == 2 }
+            return UncheckedBox(cluster)
+        }
+        var options = GatewayOptions()
+        options.port = 0
+        options.maxBodyBytes = maxBodyBytes
+        let bridge = try MasterBridge(endpoint: cluster.value.controlEndpoint, size: 2)
+        defer { bridge.shutdown() }
+        try await buildGateway(options, bridge: bridge).test(.live, body)
+        withExtendedLifetime(cluster) {}
+    }
+
+    static func testRows(_ count: Int) throws -> (columns: [String], rows: [[Float]], labels: [Float]) {
+        let (columns, rows) = try ShardLayout.loadFeatures(breastCancer.appendingPathComponent("test/X_test.csv").path)
+        let labels = try ShardLayout.loadLabels(breastCancer.appendingPathComponent("test/y_test.csv").path)
+        return (columns, Array(rows.prefix(count)), Array(labels.prefix(count)))
+    }
+
+    static func errorKind(_ body: ByteBuffer) throws -> (Int, String) {
+        let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+        let details = object?["details"] as? [String: Any]
+        #expect(object?["message"] is String)
+        return (details?["errorCode"] as? Int ?? 0, details?["errorMessage"] as? String ?? "")
+    }
+
+    @Test("the Python Chimera's request bodies work unchanged: fit, then predict")
+    func fitAndPredict() async throws {
+        let (columns, rows, labels) = try Self.testRows(114)
+        let predictBody = try JSONSerialization.data(withJSONObject: [
+            "X_pred_columns": columns, "X_pred_rows": rows.map { $0.map(Double.init) },
+        ])
+        try await Self.withGateway { client in
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+            // Predict before fit: a 4xx in the error shape.
+            try await client.execute(uri: "/v1/chimera/parameter-server/predict", method: .post, body: ByteBuffer(bytes: predictBody)) {
+                response in
+                #expect(response.status == .conflict)
+                let (code, kind) = try Self.errorKind(response.body)
+                    #expect([code] == [409] && kind == "NotFittedError")
+            }
+            // The original client posts no body to fit.
+            try await client.execute(uri: "/v1/chimera/parameter-server/fit", method: .post) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == "{\"fit\":\"ok\"}")
+            }
+            // Hyper-parameters in the body are an addition.
+            try await client.execute(
+                uri: "/v1/chimera/parameter-server/fit", method: .post,
+                body: ByteBuffer(string: "{\"iterations\": 150, \"eta0\": 0.5, \"staleness\": 1}")
+            ) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/v1/chimera/parameter-server/predict", method: .post, body: ByteBuffer(bytes: predictBody)) {
+                response in
+                #expect(response.status == .ok)
+                let object = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                let predictions = try #require(object?["y_pred_rows"] as? [Double])
+                #expect(predictions.count == labels.count)
+                let accuracy = Double(zip(predictions, labels).filter { $0 == Double($1) }.count) / Double(labels.count)
+                #expect(accuracy >= 0.93, "accuracy through HTTP \(accuracy)")
+            }
+            try await client.execute(uri: "/v1/chimera/cluster", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains("\"ready\":true"))
+            }
+        }
+    }
+
+    @Test("bad input gets 4xx in the error shape and nothing breaks")
+    func badInput() async throws {
+        let (columns, rows, _) = try Self.testRows(2)
+        try await Self.withGateway(maxBodyBytes: 4096) { client in
+            try await client.execute(uri: "/v1/chimera/parameter-server/fit", method: .post) { #expect($0.status == .ok) }
+            let cases: [(String, String, Int, String)] = [
+                ("/v1/chimera/parameter-server/predict", "{not json", 400, "InvalidJSON"),
+                ("/v1/chimera/parameter-server/predict", "{\"X_pred_columns\": [\"a\"], \"X_pred_rows\": [[1, 2]]}", 400, "ValidationError"),
+                ("/v1/chimera/parameter-server/predict", "{\"X_pred_columns\": [\"nonsense\"], \"X_pred_rows\": [[1]]}", 400, "UnknownColumn"),
+                ("/v1/chimera/parameter-server/fit", "{\"model\": \"forest\"}", 400, "ValidationError"),
+                ("/v1/chimera/parameter-server/fit", "[1, 2", 400, "InvalidJSON"),
+                ("/v1/chimera/parameter-server/predict", String(repeating: " ", count: 5000), 413, "PayloadTooLarge"),
+            ]
+            for (uri, body, status, kind) in cases {
+                try await client.execute(uri: uri, method: .post, body: ByteBuffer(string: body)) { response in
+                    #expect(response.status.code == status, "\(uri) \(body.prefix(40))")
+                    let (code, kind) = try Self.errorKind(response.body)
+                    #expect([code] == [status] && kind == kind)
+                }
+            }
+            // Still serving after all of that.
+            let good = try JSONSerialization.data(withJSONObject: ["X_pred_columns": columns, "X_pred_rows": rows.map { $0.map(Double.init) }])
+            try await client.execute(uri: "/v1/chimera/parameter-server/predict", method: .post, body: ByteBuffer(bytes: good)) {
+                #expect($0.status == .ok)
+            }
+        }
+    }
+
+    @Test("a master that does not answer gives 504")
+    func masterUnreachable() async throws {
+        var options = GatewayOptions()
+        options.port = 0
+        options.requestTimeoutSeconds = 0.5
+        // Nothing listens there: requests time out and the bridge replaces its socket.
+        let bridge = try MasterBridge(endpoint: "tcp://127.0.0.1:9", size: 1)
+        defer { bridge.shutdown() }
+        try await buildGateway(options, bridge: bridge).test(.live) { client in
+            for _ in 0..<2 {
+                try await client.execute(uri: "/v1/chimera/cluster", method: .get) { response in
+                    #expect(response.status == .gatewayTimeout)
+                    let (code, kind) = try Self.errorKind(response.body)
+                    #expect([code] == [504] && kind == "MasterTimeout")
+                }
+            }
+        }
+    }
+}
+
+/// Carries a non-Sendable value out of a blocking body (used on one task only).
+final class UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
