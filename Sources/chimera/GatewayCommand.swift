@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChimeraCluster
 import ChimeraGateway
 import Foundation
 import Hummingbird
@@ -15,8 +16,10 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Largest request body in MiB.") var maxBodyMib = 64
     @Option(help: "Seconds a fit may take before 504.") var fitTimeout = 3600.0
     @Option(help: "Seconds any other request may take before 504.") var requestTimeout = 30.0
+    @Option(help: "Exit when this pid dies (set by chimera local).") var parent: Int32?
 
     func run() async throws {
+        if let parent { ChildProcess.dieWithParent(originalParent: parent) }
         var options = GatewayOptions()
         options.master = master
         options.host = host

@@ -15,6 +15,7 @@ struct Master: ParsableCommand {
     @Option(help: "Folder for model.json and checkpoint.json.") var modelDir: String?
     @Flag(help: "Load the last checkpoint/model from --model-dir; the next fit starts from its weights.") var resume = false
     @Option(help: "Largest accepted frame in MiB.") var maxFrameMib = 1024
+    @Option(help: "Exit when this pid dies (set by chimera local).") var parent: Int32?
 
     func validate() throws {
         guard mode == "parameter-server" else { throw ValidationError("--mode \(mode): only parameter-server is available yet") }
@@ -25,6 +26,7 @@ struct Master: ParsableCommand {
     }
 
     func run() throws {
+        if let parent { ChildProcess.dieWithParent(originalParent: parent) }
         var options = MasterOptions()
         options.host = host
         options.port = port

@@ -1,0 +1,116 @@
+import ArgumentParser
+import ChimeraCluster
+import ChimeraML
+import Dispatch
+import Foundation
+
+struct Local: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start a master, N workers and a gateway on 127.0.0.1 as child processes; stop them all on Ctrl-C.",
+        discussion: "Prints the gateway's URL and streams every process's log with a prefix. If this process is "
+            + "killed, the children exit too. A `chimera worker --master <workers endpoint>` started by hand later "
+            + "joins the running cluster.")
+
+    @Option(help: "parameter-server (aggregation arrives with the bagging issue).") var mode = "parameter-server"
+    @Option(help: "Workers to start (default: one per worker-* folder of --data, or 4).") var workers: Int?
+    @Option(help: "Data in the Chimera layout: one sub-folder per worker.") var data: String?
+    @Option(help: "Synthetic data instead: rows,features,classes (e.g. 20000,20,2).") var synth: String?
+    @Option(help: "Gateway port (0: OS-chosen).") var port = 8080
+    @Option(help: "Master workers port; broadcast and control follow it (0: OS-chosen).") var masterPort = 0
+
+    func validate() throws {
+        guard mode == "parameter-server" else { throw ValidationError("--mode \(mode): only parameter-server is available yet") }
+        if data != nil && synth != nil { throw ValidationError("give --data or --synth, not both") }
+        if let workers, workers < 1 { throw ValidationError("--workers must be ≥ 1") }
+    }
+
+    func run() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-local-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let shards = try shardFolders(scratch: scratch)
+        let me = "\(getpid())"
+        var children: [ChildProcess] = []
+        func stopAll() {
+            for child in children.reversed() { child.terminate() }
+            for child in children.reversed() { child.wait(timeoutSeconds: 10) }
+        }
+        defer { stopAll() }
+
+        let master = try ChildProcess(
+            name: "master",
+            arguments: ["master", "--port", "\(masterPort)", "--model-dir", scratch.appendingPathComponent("model").path, "--parent", me],
+            prefix: "[master]", captureOutput: true)
+        children.append(master)
+        guard let line = master.nextLine(timeoutSeconds: 60), line.hasPrefix("chimera-master ") else {
+            throw ValidationError("the master did not start")
+        }
+        let endpoints = Dictionary(
+            uniqueKeysWithValues: line.split(separator: " ").dropFirst().map { part -> (String, String) in
+                let pair = part.split(separator: "=", maxSplits: 1)
+                return (String(pair[0]), pair.count > 1 ? String(pair[1]) : "")
+            })
+        let workersEndpoint = endpoints["workers"] ?? ""
+        for (index, shard) in shards.enumerated() {
+            let name = shard.lastPathComponent.hasPrefix("worker-") ? shard.lastPathComponent : "worker-\(index + 1)"
+            children.append(
+                try ChildProcess(
+                    name: name,
+                    arguments: ["worker", "--master", workersEndpoint, "--data", shard.path, "--name", name, "--parent", me],
+                    prefix: "[\(name)]"))
+        }
+        let gateway = try ChildProcess(
+            name: "gateway",
+            arguments: ["gateway", "--master", endpoints["control"] ?? "", "--port", "\(port)", "--parent", me],
+            prefix: "[gateway]", captureOutput: true)
+        children.append(gateway)
+        guard let urlLine = gateway.nextLine(timeoutSeconds: 60), let url = urlLine.split(separator: "=", maxSplits: 1).last
+        else {
+            throw ValidationError("the gateway did not start")
+        }
+        print("chimera local: gateway \(url)")
+        print("chimera local: master workers endpoint \(workersEndpoint) (start more workers with chimera worker --master \(workersEndpoint) --data DIR)")
+        print("chimera local: pids " + children.map { "\($0.name)=\($0.processIdentifier)" }.joined(separator: " "))
+        print("chimera-local url=\(url) workers=\(workersEndpoint) control=\(endpoints["control"] ?? "")")
+        fflush(nil)
+
+        let stop = StopFlag()
+        TerminationSignals.onTerminate { _ in stop.stop() }
+        while !stop.isStopped {
+            if let dead = children.first(where: { !$0.isRunning && ($0.name == "master" || $0.name == "gateway") }) {
+                logLine("chimera local: \(dead.name) exited; stopping everything")
+                throw ExitCode(1)
+            }
+            usleep(100_000)
+        }
+        logLine("chimera local: stopping")
+    }
+
+    private func shardFolders(scratch: URL) throws -> [URL] {
+        if let data {
+            let root = URL(fileURLWithPath: data)
+            let names = try FileManager.default.contentsOfDirectory(atPath: root.path)
+                .filter { name in
+                    var isDirectory: ObjCBool = false
+                    return name != "test" && FileManager.default.fileExists(atPath: root.appendingPathComponent(name).path, isDirectory: &isDirectory)
+                        && isDirectory.boolValue
+                }
+                .sorted { $0.localizedStandardCompare($1) == .orderedAscending }
+            guard !names.isEmpty else { throw ValidationError("\(data) has no worker folders") }
+            let count = workers ?? names.count
+            guard count <= names.count else { throw ValidationError("\(data) has \(names.count) worker folders, --workers is \(count)") }
+            return names.prefix(count).map { root.appendingPathComponent($0) }
+        }
+        let parts = (synth ?? "20000,20,2").split(separator: ",").compactMap { Int($0) }
+        guard parts.count == 3, parts[0] > 0, parts[1] > 0, parts[2] >= 2 else {
+            throw ValidationError("--synth takes rows,features,classes")
+        }
+        var spec = SyntheticData.Specification()
+        spec.rows = parts[0]
+        spec.features = parts[1]
+        spec.classes = parts[2]
+        let count = workers ?? 4
+        let folder = scratch.appendingPathComponent("data")
+        try ShardLayout.write(shards: SyntheticData.partition(SyntheticData.generate(spec), parts: count), test: nil, to: folder)
+        return (1...count).map { folder.appendingPathComponent("worker-\($0)") }
+    }
+}
