@@ -19,6 +19,8 @@ public struct GatewayOptions: Sendable {
     public var fitTimeoutSeconds = 3600.0
     /// How long any other request may take before 504.
     public var requestTimeoutSeconds = 30.0
+    /// When set, every route but /healthz needs `Authorization: Bearer <token>` (401 otherwise).
+    public var bearerToken: String?
 
     public init() {}
 }
@@ -29,6 +31,9 @@ public func buildGateway(
     _ options: GatewayOptions, bridge: MasterBridge, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let router = Router()
+    if let token = options.bearerToken {
+        router.add(middleware: BearerTokenMiddleware(token: token, open: ["/healthz"]))
+    }
     let limit = options.maxBodyBytes
     let fitTimeout = Int32(min(options.fitTimeoutSeconds * 1000, 2_000_000_000))
     let requestTimeout = Int32(min(options.requestTimeoutSeconds * 1000, 2_000_000_000))

@@ -17,6 +17,9 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Seconds a fit may take before 504.") var fitTimeout = 3600.0
     @Option(help: "Seconds any other request may take before 504.") var requestTimeout = 30.0
     @Option(help: "Exit when this pid dies (set by chimera local).") var parent: Int32?
+    @Option(help: "File holding a bearer token every request but /healthz must carry (or env CHIMERA_GATEWAY_TOKEN).")
+    var tokenFile: String?
+    @Flag(help: "Allow listening beyond loopback without a token.") var insecure = false
 
     func run() async throws {
         if let parent { ChildProcess.dieWithParent(originalParent: parent) }
@@ -28,6 +31,19 @@ struct GatewayCommand: AsyncParsableCommand {
         options.maxBodyBytes = maxBodyMib << 20
         options.fitTimeoutSeconds = fitTimeout
         options.requestTimeoutSeconds = requestTimeout
+        if let tokenFile {
+            guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
+                throw ValidationError("cannot read --token-file \(tokenFile)")
+            }
+            options.bearerToken = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        } else if let token = ProcessInfo.processInfo.environment["CHIMERA_GATEWAY_TOKEN"], !token.isEmpty {
+            options.bearerToken = token
+        }
+        if options.bearerToken?.isEmpty ?? false { throw ValidationError("the bearer token is empty") }
+        let loopback = ["127.0.0.1", "localhost", "::1"].contains(host)
+        if !loopback && options.bearerToken == nil && !insecure {
+            throw ValidationError("listening on \(host) needs a bearer token (--token-file or CHIMERA_GATEWAY_TOKEN), or --insecure")
+        }
         let bridge = try MasterBridge(endpoint: master, size: bridgeSize)
         let host = self.host
         let app = buildGateway(options, bridge: bridge) { port in

@@ -143,3 +143,30 @@ final class UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
 }
+
+@Suite("Gateway authentication")
+struct GatewayAuthenticationTests {
+    @Test("with a bearer token, requests without it get 401; /healthz stays open")
+    func bearerToken() async throws {
+        var options = GatewayOptions()
+        options.port = 0
+        options.bearerToken = "s3cret-token"
+        options.requestTimeoutSeconds = 0.5
+        let bridge = try MasterBridge(endpoint: "tcp://127.0.0.1:9", size: 1)
+        defer { bridge.shutdown() }
+        try await buildGateway(options, bridge: bridge).test(.live) { client in
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+            for headers: HTTPFields in [[:], [.authorization: "Bearer wrong"], [.authorization: "s3cret-token"]] {
+                try await client.execute(uri: "/v1/chimera/parameter-server/fit", method: .post, headers: headers) { response in
+                    #expect(response.status == .unauthorized)
+                    let (code, kind) = try GatewayTests.errorKind(response.body)
+                    #expect(code == 401 && kind == "Unauthorized")
+                }
+            }
+            // The right token gets through to the (silent) master: 504, not 401.
+            try await client.execute(uri: "/v1/chimera/cluster", method: .get, headers: [.authorization: "Bearer s3cret-token"]) {
+                #expect($0.status == .gatewayTimeout)
+            }
+        }
+    }
+}

@@ -71,5 +71,12 @@ struct DemoProcessTests {
         let result = try await blocking { try runChimera(["demo", "--workers", "0"]) }
         #expect(result.status != 0)
         #expect(result.stderr.contains("--workers must be 1…64"))
+        // Exposing the gateway beyond loopback needs a token.
+        let exposed = try await blocking { try runChimera(["gateway", "--host", "0.0.0.0", "--port", "0"]) }
+        #expect(exposed.status != 0)
+        #expect(exposed.stderr.contains("needs a bearer token"))
+        let missingShard = try await blocking { try runChimera(["worker", "--data", "/nonexistent/shard"]) }
+        #expect(missingShard.status != 0)
+        #expect(missingShard.stderr.contains("X_train.csv") && missingShard.stderr.contains("not found"))
     }
 }
