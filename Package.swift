@@ -75,7 +75,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ChimeraMLTests", dependencies: ["ChimeraML"], swiftSettings: swiftSettings),
-        .testTarget(name: "ChimeraClusterTests", dependencies: ["ChimeraCluster", "ChimeraML"], swiftSettings: swiftSettings),
+        .testTarget(name: "ChimeraClusterTests", dependencies: ["ChimeraCluster", "ChimeraML", "ZeroMQ"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ChimeraGatewayTests",
             dependencies: [

@@ -11,9 +11,12 @@ public final class RequestChannel {
     private var socket: Socket?
     private var nextRequestID: UInt64 = 1
 
-    public init(context: Context, endpoint: String) {
+    private let curve: CurveClientSettings?
+
+    public init(context: Context, endpoint: String, curve: CurveClientSettings? = nil) {
         self.context = context
         self.endpoint = endpoint
+        self.curve = curve
     }
 
     /// Sends `message` and returns the decoded reply, or nil when none came within the timeout.
@@ -37,6 +40,7 @@ public final class RequestChannel {
         let fresh = try context.socket(.req)
         try fresh.setLinger(milliseconds: 0)
         try fresh.setReconnectInterval(milliseconds: 100)
+        try curve?.apply(to: fresh)
         try fresh.connect(endpoint)
         socket = fresh
         return fresh

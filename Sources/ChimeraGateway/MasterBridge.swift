@@ -15,12 +15,12 @@ public final class MasterBridge: Sendable {
     public let endpoint: String
     public let size: Int
 
-    public init(endpoint: String, size: Int = 4) throws {
+    public init(endpoint: String, size: Int = 4, curve: CurveClientSettings? = nil) throws {
         self.endpoint = endpoint
         self.size = max(1, size)
         let context = try Context()
         for index in 0..<self.size {
-            let client = try MasterClient(endpoint: endpoint, context: context)
+            let client = try MasterClient(endpoint: endpoint, context: context, curve: curve)
             let box = UncheckedClient(client)
             DedicatedThread.start(name: "chimera-bridge-\(index)") { [self] in
                 while true {

@@ -10,6 +10,8 @@ public final class LocalCluster {
     public let controlEndpoint: String
     public private(set) var workers: [String: ChildProcess] = [:]
     public let modelDirectory: URL
+    /// CURVE keys for the test's own client (when the master requires CURVE).
+    public var clientCurve: CurveClientSettings?
 
     /// Starts a master; `heartbeatMilliseconds` small keeps death detection quick in tests.
     public init(heartbeatMilliseconds: Int = 200, extraArguments: [String] = []) throws {
@@ -41,18 +43,20 @@ public final class LocalCluster {
 
     /// Starts (or restarts) a worker process named `name` on the shard in `folder`.
     @discardableResult
-    public func startWorker(name: String, data folder: URL, delayMilliseconds: Int = 0) throws -> ChildProcess {
+    public func startWorker(name: String, data folder: URL, delayMilliseconds: Int = 0, extraArguments: [String] = []) throws
+        -> ChildProcess
+    {
         let worker = try ChildProcess(
             name: name,
             arguments: [
                 "worker", "--master", workersEndpoint, "--data", folder.path, "--name", name, "--delay-ms", "\(delayMilliseconds)",
-            ],
+            ] + extraArguments,
             prefix: "[\(name)]", executable: try chimeraExecutable())
         workers[name] = worker
         return worker
     }
 
-    public func client() throws -> MasterClient { try MasterClient(endpoint: controlEndpoint) }
+    public func client() throws -> MasterClient { try MasterClient(endpoint: controlEndpoint, curve: clientCurve) }
 
     /// Polls the master until `condition` holds on its status, or `timeoutSeconds` pass.
     @discardableResult

@@ -71,12 +71,13 @@ struct Fit: ParsableCommand {
     @OptionGroup var fit: FitOptions
     @Option(help: "Give up after this many seconds.") var timeout = 3600.0
     @Option(help: "First wait (up to 60 s) until this many workers are ready.") var waitWorkers = 0
+    @OptionGroup var curve: CurveClientOptions
 
     func run() throws {
         var request = Chimera_V1_FitRequest()
         request.kind = .parameterServer
         request.config = try fit.configuration().wire
-        let client = try MasterClient(endpoint: master)
+        let client = try MasterClient(endpoint: master, curve: try curve.settings())
         if waitWorkers > 0 {
             let deadline = Date().addingTimeInterval(60)
             var ready = 0
@@ -123,10 +124,11 @@ struct Predict: ParsableCommand {
     @Option(help: "The master's control endpoint.") var master = "tcp://127.0.0.1:5557"
     @Option(help: "Features CSV (X_test.csv).") var x: String
     @Option(help: "Labels CSV (y_test.csv): print accuracy (classifiers) or R² (regression).") var y: String?
+    @OptionGroup var curve: CurveClientOptions
 
     func run() throws {
         let (columns, rows) = try ShardLayout.loadFeatures(x)
-        let client = try MasterClient(endpoint: master)
+        let client = try MasterClient(endpoint: master, curve: try curve.settings())
         let start = Date()
         let prediction = try client.predict(columns: columns, values: rows.flatMap { $0 }, rows: rows.count)
         let elapsed = Date().timeIntervalSince(start)
@@ -156,9 +158,10 @@ struct Predict: ParsableCommand {
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the cluster: workers, liveness, clocks, rejected messages.")
     @Option(help: "The master's control endpoint.") var master = "tcp://127.0.0.1:5557"
+    @OptionGroup var curve: CurveClientOptions
 
     func run() throws {
-        let status = try MasterClient(endpoint: master).status()
+        let status = try MasterClient(endpoint: master, curve: try curve.settings()).status()
         print("job \(status.currentJobID) \(status.currentJobState)  iteration \(status.iteration)  loss \(status.loss)")
         for worker in status.workers {
             print("  \(worker.name) (worker \(worker.workerID)): \(worker.alive ? "alive" : "dead"), clock \(worker.clock)")

@@ -20,6 +20,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "File holding a bearer token every request but /healthz must carry (or env CHIMERA_GATEWAY_TOKEN).")
     var tokenFile: String?
     @Flag(help: "Allow listening beyond loopback without a token.") var insecure = false
+    @OptionGroup var curve: CurveClientOptions
 
     func run() async throws {
         if let parent { ChildProcess.dieWithParent(originalParent: parent) }
@@ -44,7 +45,7 @@ struct GatewayCommand: AsyncParsableCommand {
         if !loopback && options.bearerToken == nil && !insecure {
             throw ValidationError("listening on \(host) needs a bearer token (--token-file or CHIMERA_GATEWAY_TOKEN), or --insecure")
         }
-        let bridge = try MasterBridge(endpoint: master, size: bridgeSize)
+        let bridge = try MasterBridge(endpoint: master, size: bridgeSize, curve: try curve.settings())
         let host = self.host
         let app = buildGateway(options, bridge: bridge) { port in
             // One machine-readable line on stdout, like the master's.

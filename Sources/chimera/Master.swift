@@ -16,6 +16,7 @@ struct Master: ParsableCommand {
     @Flag(help: "Load the last checkpoint/model from --model-dir; the next fit starts from its weights.") var resume = false
     @Option(help: "Largest accepted frame in MiB.") var maxFrameMib = 1024
     @Option(help: "Exit when this pid dies (set by chimera local).") var parent: Int32?
+    @OptionGroup var curve: CurveServerOptions
 
     func validate() throws {
         guard mode == "parameter-server" else { throw ValidationError("--mode \(mode): only parameter-server is available yet") }
@@ -35,6 +36,10 @@ struct Master: ParsableCommand {
         options.modelDirectory = modelDir.map { URL(fileURLWithPath: $0) }
         options.resume = resume
         options.maxFrameBytes = maxFrameMib << 20
+        options.curve = try curve.settings()
+        if !["127.0.0.1", "localhost", "::1"].contains(host) && options.curve == nil {
+            logLine("master: warning: listening on \(host) without CURVE: anyone who reaches it can join or fit")
+        }
         let master = try ParameterServerMaster(options: options, log: logLine)
         let stopFlag = master.stopFlag
         TerminationSignals.onTerminate { _ in stopFlag.stop() }
@@ -62,6 +67,7 @@ struct Worker: ParsableCommand {
     @Option(help: "Straggler: pause every K iterations (0: never).") var pauseEvery = 0
     @Option(help: "Straggler: pause length in milliseconds.") var pauseMs = 0.0
     @Option(help: "Straggler: seed of the transient pauses.") var stragglerSeed: UInt64 = 1
+    @OptionGroup var curve: CurveClientOptions
 
     func run() throws {
         if let parent { ChildProcess.dieWithParent(originalParent: parent) }
@@ -74,6 +80,7 @@ struct Worker: ParsableCommand {
         }
         var options = WorkerNode.Options(name: name ?? folder.standardizedFileURL.lastPathComponent)
         options.masterEndpoint = master
+        options.curve = try curve.settings()
         options.delayPerIterationMilliseconds = max(0, delayMs)
         guard slowdown >= 1, (0...1).contains(pauseProbability), pauseEvery >= 0, pauseMs >= 0 else {
             throw ValidationError("straggler settings: --slowdown ≥ 1, --pause-probability in [0, 1], --pause-ms ≥ 0")

@@ -1,5 +1,6 @@
 import ChimeraCluster
 import ChimeraML
+import ZeroMQ
 import Foundation
 import Testing
 
@@ -89,5 +90,15 @@ struct DataLayoutTests {
         let second = try ShardLayout.loadShard(scratch.folder("worker-2"))
         #expect(first.rows + second.rows == 50)
         #expect(zip(first.features + second.features, data.features).allSatisfy { abs($0 - $1) < 1e-5 * max(1, abs($1)) })
+    }
+}
+
+@Suite("Key files")
+struct KeyFileTests {
+    @Test("keys are read one per line; comments and blank lines are skipped; # inside a key is kept")
+    func keys() {
+        let key = "#1a2B3c4D5e6F7g8H9i0J#kLmNoPqRsTuVwXyZ.-"
+        let text = "# allowed workers\n\n  \(key)  \n# \(String(repeating: "x", count: 37))\nnot a key\n"
+        #expect(CurveKeyPair.keys(in: text) == [key])
     }
 }

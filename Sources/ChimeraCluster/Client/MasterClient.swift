@@ -10,8 +10,8 @@ public final class MasterClient {
     public var endpoint: String { channel.endpoint }
     private let channel: RequestChannel
 
-    public init(endpoint: String, context: Context? = nil) throws {
-        channel = RequestChannel(context: try context ?? Context(), endpoint: endpoint)
+    public init(endpoint: String, context: Context? = nil, curve: CurveClientSettings? = nil) throws {
+        channel = RequestChannel(context: try context ?? Context(), endpoint: endpoint, curve: curve)
     }
 
     /// Sends a request and returns the reply; an `Error` reply is thrown as `MasterClientError.refused`.

@@ -16,6 +16,9 @@ public struct MasterOptions: Sendable {
     /// Largest frame accepted from a peer, in bytes (larger messages are refused by libzmq and the codec).
     public var maxFrameBytes = 1 << 30
 
+    /// CURVE: when set, every master socket is a CURVE server admitting only the allowed client keys.
+    public var curve: CurveServerSettings?
+
     public init() {}
 
     var endpoints: (workers: String, broadcast: String, control: String) {

@@ -23,6 +23,8 @@ public final class ParameterServerMaster {
     let controlSocket: Socket
     let limits: WireLimits
 
+    /// The ZAP handler admitting CURVE clients (kept alive as long as the master).
+    let authenticator: CurveAuthenticator?
     var workers: [UInt32: WorkerRecord] = [:]
     var nextWorkerID: UInt32 = 1
     var job: Job?
@@ -39,7 +41,14 @@ public final class ParameterServerMaster {
         self.options = options
         self.log = log
         limits = WireLimits(maxFrameBytes: options.maxFrameBytes)
-        context = try Context()
+        let context = try Context()
+        self.context = context
+        // The authenticator must be bound before the server sockets accept connections.
+        if let curve = options.curve {
+            authenticator = try CurveAuthenticator(context: context, allowedClientKeys: curve.allowedClientKeys)
+        } else {
+            authenticator = nil
+        }
         workersSocket = try context.socket(.router)
         broadcastSocket = try context.socket(.pub)
         controlSocket = try context.socket(.router)
@@ -48,6 +57,11 @@ public final class ParameterServerMaster {
             try socket.setReceiveHighWaterMark(0)
             try socket.setSendHighWaterMark(0)
             try socket.setMaxMessageSize(bytes: Int64(options.maxFrameBytes) + 4096)
+        }
+        if let curve = options.curve {
+            for socket in [workersSocket, broadcastSocket, controlSocket] {
+                try socket.setCurveServer(secretKey: curve.keyPair.secretKey)
+            }
         }
         try broadcastSocket.setLinger(milliseconds: 1_000)
         try broadcastSocket.setSendHighWaterMark(0)

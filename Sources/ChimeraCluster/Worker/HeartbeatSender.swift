@@ -10,10 +10,10 @@ final class HeartbeatSender: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
 
-    init(context: Context, endpoint: String, workerID: UInt32, intervalMilliseconds: Int) throws {
+    init(context: Context, endpoint: String, curve: CurveClientSettings?, workerID: UInt32, intervalMilliseconds: Int) throws {
         DedicatedThread.start(name: "chimera-heartbeat") { [self] in
             // Its own channel: the worker's REQ socket may be parked at the barrier meanwhile.
-            let channel = RequestChannel(context: context, endpoint: endpoint)
+            let channel = RequestChannel(context: context, endpoint: endpoint, curve: curve)
             while !stopping.load(ordering: .acquiring) {
                 let (jobID, clock) = self.state.withLock { $0 }
                 var beat = Chimera_V1_Heartbeat()

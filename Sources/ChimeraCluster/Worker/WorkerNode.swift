@@ -21,6 +21,8 @@ public final class WorkerNode {
         /// Simulated compute: extra time spent on every iteration, in milliseconds.
         public var delayPerIterationMilliseconds = 0
         public var straggler = Straggler()
+        /// CURVE keys when the master requires them.
+        public var curve: CurveClientSettings?
 
         public init(name: String) { self.name = name }
     }
@@ -41,7 +43,7 @@ public final class WorkerNode {
         self.data = data
         self.log = log
         context = try Context()
-        requests = RequestChannel(context: context, endpoint: options.masterEndpoint)
+        requests = RequestChannel(context: context, endpoint: options.masterEndpoint, curve: options.curve)
     }
 
     public func stop() { stopFlag.stop() }
@@ -118,7 +120,7 @@ public final class WorkerNode {
                 workerID = welcome.workerID
                 try connectBroadcast(welcome.broadcastEndpoint)
                 heartbeat = try HeartbeatSender(
-                    context: context, endpoint: options.masterEndpoint, workerID: workerID,
+                    context: context, endpoint: options.masterEndpoint, curve: options.curve, workerID: workerID,
                     intervalMilliseconds: Int(max(welcome.heartbeatIntervalMs, 50)))
                 log("\(options.name): registered as worker \(workerID) (\(data.rows) rows, \(data.columns) features)")
                 if welcome.hasCurrentJob {
@@ -141,6 +143,7 @@ public final class WorkerNode {
         try sub.setReceiveHighWaterMark(0)
         try sub.setReceiveTimeout(milliseconds: 100)
         try sub.subscribe()
+        try options.curve?.apply(to: sub)
         try sub.connect(endpoint)
         broadcast = sub
         subscribed = false

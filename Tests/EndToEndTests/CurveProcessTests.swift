@@ -1,0 +1,53 @@
+import ChimeraCluster
+import ChimeraTestSupport
+import ChimeraWire
+import Foundation
+import Testing
+import ZeroMQ
+
+@Suite("CURVE between master, workers and clients, end to end")
+struct CurveProcessTests {
+    @Test("only workers and clients with allowed keys get in")
+    func allowList() async throws {
+        try await blocking {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-keys-\(UUID().uuidString.prefix(8))")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            var pairs: [String: CurveKeyPair] = [:]
+            for name in ["master", "worker", "client", "stranger"] {
+                let pair = try CurveKeyPair.generate()
+                pairs[name] = pair
+                try (pair.secretKey + "\n").write(to: folder.appendingPathComponent("\(name).secret"), atomically: true, encoding: .utf8)
+            }
+            let prefix = { (name: String) in folder.appendingPathComponent(name).path }
+            let cluster = try LocalCluster(extraArguments: [
+                "--curve-keys", prefix("master"), "--curve-allow", pairs["worker"]!.publicKey, "--curve-allow", pairs["client"]!.publicKey,
+            ])
+            cluster.clientCurve = CurveClientSettings(serverPublicKey: pairs["master"]!.publicKey, keyPair: pairs["client"]!)
+            let data = repositoryRoot.appendingPathComponent("deploy/data/breast-cancer")
+            let serverKey = ["--curve-server-key", pairs["master"]!.publicKey]
+            try cluster.startWorker(
+                name: "allowed", data: data.appendingPathComponent("worker-1"), extraArguments: serverKey + ["--curve-keys", prefix("worker")])
+            try cluster.startWorker(
+                name: "stranger", data: data.appendingPathComponent("worker-2"), extraArguments: serverKey + ["--curve-keys", prefix("stranger")])
+            try cluster.startWorker(name: "plain", data: data.appendingPathComponent("worker-3"))
+            try cluster.waitFor("the allowed worker") { $0.workers.filter(\.ready).count == 1 }
+
+            var request = Chimera_V1_FitRequest()
+            request.config.maxIterations = 20
+            let reply = try cluster.client().fit(request, timeoutMilliseconds: 60_000)
+            #expect(reply.state == .succeeded)
+            #expect(reply.report.clocks.map(\.name) == ["allowed"], "only the allowed worker took part")
+            // Still only one worker after the others had plenty of time to try.
+            #expect(try cluster.client().status().workers.map(\.name) == ["allowed"])
+
+            // A client without keys, or with keys that are not allowed, gets nothing through.
+            let plain = try MasterClient(endpoint: cluster.controlEndpoint)
+            #expect(throws: MasterClientError.self) { try plain.status(timeoutMilliseconds: 1_000) }
+            let stranger = try MasterClient(
+                endpoint: cluster.controlEndpoint,
+                curve: CurveClientSettings(serverPublicKey: pairs["master"]!.publicKey, keyPair: pairs["stranger"]!))
+            #expect(throws: MasterClientError.self) { try stranger.status(timeoutMilliseconds: 1_000) }
+        }
+    }
+}
