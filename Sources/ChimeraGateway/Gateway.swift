@@ -32,7 +32,7 @@ public func buildGateway(
 ) -> some ApplicationProtocol {
     let router = Router()
     if let token = options.bearerToken {
-        router.add(middleware: BearerTokenMiddleware(token: token, open: ["/healthz"]))
+        router.add(middleware: BearerTokenMiddleware(token: token, open: ["/healthz", "/openapi.json"]))
     }
     let limit = options.maxBodyBytes
     let fitTimeout = Int32(min(options.fitTimeoutSeconds * 1000, 2_000_000_000))
@@ -40,6 +40,11 @@ public func buildGateway(
 
     router.get("/healthz") { _, _ -> Response in
         json(["status": "ok"])
+    }
+
+    let openAPI = OpenAPI.json()
+    router.get("/openapi.json") { _, _ -> Response in
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
     }
 
     router.post("/v1/chimera/parameter-server/fit") { request, _ -> FitOK in
@@ -58,7 +63,13 @@ public func buildGateway(
         let request = fit
         do {
             let reply = try await bridge.perform { client in
-                try client.fit(request, timeoutMilliseconds: fitTimeout).state
+                // A fit may rightly take an hour, so first make sure a master answers at all (503 if not).
+                do {
+                    _ = try client.status(timeoutMilliseconds: requestTimeout)
+                } catch MasterClientError.timedOut {
+                    throw GatewayError(.serviceUnavailable, "MasterUnavailable", "no master answered at \(client.endpoint)")
+                }
+                return try client.fit(request, timeoutMilliseconds: fitTimeout).state
             }
             guard reply == .succeeded else { throw GatewayError(.internalServerError, "FitFailed", "the fit ended \(reply)") }
             return FitOK()

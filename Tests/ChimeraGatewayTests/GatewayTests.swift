@@ -118,7 +118,7 @@ struct GatewayTests {
         }
     }
 
-    @Test("a master that does not answer gives 504")
+    @Test("a master that does not answer: fit gives 503 at once, other requests 504 after the timeout")
     func masterUnreachable() async throws {
         var options = GatewayOptions()
         options.port = 0
@@ -127,6 +127,11 @@ struct GatewayTests {
         let bridge = try MasterBridge(endpoint: "tcp://127.0.0.1:9", size: 1)
         defer { bridge.shutdown() }
         try await buildGateway(options, bridge: bridge).test(.live) { client in
+            try await client.execute(uri: "/v1/chimera/parameter-server/fit", method: .post) { response in
+                #expect(response.status == .serviceUnavailable)
+                let (code, kind) = try Self.errorKind(response.body)
+                #expect(code == 503 && kind == "MasterUnavailable")
+            }
             for _ in 0..<2 {
                 try await client.execute(uri: "/v1/chimera/cluster", method: .get) { response in
                     #expect(response.status == .gatewayTimeout)
@@ -167,6 +172,47 @@ struct GatewayAuthenticationTests {
             try await client.execute(uri: "/v1/chimera/cluster", method: .get, headers: [.authorization: "Bearer s3cret-token"]) {
                 #expect($0.status == .gatewayTimeout)
             }
+        }
+    }
+}
+
+@Suite("OpenAPI document")
+struct OpenAPITests {
+    @Test("it is OpenAPI 3, every documented route is served, and every served route is documented")
+    func document() async throws {
+        var options = GatewayOptions()
+        options.port = 0
+        options.requestTimeoutSeconds = 0.3
+        options.fitTimeoutSeconds = 0.3
+        let bridge = try MasterBridge(endpoint: "tcp://127.0.0.1:9", size: 1)
+        defer { bridge.shutdown() }
+        try await buildGateway(options, bridge: bridge).test(.live) { client in
+            let document = try await client.execute(uri: "/openapi.json", method: .get) { response in
+                #expect(response.status == .ok)
+                return try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+            }
+            #expect((document?["openapi"] as? String)?.hasPrefix("3.") == true)
+            let paths = try #require(document?["paths"] as? [String: [String: Any]])
+            let schemas = try #require((document?["components"] as? [String: Any])?["schemas"] as? [String: Any])
+            // Every $ref resolves.
+            let text = String(decoding: try JSONSerialization.data(withJSONObject: paths), as: UTF8.self)
+            for reference in text.components(separatedBy: "#/components/schemas/").dropFirst() {
+                let name = String(reference.prefix { $0.isLetter })
+                #expect(schemas[name] != nil, "unresolved schema \(name)")
+            }
+            #expect(Set(paths.keys) == [
+                "/healthz", "/openapi.json", "/v1/chimera/cluster", "/v1/chimera/parameter-server/fit",
+                "/v1/chimera/parameter-server/predict",
+            ])
+            // Each documented operation exists on the router (anything but 404/405).
+            for (path, operations) in paths {
+                for method in operations.keys {
+                    try await client.execute(uri: path, method: method == "get" ? .get : .post) { response in
+                        #expect(response.status != .notFound && response.status != .methodNotAllowed, "\(method) \(path)")
+                    }
+                }
+            }
+            try await client.execute(uri: "/v1/chimera/nothing-here", method: .get) { #expect($0.status == .notFound) }
         }
     }
 }

@@ -1,0 +1,112 @@
+import Foundation
+
+/// The gateway's OpenAPI 3.0 document, built from the same route list the router registers.
+enum OpenAPI {
+    struct Route {
+        let method: String
+        let path: String
+        let summary: String
+        let requestSchema: String?
+        let responseSchema: String
+        let errors: [Int]
+    }
+
+    static let routes: [Route] = [
+        Route(method: "get", path: "/healthz", summary: "Liveness of the gateway", requestSchema: nil, responseSchema: "Health", errors: []),
+        Route(
+            method: "post", path: "/v1/chimera/parameter-server/fit",
+            summary: "Fit on the cluster (blocks until done); the body is optional", requestSchema: "FitInput",
+            responseSchema: "FitOK", errors: [400, 401, 409, 413, 503, 504]),
+        Route(
+            method: "post", path: "/v1/chimera/parameter-server/predict", summary: "Predict rows with the fitted model",
+            requestSchema: "PredictInput", responseSchema: "PredictOutput", errors: [400, 401, 409, 413, 503, 504]),
+        Route(
+            method: "get", path: "/v1/chimera/cluster", summary: "Workers, liveness, clocks, rejected messages",
+            requestSchema: nil, responseSchema: "Cluster", errors: [401, 504]),
+        Route(method: "get", path: "/openapi.json", summary: "This document", requestSchema: nil, responseSchema: "Document", errors: []),
+    ]
+
+    static var schemas: [String: Any] { [
+        "Health": object(["status": ["type": "string"]], required: ["status"]),
+        "FitOK": object(["fit": ["type": "string", "enum": ["ok"]]], required: ["fit"]),
+        "FitInput": object([
+            "model": ["type": "string", "enum": ["linear", "logistic", "softmax", "svm"]],
+            "iterations": ["type": "integer", "minimum": 1],
+            "eta0": ["type": "number"], "alpha": ["type": "number"], "momentum": ["type": "number"],
+            "penalty": ["type": "string", "enum": ["none", "l2", "l1", "elasticnet"]],
+            "schedule": ["type": "string", "enum": ["constant", "invscaling", "optimal"]],
+            "staleness": ["type": "integer", "minimum": 0], "unbounded_staleness": ["type": "boolean"],
+            "batch_size": ["type": "integer", "minimum": 0], "seed": ["type": "integer", "minimum": 0],
+            "raw_features": ["type": "boolean"],
+        ]),
+        "PredictInput": object(
+            [
+                "X_pred_columns": ["type": "array", "items": ["type": "string"]],
+                "X_pred_rows": ["type": "array", "items": ["type": "array", "items": ["type": "number"]]],
+            ], required: ["X_pred_columns", "X_pred_rows"]),
+        "PredictOutput": object(["y_pred_rows": ["type": "array", "items": ["type": "number"]]], required: ["y_pred_rows"]),
+        "Cluster": object([
+            "workers": [
+                "type": "array",
+                "items": object([
+                    "id": ["type": "integer"], "name": ["type": "string"], "alive": ["type": "boolean"],
+                    "ready": ["type": "boolean"], "clock": ["type": "integer"],
+                ]),
+            ],
+            "job_id": ["type": "integer"], "iteration": ["type": "integer"], "loss": ["type": "number"],
+            "rejected_messages": ["type": "integer"],
+        ]),
+        "Document": ["type": "object"],
+        "Error": object(
+            [
+                "message": ["type": "string"],
+                "details": object(
+                    ["errorCode": ["type": "integer"], "errorMessage": ["type": "string"]], required: ["errorCode", "errorMessage"]),
+            ], required: ["message", "details"]),
+    ] }
+
+    static func object(_ properties: [String: Any], required: [String] = []) -> [String: Any] {
+        var schema: [String: Any] = ["type": "object", "properties": properties]
+        if !required.isEmpty { schema["required"] = required }
+        return schema
+    }
+
+    static func document() -> [String: Any] {
+        var paths: [String: [String: Any]] = [:]
+        for route in routes {
+            var responses: [String: Any] = [
+                "200": [
+                    "description": "OK",
+                    "content": ["application/json": ["schema": ["$ref": "#/components/schemas/\(route.responseSchema)"]]],
+                ]
+            ]
+            for code in route.errors {
+                responses["\(code)"] = [
+                    "description": "Error", "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]],
+                ]
+            }
+            var operation: [String: Any] = ["summary": route.summary, "responses": responses]
+            if let request = route.requestSchema {
+                operation["requestBody"] = [
+                    "required": route.path.hasSuffix("/predict"),
+                    "content": ["application/json": ["schema": ["$ref": "#/components/schemas/\(request)"]]],
+                ]
+            }
+            if route.errors.contains(401) { operation["security"] = [["bearer": [String]()], [String: Any]()] }
+            paths[route.path, default: [:]][route.method] = operation
+        }
+        return [
+            "openapi": "3.0.3",
+            "info": ["title": "chimera-gateway", "version": "0.1.0", "description": "The Python Chimera's REST API, bridged to a Chimera master over ZeroMQ."],
+            "paths": paths,
+            "components": [
+                "schemas": schemas,
+                "securitySchemes": ["bearer": ["type": "http", "scheme": "bearer"]],
+            ],
+        ]
+    }
+
+    static func json() -> Data {
+        (try? JSONSerialization.data(withJSONObject: document(), options: [.sortedKeys, .prettyPrinted])) ?? Data("{}".utf8)
+    }
+}
