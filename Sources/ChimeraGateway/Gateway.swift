@@ -109,6 +109,55 @@ public func buildGateway(
         }
     }
 
+    // Asynchronous jobs (an addition): start a fit and poll it.
+    router.post("/v1/chimera/jobs") { request, _ -> Response in
+        let body = try await collect(request, limit: limit)
+        var fit = Chimera_V1_FitRequest()
+        fit.kind = .parameterServer
+        fit.asynchronous = true
+        if body.readableBytes > 0 {
+            let input: FitInput
+            do {
+                input = try JSONDecoder().decode(FitInput.self, from: Data(body.readableBytesView))
+            } catch {
+                throw GatewayError(.badRequest, "InvalidJSON", "the job body is not valid JSON: \(error)")
+            }
+            try input.apply(to: &fit.config)
+        }
+        let request = fit
+        do {
+            let reply = try await bridge.perform { client in try client.fit(request, timeoutMilliseconds: requestTimeout) }
+            return json(["job_id": Int(reply.jobID), "state": stateName(reply.state)], status: .accepted)
+        } catch {
+            throw GatewayError.from(error)
+        }
+    }
+
+    router.get("/v1/chimera/jobs/:id") { _, context -> Response in
+        let id = try jobID(context)
+        do {
+            let status = try await bridge.perform { client in try client.jobStatus(id, timeoutMilliseconds: requestTimeout) }
+            return json(jobJSON(status))
+        } catch {
+            throw GatewayError.from(error)
+        }
+    }
+
+    router.post("/v1/chimera/jobs/:id/cancel") { _, context -> Response in
+        let id = try jobID(context)
+        do {
+            let status = try await bridge.perform { client in
+                var cancel = Chimera_V1_CancelJob()
+                cancel.jobID = id
+                _ = try client.call(WireMessage(.cancelJob(cancel)), timeoutMilliseconds: requestTimeout)
+                return try client.jobStatus(id, timeoutMilliseconds: requestTimeout)
+            }
+            return json(jobJSON(status))
+        } catch {
+            throw GatewayError.from(error)
+        }
+    }
+
     router.get("/v1/chimera/cluster") { _, _ -> Response in
         do {
             let status = try await bridge.perform { client in
@@ -144,7 +193,37 @@ private func collect(_ request: Request, limit: Int) async throws -> ByteBuffer 
     }
 }
 
-private func json(_ object: [String: Any]) -> Response {
+private func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
     let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-    return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+private func jobID(_ context: some RequestContext) throws -> UInt64 {
+    guard let text = context.parameters.get("id"), let id = UInt64(text), id > 0 else {
+        throw GatewayError(.badRequest, "ValidationError", "the job id must be a positive integer")
+    }
+    return id
+}
+
+private func stateName(_ state: Chimera_V1_JobState) -> String {
+    switch state {
+    case .queued: "queued"
+    case .running: "running"
+    case .succeeded: "succeeded"
+    case .failed: "failed"
+    case .cancelled: "cancelled"
+    default: "unknown"
+    }
+}
+
+/// A job's progress as JSON: iteration, loss, per-worker clocks and the staleness histogram.
+private func jobJSON(_ status: Chimera_V1_JobStatus) -> [String: Any] {
+    var object: [String: Any] = [
+        "job_id": Int(status.jobID), "state": stateName(status.state), "iteration": Int(status.iteration), "loss": status.loss,
+        "clocks": status.clocks.map { ["worker": $0.name, "clock": Int($0.clock), "alive": $0.alive] },
+        "staleness_histogram": status.stalenessHistogram.map { Int($0) },
+        "wall_seconds": status.report.wallSeconds,
+    ]
+    if !status.error.isEmpty { object["error"] = status.error }
+    return object
 }

@@ -23,6 +23,15 @@ enum OpenAPI {
         Route(
             method: "get", path: "/v1/chimera/cluster", summary: "Workers, liveness, clocks, rejected messages",
             requestSchema: nil, responseSchema: "Cluster", errors: [401, 504]),
+        Route(
+            method: "post", path: "/v1/chimera/jobs", summary: "Start an asynchronous fit (202 with its id)",
+            requestSchema: "FitInput", responseSchema: "Job", errors: [400, 401, 409, 413, 503, 504]),
+        Route(
+            method: "get", path: "/v1/chimera/jobs/{id}", summary: "A job's state, iteration, loss, clocks and staleness",
+            requestSchema: nil, responseSchema: "Job", errors: [400, 401, 404, 504]),
+        Route(
+            method: "post", path: "/v1/chimera/jobs/{id}/cancel", summary: "Cancel a running job", requestSchema: nil,
+            responseSchema: "Job", errors: [400, 401, 404, 504]),
         Route(method: "get", path: "/openapi.json", summary: "This document", requestSchema: nil, responseSchema: "Document", errors: []),
     ]
 
@@ -57,6 +66,17 @@ enum OpenAPI {
             "rejected_messages": ["type": "integer"],
         ]),
         "Document": ["type": "object"],
+        "Job": object(
+            [
+                "job_id": ["type": "integer"],
+                "state": ["type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled", "unknown"]],
+                "iteration": ["type": "integer"], "loss": ["type": "number"], "wall_seconds": ["type": "number"],
+                "clocks": [
+                    "type": "array",
+                    "items": object(["worker": ["type": "string"], "clock": ["type": "integer"], "alive": ["type": "boolean"]]),
+                ],
+                "staleness_histogram": ["type": "array", "items": ["type": "integer"]], "error": ["type": "string"],
+            ], required: ["job_id", "state"]),
         "Error": object(
             [
                 "message": ["type": "string"],
@@ -93,6 +113,9 @@ enum OpenAPI {
                 ]
             }
             if route.errors.contains(401) { operation["security"] = [["bearer": [String]()], [String: Any]()] }
+            if route.path.contains("{id}") {
+                operation["parameters"] = [["name": "id", "in": "path", "required": true, "schema": ["type": "integer", "minimum": 1]]]
+            }
             paths[route.path, default: [:]][route.method] = operation
         }
         return [

@@ -90,6 +90,42 @@ struct GatewayTests {
         }
     }
 
+    @Test("asynchronous jobs: 202 with an id, progress with clocks and staleness, cancel, unknown id 404")
+    func jobs() async throws {
+        try await Self.withGateway { client in
+            let id = try await client.execute(
+                uri: "/v1/chimera/jobs", method: .post, body: ByteBuffer(string: "{\"iterations\": 1000000, \"staleness\": 2}")
+            ) { response -> Int in
+                #expect(response.status == .accepted)
+                let object = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                #expect(object?["state"] as? String == "running")
+                return object?["job_id"] as? Int ?? 0
+            }
+            #expect(id > 0)
+            var iteration = 0
+            for _ in 0..<600 where iteration < 10 {
+                iteration = try await client.execute(uri: "/v1/chimera/jobs/\(id)", method: .get) { response -> Int in
+                    #expect(response.status == .ok)
+                    let object = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                    #expect((object?["clocks"] as? [Any])?.count == 2)
+                    #expect(object?["staleness_histogram"] is [Int])
+                    return object?["iteration"] as? Int ?? 0
+                }
+                if iteration < 10 { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(iteration >= 10)
+            try await client.execute(uri: "/v1/chimera/jobs/\(id)/cancel", method: .post) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains("\"state\":\"cancelled\""))
+            }
+            try await client.execute(uri: "/v1/chimera/jobs/999", method: .get) { response in
+                #expect(response.status == .notFound)
+                let (code, kind) = try Self.errorKind(response.body)
+                #expect(code == 404 && kind == "UnknownJob")
+            }
+        }
+    }
+
     @Test("bad input gets 4xx in the error shape and nothing breaks")
     func badInput() async throws {
         let (columns, rows, _) = try Self.testRows(2)
@@ -202,12 +238,13 @@ struct OpenAPITests {
             }
             #expect(Set(paths.keys) == [
                 "/healthz", "/openapi.json", "/v1/chimera/cluster", "/v1/chimera/parameter-server/fit",
-                "/v1/chimera/parameter-server/predict",
+                "/v1/chimera/parameter-server/predict", "/v1/chimera/jobs", "/v1/chimera/jobs/{id}", "/v1/chimera/jobs/{id}/cancel",
             ])
             // Each documented operation exists on the router (anything but 404/405).
             for (path, operations) in paths {
                 for method in operations.keys {
-                    try await client.execute(uri: path, method: method == "get" ? .get : .post) { response in
+                    let concrete = path.replacingOccurrences(of: "{id}", with: "7")
+                    try await client.execute(uri: concrete, method: method == "get" ? .get : .post) { response in
                         #expect(response.status != .notFound && response.status != .methodNotAllowed, "\(method) \(path)")
                     }
                 }
