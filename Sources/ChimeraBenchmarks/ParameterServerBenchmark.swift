@@ -129,12 +129,11 @@ public enum ParameterServerBenchmark {
             master.terminate()
             master.wait(timeoutSeconds: 10)
         }
-        guard let line = master.nextLine(timeoutSeconds: 30), line.hasPrefix("chimera-master ") else {
+        guard let line = master.nextLine(timeoutSeconds: 30), let endpoints = MasterAnnouncement(line: line) else {
             throw BenchmarkError("the master did not start")
         }
-        let fields = ResultLine(line)!
-        let workersEndpoint = fields.fields["workers"]!
-        let client = try MasterClient(endpoint: fields.fields["control"]!)
+        let workersEndpoint = endpoints.workers
+        let client = try MasterClient(endpoint: endpoints.control)
         let workers = try shards.enumerated().map { index, shard in
             try ChildProcess(
                 name: "w\(index + 1)",

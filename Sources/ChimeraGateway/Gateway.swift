@@ -48,19 +48,7 @@ public func buildGateway(
     }
 
     router.post("/v1/chimera/parameter-server/fit") { request, _ -> FitOK in
-        let body = try await collect(request, limit: limit)
-        var fit = Chimera_V1_FitRequest()
-        fit.kind = .parameterServer
-        if body.readableBytes > 0 {
-            let input: FitInput
-            do {
-                input = try JSONDecoder().decode(FitInput.self, from: Data(body.readableBytesView))
-            } catch {
-                throw GatewayError(.badRequest, "InvalidJSON", "the fit body is not valid JSON: \(error)")
-            }
-            try input.apply(to: &fit.config)
-        }
-        let request = fit
+        let request = try fitRequest(try await collect(request, limit: limit), asynchronous: false)
         do {
             let reply = try await bridge.perform { client in
                 // A fit may rightly take an hour, so first make sure a master answers at all (503 if not).
@@ -111,20 +99,7 @@ public func buildGateway(
 
     // Asynchronous jobs (an addition): start a fit and poll it.
     router.post("/v1/chimera/jobs") { request, _ -> Response in
-        let body = try await collect(request, limit: limit)
-        var fit = Chimera_V1_FitRequest()
-        fit.kind = .parameterServer
-        fit.asynchronous = true
-        if body.readableBytes > 0 {
-            let input: FitInput
-            do {
-                input = try JSONDecoder().decode(FitInput.self, from: Data(body.readableBytesView))
-            } catch {
-                throw GatewayError(.badRequest, "InvalidJSON", "the job body is not valid JSON: \(error)")
-            }
-            try input.apply(to: &fit.config)
-        }
-        let request = fit
+        let request = try fitRequest(try await collect(request, limit: limit), asynchronous: true)
         do {
             let reply = try await bridge.perform { client in try client.fit(request, timeoutMilliseconds: requestTimeout) }
             return json(["job_id": Int(reply.jobID), "state": stateName(reply.state)], status: .accepted)
@@ -196,6 +171,22 @@ private func collect(_ request: Request, limit: Int) async throws -> ByteBuffer 
 private func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
     let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
     return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+/// A FitRequest from an optional JSON body of hyper-parameters (an empty body: the defaults).
+private func fitRequest(_ body: ByteBuffer, asynchronous: Bool) throws -> Chimera_V1_FitRequest {
+    var fit = Chimera_V1_FitRequest()
+    fit.kind = .parameterServer
+    fit.asynchronous = asynchronous
+    guard body.readableBytes > 0 else { return fit }
+    let input: FitInput
+    do {
+        input = try JSONDecoder().decode(FitInput.self, from: Data(body.readableBytesView))
+    } catch {
+        throw GatewayError(.badRequest, "InvalidJSON", "the fit body is not valid JSON: \(error)")
+    }
+    try input.apply(to: &fit.config)
+    return fit
 }
 
 private func jobID(_ context: some RequestContext) throws -> UInt64 {

@@ -169,18 +169,13 @@ public final class SweepRunner {
                 name: "master", arguments: ["master", "--port", "0", "--model-dir", runFolder.appendingPathComponent("model").path],
                 captureOutput: true, logFile: runFolder.appendingPathComponent("master.log"))
             processes.append(master)
-            guard let line = master.nextLine(timeoutSeconds: 60), line.hasPrefix("chimera-master ") else {
+            guard let line = master.nextLine(timeoutSeconds: 60), let endpoints = MasterAnnouncement(line: line) else {
                 throw ClusterError("the master of \(id) did not start")
             }
-            let fields = Dictionary(
-                uniqueKeysWithValues: line.split(separator: " ").dropFirst().map { part -> (String, String) in
-                    let pair = part.split(separator: "=", maxSplits: 1)
-                    return (String(pair[0]), String(pair.count > 1 ? pair[1] : ""))
-                })
-            controlEndpoint = fields["control"] ?? ""
+            controlEndpoint = endpoints.control
             for (index, shard) in prepared.shards[point.workers]!.enumerated() {
                 var arguments = [
-                    "worker", "--master", fields["workers"] ?? "", "--data", shard.path, "--name", "worker-\(index + 1)",
+                    "worker", "--master", endpoints.workers, "--data", shard.path, "--name", "worker-\(index + 1)",
                     "--delay-ms", "\(configuration.delayMilliseconds)",
                 ]
                 let setting = point.stragglers

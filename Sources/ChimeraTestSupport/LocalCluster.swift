@@ -21,16 +21,11 @@ public final class LocalCluster {
             arguments: ["master", "--port", "0", "--heartbeat-ms", "\(heartbeatMilliseconds)", "--model-dir", modelDirectory.path]
                 + extraArguments,
             prefix: "[master]", captureOutput: true, executable: try chimeraExecutable())
-        guard let line = master.nextLine(timeoutSeconds: 60), line.hasPrefix("chimera-master ") else {
+        guard let line = master.nextLine(timeoutSeconds: 60), let endpoints = MasterAnnouncement(line: line) else {
             throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "the master printed no endpoints"])
         }
-        var fields: [String: String] = [:]
-        for part in line.split(separator: " ").dropFirst() {
-            let pair = part.split(separator: "=", maxSplits: 1)
-            fields[String(pair[0])] = String(pair[1])
-        }
-        workersEndpoint = fields["workers"] ?? ""
-        controlEndpoint = fields["control"] ?? ""
+        workersEndpoint = endpoints.workers
+        controlEndpoint = endpoints.control
     }
 
     deinit {

@@ -41,15 +41,10 @@ struct Local: ParsableCommand {
             arguments: ["master", "--port", "\(masterPort)", "--model-dir", scratch.appendingPathComponent("model").path, "--parent", me],
             prefix: "[master]", captureOutput: true)
         children.append(master)
-        guard let line = master.nextLine(timeoutSeconds: 60), line.hasPrefix("chimera-master ") else {
+        guard let line = master.nextLine(timeoutSeconds: 60), let endpoints = MasterAnnouncement(line: line) else {
             throw ValidationError("the master did not start")
         }
-        let endpoints = Dictionary(
-            uniqueKeysWithValues: line.split(separator: " ").dropFirst().map { part -> (String, String) in
-                let pair = part.split(separator: "=", maxSplits: 1)
-                return (String(pair[0]), pair.count > 1 ? String(pair[1]) : "")
-            })
-        let workersEndpoint = endpoints["workers"] ?? ""
+        let workersEndpoint = endpoints.workers
         for (index, shard) in shards.enumerated() {
             let name = shard.lastPathComponent.hasPrefix("worker-") ? shard.lastPathComponent : "worker-\(index + 1)"
             children.append(
@@ -60,7 +55,7 @@ struct Local: ParsableCommand {
         }
         let gateway = try ChildProcess(
             name: "gateway",
-            arguments: ["gateway", "--master", endpoints["control"] ?? "", "--port", "\(port)", "--parent", me],
+            arguments: ["gateway", "--master", endpoints.control, "--port", "\(port)", "--parent", me],
             prefix: "[gateway]", captureOutput: true)
         children.append(gateway)
         guard let urlLine = gateway.nextLine(timeoutSeconds: 60), let url = urlLine.split(separator: "=", maxSplits: 1).last
@@ -70,7 +65,7 @@ struct Local: ParsableCommand {
         print("chimera local: gateway \(url)")
         print("chimera local: master workers endpoint \(workersEndpoint) (start more workers with chimera worker --master \(workersEndpoint) --data DIR)")
         print("chimera local: pids " + children.map { "\($0.name)=\($0.processIdentifier)" }.joined(separator: " "))
-        print("chimera-local url=\(url) workers=\(workersEndpoint) control=\(endpoints["control"] ?? "")")
+        print("chimera-local url=\(url) workers=\(workersEndpoint) control=\(endpoints.control)")
         fflush(nil)
 
         let stop = StopFlag()

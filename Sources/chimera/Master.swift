@@ -45,7 +45,7 @@ struct Master: ParsableCommand {
         TerminationSignals.onTerminate { _ in stopFlag.stop() }
         let e = master.endpoints
         // One machine-readable line on stdout: tools (chimera local, tests) read the chosen ports here.
-        print("chimera-master workers=\(e.workers) broadcast=\(e.broadcast) control=\(e.control)")
+        print(MasterAnnouncement(workers: e.workers, broadcast: e.broadcast, control: e.control).line)
         fflush(nil)
         logLine("master: parameter server listening: workers \(e.workers), broadcast \(e.broadcast), control \(e.control)")
         try master.run()
