@@ -58,3 +58,15 @@ public func processIsGone(_ pid: Int32) -> Bool {
     let state = stat[stat.index(close, offsetBy: 2)...].prefix(1)
     return state == "Z" || state == "X"
 }
+
+/// Waits (bounded, up to ~10 s) until every process in `pids` is gone; SIGKILLs stragglers so a failing
+/// test leaves nothing behind. Returns whether they all went by themselves.
+public func waitUntilGone(_ pids: [Int32]) -> Bool {
+    var gone = false
+    for _ in 0..<1000 where !gone {
+        gone = pids.allSatisfy(processIsGone)
+        if !gone { usleep(10_000) }
+    }
+    for pid in pids where !processIsGone(pid) { kill(pid, SIGKILL) }
+    return gone
+}

@@ -41,7 +41,7 @@ struct GatewayCommand: AsyncParsableCommand {
             options.bearerToken = token
         }
         if options.bearerToken?.isEmpty ?? false { throw ValidationError("the bearer token is empty") }
-        let loopback = ["127.0.0.1", "localhost", "::1"].contains(host)
+        let loopback = isLoopback(host)
         if !loopback && options.bearerToken == nil && !insecure {
             throw ValidationError("listening on \(host) needs a bearer token (--token-file or CHIMERA_GATEWAY_TOKEN), or --insecure")
         }

@@ -37,7 +37,7 @@ struct Master: ParsableCommand {
         options.resume = resume
         options.maxFrameBytes = maxFrameMib << 20
         options.curve = try curve.settings()
-        if !["127.0.0.1", "localhost", "::1"].contains(host) && options.curve == nil {
+        if !isLoopback(host) && options.curve == nil {
             logLine("master: warning: listening on \(host) without CURVE: anyone who reaches it can join or fit")
         }
         let master = try ParameterServerMaster(options: options, log: logLine)

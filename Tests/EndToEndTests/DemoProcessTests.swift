@@ -42,14 +42,8 @@ struct DemoProcessTests {
             try #require(pids.count == 2, "stderr: \(text)")
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            // Bounded wait for the kernel's parent-death signal to end both workers.
-            var gone = false
-            for _ in 0..<1000 where !gone {
-                gone = pids.allSatisfy(processIsGone)
-                if !gone { usleep(10_000) }
-            }
-            #expect(gone, "workers \(pids) outlived their master")
-            for pid in pids where !processIsGone(pid) { kill(pid, SIGKILL) }
+            // The kernel's parent-death signal must end both workers.
+            #expect(waitUntilGone(pids), "workers \(pids) outlived their master")
         }
     }
 

@@ -63,13 +63,7 @@ struct LocalClusterCommandTests {
 
             local.send(signal: SIGKILL)
             local.wait(timeoutSeconds: 10)
-            var gone = false
-            for _ in 0..<1000 where !gone {
-                gone = pids.allSatisfy(processIsGone)
-                if !gone { usleep(10_000) }
-            }
-            #expect(gone, "children outlived chimera local: \(pids.filter { !processIsGone($0) })")
-            for pid in pids where !processIsGone(pid) { kill(pid, SIGKILL) }
+            #expect(waitUntilGone(pids), "children outlived chimera local: \(pids)")
         }
     }
 }
