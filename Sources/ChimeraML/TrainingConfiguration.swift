@@ -100,6 +100,8 @@ public enum LibM {
     public static func exp(_ x: Double) -> Double { Glibc.exp(x) }
     public static func pow(_ x: Double, _ y: Double) -> Double { Glibc.pow(x, y) }
     public static func log1p(_ x: Double) -> Double { Glibc.log1p(x) }
+    public static func log(_ x: Double) -> Double { Glibc.log(x) }
+    public static func log2(_ x: Double) -> Double { Glibc.log2(x) }
 }
 
 #if canImport(Glibc)
