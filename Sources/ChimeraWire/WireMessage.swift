@@ -54,6 +54,8 @@ extension ControlBody {
         case .weightPull: "weight_pull"
         case .workerResult: "worker_result"
         case .goodbye: "goodbye"
+        case .memberPrediction: "member_prediction"
+        case .memberPredict: "member_predict"
         case .welcome: "welcome"
         case .ack: "ack"
         case .jobStart: "job_start"

@@ -23,6 +23,35 @@ struct FitOptions: ParsableArguments {
     @Option(help: "Seed.") var seed: UInt64 = 42
     @Flag(help: "Skip global standardisation.") var rawFeatures = false
     @Option(help: "Checkpoint every K iterations (0: only at the end).") var checkpointEvery = 0
+    @Option(help: "Aggregation: trees each worker fits.") var treesPerWorker = 1
+    @Option(help: "Aggregation: gini, entropy (classification) or squared_error (regression).") var criterion = "gini"
+    @Option(help: "Aggregation: maximum tree depth (0: unlimited).") var maxDepth = 0
+    @Option(help: "Aggregation: minimum samples to split a node.") var minSamplesSplit = 2
+    @Option(help: "Aggregation: minimum samples per leaf.") var minSamplesLeaf = 1
+    @Option(help: "Aggregation: features per split: all, sqrt, log2, a fraction or a count.") var maxFeatures = "all"
+    @Option(help: "Aggregation: maximum leaves per tree (0: unlimited; else grown best first).") var maxLeafNodes = 0
+    @Flag(help: "Aggregation: fit every tree on the whole shard instead of a bootstrap.") var noBootstrap = false
+
+    /// The FitConfig of a bagging fit.
+    func treeConfiguration() throws -> Chimera_V1_FitConfig {
+        var wire = Chimera_V1_FitConfig()
+        wire.model = criterion == "squared_error" ? .decisionTreeRegressor : .decisionTreeClassifier
+        wire.criterion = criterion
+        wire.treesPerWorker = UInt32(clamping: max(treesPerWorker, 0))
+        wire.maxDepth = UInt32(clamping: max(maxDepth, 0))
+        wire.minSamplesSplit = UInt32(clamping: max(minSamplesSplit, 0))
+        wire.minSamplesLeaf = UInt32(clamping: max(minSamplesLeaf, 0))
+        wire.maxFeatures = maxFeatures
+        wire.maxLeafNodes = UInt32(clamping: max(maxLeafNodes, 0))
+        wire.noBootstrap = noBootstrap
+        wire.seed = seed
+        do {
+            _ = try AggregationConfiguration(wire: wire)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        return wire
+    }
 
     func configuration() throws -> TrainingConfiguration {
         var c = TrainingConfiguration()
@@ -74,10 +103,11 @@ struct Fit: ParsableCommand {
     @OptionGroup var curve: CurveClientOptions
 
     func run() throws {
-        var request = Chimera_V1_FitRequest()
-        request.kind = .parameterServer
-        request.config = try fit.configuration().wire
         let client = try MasterClient(endpoint: master, curve: try curve.settings())
+        // The master's mode decides which settings apply: SGD hyper-parameters or tree settings.
+        var request = Chimera_V1_FitRequest()
+        request.kind = try client.status().mode == .aggregation ? .aggregation : .parameterServer
+        request.config = request.kind == .aggregation ? try fit.treeConfiguration() : try fit.configuration().wire
         if waitWorkers > 0 {
             let deadline = Date().addingTimeInterval(60)
             var ready = 0
@@ -98,6 +128,14 @@ struct Fit: ParsableCommand {
 enum FitReportText {
     static func render(_ reply: Chimera_V1_FitReply) -> String {
         let r = reply.report
+        if r.members > 0 {
+            var lines = [
+                "job \(reply.jobID): \(reply.state): \(r.members) trees",
+                String(format: "  wall %.3f s   bytes sent %llu   received %llu", r.wallSeconds, r.bytesSent, r.bytesReceived),
+            ]
+            if !r.failedWorkers.isEmpty { lines.append("  failed workers: \(r.failedWorkers.joined(separator: "; "))") }
+            return lines.joined(separator: "\n")
+        }
         var lines = [
             "job \(reply.jobID): \(reply.state)",
             String(format: "  iterations %llu   final loss %.6g", r.iterations, r.finalLoss),
@@ -124,13 +162,15 @@ struct Predict: ParsableCommand {
     @Option(help: "The master's control endpoint.") var master = "tcp://127.0.0.1:5557"
     @Option(help: "Features CSV (X_test.csv).") var x: String
     @Option(help: "Labels CSV (y_test.csv): print accuracy (classifiers) or R² (regression).") var y: String?
+    @Flag(help: "Aggregation: have the workers predict with their own trees (the Python Chimera's way).") var fanOut = false
     @OptionGroup var curve: CurveClientOptions
 
     func run() throws {
         let (columns, rows) = try ShardLayout.loadFeatures(x)
         let client = try MasterClient(endpoint: master, curve: try curve.settings())
         let start = Date()
-        let prediction = try client.predict(columns: columns, values: rows.flatMap { $0 }, rows: rows.count)
+        let prediction = try client.predict(
+            columns: columns, values: rows.flatMap { $0 }, rows: rows.count, probabilities: y != nil, fanOut: fanOut)
         let elapsed = Date().timeIntervalSince(start)
         guard let y else {
             for value in prediction.values { print(value) }
@@ -146,7 +186,7 @@ struct Predict: ParsableCommand {
             let total = truth.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
             print(String(format: "R² %.4f on %d rows (predict %.1f ms)", 1 - residual / total, truth.count, elapsed * 1e3))
         } else {
-            let correct = zip(truth, prediction.values).filter { $0 == $1 }.count
+            let correct = zip(truth, prediction.labels).filter { $0 == $1 }.count
             print(
                 String(
                     format: "accuracy %.4f (%d/%d rows, predict %.1f ms)", Double(correct) / Double(truth.count), correct,

@@ -7,19 +7,20 @@ struct Master: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a master: workers connect to it, clients fit and predict through it.")
 
-    @Option(help: "parameter-server (aggregation arrives with the bagging issue).") var mode = "parameter-server"
+    @Option(help: "parameter-server (distributed SGD) or aggregation (bagged decision trees).") var mode = "parameter-server"
     @Option(help: "Interface to bind. Keep 127.0.0.1 unless workers are on other machines.") var host = "127.0.0.1"
     @Option(help: "Workers port; broadcast is port+1, control port+2. 0 picks free ports.") var port = 5555
     @Option(help: "Heartbeat interval the workers are told to use, in ms.") var heartbeatMs: UInt32 = 1_000
     @Option(help: "Missed heartbeats before a worker is declared dead.") var liveness: UInt32 = 3
-    @Option(help: "Folder for model.json and checkpoint.json.") var modelDir: String?
+    @Option(help: "Folder for model.json and checkpoint.json (ensemble.json in aggregation mode).") var modelDir: String?
     @Flag(help: "Load the last checkpoint/model from --model-dir; the next fit starts from its weights.") var resume = false
     @Option(help: "Largest accepted frame in MiB.") var maxFrameMib = 1024
+    @Option(help: "Aggregation: how long a fan-out prediction waits for the workers, in ms.") var fanOutTimeoutMs = 10_000
     @Option(help: "Exit when this pid dies (set by chimera local).") var parent: Int32?
     @OptionGroup var curve: CurveServerOptions
 
     func validate() throws {
-        guard mode == "parameter-server" else { throw ValidationError("--mode \(mode): only parameter-server is available yet") }
+        guard MasterMode(rawValue: mode) != nil else { throw ValidationError("--mode must be parameter-server or aggregation") }
         guard (0...65533).contains(port) else { throw ValidationError("--port must be 0…65533") }
         guard heartbeatMs >= 50 else { throw ValidationError("--heartbeat-ms must be ≥ 50") }
         guard liveness >= 1 else { throw ValidationError("--liveness must be ≥ 1") }
@@ -29,6 +30,8 @@ struct Master: ParsableCommand {
     func run() throws {
         if let parent { ChildProcess.dieWithParent(originalParent: parent) }
         var options = MasterOptions()
+        options.mode = MasterMode(rawValue: mode)!
+        options.fanOutTimeoutMilliseconds = max(fanOutTimeoutMs, 1)
         options.host = host
         options.port = port
         options.heartbeatIntervalMilliseconds = heartbeatMs
@@ -40,14 +43,14 @@ struct Master: ParsableCommand {
         if !isLoopback(host) && options.curve == nil {
             logLine("master: warning: listening on \(host) without CURVE: anyone who reaches it can join or fit")
         }
-        let master = try ParameterServerMaster(options: options, log: logLine)
+        let master = try ChimeraMaster(options: options, log: logLine)
         let stopFlag = master.stopFlag
         TerminationSignals.onTerminate { _ in stopFlag.stop() }
         let e = master.endpoints
         // One machine-readable line on stdout: tools (chimera local, tests) read the chosen ports here.
         print(MasterAnnouncement(workers: e.workers, broadcast: e.broadcast, control: e.control).line)
         fflush(nil)
-        logLine("master: parameter server listening: workers \(e.workers), broadcast \(e.broadcast), control \(e.control)")
+        logLine("master: \(options.mode.rawValue) listening: workers \(e.workers), broadcast \(e.broadcast), control \(e.control)")
         try master.run()
         logLine("master: stopped")
     }
@@ -61,7 +64,7 @@ struct Worker: ParsableCommand {
     @Option(help: "The shard's folder.") var data: String
     @Option(help: "Unique worker name (default: the folder's name).") var name: String?
     @Option(help: "Exit when this pid dies (set by chimera local).") var parent: Int32?
-    @Option(help: "Simulated compute: extra milliseconds spent on every iteration.") var delayMs = 0
+    @Option(help: "Simulated compute: extra milliseconds spent on every iteration (every tree in aggregation).") var delayMs = 0
     @Option(help: "Straggler: every iteration takes this many times as long.") var slowdown = 1.0
     @Option(help: "Straggler: probability of a transient pause per iteration.") var pauseProbability = 0.0
     @Option(help: "Straggler: pause every K iterations (0: never).") var pauseEvery = 0

@@ -35,16 +35,30 @@ public final class MasterClient {
         public let classes: [Double]
         /// rows × classes, when asked for and the model has them.
         public let probabilities: [Float]?
+
+        /// The most probable class of every row when probabilities came back, else the values.
+        public var labels: [Double] {
+            guard let probabilities, !classes.isEmpty else { return values }
+            let k = classes.count
+            return values.indices.map { r in
+                var best = 0
+                for c in 1..<k where probabilities[r * k + c] > probabilities[r * k + best] { best = c }
+                return classes[best]
+            }
+        }
     }
 
-    /// Predicts rows (row-major `values`, `columns` wide).
+    /// Predicts rows (row-major `values`, `columns` wide). `kind` unspecified works with either master
+    /// mode; `fanOut` asks an aggregation master to have the workers predict.
     public func predict(
-        columns: [String], values: [Float], rows: Int, probabilities: Bool = false, timeoutMilliseconds: Int32 = 60_000
+        columns: [String], values: [Float], rows: Int, probabilities: Bool = false, kind: Chimera_V1_JobKind = .unspecified,
+        fanOut: Bool = false, timeoutMilliseconds: Int32 = 60_000
     ) throws -> Prediction {
         var request = Chimera_V1_PredictRequest()
-        request.kind = .parameterServer
+        request.kind = kind
         request.columns = columns
         request.probabilities = probabilities
+        request.fanOut = fanOut
         let x = Tensor.float32(values, shape: [rows, columns.count])
         let reply = try call(WireMessage(.predictRequest(request), tensors: [NamedTensor("x", x)]), timeoutMilliseconds: timeoutMilliseconds)
         guard case .predictReply(let predict) = reply.body else { throw MasterClientError.unexpected(reply.body?.kindName) }

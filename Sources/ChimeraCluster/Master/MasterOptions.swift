@@ -1,7 +1,14 @@
 public import Foundation
 
+/// What a master trains: linear models by distributed SGD, or bagged decision trees.
+public enum MasterMode: String, Sendable, CaseIterable {
+    case parameterServer = "parameter-server"
+    case aggregation
+}
+
 /// How a master listens and behaves.
 public struct MasterOptions: Sendable {
+    public var mode = MasterMode.parameterServer
     /// Interface to bind; 127.0.0.1 unless the deployment needs more (then enable CURVE).
     public var host = "127.0.0.1"
     /// Workers ROUTER port; broadcast is port + 1 and control port + 2. 0: OS-chosen ports for all three.
@@ -15,6 +22,8 @@ public struct MasterOptions: Sendable {
     public var resume = false
     /// Largest frame accepted from a peer, in bytes (larger messages are refused by libzmq and the codec).
     public var maxFrameBytes = 1 << 30
+    /// Fan-out prediction (aggregation): how long to wait for the workers' answers.
+    public var fanOutTimeoutMilliseconds = 10_000
 
     /// CURVE: when set, every master socket is a CURVE server admitting only the allowed client keys.
     public var curve: CurveServerSettings?

@@ -37,6 +37,8 @@ public final class WorkerNode {
     private var workerID: UInt32 = 0
     private var broadcast: Socket?
     private var heartbeat: HeartbeatSender?
+    /// Aggregation: the trees this worker fitted last, kept for fan-out predictions.
+    private var members: TreeEnsemble?
 
     public init(options: Options, data: Dataset, log: @escaping (String) -> Void) throws {
         self.options = options
@@ -76,6 +78,10 @@ public final class WorkerNode {
                 if let job = try confirmSubscription(sync.sequence) { pendingJob = job }
             case .jobStart(let start) where start.kind == .parameterServer:
                 pendingJob = (start, try standardizer(from: message))
+            case .jobStart(let start) where start.kind == .aggregation:
+                try fitMembers(start)
+            case .memberPredict(let task):
+                try answerMemberPredict(task, message)
             case .shutdown(let shutdown):
                 log("\(options.name): master shut down (\(shutdown.reason))")
                 return
@@ -260,6 +266,74 @@ public final class WorkerNode {
             heartbeat?.update(jobID: start.jobID, clock: UInt64(clock))
         }
         return .stopped
+    }
+
+    // MARK: Aggregation
+
+    /// Fits this worker's bagged trees and sends them to the master (failures are reported, not thrown).
+    private func fitMembers(_ start: Chimera_V1_JobStart) throws {
+        let began = monotonicSeconds()
+        var result = Chimera_V1_WorkerResult()
+        result.workerID = workerID
+        result.jobID = start.jobID
+        var tensors: [NamedTensor] = []
+        heartbeat?.update(jobID: start.jobID, clock: 0)
+        do {
+            let configuration = try AggregationConfiguration(wire: start.config)
+            guard start.featureNames == data.featureNames else {
+                throw ClusterError("the job's columns differ from this shard's")
+            }
+            let classes = start.classes.map(Float.init)
+            let trees = try Bagging.fit(
+                data: data, classes: classes, settings: configuration.tree, trees: configuration.treesPerWorker,
+                workerSeed: options.name.hashValueStable, bootstrap: configuration.bootstrap)
+            let delay = options.delayPerIterationMilliseconds * trees.count
+            if delay > 0 { usleep(UInt32(min(delay, 3_600_000)) * 1000) }
+            tensors = trees.enumerated().map { NamedTensor("tree.\($0.offset)", .bytes(TreeCodec.encode($0.element))) }
+            members = TreeEnsemble(task: configuration.task, featureNames: data.featureNames, classes: classes, trees: trees)
+            log(
+                String(
+                    format: "%@: job %llu: fitted %d trees (%d leaves) in %.3f s", options.name, start.jobID, trees.count,
+                    trees.reduce(0) { $0 + $1.leafCount }, monotonicSeconds() - began))
+        } catch {
+            result.failed = true
+            result.error = "\(error)"
+            log("\(options.name): job \(start.jobID) failed: \(error)")
+        }
+        result.seconds = monotonicSeconds() - began
+        guard let reply = try call(WireMessage(.workerResult(result), tensors: tensors), timeout: options.requestTimeoutMilliseconds)
+        else {
+            log("\(options.name): the master did not acknowledge the trees of job \(start.jobID)")
+            return
+        }
+        if case .error(let error) = reply.body { log("\(options.name): the master refused the trees: \(error.message)") }
+    }
+
+    /// Fan-out prediction: the mean of this worker's members on the broadcast rows.
+    private func answerMemberPredict(_ task: Chimera_V1_MemberPredict, _ message: WireMessage) throws {
+        var answer = Chimera_V1_MemberPrediction()
+        answer.workerID = workerID
+        answer.taskID = task.taskID
+        var tensors: [NamedTensor] = []
+        if let members, !members.trees.isEmpty {
+            do throws(WireError) {
+                let x = try message.tensor(named: "x")
+                guard x.dtype == .float32, x.shape.count == 2, x.shape[1] == members.featureNames.count else {
+                    throw WireError(.wrongTensor, "x must be float32 [rows, \(members.featureNames.count)], is \(x.dtype) \(x.shape)")
+                }
+                let rows = Dataset(
+                    featureNames: members.featureNames, features: x.floats(), labels: [Float](repeating: 0, count: x.shape[0]))
+                tensors = [NamedTensor("means", .float32(members.meanOutputs(rows), shape: [x.shape[0], members.outputs]))]
+                answer.members = UInt32(members.trees.count)
+            } catch {
+                answer.failed = true
+                answer.error = error.message
+            }
+        } else {
+            answer.failed = true
+            answer.error = "no fitted members"
+        }
+        _ = try call(WireMessage(.memberPrediction(answer), tensors: tensors), timeout: options.requestTimeoutMilliseconds)
     }
 
     /// An Error reply during a job: re-register when the master forgot us, otherwise stop this job.

@@ -619,6 +619,14 @@ public nonisolated struct Chimera_V1_Control: Sendable {
     set {body = .goodbye(newValue)}
   }
 
+  public var memberPrediction: Chimera_V1_MemberPrediction {
+    get {
+      if case .memberPrediction(let v)? = body {return v}
+      return Chimera_V1_MemberPrediction()
+    }
+    set {body = .memberPrediction(newValue)}
+  }
+
   /// master -> worker (replies on the workers ROUTER, or broadcast on PUB)
   public var welcome: Chimera_V1_Welcome {
     get {
@@ -674,6 +682,14 @@ public nonisolated struct Chimera_V1_Control: Sendable {
       return Chimera_V1_Shutdown()
     }
     set {body = .shutdown(newValue)}
+  }
+
+  public var memberPredict: Chimera_V1_MemberPredict {
+    get {
+      if case .memberPredict(let v)? = body {return v}
+      return Chimera_V1_MemberPredict()
+    }
+    set {body = .memberPredict(newValue)}
   }
 
   /// client/gateway -> master (control ROUTER) and replies
@@ -769,6 +785,7 @@ public nonisolated struct Chimera_V1_Control: Sendable {
     case weightPull(Chimera_V1_WeightPull)
     case workerResult(Chimera_V1_WorkerResult)
     case goodbye(Chimera_V1_WorkerGoodbye)
+    case memberPrediction(Chimera_V1_MemberPrediction)
     /// master -> worker (replies on the workers ROUTER, or broadcast on PUB)
     case welcome(Chimera_V1_Welcome)
     case ack(Chimera_V1_Ack)
@@ -777,6 +794,7 @@ public nonisolated struct Chimera_V1_Control: Sendable {
     case weights(Chimera_V1_Weights)
     case sync(Chimera_V1_Sync)
     case shutdown(Chimera_V1_Shutdown)
+    case memberPredict(Chimera_V1_MemberPredict)
     /// client/gateway -> master (control ROUTER) and replies
     case fitRequest(Chimera_V1_FitRequest)
     case fitReply(Chimera_V1_FitReply)
@@ -1080,6 +1098,18 @@ public nonisolated struct Chimera_V1_FitConfig: @unchecked Sendable {
     set {_uniqueStorage()._criterion = newValue}
   }
 
+  /// 0: unlimited; else grown best first
+  public var maxLeafNodes: UInt32 {
+    get {_storage._maxLeafNodes}
+    set {_uniqueStorage()._maxLeafNodes = newValue}
+  }
+
+  /// fit each tree on the whole shard instead of a bootstrap
+  public var noBootstrap: Bool {
+    get {_storage._noBootstrap}
+    set {_uniqueStorage()._noBootstrap = newValue}
+  }
+
   /// Record one IterationRecord per completed iteration in the FitReport (with the weights when
   /// `record_weights`), for tuning runs.
   public var recordTimeline: Bool {
@@ -1237,7 +1267,9 @@ public nonisolated struct Chimera_V1_Weights: Sendable {
   public init() {}
 }
 
-/// Worker -> master in aggregation jobs: the fitted members. Tensor "tree.<k>" of UINT8 per tree.
+/// Worker -> master in aggregation jobs: the fitted members. Tensor "tree.<k>" of UINT8 per tree
+/// (k = 0, 1, ...), each a tree in the encoding of proto/README.md ("Tree encoding"). The master
+/// replies with Ack, or Error when a tree is malformed.
 public nonisolated struct Chimera_V1_WorkerResult: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1252,6 +1284,46 @@ public nonisolated struct Chimera_V1_WorkerResult: Sendable {
   public var error: String = String()
 
   public var seconds: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Master -> workers (PUB), in fan-out prediction: predict these rows with your own members.
+/// Tensor "x", float32 [rows, features], columns in the job's feature order.
+public nonisolated struct Chimera_V1_MemberPredict: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var taskID: UInt64 = 0
+
+  /// the aggregation job whose members should answer
+  public var jobID: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Worker -> master: the answer to MemberPredict. Tensor "means", float32 [rows, outputs]: the mean
+/// of this worker's members (class probabilities in the job's class order, or values).
+public nonisolated struct Chimera_V1_MemberPrediction: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var workerID: UInt32 = 0
+
+  public var taskID: UInt64 = 0
+
+  /// trees averaged; the master weights workers by it
+  public var members: UInt32 = 0
+
+  public var failed: Bool = false
+
+  public var error: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1312,6 +1384,9 @@ public nonisolated struct Chimera_V1_FitReport: Sendable {
 
   /// when FitConfig.record_timeline
   public var timeline: [Chimera_V1_IterationRecord] = []
+
+  /// aggregation: trees in the fitted ensemble
+  public var members: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1407,6 +1482,10 @@ public nonisolated struct Chimera_V1_PredictRequest: Sendable {
   public var columns: [String] = []
 
   public var probabilities: Bool = false
+
+  /// Aggregation: send the rows to the workers, which answer with their members' predictions (the
+  /// Python Chimera's way), instead of predicting from the master's copy of the ensemble.
+  public var fanOut: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1642,7 +1721,7 @@ nonisolated extension Chimera_V1_TensorSpec: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Control"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}tensors\0\u{2}\u{8}hello\0\u{1}heartbeat\0\u{3}subscription_ready\0\u{3}gradient_push\0\u{3}weight_pull\0\u{3}worker_result\0\u{1}goodbye\0\u{2}\u{4}welcome\0\u{1}ack\0\u{3}job_start\0\u{3}job_stop\0\u{1}weights\0\u{1}sync\0\u{1}shutdown\0\u{4}\u{4}fit_request\0\u{3}fit_reply\0\u{3}predict_request\0\u{3}predict_reply\0\u{3}status_request\0\u{3}cluster_status\0\u{3}job_status_request\0\u{3}job_status\0\u{3}cancel_job\0\u{2}\u{c}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}tensors\0\u{2}\u{8}hello\0\u{1}heartbeat\0\u{3}subscription_ready\0\u{3}gradient_push\0\u{3}weight_pull\0\u{3}worker_result\0\u{1}goodbye\0\u{3}member_prediction\0\u{2}\u{3}welcome\0\u{1}ack\0\u{3}job_start\0\u{3}job_stop\0\u{1}weights\0\u{1}sync\0\u{1}shutdown\0\u{3}member_predict\0\u{4}\u{3}fit_request\0\u{3}fit_reply\0\u{3}predict_request\0\u{3}predict_reply\0\u{3}status_request\0\u{3}cluster_status\0\u{3}job_status_request\0\u{3}job_status\0\u{3}cancel_job\0\u{2}\u{c}error\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1743,6 +1822,19 @@ nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._
           self.body = .goodbye(v)
         }
       }()
+      case 17: try {
+        var v: Chimera_V1_MemberPrediction?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .memberPrediction(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .memberPrediction(v)
+        }
+      }()
       case 20: try {
         var v: Chimera_V1_Welcome?
         var hadOneofValue = false
@@ -1832,6 +1924,19 @@ nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._
         if let v = v {
           if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.body = .shutdown(v)
+        }
+      }()
+      case 27: try {
+        var v: Chimera_V1_MemberPredict?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .memberPredict(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .memberPredict(v)
         }
       }()
       case 30: try {
@@ -2009,6 +2114,10 @@ nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._
       guard case .goodbye(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
     }()
+    case .memberPrediction?: try {
+      guard case .memberPrediction(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+    }()
     case .welcome?: try {
       guard case .welcome(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
@@ -2036,6 +2145,10 @@ nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._
     case .shutdown?: try {
       guard case .shutdown(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
+    }()
+    case .memberPredict?: try {
+      guard case .memberPredict(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 27)
     }()
     case .fitRequest?: try {
       guard case .fitRequest(let v)? = self.body else { preconditionFailure() }
@@ -2392,7 +2505,7 @@ nonisolated extension Chimera_V1_Ack: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FitConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{4}\u{c}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0\u{4}\u{5}record_timeline\0\u{3}record_weights\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{4}\u{c}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0\u{3}max_leaf_nodes\0\u{3}no_bootstrap\0\u{4}\u{3}record_timeline\0\u{3}record_weights\0")
 
   fileprivate class _StorageClass {
     var _model: Chimera_V1_Model = .unspecified
@@ -2419,6 +2532,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
     var _minSamplesLeaf: UInt32 = 0
     var _maxFeatures: String = String()
     var _criterion: String = String()
+    var _maxLeafNodes: UInt32 = 0
+    var _noBootstrap: Bool = false
     var _recordTimeline: Bool = false
     var _recordWeights: Bool = false
 
@@ -2455,6 +2570,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       _minSamplesLeaf = source._minSamplesLeaf
       _maxFeatures = source._maxFeatures
       _criterion = source._criterion
+      _maxLeafNodes = source._maxLeafNodes
+      _noBootstrap = source._noBootstrap
       _recordTimeline = source._recordTimeline
       _recordWeights = source._recordWeights
     }
@@ -2499,6 +2616,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         case 33: try { try decoder.decodeSingularUInt32Field(value: &_storage._minSamplesLeaf) }()
         case 34: try { try decoder.decodeSingularStringField(value: &_storage._maxFeatures) }()
         case 35: try { try decoder.decodeSingularStringField(value: &_storage._criterion) }()
+        case 36: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxLeafNodes) }()
+        case 37: try { try decoder.decodeSingularBoolField(value: &_storage._noBootstrap) }()
         case 40: try { try decoder.decodeSingularBoolField(value: &_storage._recordTimeline) }()
         case 41: try { try decoder.decodeSingularBoolField(value: &_storage._recordWeights) }()
         default: break
@@ -2581,6 +2700,12 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       if !_storage._criterion.isEmpty {
         try visitor.visitSingularStringField(value: _storage._criterion, fieldNumber: 35)
       }
+      if _storage._maxLeafNodes != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._maxLeafNodes, fieldNumber: 36)
+      }
+      if _storage._noBootstrap != false {
+        try visitor.visitSingularBoolField(value: _storage._noBootstrap, fieldNumber: 37)
+      }
       if _storage._recordTimeline != false {
         try visitor.visitSingularBoolField(value: _storage._recordTimeline, fieldNumber: 40)
       }
@@ -2620,6 +2745,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._minSamplesLeaf != rhs_storage._minSamplesLeaf {return false}
         if _storage._maxFeatures != rhs_storage._maxFeatures {return false}
         if _storage._criterion != rhs_storage._criterion {return false}
+        if _storage._maxLeafNodes != rhs_storage._maxLeafNodes {return false}
+        if _storage._noBootstrap != rhs_storage._noBootstrap {return false}
         if _storage._recordTimeline != rhs_storage._recordTimeline {return false}
         if _storage._recordWeights != rhs_storage._recordWeights {return false}
         return true
@@ -2955,6 +3082,91 @@ nonisolated extension Chimera_V1_WorkerResult: SwiftProtobuf.Message, SwiftProto
   }
 }
 
+nonisolated extension Chimera_V1_MemberPredict: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MemberPredict"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{3}job_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.taskID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.jobID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.taskID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.taskID, fieldNumber: 1)
+    }
+    if self.jobID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.jobID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_MemberPredict, rhs: Chimera_V1_MemberPredict) -> Bool {
+    if lhs.taskID != rhs.taskID {return false}
+    if lhs.jobID != rhs.jobID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_MemberPrediction: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MemberPrediction"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}task_id\0\u{1}members\0\u{1}failed\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.workerID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.taskID) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.members) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.failed) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.workerID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.workerID, fieldNumber: 1)
+    }
+    if self.taskID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.taskID, fieldNumber: 2)
+    }
+    if self.members != 0 {
+      try visitor.visitSingularUInt32Field(value: self.members, fieldNumber: 3)
+    }
+    if self.failed != false {
+      try visitor.visitSingularBoolField(value: self.failed, fieldNumber: 4)
+    }
+    if !self.error.isEmpty {
+      try visitor.visitSingularStringField(value: self.error, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_MemberPrediction, rhs: Chimera_V1_MemberPrediction) -> Bool {
+    if lhs.workerID != rhs.workerID {return false}
+    if lhs.taskID != rhs.taskID {return false}
+    if lhs.members != rhs.members {return false}
+    if lhs.failed != rhs.failed {return false}
+    if lhs.error != rhs.error {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Chimera_V1_FitRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FitRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}config\0\u{1}asynchronous\0")
@@ -3001,7 +3213,7 @@ nonisolated extension Chimera_V1_FitRequest: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Chimera_V1_FitReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FitReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}iterations\0\u{3}final_loss\0\u{3}wall_seconds\0\u{3}seconds_per_iteration\0\u{1}clocks\0\u{3}barrier_wait_seconds\0\u{3}staleness_histogram\0\u{3}bytes_sent\0\u{3}bytes_received\0\u{3}failed_workers\0\u{1}timeline\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}iterations\0\u{3}final_loss\0\u{3}wall_seconds\0\u{3}seconds_per_iteration\0\u{1}clocks\0\u{3}barrier_wait_seconds\0\u{3}staleness_histogram\0\u{3}bytes_sent\0\u{3}bytes_received\0\u{3}failed_workers\0\u{1}timeline\0\u{1}members\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3020,6 +3232,7 @@ nonisolated extension Chimera_V1_FitReport: SwiftProtobuf.Message, SwiftProtobuf
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.bytesReceived) }()
       case 10: try { try decoder.decodeRepeatedStringField(value: &self.failedWorkers) }()
       case 11: try { try decoder.decodeRepeatedMessageField(value: &self.timeline) }()
+      case 12: try { try decoder.decodeSingularUInt32Field(value: &self.members) }()
       default: break
       }
     }
@@ -3059,6 +3272,9 @@ nonisolated extension Chimera_V1_FitReport: SwiftProtobuf.Message, SwiftProtobuf
     if !self.timeline.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.timeline, fieldNumber: 11)
     }
+    if self.members != 0 {
+      try visitor.visitSingularUInt32Field(value: self.members, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3074,6 +3290,7 @@ nonisolated extension Chimera_V1_FitReport: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.bytesReceived != rhs.bytesReceived {return false}
     if lhs.failedWorkers != rhs.failedWorkers {return false}
     if lhs.timeline != rhs.timeline {return false}
+    if lhs.members != rhs.members {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3240,7 +3457,7 @@ nonisolated extension Chimera_V1_FitReply: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Chimera_V1_PredictRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PredictRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}columns\0\u{1}probabilities\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}columns\0\u{1}probabilities\0\u{3}fan_out\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3251,6 +3468,7 @@ nonisolated extension Chimera_V1_PredictRequest: SwiftProtobuf.Message, SwiftPro
       case 1: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.columns) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.probabilities) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.fanOut) }()
       default: break
       }
     }
@@ -3266,6 +3484,9 @@ nonisolated extension Chimera_V1_PredictRequest: SwiftProtobuf.Message, SwiftPro
     if self.probabilities != false {
       try visitor.visitSingularBoolField(value: self.probabilities, fieldNumber: 3)
     }
+    if self.fanOut != false {
+      try visitor.visitSingularBoolField(value: self.fanOut, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3273,6 +3494,7 @@ nonisolated extension Chimera_V1_PredictRequest: SwiftProtobuf.Message, SwiftPro
     if lhs.kind != rhs.kind {return false}
     if lhs.columns != rhs.columns {return false}
     if lhs.probabilities != rhs.probabilities {return false}
+    if lhs.fanOut != rhs.fanOut {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

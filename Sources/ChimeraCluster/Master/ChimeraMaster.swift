@@ -5,9 +5,10 @@ import SwiftProtobuf
 import Synchronization
 import ZeroMQ
 
-/// The parameter-server master: one event loop owning the workers ROUTER, the broadcast PUB and the
-/// control ROUTER. Training decisions come from `ParameterServerState`; this type does the I/O.
-public final class ParameterServerMaster {
+/// The master: one event loop owning the workers ROUTER, the broadcast PUB and the control ROUTER.
+/// In parameter-server mode training decisions come from `ParameterServerState`; in aggregation mode
+/// workers fit bagged trees and the master keeps the ensemble. This type does the I/O.
+public final class ChimeraMaster {
     public struct Endpoints: Sendable {
         public let workers: String
         public let broadcast: String
@@ -30,6 +31,11 @@ public final class ParameterServerMaster {
     var job: Job?
     var lastJob: JobSummary?
     var model: FittedModel?
+    /// Aggregation mode: the running bagging fit, the fitted ensemble, fan-out predictions in flight.
+    var aggregation: AggregationJob?
+    var ensemble: FittedEnsemble?
+    var fanOuts: [UInt64: FanOutTask] = [:]
+    var nextTaskID: UInt64 = 1
     var counters = MasterCounters()
     var nextJobID: UInt64 = 1
     var syncSequence: UInt64 = 0
@@ -70,7 +76,14 @@ public final class ParameterServerMaster {
             workers: try workersSocket.bind(requested.workers),
             broadcast: try broadcastSocket.bind(requested.broadcast),
             control: try controlSocket.bind(requested.control))
-        if options.resume, let directory = options.modelDirectory {
+        if options.resume, options.mode == .aggregation, let directory = options.modelDirectory {
+            let url = directory.appendingPathComponent("ensemble.json")
+            if FileManager.default.fileExists(atPath: url.path) {
+                let loaded = try FittedEnsemble.load(from: url)
+                ensemble = loaded
+                log("master: resumed ensemble.json (\(loaded.ensemble.trees.count) trees)")
+            }
+        } else if options.resume, let directory = options.modelDirectory {
             for file in ["checkpoint.json", "model.json"] {
                 let url = directory.appendingPathComponent(file)
                 if let loaded = try? FittedModel.load(from: url) {
@@ -101,6 +114,7 @@ public final class ParameterServerMaster {
             if now - lastLivenessCheck >= 0.1 {
                 lastLivenessCheck = now
                 try checkLiveness(now)
+                try expireFanOuts(now)
             }
         }
     }
@@ -165,15 +179,16 @@ public final class ParameterServerMaster {
         let timeout = Double(options.heartbeatIntervalMilliseconds * options.heartbeatLiveness) / 1000
         for (id, record) in workers where record.alive && record.pendingPull == nil && now - record.lastSeen > timeout {
             log("master: \(record.name) (worker \(id)) missed \(options.heartbeatLiveness) heartbeats: declared dead")
-            try markDead(id)
+            try markDead(id, reason: "missed \(options.heartbeatLiveness) heartbeats")
         }
     }
 
-    func markDead(_ id: UInt32) throws {
+    func markDead(_ id: UInt32, reason: String = "left the cluster") throws {
         guard var record = workers[id], record.alive else { return }
         record.alive = false
         record.pendingPull = nil
         workers[id] = record
+        try aggregationWorkerLost(id, reason: reason)
         if var current = job {
             let replies = current.state.leave(id)
             current.failedWorkers.insert(record.name)

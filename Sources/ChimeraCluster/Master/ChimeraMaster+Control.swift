@@ -5,12 +5,23 @@ import SwiftProtobuf
 import ZeroMQ
 
 /// Requests on the control ROUTER (gateway, `chimera fit` / `predict`), and the job lifecycle.
-extension ParameterServerMaster {
+extension ChimeraMaster {
     func handleControlMessage(_ peer: Frame, _ message: WireMessage) throws {
         let requestID = message.control.requestID
         switch message.body {
         case .fitRequest(let request):
-            try startJob(peer, request, requestID)
+            if let refusal = modeMismatch(request.kind) {
+                return try send(controlSocket, to: peer, .error(.badRequest, refusal, requestID: requestID))
+            }
+            if isBusy {
+                let id = job?.id ?? aggregation?.id ?? 0
+                return try send(controlSocket, to: peer, .error(.busy, "job \(id) is running", requestID: requestID))
+            }
+            if options.mode == .aggregation {
+                try startAggregation(peer, request, requestID)
+            } else {
+                try startJob(peer, request, requestID)
+            }
         case .predictRequest(let request):
             try predict(peer, request, message)
         case .statusRequest:
@@ -18,6 +29,11 @@ extension ParameterServerMaster {
         case .jobStatusRequest(let request):
             try send(controlSocket, to: peer, jobStatus(request.jobID, requestID: requestID))
         case .cancelJob(let request):
+            if let current = aggregation, current.id == request.jobID {
+                try finishAggregation(state: .cancelled, error: "cancelled")
+                return try send(
+                    controlSocket, to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = current.id }), requestID: requestID))
+            }
             guard let current = job, current.id == request.jobID else {
                 try send(controlSocket, to: peer, .error(.unknownJob, "job \(request.jobID) is not running", requestID: requestID))
                 return
@@ -38,7 +54,6 @@ extension ParameterServerMaster {
         func refuse(_ code: Chimera_V1_ErrorCode, _ text: String) throws {
             try send(controlSocket, to: peer, .error(code, text, requestID: requestID))
         }
-        if request.kind == .aggregation { return try refuse(.badRequest, "this master runs in parameter-server mode") }
         if let current = job { return try refuse(.busy, "job \(current.id) is running") }
         let configuration: TrainingConfiguration
         do {
@@ -97,6 +112,17 @@ extension ParameterServerMaster {
             try send(
                 controlSocket, to: peer,
                 WireMessage(.fitReply(Chimera_V1_FitReply.with { $0.jobID = current.id; $0.state = .running }), requestID: requestID))
+        }
+    }
+
+    /// Why a request of `kind` does not fit this master's mode (nil: it does; unspecified always does).
+    func modeMismatch(_ kind: Chimera_V1_JobKind) -> String? {
+        switch (kind, options.mode) {
+        case (.aggregation, .parameterServer):
+            "this master runs in parameter-server mode; start one with --mode aggregation for bagging"
+        case (.parameterServer, .aggregation):
+            "this master runs in aggregation mode; start one with --mode parameter-server for SGD models"
+        default: nil
         }
     }
 
@@ -225,10 +251,10 @@ extension ParameterServerMaster {
 
     func clusterStatus() -> Chimera_V1_ClusterStatus {
         Chimera_V1_ClusterStatus.with {
-            $0.mode = .parameterServer
+            $0.mode = options.mode == .aggregation ? .aggregation : .parameterServer
             $0.workers = workerClocks(job)
-            $0.currentJobID = job?.id ?? 0
-            $0.currentJobState = job == nil ? .unspecified : .running
+            $0.currentJobID = job?.id ?? aggregation?.id ?? 0
+            $0.currentJobState = isBusy ? .running : .unspecified
             $0.iteration = UInt64(job?.state.completedIterations ?? 0)
             $0.loss = job?.state.currentLoss ?? 0
             $0.rejectedMessages = UInt64(counters.rejectedTotal)
@@ -237,6 +263,16 @@ extension ParameterServerMaster {
     }
 
     private func jobStatus(_ id: UInt64, requestID: UInt64) -> WireMessage {
+        if let current = aggregation, current.id == id || id == 0 {
+            return WireMessage(
+                .jobStatus(
+                    Chimera_V1_JobStatus.with {
+                        $0.jobID = current.id
+                        $0.state = .running
+                        $0.clocks = workerClocks(nil)
+                        $0.report = aggregationReport(current)
+                    }), requestID: requestID)
+        }
         if let current = job, current.id == id || id == 0 {
             return WireMessage(
                 .jobStatus(
@@ -269,8 +305,8 @@ extension ParameterServerMaster {
 
     private func predict(_ peer: Frame, _ request: Chimera_V1_PredictRequest, _ message: WireMessage) throws {
         let requestID = message.control.requestID
-        guard let fitted = model else {
-            return try send(controlSocket, to: peer, .error(.notFitted, "no model yet: fit first", requestID: requestID))
+        if let refusal = modeMismatch(request.kind) {
+            return try send(controlSocket, to: peer, .error(.badRequest, refusal, requestID: requestID))
         }
         let x: Tensor
         do throws(WireError) {
@@ -281,6 +317,10 @@ extension ParameterServerMaster {
         } catch {
             counters.reject(error.code.metricLabel)
             return try send(controlSocket, to: peer, .error(.wrongShape, error.message, requestID: requestID))
+        }
+        if options.mode == .aggregation { return try predictEnsemble(peer, request, message, x: x) }
+        guard let fitted = model else {
+            return try send(controlSocket, to: peer, .error(.notFitted, "no model yet: fit first", requestID: requestID))
         }
         let data: Dataset
         do {

@@ -5,7 +5,7 @@ import SwiftProtobuf
 import ZeroMQ
 
 /// Messages on the workers ROUTER.
-extension ParameterServerMaster {
+extension ChimeraMaster {
     func handleWorkerMessage(_ peer: Frame, _ message: WireMessage) throws {
         let requestID = message.control.requestID
         switch message.body {
@@ -34,10 +34,16 @@ extension ParameterServerMaster {
         case .gradientPush(let push):
             guard try known(push.workerID, peer, requestID) else { return }
             try handlePush(peer, push, message)
+        case .workerResult(let result):
+            guard try known(result.workerID, peer, requestID) else { return }
+            try handleWorkerResult(peer, result, message)
+        case .memberPrediction(let answer):
+            guard try known(answer.workerID, peer, requestID) else { return }
+            try handleMemberPrediction(peer, answer, message)
         case .goodbye(let goodbye):
             guard try known(goodbye.workerID, peer, requestID) else { return }
             log("master: \(workers[goodbye.workerID]?.name ?? "?") left: \(goodbye.reason)")
-            try markDead(goodbye.workerID)
+            try markDead(goodbye.workerID, reason: "left: \(goodbye.reason)")
             try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack()), requestID: requestID))
         default:
             counters.reject("unexpected_body")
@@ -95,7 +101,7 @@ extension ParameterServerMaster {
         let id: UInt32
         if let previous = workers.values.first(where: { $0.name == hello.name }) {
             id = previous.id
-            if previous.alive { try markDead(id) }
+            if previous.alive { try markDead(id, reason: "restarted") }
         } else {
             id = nextWorkerID
             nextWorkerID += 1

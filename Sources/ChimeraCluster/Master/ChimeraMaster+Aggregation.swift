@@ -1,0 +1,284 @@
+import ChimeraML
+import ChimeraWire
+import Foundation
+import SwiftProtobuf
+import ZeroMQ
+
+/// Aggregation mode: workers fit bagged trees; the master keeps the ensemble and predicts, or fans the
+/// rows out to the workers.
+extension ChimeraMaster {
+    var isBusy: Bool { job != nil || aggregation != nil }
+
+    func startAggregation(_ peer: Frame, _ request: Chimera_V1_FitRequest, _ requestID: UInt64) throws {
+        func refuse(_ code: Chimera_V1_ErrorCode, _ text: String) throws {
+            try send(controlSocket, to: peer, .error(code, text, requestID: requestID))
+        }
+        if let current = aggregation { return try refuse(.busy, "job \(current.id) is running") }
+        let configuration: AggregationConfiguration
+        do {
+            configuration = try AggregationConfiguration(wire: request.config)
+        } catch {
+            return try refuse(.badRequest, error.description)
+        }
+        let ready = workers.values.filter { $0.alive && $0.subscribed }.sorted { $0.id < $1.id }
+        guard let first = ready.first else { return try refuse(.noWorkers, "no worker is connected") }
+        var classes: [Float] = []
+        if configuration.task == .classification {
+            classes = Array(Set(ready.flatMap(\.labels))).sorted()
+            guard classes.count >= 2 else {
+                return try refuse(.badRequest, "a classification tree needs at least 2 classes; the workers' labels have \(classes.count)")
+            }
+        }
+        var current = AggregationJob(
+            id: nextJobID, configuration: configuration, featureNames: first.featureNames, classes: classes,
+            startedAt: monotonicSeconds(), bytesAtStart: (counters.bytesSent, counters.bytesReceived),
+            pending: Set(ready.map(\.id)), participants: Dictionary(uniqueKeysWithValues: ready.map { ($0.id, $0.name) }))
+        nextJobID += 1
+        if !request.asynchronous { current.client = (try copy(peer), requestID) }
+        aggregation = current
+        log(
+            "master: job \(current.id) started: bagging \(configuration.task.rawValue) trees (\(configuration.tree.criterion.rawValue)), \(ready.count) workers × \(configuration.treesPerWorker) trees"
+        )
+        try publish(WireMessage(.jobStart(current.start)))
+        if request.asynchronous {
+            try send(
+                controlSocket, to: peer,
+                WireMessage(.fitReply(Chimera_V1_FitReply.with { $0.jobID = current.id; $0.state = .running }), requestID: requestID))
+        }
+    }
+
+    func handleWorkerResult(_ peer: Frame, _ result: Chimera_V1_WorkerResult, _ message: WireMessage) throws {
+        let requestID = message.control.requestID
+        guard var current = aggregation, current.id == result.jobID, current.pending.contains(result.workerID) else {
+            counters.reject("stale")
+            return try reply(to: peer, .error(.stale, "job \(result.jobID) is not waiting for worker \(result.workerID)", requestID: requestID))
+        }
+        let name = current.participants[result.workerID] ?? "worker \(result.workerID)"
+        current.pending.remove(result.workerID)
+        var refusal: String?
+        if result.failed {
+            current.failures[name] = result.error.isEmpty ? "failed" : result.error
+            log("master: \(name) failed its fit: \(result.error)")
+        } else {
+            do throws(ClusterError) {
+                current.trees[result.workerID] = try decodeMembers(message, for: current)
+            } catch {
+                counters.reject("malformed_tree")
+                refusal = error.description
+                current.failures[name] = error.description
+                log("master: refused the trees of \(name): \(error.description)")
+            }
+        }
+        aggregation = current
+        if let refusal {
+            try reply(to: peer, .error(.badRequest, refusal, requestID: requestID))
+        } else {
+            try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = current.id }), requestID: requestID))
+        }
+        try checkAggregationProgress()
+    }
+
+    /// The trees of a WorkerResult, checked against the job (features, outputs, task).
+    private func decodeMembers(_ message: WireMessage, for current: AggregationJob) throws(ClusterError) -> [DecisionTree] {
+        let named = message.tensors.filter { $0.name.hasPrefix("tree.") }
+        guard !named.isEmpty else { throw ClusterError("the result holds no \"tree.<k>\" tensor") }
+        return try named.map { (item) throws(ClusterError) in
+            guard item.tensor.dtype == .uint8, item.tensor.shape.count == 1 else {
+                throw ClusterError("tensor \(item.name) must be uint8 [bytes], is \(item.tensor.dtype) \(item.tensor.shape)")
+            }
+            let tree: DecisionTree
+            do {
+                tree = try TreeCodec.decode(item.tensor.byteArray())
+            } catch {
+                throw ClusterError("\(item.name): \(error)")
+            }
+            guard tree.featureCount == current.featureNames.count, tree.outputs == current.outputs,
+                tree.task == current.configuration.task
+            else {
+                throw ClusterError(
+                    "\(item.name): a \(tree.task.rawValue) tree over \(tree.featureCount) features with \(tree.outputs) outputs; the job needs \(current.configuration.task.rawValue) over \(current.featureNames.count) with \(current.outputs)"
+                )
+            }
+            return tree
+        }
+    }
+
+    /// A participant died: its trees will not come.
+    func aggregationWorkerLost(_ id: UInt32, reason: String) throws {
+        if var current = aggregation, current.pending.contains(id) {
+            current.pending.remove(id)
+            current.failures[current.participants[id] ?? "worker \(id)"] = reason
+            aggregation = current
+            try checkAggregationProgress()
+        }
+        for (taskID, var task) in fanOuts where task.expected.contains(id) {
+            task.expected.remove(id)
+            task.failures.append("\(workers[id]?.name ?? "worker \(id)"): \(reason)")
+            fanOuts[taskID] = task
+            try completeFanOutIfReady(taskID)
+        }
+    }
+
+    private func checkAggregationProgress() throws {
+        guard let current = aggregation, current.pending.isEmpty else { return }
+        let members = current.trees.sorted { $0.key < $1.key }
+        let trees = members.flatMap(\.value)
+        if trees.isEmpty {
+            let reasons = current.failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+            return try finishAggregation(state: .failed, error: "every worker failed (\(reasons))")
+        }
+        ensemble = FittedEnsemble(
+            ensemble: TreeEnsemble(
+                task: current.configuration.task, featureNames: current.featureNames, classes: current.classes, trees: trees),
+            configuration: current.configuration,
+            membersByWorker: Dictionary(uniqueKeysWithValues: members.map { (current.participants[$0.key] ?? "\($0.key)", $0.value.count) }))
+        if let directory = options.modelDirectory, let fitted = ensemble {
+            do {
+                try fitted.save(to: directory.appendingPathComponent("ensemble.json"))
+            } catch {
+                log("master: could not save ensemble.json: \(error)")
+            }
+        }
+        try finishAggregation(state: .succeeded, error: "")
+    }
+
+    func finishAggregation(state: Chimera_V1_JobState, error: String) throws {
+        guard let current = aggregation else { return }
+        aggregation = nil
+        let report = aggregationReport(current)
+        lastJob = JobSummary(id: current.id, state: state, report: report, error: error, lossHistory: [])
+        try publish(
+            WireMessage(
+                .jobStop(Chimera_V1_JobStop.with { $0.jobID = current.id; $0.reason = error.isEmpty ? "done" : error; $0.failed = state == .failed })))
+        let outcome = state == .succeeded ? "finished" : (state == .cancelled ? "was cancelled" : "failed: \(error)")
+        log(
+            String(
+                format: "master: job %llu %@: %d trees from %d workers, %.3f s", current.id, outcome, report.members,
+                current.trees.count, report.wallSeconds))
+        guard let client = current.client else { return }
+        if state == .failed {
+            try send(controlSocket, to: client.peer, .error(.noWorkers, error, requestID: client.requestID))
+        } else {
+            let reply = Chimera_V1_FitReply.with {
+                $0.jobID = current.id
+                $0.state = state
+                $0.report = report
+            }
+            try send(controlSocket, to: client.peer, WireMessage(.fitReply(reply), requestID: client.requestID))
+        }
+    }
+
+    func aggregationReport(_ current: AggregationJob) -> Chimera_V1_FitReport {
+        Chimera_V1_FitReport.with {
+            $0.wallSeconds = monotonicSeconds() - current.startedAt
+            $0.members = UInt32(current.trees.values.reduce(0) { $0 + $1.count })
+            $0.clocks = workerClocks(nil)
+            $0.bytesSent = UInt64(counters.bytesSent - current.bytesAtStart.sent)
+            $0.bytesReceived = UInt64(counters.bytesReceived - current.bytesAtStart.received)
+            $0.failedWorkers = current.failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+        }
+    }
+
+    // MARK: Prediction
+
+    func predictEnsemble(_ peer: Frame, _ request: Chimera_V1_PredictRequest, _ message: WireMessage, x: Tensor) throws {
+        let requestID = message.control.requestID
+        guard let fitted = ensemble else {
+            return try send(controlSocket, to: peer, .error(.notFitted, "no ensemble yet: fit first", requestID: requestID))
+        }
+        let data: Dataset
+        do {
+            data = try alignColumns(columns: request.columns, values: x.floats(), rows: x.shape[0], to: fitted.ensemble.featureNames)
+        } catch {
+            return try send(controlSocket, to: peer, .error(.unknownColumn, error.description, requestID: requestID))
+        }
+        if request.fanOut {
+            return try startFanOut(peer, requestID: requestID, data: data, probabilities: request.probabilities, fitted: fitted)
+        }
+        try answerPrediction(
+            peer, requestID: requestID, means: fitted.ensemble.meanOutputs(data), rows: data.rows,
+            probabilities: request.probabilities, ensemble: fitted.ensemble)
+    }
+
+    private func answerPrediction(
+        _ peer: Frame, requestID: UInt64, means: [Float], rows: Int, probabilities: Bool, ensemble: TreeEnsemble
+    ) throws {
+        var tensors = [NamedTensor("y", .float64(ensemble.predictions(fromMeans: means, rows: rows)))]
+        if probabilities && ensemble.task == .classification {
+            tensors.append(NamedTensor("proba", .float32(means, shape: [rows, ensemble.classes.count])))
+        }
+        let reply = Chimera_V1_PredictReply.with { $0.classes = ensemble.classes.map(Double.init) }
+        try send(controlSocket, to: peer, WireMessage(.predictReply(reply), requestID: requestID, tensors: tensors))
+    }
+
+    private func startFanOut(_ peer: Frame, requestID: UInt64, data: Dataset, probabilities: Bool, fitted: FittedEnsemble) throws {
+        let names = Set(fitted.membersByWorker.keys)
+        let expected = Set(workers.values.filter { $0.alive && $0.subscribed && names.contains($0.name) }.map(\.id))
+        guard !expected.isEmpty else {
+            return try send(
+                controlSocket, to: peer, .error(.noWorkers, "no worker holding members of the ensemble is connected", requestID: requestID))
+        }
+        let taskID = nextTaskID
+        nextTaskID += 1
+        fanOuts[taskID] = FanOutTask(
+            peer: try copy(peer), requestID: requestID, rows: data.rows, probabilities: probabilities,
+            deadline: monotonicSeconds() + Double(options.fanOutTimeoutMilliseconds) / 1000, expected: expected,
+            sums: [Float](repeating: 0, count: data.rows * fitted.ensemble.outputs))
+        let task = Chimera_V1_MemberPredict.with {
+            $0.taskID = taskID
+            $0.jobID = lastJob?.id ?? 0
+        }
+        try publish(
+            WireMessage(.memberPredict(task), tensors: [NamedTensor("x", .float32(data.features, shape: [data.rows, data.columns]))]))
+    }
+
+    func handleMemberPrediction(_ peer: Frame, _ answer: Chimera_V1_MemberPrediction, _ message: WireMessage) throws {
+        let requestID = message.control.requestID
+        try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack()), requestID: requestID))
+        guard var task = fanOuts[answer.taskID], task.expected.remove(answer.workerID) != nil, let fitted = ensemble else {
+            return
+        }
+        let name = workers[answer.workerID]?.name ?? "worker \(answer.workerID)"
+        if answer.failed {
+            task.failures.append("\(name): \(answer.error)")
+        } else {
+            do throws(WireError) {
+                let means = try message.tensor(
+                    named: "means", dtype: .float32, shape: [task.rows, fitted.ensemble.outputs])
+                let weight = Float(max(answer.members, 1))
+                task.sums.withUnsafeMutableBufferPointer { means.accumulateFloat32(into: $0, scale: weight) }
+                task.members += Int(max(answer.members, 1))
+            } catch {
+                counters.reject(error.code.metricLabel)
+                task.failures.append("\(name): \(error.message)")
+            }
+        }
+        fanOuts[answer.taskID] = task
+        try completeFanOutIfReady(answer.taskID)
+    }
+
+    /// Answers a fan-out prediction once every expected worker answered (or at its deadline).
+    func completeFanOutIfReady(_ taskID: UInt64, now: Double? = nil) throws {
+        guard let task = fanOuts[taskID] else { return }
+        let expired = (now ?? 0) >= task.deadline
+        guard task.expected.isEmpty || expired else { return }
+        fanOuts[taskID] = nil
+        guard task.members > 0, let fitted = ensemble else {
+            let reasons = task.failures + task.expected.map { "\(workers[$0]?.name ?? "worker \($0)"): no answer in time" }
+            return try send(
+                controlSocket, to: task.peer,
+                .error(.noWorkers, "every worker's prediction failed (\(reasons.joined(separator: "; ")))", requestID: task.requestID))
+        }
+        if !task.failures.isEmpty || !task.expected.isEmpty {
+            log("master: fan-out prediction averaged without: \((task.failures + task.expected.map { "worker \($0)" }).joined(separator: ", "))")
+        }
+        let scale = 1 / Float(task.members)
+        try answerPrediction(
+            task.peer, requestID: task.requestID, means: task.sums.map { $0 * scale }, rows: task.rows,
+            probabilities: task.probabilities, ensemble: fitted.ensemble)
+    }
+
+    func expireFanOuts(_ now: Double) throws {
+        for taskID in fanOuts.keys { try completeFanOutIfReady(taskID, now: now) }
+    }
+}
