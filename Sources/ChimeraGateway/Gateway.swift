@@ -47,59 +47,48 @@ public func buildGateway(
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
     }
 
-    router.post("/v1/chimera/parameter-server/fit") { request, _ -> FitOK in
-        let request = try fitRequest(try await collect(request, limit: limit), asynchronous: false)
-        do {
-            let reply = try await bridge.perform { client in
-                // A fit may rightly take an hour, so first make sure a master answers at all (503 if not).
-                do {
-                    _ = try client.status(timeoutMilliseconds: requestTimeout)
-                } catch MasterClientError.timedOut {
-                    throw GatewayError(.serviceUnavailable, "MasterUnavailable", "no master answered at \(client.endpoint)")
+    // The Python Chimera's two endpoint pairs; each asks the master for its kind of job.
+    for (path, kind) in [("parameter-server", Chimera_V1_JobKind.parameterServer), ("aggregation", .aggregation)] {
+        router.post("/v1/chimera/\(path)/fit") { request, _ -> FitOK in
+            let request = try fitRequest(try await collect(request, limit: limit), kind: kind, asynchronous: false)
+            do {
+                let reply = try await bridge.perform { client in
+                    // A fit may rightly take an hour, so first make sure a master answers at all (503 if not).
+                    do {
+                        _ = try client.status(timeoutMilliseconds: requestTimeout)
+                    } catch MasterClientError.timedOut {
+                        throw GatewayError(.serviceUnavailable, "MasterUnavailable", "no master answered at \(client.endpoint)")
+                    }
+                    return try client.fit(request, timeoutMilliseconds: fitTimeout).state
                 }
-                return try client.fit(request, timeoutMilliseconds: fitTimeout).state
+                guard reply == .succeeded else { throw GatewayError(.internalServerError, "FitFailed", "the fit ended \(reply)") }
+                return FitOK()
+            } catch {
+                throw GatewayError.from(error)
             }
-            guard reply == .succeeded else { throw GatewayError(.internalServerError, "FitFailed", "the fit ended \(reply)") }
-            return FitOK()
-        } catch {
-            throw GatewayError.from(error)
         }
-    }
 
-    router.post("/v1/chimera/parameter-server/predict") { request, _ -> PredictOutput in
-        let body = try await collect(request, limit: limit)
-        let input: PredictInput
-        do {
-            input = try JSONDecoder().decode(PredictInput.self, from: Data(body.readableBytesView))
-        } catch {
-            throw GatewayError(.badRequest, "InvalidJSON", "expected {\"X_pred_columns\": [...], \"X_pred_rows\": [[...]]}: \(error)")
-        }
-        let width = input.X_pred_columns.count
-        guard width > 0 else { throw GatewayError(.badRequest, "ValidationError", "X_pred_columns is empty") }
-        if let row = input.X_pred_rows.firstIndex(where: { $0.count != width }) {
-            throw GatewayError(
-                .badRequest, "ValidationError",
-                "row \(row) has \(input.X_pred_rows[row].count) values, X_pred_columns has \(width)")
-        }
-        let values = input.X_pred_rows.flatMap { $0.map(Float.init) }
-        guard values.allSatisfy(\.isFinite) else {
-            throw GatewayError(.badRequest, "ValidationError", "X_pred_rows holds a value that is not a finite float32")
-        }
-        let columns = input.X_pred_columns
-        let rows = input.X_pred_rows.count
-        do {
-            let predictions = try await bridge.perform { client in
-                try client.predict(columns: columns, values: values, rows: rows, timeoutMilliseconds: requestTimeout).values
+        router.post("/v1/chimera/\(path)/predict") { request, _ -> PredictOutput in
+            let input = try PredictInput.decode(try await collect(request, limit: limit))
+            let values = try input.values()
+            do {
+                let prediction = try await bridge.perform { client in
+                    try client.predict(
+                        columns: input.X_pred_columns, values: values, rows: input.X_pred_rows.count,
+                        probabilities: input.probabilities ?? false, kind: kind, fanOut: input.fan_out ?? false,
+                        timeoutMilliseconds: requestTimeout)
+                }
+                return PredictOutput(prediction, withProbabilities: input.probabilities ?? false)
+            } catch {
+                throw GatewayError.from(error)
             }
-            return PredictOutput(y_pred_rows: predictions)
-        } catch {
-            throw GatewayError.from(error)
         }
     }
 
     // Asynchronous jobs (an addition): start a fit and poll it.
     router.post("/v1/chimera/jobs") { request, _ -> Response in
-        let request = try fitRequest(try await collect(request, limit: limit), asynchronous: true)
+        // The master's own mode decides the kind of job.
+        let request = try fitRequest(try await collect(request, limit: limit), kind: .unspecified, asynchronous: true)
         do {
             let reply = try await bridge.perform { client in try client.fit(request, timeoutMilliseconds: requestTimeout) }
             return json(["job_id": Int(reply.jobID), "state": stateName(reply.state)], status: .accepted)
@@ -142,6 +131,7 @@ public func buildGateway(
                 ["id": Int($0.workerID), "name": $0.name, "alive": $0.alive, "ready": $0.ready, "clock": Int($0.clock)]
             }
             return json([
+                "mode": status.mode == .aggregation ? "aggregation" : "parameter-server",
                 "workers": workers, "job_id": Int(status.currentJobID), "iteration": Int(status.iteration), "loss": status.loss,
                 "rejected_messages": Int(status.rejectedMessages),
             ])
@@ -174,9 +164,9 @@ private func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) ->
 }
 
 /// A FitRequest from an optional JSON body of hyper-parameters (an empty body: the defaults).
-private func fitRequest(_ body: ByteBuffer, asynchronous: Bool) throws -> Chimera_V1_FitRequest {
+private func fitRequest(_ body: ByteBuffer, kind: Chimera_V1_JobKind, asynchronous: Bool) throws -> Chimera_V1_FitRequest {
     var fit = Chimera_V1_FitRequest()
-    fit.kind = .parameterServer
+    fit.kind = kind
     fit.asynchronous = asynchronous
     guard body.readableBytes > 0 else { return fit }
     let input: FitInput
@@ -215,6 +205,8 @@ private func jobJSON(_ status: Chimera_V1_JobStatus) -> [String: Any] {
         "staleness_histogram": status.stalenessHistogram.map { Int($0) },
         "wall_seconds": status.report.wallSeconds,
     ]
+    if status.report.members > 0 { object["members"] = Int(status.report.members) }
+    if !status.report.failedWorkers.isEmpty { object["failed_workers"] = status.report.failedWorkers }
     if !status.error.isEmpty { object["error"] = status.error }
     return object
 }

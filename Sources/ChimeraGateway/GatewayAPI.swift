@@ -9,9 +9,53 @@ struct FitOK: ResponseEncodable { let fit = "ok" }
 struct PredictInput: Decodable {
     let X_pred_columns: [String]
     let X_pred_rows: [[Double]]
+    /// Additions: class probabilities in the answer; aggregation: let the workers predict.
+    var probabilities: Bool?
+    var fan_out: Bool?
+
+    static func decode(_ body: ByteBuffer) throws(GatewayError) -> PredictInput {
+        do {
+            return try JSONDecoder().decode(PredictInput.self, from: Data(body.readableBytesView))
+        } catch {
+            throw GatewayError(.badRequest, "InvalidJSON", "expected {\"X_pred_columns\": [...], \"X_pred_rows\": [[...]]}: \(error)")
+        }
+    }
+
+    /// The rows as float32, row-major, after checking they are rectangular and finite.
+    func values() throws(GatewayError) -> [Float] {
+        let width = X_pred_columns.count
+        guard width > 0 else { throw GatewayError(.badRequest, "ValidationError", "X_pred_columns is empty") }
+        if let row = X_pred_rows.firstIndex(where: { $0.count != width }) {
+            throw GatewayError(
+                .badRequest, "ValidationError", "row \(row) has \(X_pred_rows[row].count) values, X_pred_columns has \(width)")
+        }
+        let values = X_pred_rows.flatMap { $0.map(Float.init) }
+        guard values.allSatisfy(\.isFinite) else {
+            throw GatewayError(.badRequest, "ValidationError", "X_pred_rows holds a value that is not a finite float32")
+        }
+        return values
+    }
 }
 
-struct PredictOutput: ResponseEncodable { let y_pred_rows: [Double] }
+/// `{"y_pred_rows": [...]}` as the Python Chimera answers; with probabilities asked for, also
+/// `"classes"` and `"y_proba_rows"` (one row of class probabilities per input row).
+struct PredictOutput: ResponseEncodable {
+    let y_pred_rows: [Double]
+    let classes: [Double]?
+    let y_proba_rows: [[Float]]?
+
+    init(_ prediction: MasterClient.Prediction, withProbabilities: Bool) {
+        y_pred_rows = prediction.values
+        guard withProbabilities, let probabilities = prediction.probabilities, !prediction.classes.isEmpty else {
+            classes = nil
+            y_proba_rows = nil
+            return
+        }
+        let k = prediction.classes.count
+        classes = prediction.classes
+        y_proba_rows = (0..<(probabilities.count / k)).map { Array(probabilities[($0 * k)..<(($0 + 1) * k)]) }
+    }
+}
 
 /// Optional hyper-parameters a fit body may carry (all optional; an empty body uses the defaults).
 struct FitInput: Decodable {
@@ -27,6 +71,15 @@ struct FitInput: Decodable {
     var batch_size: Int?
     var seed: Int?
     var raw_features: Bool?
+    // Aggregation (bagging) settings.
+    var trees_per_worker: Int?
+    var criterion: String?
+    var max_depth: Int?
+    var min_samples_split: Int?
+    var min_samples_leaf: Int?
+    var max_features: String?
+    var max_leaf_nodes: Int?
+    var bootstrap: Bool?
 
     func apply(to config: inout Chimera_V1_FitConfig) throws(GatewayError) {
         if let model {
@@ -35,9 +88,29 @@ struct FitInput: Decodable {
             case "logistic": config.model = .logisticRegression
             case "softmax": config.model = .softmax
             case "svm": config.model = .linearSvm
-            default: throw GatewayError(.badRequest, "ValidationError", "model must be linear, logistic, softmax or svm")
+            case "tree", "tree_classifier", "decision_tree_classifier": config.model = .decisionTreeClassifier
+            case "tree_regressor", "decision_tree_regressor": config.model = .decisionTreeRegressor
+            default:
+                throw GatewayError(
+                    .badRequest, "ValidationError", "model must be linear, logistic, softmax, svm, tree_classifier or tree_regressor")
             }
         }
+        for (name, value) in [
+            ("trees_per_worker", trees_per_worker), ("max_depth", max_depth), ("min_samples_split", min_samples_split),
+            ("min_samples_leaf", min_samples_leaf), ("max_leaf_nodes", max_leaf_nodes),
+        ] {
+            if let value, value < 0 || value > Int(UInt32.max) {
+                throw GatewayError(.badRequest, "ValidationError", "\(name) must be a non-negative integer")
+            }
+        }
+        if let trees_per_worker { config.treesPerWorker = UInt32(trees_per_worker) }
+        if let criterion { config.criterion = criterion }
+        if let max_depth { config.maxDepth = UInt32(max_depth) }
+        if let min_samples_split { config.minSamplesSplit = UInt32(min_samples_split) }
+        if let min_samples_leaf { config.minSamplesLeaf = UInt32(min_samples_leaf) }
+        if let max_features { config.maxFeatures = max_features }
+        if let max_leaf_nodes { config.maxLeafNodes = UInt32(max_leaf_nodes) }
+        if let bootstrap { config.noBootstrap = !bootstrap }
         if let iterations {
             guard iterations > 0 else { throw GatewayError(.badRequest, "ValidationError", "iterations must be > 0") }
             config.maxIterations = UInt64(iterations)
@@ -119,6 +192,7 @@ struct GatewayError: Error, HTTPResponseError {
             case .unknownColumn: return GatewayError(.badRequest, "UnknownColumn", message)
             case .wrongShape, .badRequest, .nonFinite, .tooLarge: return GatewayError(.badRequest, "ValidationError", message)
             case .busy: return GatewayError(.conflict, "Busy", message)
+            case .wrongMode: return GatewayError(.conflict, "WrongMode", message)
             case .noWorkers: return GatewayError(.serviceUnavailable, "NoWorkers", message)
             case .unknownJob: return GatewayError(.notFound, "UnknownJob", message)
             default: return GatewayError(.badGateway, "MasterError", message)

@@ -21,6 +21,14 @@ enum OpenAPI {
             method: "post", path: "/v1/chimera/parameter-server/predict", summary: "Predict rows with the fitted model",
             requestSchema: "PredictInput", responseSchema: "PredictOutput", errors: [400, 401, 409, 413, 503, 504]),
         Route(
+            method: "post", path: "/v1/chimera/aggregation/fit",
+            summary: "Fit bagged decision trees: each worker fits trees on bootstraps of its shard (blocks until done)",
+            requestSchema: "FitInput", responseSchema: "FitOK", errors: [400, 401, 409, 413, 503, 504]),
+        Route(
+            method: "post", path: "/v1/chimera/aggregation/predict",
+            summary: "Predict with the ensemble: mean P(class 1) for binary classification, labels for more classes, values for regression",
+            requestSchema: "PredictInput", responseSchema: "PredictOutput", errors: [400, 401, 409, 413, 503, 504]),
+        Route(
             method: "get", path: "/v1/chimera/cluster", summary: "Workers, liveness, clocks, rejected messages",
             requestSchema: nil, responseSchema: "Cluster", errors: [401, 504]),
         Route(
@@ -39,7 +47,10 @@ enum OpenAPI {
         "Health": object(["status": ["type": "string"]], required: ["status"]),
         "FitOK": object(["fit": ["type": "string", "enum": ["ok"]]], required: ["fit"]),
         "FitInput": object([
-            "model": ["type": "string", "enum": ["linear", "logistic", "softmax", "svm"]],
+            "model": [
+                "type": "string",
+                "enum": ["linear", "logistic", "softmax", "svm", "tree_classifier", "tree_regressor"],
+            ],
             "iterations": ["type": "integer", "minimum": 1],
             "eta0": ["type": "number"], "alpha": ["type": "number"], "momentum": ["type": "number"],
             "penalty": ["type": "string", "enum": ["none", "l2", "l1", "elasticnet"]],
@@ -47,13 +58,25 @@ enum OpenAPI {
             "staleness": ["type": "integer", "minimum": 0], "unbounded_staleness": ["type": "boolean"],
             "batch_size": ["type": "integer", "minimum": 0], "seed": ["type": "integer", "minimum": 0],
             "raw_features": ["type": "boolean"],
+            "trees_per_worker": ["type": "integer", "minimum": 1],
+            "criterion": ["type": "string", "enum": ["gini", "entropy", "squared_error"]],
+            "max_depth": ["type": "integer", "minimum": 0], "min_samples_split": ["type": "integer", "minimum": 2],
+            "min_samples_leaf": ["type": "integer", "minimum": 1], "max_leaf_nodes": ["type": "integer", "minimum": 0],
+            "max_features": ["type": "string", "description": "all, sqrt, log2, a fraction such as 0.5, or a count"],
+            "bootstrap": ["type": "boolean"],
         ]),
         "PredictInput": object(
             [
                 "X_pred_columns": ["type": "array", "items": ["type": "string"]],
                 "X_pred_rows": ["type": "array", "items": ["type": "array", "items": ["type": "number"]]],
+                "probabilities": ["type": "boolean"], "fan_out": ["type": "boolean"],
             ], required: ["X_pred_columns", "X_pred_rows"]),
-        "PredictOutput": object(["y_pred_rows": ["type": "array", "items": ["type": "number"]]], required: ["y_pred_rows"]),
+        "PredictOutput": object(
+            [
+                "y_pred_rows": ["type": "array", "items": ["type": "number"]],
+                "classes": ["type": "array", "items": ["type": "number"]],
+                "y_proba_rows": ["type": "array", "items": ["type": "array", "items": ["type": "number"]]],
+            ], required: ["y_pred_rows"]),
         "Cluster": object([
             "workers": [
                 "type": "array",
@@ -62,6 +85,7 @@ enum OpenAPI {
                     "ready": ["type": "boolean"], "clock": ["type": "integer"],
                 ]),
             ],
+            "mode": ["type": "string", "enum": ["parameter-server", "aggregation"]],
             "job_id": ["type": "integer"], "iteration": ["type": "integer"], "loss": ["type": "number"],
             "rejected_messages": ["type": "integer"],
         ]),
@@ -76,6 +100,7 @@ enum OpenAPI {
                     "items": object(["worker": ["type": "string"], "clock": ["type": "integer"], "alive": ["type": "boolean"]]),
                 ],
                 "staleness_histogram": ["type": "array", "items": ["type": "integer"]], "error": ["type": "string"],
+                "members": ["type": "integer"], "failed_workers": ["type": "array", "items": ["type": "string"]],
             ], required: ["job_id", "state"]),
         "Error": object(
             [

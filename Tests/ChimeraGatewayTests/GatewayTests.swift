@@ -13,10 +13,11 @@ struct GatewayTests {
 
     /// A master and two ready workers on the breast-cancer data, and a gateway bridged to it.
     static func withGateway(
-        maxBodyBytes: Int = 1 << 20, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+        maxBodyBytes: Int = 1 << 20, mode: String = "parameter-server",
+        _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
     ) async throws {
         let cluster = try await blocking {
-            let cluster = try LocalCluster()
+            let cluster = try LocalCluster(extraArguments: ["--mode", mode])
             for index in 1...2 {
                 try cluster.startWorker(name: "worker-\(index)", data: breastCancer.appendingPathComponent("worker-\(index)"))
             }
@@ -238,7 +239,8 @@ struct OpenAPITests {
             }
             #expect(Set(paths.keys) == [
                 "/healthz", "/openapi.json", "/v1/chimera/cluster", "/v1/chimera/parameter-server/fit",
-                "/v1/chimera/parameter-server/predict", "/v1/chimera/jobs", "/v1/chimera/jobs/{id}", "/v1/chimera/jobs/{id}/cancel",
+                "/v1/chimera/parameter-server/predict", "/v1/chimera/aggregation/fit", "/v1/chimera/aggregation/predict",
+                "/v1/chimera/jobs", "/v1/chimera/jobs/{id}", "/v1/chimera/jobs/{id}/cancel",
             ])
             // Each documented operation exists on the router (anything but 404/405).
             for (path, operations) in paths {

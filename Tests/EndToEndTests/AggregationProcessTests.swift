@@ -79,7 +79,7 @@ struct AggregationProcessTests {
             #expect {
                 try client.fit(wrong, timeoutMilliseconds: 10_000)
             } throws: { error in
-                guard case MasterClientError.refused(.badRequest, let message) = error else { return false }
+                guard case MasterClientError.refused(.wrongMode, let message) = error else { return false }
                 return message.contains("aggregation mode")
             }
         }

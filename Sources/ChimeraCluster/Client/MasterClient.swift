@@ -30,7 +30,7 @@ public final class MasterClient {
         return fit
     }
 
-    public struct Prediction {
+    public struct Prediction: Sendable {
         public let values: [Double]
         public let classes: [Double]
         /// rows × classes, when asked for and the model has them.

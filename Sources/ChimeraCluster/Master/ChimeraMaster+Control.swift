@@ -11,7 +11,7 @@ extension ChimeraMaster {
         switch message.body {
         case .fitRequest(let request):
             if let refusal = modeMismatch(request.kind) {
-                return try send(controlSocket, to: peer, .error(.badRequest, refusal, requestID: requestID))
+                return try send(controlSocket, to: peer, .error(.wrongMode, refusal, requestID: requestID))
             }
             if isBusy {
                 let id = job?.id ?? aggregation?.id ?? 0
@@ -306,7 +306,7 @@ extension ChimeraMaster {
     private func predict(_ peer: Frame, _ request: Chimera_V1_PredictRequest, _ message: WireMessage) throws {
         let requestID = message.control.requestID
         if let refusal = modeMismatch(request.kind) {
-            return try send(controlSocket, to: peer, .error(.badRequest, refusal, requestID: requestID))
+            return try send(controlSocket, to: peer, .error(.wrongMode, refusal, requestID: requestID))
         }
         let x: Tensor
         do throws(WireError) {

@@ -460,6 +460,9 @@ public nonisolated enum Chimera_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIter
   case noWorkers // = 12
   case `internal` // = 13
   case unauthorized // = 14
+
+  /// e.g. a bagging fit sent to a parameter-server master
+  case wrongMode // = 15
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -483,6 +486,7 @@ public nonisolated enum Chimera_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIter
     case 12: self = .noWorkers
     case 13: self = .internal
     case 14: self = .unauthorized
+    case 15: self = .wrongMode
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -504,6 +508,7 @@ public nonisolated enum Chimera_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIter
     case .noWorkers: return 12
     case .internal: return 13
     case .unauthorized: return 14
+    case .wrongMode: return 15
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -525,6 +530,7 @@ public nonisolated enum Chimera_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIter
     .noWorkers,
     .internal,
     .unauthorized,
+    .wrongMode,
   ]
 
 }
@@ -1676,7 +1682,7 @@ nonisolated extension Chimera_V1_JobState: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Chimera_V1_ErrorCode: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_UNSPECIFIED\0\u{1}ERROR_CODE_BAD_REQUEST\0\u{1}ERROR_CODE_UNSUPPORTED_VERSION\0\u{1}ERROR_CODE_WRONG_SHAPE\0\u{1}ERROR_CODE_NON_FINITE\0\u{1}ERROR_CODE_NOT_FITTED\0\u{1}ERROR_CODE_UNKNOWN_COLUMN\0\u{1}ERROR_CODE_BUSY\0\u{1}ERROR_CODE_UNKNOWN_WORKER\0\u{1}ERROR_CODE_UNKNOWN_JOB\0\u{1}ERROR_CODE_STALE\0\u{1}ERROR_CODE_TOO_LARGE\0\u{1}ERROR_CODE_NO_WORKERS\0\u{1}ERROR_CODE_INTERNAL\0\u{1}ERROR_CODE_UNAUTHORIZED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_UNSPECIFIED\0\u{1}ERROR_CODE_BAD_REQUEST\0\u{1}ERROR_CODE_UNSUPPORTED_VERSION\0\u{1}ERROR_CODE_WRONG_SHAPE\0\u{1}ERROR_CODE_NON_FINITE\0\u{1}ERROR_CODE_NOT_FITTED\0\u{1}ERROR_CODE_UNKNOWN_COLUMN\0\u{1}ERROR_CODE_BUSY\0\u{1}ERROR_CODE_UNKNOWN_WORKER\0\u{1}ERROR_CODE_UNKNOWN_JOB\0\u{1}ERROR_CODE_STALE\0\u{1}ERROR_CODE_TOO_LARGE\0\u{1}ERROR_CODE_NO_WORKERS\0\u{1}ERROR_CODE_INTERNAL\0\u{1}ERROR_CODE_UNAUTHORIZED\0\u{1}ERROR_CODE_WRONG_MODE\0")
 }
 
 nonisolated extension Chimera_V1_TensorSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
