@@ -11,7 +11,7 @@ struct Local: ParsableCommand {
             + "killed, the children exit too. A `chimera worker --master <workers endpoint>` started by hand later "
             + "joins the running cluster.")
 
-    @Option(help: "parameter-server (aggregation arrives with the bagging issue).") var mode = "parameter-server"
+    @Option(help: "parameter-server (distributed SGD) or aggregation (bagged decision trees).") var mode = "parameter-server"
     @Option(help: "Workers to start (default: one per worker-* folder of --data, or 4).") var workers: Int?
     @Option(help: "Data in the Chimera layout: one sub-folder per worker.") var data: String?
     @Option(help: "Synthetic data instead: rows,features,classes (e.g. 20000,20,2).") var synth: String?
@@ -19,7 +19,7 @@ struct Local: ParsableCommand {
     @Option(help: "Master workers port; broadcast and control follow it (0: OS-chosen).") var masterPort = 0
 
     func validate() throws {
-        guard mode == "parameter-server" else { throw ValidationError("--mode \(mode): only parameter-server is available yet") }
+        guard MasterMode(rawValue: mode) != nil else { throw ValidationError("--mode must be parameter-server or aggregation") }
         if data != nil && synth != nil { throw ValidationError("give --data or --synth, not both") }
         if let workers, workers < 1 { throw ValidationError("--workers must be ≥ 1") }
     }
@@ -35,10 +35,13 @@ struct Local: ParsableCommand {
             for child in children.reversed() { child.wait(timeoutSeconds: 10) }
         }
         defer { stopAll() }
+        // Installed first: Ctrl-C while the cluster is still starting stops it too.
+        let stop = StopFlag()
+        TerminationSignals.onTerminate { _ in stop.stop() }
 
         let master = try ChildProcess(
             name: "master",
-            arguments: ["master", "--port", "\(masterPort)", "--model-dir", scratch.appendingPathComponent("model").path, "--parent", me],
+            arguments: ["master", "--mode", mode, "--port", "\(masterPort)", "--model-dir", scratch.appendingPathComponent("model").path, "--parent", me],
             prefix: "[master]", captureOutput: true)
         children.append(master)
         guard let line = master.nextLine(timeoutSeconds: 60), let endpoints = MasterAnnouncement(line: line) else {
@@ -58,6 +61,7 @@ struct Local: ParsableCommand {
             arguments: ["gateway", "--master", endpoints.control, "--port", "\(port)", "--parent", me],
             prefix: "[gateway]", captureOutput: true)
         children.append(gateway)
+        if stop.isStopped { return logLine("chimera local: stopping") }
         guard let urlLine = gateway.nextLine(timeoutSeconds: 60), let url = urlLine.split(separator: "=", maxSplits: 1).last
         else {
             throw ValidationError("the gateway did not start")
@@ -68,8 +72,6 @@ struct Local: ParsableCommand {
         print("chimera-local url=\(url) workers=\(workersEndpoint) control=\(endpoints.control)")
         fflush(nil)
 
-        let stop = StopFlag()
-        TerminationSignals.onTerminate { _ in stop.stop() }
         while !stop.isStopped {
             if let dead = children.first(where: { !$0.isRunning && ($0.name == "master" || $0.name == "gateway") }) {
                 logLine("chimera local: \(dead.name) exited; stopping everything")
