@@ -34,7 +34,7 @@ public enum ParameterServerBenchmark {
         let copy = options.scratch.appendingPathComponent("original-chimera")
         let results = copy.appendingPathComponent("runs/results.json")
         if !options.reusePython || !FileManager.default.fileExists(atPath: results.path) {
-            try prepareCopy(of: options.baselineSource, at: copy)
+            try BaselineCopy.prepare(of: options.baselineSource, at: copy)
             log("running the Python Chimera baseline (venv, data, 2 workloads × N = \(options.workers)); several minutes")
             try capture(
                 "/usr/bin/env",
@@ -85,22 +85,11 @@ public enum ParameterServerBenchmark {
         return out
     }
 
-    /// A writable copy of the baseline folder (shared/ is read-only), keeping a previous venv and data.
-    private static func prepareCopy(of source: URL, at copy: URL) throws {
-        let manager = FileManager.default
-        try manager.createDirectory(at: copy, withIntermediateDirectories: true)
-        for name in try manager.contentsOfDirectory(atPath: source.path) where !name.hasPrefix(".") || name == ".gitignore" {
-            let target = copy.appendingPathComponent(name)
-            try? manager.removeItem(at: target)
-            try manager.copyItem(at: source.appendingPathComponent(name), to: target)
-            try manager.setAttributes([.posixPermissions: name.hasSuffix(".sh") ? 0o755 : 0o644], ofItemAtPath: target.path)
-        }
-    }
-
     struct PythonRow {
         let fitSeconds: Double
         let perRoundMilliseconds: Double?
         let accuracy: Double?
+        let predict1000Seconds: Double?
     }
 
     struct PythonRows {
@@ -108,49 +97,26 @@ public enum ParameterServerBenchmark {
         subscript(workload: String, workers: Int) -> PythonRow? { rows["\(workload)/\(workers)"] }
     }
 
-    private static func pythonRows(_ url: URL) throws -> PythonRows {
+    static func pythonRows(_ url: URL, system: String = "chimera") throws -> PythonRows {
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: url))
         let list = (object as? [[String: Any]]) ?? ((object as? [String: Any])?["results"] as? [[String: Any]]) ?? []
         var rows: [String: PythonRow] = [:]
-        for row in list where (row["system"] as? String) == "chimera" {
+        for row in list where (row["system"] as? String) == system {
             guard let workload = row["workload"] as? String, let n = row["n_workers"] as? Int,
                 let fit = row["fit_s"] as? Double
             else { continue }
             rows["\(workload)/\(n)"] = PythonRow(
-                fitSeconds: fit, perRoundMilliseconds: row["per_round_ms"] as? Double, accuracy: row["accuracy"] as? Double)
+                fitSeconds: fit, perRoundMilliseconds: row["per_round_ms"] as? Double, accuracy: row["accuracy"] as? Double,
+                predict1000Seconds: row["predict_1000_s"] as? Double)
         }
         return PythonRows(rows: rows)
     }
 
     /// Starts a master and one worker per shard (release processes of this executable), fits, predicts.
     private static func runSwift(shards: [URL], test: URL?, iterations: Int, log: (String) -> Void) throws -> SwiftRun {
-        let master = try ChildProcess(name: "master", arguments: ["master", "--port", "0"], captureOutput: true)
-        defer {
-            master.terminate()
-            master.wait(timeoutSeconds: 10)
-        }
-        guard let line = master.nextLine(timeoutSeconds: 30), let endpoints = MasterAnnouncement(line: line) else {
-            throw BenchmarkError("the master did not start")
-        }
-        let workersEndpoint = endpoints.workers
-        let client = try MasterClient(endpoint: endpoints.control)
-        let workers = try shards.enumerated().map { index, shard in
-            try ChildProcess(
-                name: "w\(index + 1)",
-                arguments: ["worker", "--master", workersEndpoint, "--data", shard.path, "--name", "w\(index + 1)"],
-                captureOutput: true)
-        }
-        defer {
-            for worker in workers {
-                worker.terminate()
-                worker.wait(timeoutSeconds: 10)
-            }
-        }
+        let cluster = try SwiftChimeraCluster(mode: .parameterServer, shards: shards)
+        let client = cluster.client
         let deadline = Date().addingTimeInterval(120)
-        while try client.status().workers.filter(\.ready).count < shards.count {
-            guard Date() < deadline else { throw BenchmarkError("workers did not register") }
-            usleep(20_000)
-        }
         var request = Chimera_V1_FitRequest()
         request.kind = .parameterServer
         request.config.maxIterations = UInt64(iterations)
@@ -177,7 +143,7 @@ public enum ParameterServerBenchmark {
         return SwiftRun(fitSeconds: elapsed, iterations: Int(reply.report.iterations), accuracy: accuracy)
     }
 
-    private static func format(_ value: Double?, _ digits: Int) -> String {
+    static func format(_ value: Double?, _ digits: Int) -> String {
         value.map { String(format: "%.\(digits)f", $0) } ?? "–"
     }
 }

@@ -20,12 +20,14 @@ public final class ChildProcess: Sendable {
     ///   - captureOutput: keep stdout lines for `nextLine` instead of forwarding them.
     public init(
         name: String, arguments: [String], prefix: String? = nil, captureOutput: Bool = false, executable: URL? = nil,
-        logFile: URL? = nil
+        logFile: URL? = nil, environment: [String: String] = [:], workingDirectory: URL? = nil
     ) throws {
         self.name = name
         let process = Process()
         process.executableURL = executable ?? ChildProcess.selfExecutable
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        if let workingDirectory { process.currentDirectoryURL = workingDirectory }
         let lines = Lines()
         self.lines = lines
         if captureOutput {

@@ -7,7 +7,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks, measured against a reference in the same run.",
-        subcommands: [BenchTransport.self, BenchParameterServer.self, BenchKernel.self, BenchLatencyServer.self, BenchThroughputReceiver.self]
+        subcommands: [BenchTransport.self, BenchParameterServer.self, BenchBagging.self, BenchKernel.self, BenchLatencyServer.self, BenchThroughputReceiver.self]
     )
 }
 
@@ -93,6 +93,32 @@ struct BenchParameterServer: ParsableCommand {
         options.iterations = iterations
         options.reusePython = reusePython
         let report = try ParameterServerBenchmark.run(options) { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
+        print(report)
+        if let output { try report.write(toFile: output, atomically: true, encoding: .utf8) }
+    }
+}
+
+struct BenchBagging: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bag",
+        abstract: "Bagging vs the Python Chimera and scikit-learn's BaggingClassifier (same run): fit, accuracy, HTTP predict."
+    )
+
+    @Option(help: "The Python Chimera baseline folder (copied, then run with its own venv).")
+    var baselineDir = "../shared/baselines/original-chimera"
+    @Option(help: "Scratch folder for the baseline copy, its venv and data.") var scratch = "bench-out"
+    @Option(help: "Worker counts, comma-separated.") var workers = "1,2,4"
+    @Option(help: "Fits per worker count (the median is reported).") var fitRepeats = 5
+    @Flag(help: "Reuse the Python results already in the scratch folder.") var reusePython = false
+    @Option(help: "Also write the Markdown report to this file.") var output: String?
+
+    func run() throws {
+        var options = AggregationBenchmark.Options(
+            baselineSource: URL(fileURLWithPath: baselineDir), scratch: URL(fileURLWithPath: scratch))
+        options.workers = workers.split(separator: ",").compactMap { Int($0) }
+        options.fitRepeats = max(fitRepeats, 1)
+        options.reusePython = reusePython
+        let report = try AggregationBenchmark.run(options) { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
         print(report)
         if let output { try report.write(toFile: output, atomically: true, encoding: .utf8) }
     }

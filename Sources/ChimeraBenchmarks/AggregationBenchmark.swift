@@ -1,0 +1,105 @@
+import ChimeraCluster
+import ChimeraWire
+public import Foundation
+
+/// `chimera bench bag`: our bagging against the Python Chimera's (run from a copy of
+/// `shared/baselines/original-chimera` in the same invocation) and scikit-learn's BaggingClassifier,
+/// on the baseline's `cdc_like_50k` data (40,000 × 21 train, 10,000 held out) with its tree settings
+/// (max_depth 5, max_leaf_nodes 15, bootstrap, one tree per worker).
+public enum AggregationBenchmark {
+    public struct Options: Sendable {
+        public var baselineSource: URL
+        public var scratch: URL
+        public var workers = [1, 2, 4]
+        public var fitRepeats = 5
+        public var predictRequests = 30
+        public var reusePython = false
+
+        public init(baselineSource: URL, scratch: URL) {
+            self.baselineSource = baselineSource
+            self.scratch = scratch
+        }
+    }
+
+    struct SwiftRow {
+        let fitSeconds: Double
+        let accuracy: Double
+        let predictSeconds: Double
+        let fanOutPredictSeconds: Double
+    }
+
+    public static func run(_ options: Options, log: (String) -> Void) throws -> String {
+        let copy = options.scratch.appendingPathComponent("original-chimera")
+        let results = copy.appendingPathComponent("runs/results_bag.json")
+        if !options.reusePython || !FileManager.default.fileExists(atPath: results.path) {
+            try BaselineCopy.prepare(of: options.baselineSource, at: copy)
+            log("running the Python Chimera bagging baseline and scikit-learn (N = \(options.workers)); a few minutes")
+            try BaselineCopy.run(
+                copy,
+                ["--reps", "1", "--workers", options.workers.map(String.init).joined(separator: ","), "--only", "bag_tree_cdc50k",
+                    "--tag", "_bag"])
+        }
+        let python = try ParameterServerBenchmark.pythonRows(results)
+        let sklearn = try ParameterServerBenchmark.pythonRows(results, system: "sklearn")
+        let data = copy.appendingPathComponent("data/cdc_like_50k")
+        let heldOut = try HeldOut(data.appendingPathComponent("test"))
+        let body = try heldOut.json(rows: 1_000)
+        var fanOutBody = try JSONSerialization.jsonObject(with: Data(body)) as! [String: Any]
+        fanOutBody["fan_out"] = true
+        let fanOut = Array(try JSONSerialization.data(withJSONObject: fanOutBody))
+
+        var rows: [Int: SwiftRow] = [:]
+        for n in options.workers {
+            log("cdc_like_50k, N = \(n): Swift aggregation cluster with a gateway")
+            let cluster = try SwiftChimeraCluster(
+                mode: .aggregation, shards: (1...n).map { data.appendingPathComponent("N\(n)/w\($0)") }, gateway: true)
+            var request = Chimera_V1_FitRequest()
+            request.kind = .aggregation
+            request.config.maxDepth = 5
+            request.config.maxLeafNodes = 15
+            var fits: [Double] = []
+            for _ in 0..<options.fitRepeats {
+                let start = monotonicSeconds()
+                let reply = try cluster.client.fit(request, timeoutMilliseconds: 600_000)
+                fits.append(monotonicSeconds() - start)
+                guard reply.report.members == UInt32(n) else { throw BenchmarkError("only \(reply.report.members) of \(n) trees") }
+            }
+            let prediction = try cluster.client.predict(
+                columns: heldOut.columns, values: heldOut.rows.flatMap { $0 }, rows: heldOut.rows.count, kind: .aggregation)
+            let correct = zip(prediction.values, heldOut.labels).filter { Float($0 >= 0.5 ? 1 : 0) == $1 }.count
+            let url = cluster.gatewayURL! + "/v1/chimera/aggregation/predict"
+            let local = try HTTPLoad.run(url: url, body: body, clients: 1, requests: options.predictRequests)
+            let remote = try HTTPLoad.run(url: url, body: fanOut, clients: 1, requests: options.predictRequests)
+            guard local.failures == 0 && remote.failures == 0 else { throw BenchmarkError("predict requests failed") }
+            rows[n] = SwiftRow(
+                fitSeconds: median(fits), accuracy: Double(correct) / Double(heldOut.labels.count),
+                predictSeconds: local.percentile(0.5), fanOutPredictSeconds: remote.percentile(0.5))
+            log(String(format: "  fit %.4f s, accuracy %.4f, predict 1,000 rows %.2f ms", rows[n]!.fitSeconds, rows[n]!.accuracy, rows[n]!.predictSeconds * 1e3))
+        }
+
+        let f = ParameterServerBenchmark.format
+        var out = "### Bagging vs the Python Chimera and scikit-learn (`cdc_like_50k`: 40,000 × 21 train, 10,000 held out)\n\n"
+        out += "Trees: max_depth 5, max_leaf_nodes 15, all features, bootstrap, one tree per worker (the original's example). "
+        out += "Fit: client-observed time of one fit (Swift: median of \(options.fitRepeats)). Predict: 1,000 rows over HTTP, median "
+        out += "(Python: 5 requests with `requests`; Swift: \(options.predictRequests) through `chimera gateway` with our HTTP client). "
+        out += "Accuracy: P(class 1) ≥ 0.5 on the held-out rows.\n\n"
+        out += "| N | Python fit s | Swift fit s | Python ÷ Swift | sklearn Bagging(N) fit s | Python acc | Swift acc | sklearn acc | Python predict ms | Swift predict ms | Python ÷ Swift | Swift fan-out predict ms |\n"
+        out += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        for n in options.workers {
+            guard let ours = rows[n] else { continue }
+            let theirs = python["bag_tree_cdc50k", n]
+            let bagging = sklearn["bag_tree_cdc50k [BaggingClassifier]", n]
+            let predictRatio = theirs?.predict1000Seconds.map { $0 / ours.predictSeconds }
+            out += "| \(n) | \(f(theirs?.fitSeconds, 3)) | \(f(ours.fitSeconds, 4)) | \(f(theirs.map { $0.fitSeconds / ours.fitSeconds }, 0))× "
+            out += "| \(f(bagging?.fitSeconds, 3)) | \(f(theirs?.accuracy, 4)) | \(f(ours.accuracy, 4)) | \(f(bagging?.accuracy, 4)) "
+            out += "| \(f(theirs?.predict1000Seconds.map { $0 * 1e3 }, 1)) | \(f(ours.predictSeconds * 1e3, 2)) | \(f(predictRatio, 0))× "
+            out += "| \(f(ours.fanOutPredictSeconds * 1e3, 2)) |\n"
+        }
+        return out
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.isEmpty ? .nan : sorted[sorted.count / 2]
+    }
+}

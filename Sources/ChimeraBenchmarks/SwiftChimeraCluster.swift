@@ -1,0 +1,68 @@
+import ChimeraCluster
+import ChimeraWire
+import Foundation
+
+/// Our cluster as benchmarks run it: a master, one worker per shard and optionally a gateway, each a
+/// process of this executable on 127.0.0.1; everything is stopped when released.
+final class SwiftChimeraCluster {
+    let client: MasterClient
+    let controlEndpoint: String
+    private(set) var gatewayURL: String?
+    private var processes: [ChildProcess] = []
+
+    init(mode: MasterMode, shards: [URL], gateway: Bool = false) throws {
+        let master = try ChildProcess(
+            name: "master", arguments: ["master", "--mode", mode.rawValue, "--port", "0"], captureOutput: true)
+        processes.append(master)
+        guard let line = master.nextLine(timeoutSeconds: 30), let endpoints = MasterAnnouncement(line: line) else {
+            throw BenchmarkError("the master did not start")
+        }
+        controlEndpoint = endpoints.control
+        client = try MasterClient(endpoint: endpoints.control)
+        for (index, shard) in shards.enumerated() {
+            processes.append(
+                try ChildProcess(
+                    name: "w\(index + 1)",
+                    arguments: ["worker", "--master", endpoints.workers, "--data", shard.path, "--name", "w\(index + 1)"],
+                    captureOutput: true))
+        }
+        if gateway {
+            let process = try ChildProcess(
+                name: "gateway", arguments: ["gateway", "--master", endpoints.control, "--port", "0"], captureOutput: true)
+            processes.append(process)
+            guard let line = process.nextLine(timeoutSeconds: 60), let url = line.split(separator: "=", maxSplits: 1).last else {
+                throw BenchmarkError("the gateway did not start")
+            }
+            gatewayURL = String(url)
+        }
+        let deadline = Date().addingTimeInterval(120)
+        while try client.status().workers.filter(\.ready).count < shards.count {
+            guard Date() < deadline else { throw BenchmarkError("workers did not register") }
+            usleep(20_000)
+        }
+    }
+
+    deinit {
+        for process in processes.reversed() {
+            process.terminate()
+            process.wait(timeoutSeconds: 10)
+        }
+    }
+}
+
+/// Rows of a held-out split as JSON for the predict endpoints, and its labels.
+struct HeldOut {
+    let columns: [String]
+    let rows: [[Float]]
+    let labels: [Float]
+
+    init(_ folder: URL) throws {
+        (columns, rows) = try ShardLayout.loadFeatures(folder.appendingPathComponent("X_test.csv").path)
+        labels = try ShardLayout.loadLabels(folder.appendingPathComponent("y_test.csv").path)
+    }
+
+    func json(rows count: Int) throws -> [UInt8] {
+        let object: [String: Any] = ["X_pred_columns": columns, "X_pred_rows": rows.prefix(count).map { $0.map(Double.init) }]
+        return Array(try JSONSerialization.data(withJSONObject: object))
+    }
+}
