@@ -30,16 +30,26 @@ public struct GatewayOptions: Sendable {
 public func buildGateway(
     _ options: GatewayOptions, bridge: MasterBridge, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
+    _ = GatewayMetrics.registry  // bootstraps swift-metrics before any metric is made
     let router = Router()
     if let token = options.bearerToken {
         router.add(middleware: BearerTokenMiddleware(token: token, open: ["/healthz", "/openapi.json"]))
     }
+    router.add(middleware: MetricsMiddleware())
     let limit = options.maxBodyBytes
     let fitTimeout = Int32(min(options.fitTimeoutSeconds * 1000, 2_000_000_000))
     let requestTimeout = Int32(min(options.requestTimeoutSeconds * 1000, 2_000_000_000))
 
     router.get("/healthz") { _, _ -> Response in
         json(["status": "ok"])
+    }
+
+    router.get("/metrics") { _, _ -> Response in
+        let status = try? await bridge.perform { client in try client.status(timeoutMilliseconds: min(requestTimeout, 5_000)) }
+        let text = GatewayMetrics.render(status)
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     let openAPI = OpenAPI.json()

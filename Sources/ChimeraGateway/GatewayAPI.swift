@@ -169,6 +169,7 @@ struct GatewayError: Error, HTTPResponseError {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
+        GatewayMetrics.countError(kind: kind, status: status.code)
         let body = Body(message: message, details: .init(errorCode: status.code, errorMessage: kind))
         let data = try JSONEncoder().encode(body)
         return Response(

@@ -9,6 +9,7 @@ enum OpenAPI {
         let requestSchema: String?
         let responseSchema: String
         let errors: [Int]
+        var contentType = "application/json"
     }
 
     static let routes: [Route] = [
@@ -40,6 +41,10 @@ enum OpenAPI {
         Route(
             method: "post", path: "/v1/chimera/jobs/{id}/cancel", summary: "Cancel a running job", requestSchema: nil,
             responseSchema: "Job", errors: [400, 401, 404, 504]),
+        Route(
+            method: "get", path: "/metrics",
+            summary: "Prometheus text: requests and latencies by route, errors by kind, workers, iterations/s, barrier wait, staleness, bytes",
+            requestSchema: nil, responseSchema: "Metrics", errors: [401], contentType: "text/plain"),
         Route(method: "get", path: "/openapi.json", summary: "This document", requestSchema: nil, responseSchema: "Document", errors: []),
     ]
 
@@ -90,6 +95,7 @@ enum OpenAPI {
             "rejected_messages": ["type": "integer"],
         ]),
         "Document": ["type": "object"],
+        "Metrics": ["type": "string", "description": "Prometheus text exposition format 0.0.4"],
         "Job": object(
             [
                 "job_id": ["type": "integer"],
@@ -122,7 +128,7 @@ enum OpenAPI {
             var responses: [String: Any] = [
                 "200": [
                     "description": "OK",
-                    "content": ["application/json": ["schema": ["$ref": "#/components/schemas/\(route.responseSchema)"]]],
+                    "content": [route.contentType: ["schema": ["$ref": "#/components/schemas/\(route.responseSchema)"]]],
                 ]
             ]
             for code in route.errors {

@@ -147,6 +147,7 @@ extension ChimeraMaster {
         aggregation = nil
         let report = aggregationReport(current)
         lastJob = JobSummary(id: current.id, state: state, report: report, error: error, lossHistory: [])
+        counters.finished(jobStateName(state))
         try publish(
             WireMessage(
                 .jobStop(Chimera_V1_JobStop.with { $0.jobID = current.id; $0.reason = error.isEmpty ? "done" : error; $0.failed = state == .failed })))

@@ -157,6 +157,9 @@ extension ChimeraMaster {
         current = job!
         job = nil
         lastJob = JobSummary(id: current.id, state: state, report: report, error: error, lossHistory: current.state.lossHistory)
+        counters.finished(
+            jobStateName(state), iterations: current.state.completedIterations, staleness: current.state.stalenessHistogram,
+            barrierWait: report.barrierWaitSeconds)
         if state == .succeeded || (state == .cancelled && current.state.completedIterations > 0) {
             let fitted = fittedModel(current)
             model = fitted
@@ -259,6 +262,26 @@ extension ChimeraMaster {
             $0.loss = job?.state.currentLoss ?? 0
             $0.rejectedMessages = UInt64(counters.rejectedTotal)
             $0.rejectedByKind = counters.rejected.mapValues(UInt64.init)
+            $0.bytesSent = UInt64(counters.bytesSent)
+            $0.bytesReceived = UInt64(counters.bytesReceived)
+            $0.iterationsTotal = UInt64(counters.iterations + (job?.state.completedIterations ?? 0))
+            if let current = job {
+                let elapsed = monotonicSeconds() - current.startedAt
+                $0.iterationsPerSecond = elapsed > 0 ? Double(current.state.completedIterations) / elapsed : 0
+            }
+            $0.stalenessHistogram = MasterCounters.sum(counters.staleness, job?.state.stalenessHistogram ?? []).map(UInt64.init)
+            $0.barrierWaitSeconds = counters.barrierWaitSeconds + (job == nil ? 0 : workers.values.reduce(0) { $0 + $1.barrierWaitSeconds })
+            $0.jobsByState = counters.jobsByState.mapValues(UInt64.init)
+        }
+    }
+
+    func jobStateName(_ state: Chimera_V1_JobState) -> String {
+        switch state {
+        case .succeeded: "succeeded"
+        case .failed: "failed"
+        case .cancelled: "cancelled"
+        case .running: "running"
+        default: "unknown"
         }
     }
 

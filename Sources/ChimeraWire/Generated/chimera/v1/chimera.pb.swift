@@ -555,229 +555,238 @@ public nonisolated struct Chimera_V1_TensorSpec: Sendable {
 }
 
 /// The control frame of every message.
-public nonisolated struct Chimera_V1_Control: Sendable {
+public nonisolated struct Chimera_V1_Control: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Chosen by the sender of a request and copied into its reply; lets a DEALER match replies.
-  public var requestID: UInt64 = 0
+  public var requestID: UInt64 {
+    get {_storage._requestID}
+    set {_uniqueStorage()._requestID = newValue}
+  }
 
   /// One entry per tensor frame, in frame order.
-  public var tensors: [Chimera_V1_TensorSpec] = []
+  public var tensors: [Chimera_V1_TensorSpec] {
+    get {_storage._tensors}
+    set {_uniqueStorage()._tensors = newValue}
+  }
 
-  public var body: Chimera_V1_Control.OneOf_Body? = nil
+  public var body: OneOf_Body? {
+    get {return _storage._body}
+    set {_uniqueStorage()._body = newValue}
+  }
 
   /// worker -> master (workers ROUTER)
   public var hello: Chimera_V1_WorkerHello {
     get {
-      if case .hello(let v)? = body {return v}
+      if case .hello(let v)? = _storage._body {return v}
       return Chimera_V1_WorkerHello()
     }
-    set {body = .hello(newValue)}
+    set {_uniqueStorage()._body = .hello(newValue)}
   }
 
   public var heartbeat: Chimera_V1_Heartbeat {
     get {
-      if case .heartbeat(let v)? = body {return v}
+      if case .heartbeat(let v)? = _storage._body {return v}
       return Chimera_V1_Heartbeat()
     }
-    set {body = .heartbeat(newValue)}
+    set {_uniqueStorage()._body = .heartbeat(newValue)}
   }
 
   public var subscriptionReady: Chimera_V1_SubscriptionReady {
     get {
-      if case .subscriptionReady(let v)? = body {return v}
+      if case .subscriptionReady(let v)? = _storage._body {return v}
       return Chimera_V1_SubscriptionReady()
     }
-    set {body = .subscriptionReady(newValue)}
+    set {_uniqueStorage()._body = .subscriptionReady(newValue)}
   }
 
   public var gradientPush: Chimera_V1_GradientPush {
     get {
-      if case .gradientPush(let v)? = body {return v}
+      if case .gradientPush(let v)? = _storage._body {return v}
       return Chimera_V1_GradientPush()
     }
-    set {body = .gradientPush(newValue)}
+    set {_uniqueStorage()._body = .gradientPush(newValue)}
   }
 
   public var weightPull: Chimera_V1_WeightPull {
     get {
-      if case .weightPull(let v)? = body {return v}
+      if case .weightPull(let v)? = _storage._body {return v}
       return Chimera_V1_WeightPull()
     }
-    set {body = .weightPull(newValue)}
+    set {_uniqueStorage()._body = .weightPull(newValue)}
   }
 
   public var workerResult: Chimera_V1_WorkerResult {
     get {
-      if case .workerResult(let v)? = body {return v}
+      if case .workerResult(let v)? = _storage._body {return v}
       return Chimera_V1_WorkerResult()
     }
-    set {body = .workerResult(newValue)}
+    set {_uniqueStorage()._body = .workerResult(newValue)}
   }
 
   public var goodbye: Chimera_V1_WorkerGoodbye {
     get {
-      if case .goodbye(let v)? = body {return v}
+      if case .goodbye(let v)? = _storage._body {return v}
       return Chimera_V1_WorkerGoodbye()
     }
-    set {body = .goodbye(newValue)}
+    set {_uniqueStorage()._body = .goodbye(newValue)}
   }
 
   public var memberPrediction: Chimera_V1_MemberPrediction {
     get {
-      if case .memberPrediction(let v)? = body {return v}
+      if case .memberPrediction(let v)? = _storage._body {return v}
       return Chimera_V1_MemberPrediction()
     }
-    set {body = .memberPrediction(newValue)}
+    set {_uniqueStorage()._body = .memberPrediction(newValue)}
   }
 
   /// master -> worker (replies on the workers ROUTER, or broadcast on PUB)
   public var welcome: Chimera_V1_Welcome {
     get {
-      if case .welcome(let v)? = body {return v}
+      if case .welcome(let v)? = _storage._body {return v}
       return Chimera_V1_Welcome()
     }
-    set {body = .welcome(newValue)}
+    set {_uniqueStorage()._body = .welcome(newValue)}
   }
 
   public var ack: Chimera_V1_Ack {
     get {
-      if case .ack(let v)? = body {return v}
+      if case .ack(let v)? = _storage._body {return v}
       return Chimera_V1_Ack()
     }
-    set {body = .ack(newValue)}
+    set {_uniqueStorage()._body = .ack(newValue)}
   }
 
   public var jobStart: Chimera_V1_JobStart {
     get {
-      if case .jobStart(let v)? = body {return v}
+      if case .jobStart(let v)? = _storage._body {return v}
       return Chimera_V1_JobStart()
     }
-    set {body = .jobStart(newValue)}
+    set {_uniqueStorage()._body = .jobStart(newValue)}
   }
 
   public var jobStop: Chimera_V1_JobStop {
     get {
-      if case .jobStop(let v)? = body {return v}
+      if case .jobStop(let v)? = _storage._body {return v}
       return Chimera_V1_JobStop()
     }
-    set {body = .jobStop(newValue)}
+    set {_uniqueStorage()._body = .jobStop(newValue)}
   }
 
   public var weights: Chimera_V1_Weights {
     get {
-      if case .weights(let v)? = body {return v}
+      if case .weights(let v)? = _storage._body {return v}
       return Chimera_V1_Weights()
     }
-    set {body = .weights(newValue)}
+    set {_uniqueStorage()._body = .weights(newValue)}
   }
 
   public var sync: Chimera_V1_Sync {
     get {
-      if case .sync(let v)? = body {return v}
+      if case .sync(let v)? = _storage._body {return v}
       return Chimera_V1_Sync()
     }
-    set {body = .sync(newValue)}
+    set {_uniqueStorage()._body = .sync(newValue)}
   }
 
   public var shutdown: Chimera_V1_Shutdown {
     get {
-      if case .shutdown(let v)? = body {return v}
+      if case .shutdown(let v)? = _storage._body {return v}
       return Chimera_V1_Shutdown()
     }
-    set {body = .shutdown(newValue)}
+    set {_uniqueStorage()._body = .shutdown(newValue)}
   }
 
   public var memberPredict: Chimera_V1_MemberPredict {
     get {
-      if case .memberPredict(let v)? = body {return v}
+      if case .memberPredict(let v)? = _storage._body {return v}
       return Chimera_V1_MemberPredict()
     }
-    set {body = .memberPredict(newValue)}
+    set {_uniqueStorage()._body = .memberPredict(newValue)}
   }
 
   /// client/gateway -> master (control ROUTER) and replies
   public var fitRequest: Chimera_V1_FitRequest {
     get {
-      if case .fitRequest(let v)? = body {return v}
+      if case .fitRequest(let v)? = _storage._body {return v}
       return Chimera_V1_FitRequest()
     }
-    set {body = .fitRequest(newValue)}
+    set {_uniqueStorage()._body = .fitRequest(newValue)}
   }
 
   public var fitReply: Chimera_V1_FitReply {
     get {
-      if case .fitReply(let v)? = body {return v}
+      if case .fitReply(let v)? = _storage._body {return v}
       return Chimera_V1_FitReply()
     }
-    set {body = .fitReply(newValue)}
+    set {_uniqueStorage()._body = .fitReply(newValue)}
   }
 
   public var predictRequest: Chimera_V1_PredictRequest {
     get {
-      if case .predictRequest(let v)? = body {return v}
+      if case .predictRequest(let v)? = _storage._body {return v}
       return Chimera_V1_PredictRequest()
     }
-    set {body = .predictRequest(newValue)}
+    set {_uniqueStorage()._body = .predictRequest(newValue)}
   }
 
   public var predictReply: Chimera_V1_PredictReply {
     get {
-      if case .predictReply(let v)? = body {return v}
+      if case .predictReply(let v)? = _storage._body {return v}
       return Chimera_V1_PredictReply()
     }
-    set {body = .predictReply(newValue)}
+    set {_uniqueStorage()._body = .predictReply(newValue)}
   }
 
   public var statusRequest: Chimera_V1_StatusRequest {
     get {
-      if case .statusRequest(let v)? = body {return v}
+      if case .statusRequest(let v)? = _storage._body {return v}
       return Chimera_V1_StatusRequest()
     }
-    set {body = .statusRequest(newValue)}
+    set {_uniqueStorage()._body = .statusRequest(newValue)}
   }
 
   public var clusterStatus: Chimera_V1_ClusterStatus {
     get {
-      if case .clusterStatus(let v)? = body {return v}
+      if case .clusterStatus(let v)? = _storage._body {return v}
       return Chimera_V1_ClusterStatus()
     }
-    set {body = .clusterStatus(newValue)}
+    set {_uniqueStorage()._body = .clusterStatus(newValue)}
   }
 
   public var jobStatusRequest: Chimera_V1_JobStatusRequest {
     get {
-      if case .jobStatusRequest(let v)? = body {return v}
+      if case .jobStatusRequest(let v)? = _storage._body {return v}
       return Chimera_V1_JobStatusRequest()
     }
-    set {body = .jobStatusRequest(newValue)}
+    set {_uniqueStorage()._body = .jobStatusRequest(newValue)}
   }
 
   public var jobStatus: Chimera_V1_JobStatus {
     get {
-      if case .jobStatus(let v)? = body {return v}
+      if case .jobStatus(let v)? = _storage._body {return v}
       return Chimera_V1_JobStatus()
     }
-    set {body = .jobStatus(newValue)}
+    set {_uniqueStorage()._body = .jobStatus(newValue)}
   }
 
   public var cancelJob: Chimera_V1_CancelJob {
     get {
-      if case .cancelJob(let v)? = body {return v}
+      if case .cancelJob(let v)? = _storage._body {return v}
       return Chimera_V1_CancelJob()
     }
-    set {body = .cancelJob(newValue)}
+    set {_uniqueStorage()._body = .cancelJob(newValue)}
   }
 
   /// any direction, as the reply to a request that failed
   public var error: Chimera_V1_Error {
     get {
-      if case .error(let v)? = body {return v}
+      if case .error(let v)? = _storage._body {return v}
       return Chimera_V1_Error()
     }
-    set {body = .error(newValue)}
+    set {_uniqueStorage()._body = .error(newValue)}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -817,6 +826,8 @@ public nonisolated struct Chimera_V1_Control: Sendable {
   }
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// First message of a worker: who it is and what data it holds.
@@ -1544,6 +1555,26 @@ public nonisolated struct Chimera_V1_ClusterStatus: Sendable {
   /// e.g. "size_mismatch", "non_finite", "stale"
   public var rejectedByKind: Dictionary<String,UInt64> = [:]
 
+  /// Totals since the master started (for /metrics).
+  public var bytesSent: UInt64 = 0
+
+  public var bytesReceived: UInt64 = 0
+
+  /// completed parameter-server iterations, all jobs
+  public var iterationsTotal: UInt64 = 0
+
+  /// the running job's rate (0 when idle)
+  public var iterationsPerSecond: Double = 0
+
+  /// [k] = updates applied k iterations stale, all jobs
+  public var stalenessHistogram: [UInt64] = []
+
+  /// time workers spent parked at the barrier, all jobs
+  public var barrierWaitSeconds: Double = 0
+
+  /// finished jobs: "succeeded", "failed", "cancelled"
+  public var jobsByState: Dictionary<String,UInt64> = [:]
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1729,482 +1760,522 @@ nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._
   public static let protoMessageName: String = _protobuf_package + ".Control"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}tensors\0\u{2}\u{8}hello\0\u{1}heartbeat\0\u{3}subscription_ready\0\u{3}gradient_push\0\u{3}weight_pull\0\u{3}worker_result\0\u{1}goodbye\0\u{3}member_prediction\0\u{2}\u{3}welcome\0\u{1}ack\0\u{3}job_start\0\u{3}job_stop\0\u{1}weights\0\u{1}sync\0\u{1}shutdown\0\u{3}member_predict\0\u{4}\u{3}fit_request\0\u{3}fit_reply\0\u{3}predict_request\0\u{3}predict_reply\0\u{3}status_request\0\u{3}cluster_status\0\u{3}job_status_request\0\u{3}job_status\0\u{3}cancel_job\0\u{2}\u{c}error\0")
 
+  fileprivate class _StorageClass {
+    var _requestID: UInt64 = 0
+    var _tensors: [Chimera_V1_TensorSpec] = []
+    var _body: Chimera_V1_Control.OneOf_Body?
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _requestID = source._requestID
+      _tensors = source._tensors
+      _body = source._body
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
-      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.tensors) }()
-      case 10: try {
-        var v: Chimera_V1_WorkerHello?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .hello(let m) = current {v = m}
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._requestID) }()
+        case 2: try { try decoder.decodeRepeatedMessageField(value: &_storage._tensors) }()
+        case 10: try {
+          var v: Chimera_V1_WorkerHello?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .hello(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .hello(v)
+          }
+        }()
+        case 11: try {
+          var v: Chimera_V1_Heartbeat?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .heartbeat(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .heartbeat(v)
+          }
+        }()
+        case 12: try {
+          var v: Chimera_V1_SubscriptionReady?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .subscriptionReady(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .subscriptionReady(v)
+          }
+        }()
+        case 13: try {
+          var v: Chimera_V1_GradientPush?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .gradientPush(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .gradientPush(v)
+          }
+        }()
+        case 14: try {
+          var v: Chimera_V1_WeightPull?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .weightPull(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .weightPull(v)
+          }
+        }()
+        case 15: try {
+          var v: Chimera_V1_WorkerResult?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .workerResult(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .workerResult(v)
+          }
+        }()
+        case 16: try {
+          var v: Chimera_V1_WorkerGoodbye?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .goodbye(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .goodbye(v)
+          }
+        }()
+        case 17: try {
+          var v: Chimera_V1_MemberPrediction?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .memberPrediction(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .memberPrediction(v)
+          }
+        }()
+        case 20: try {
+          var v: Chimera_V1_Welcome?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .welcome(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .welcome(v)
+          }
+        }()
+        case 21: try {
+          var v: Chimera_V1_Ack?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .ack(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .ack(v)
+          }
+        }()
+        case 22: try {
+          var v: Chimera_V1_JobStart?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .jobStart(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .jobStart(v)
+          }
+        }()
+        case 23: try {
+          var v: Chimera_V1_JobStop?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .jobStop(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .jobStop(v)
+          }
+        }()
+        case 24: try {
+          var v: Chimera_V1_Weights?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .weights(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .weights(v)
+          }
+        }()
+        case 25: try {
+          var v: Chimera_V1_Sync?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .sync(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .sync(v)
+          }
+        }()
+        case 26: try {
+          var v: Chimera_V1_Shutdown?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .shutdown(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .shutdown(v)
+          }
+        }()
+        case 27: try {
+          var v: Chimera_V1_MemberPredict?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .memberPredict(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .memberPredict(v)
+          }
+        }()
+        case 30: try {
+          var v: Chimera_V1_FitRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .fitRequest(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .fitRequest(v)
+          }
+        }()
+        case 31: try {
+          var v: Chimera_V1_FitReply?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .fitReply(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .fitReply(v)
+          }
+        }()
+        case 32: try {
+          var v: Chimera_V1_PredictRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .predictRequest(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .predictRequest(v)
+          }
+        }()
+        case 33: try {
+          var v: Chimera_V1_PredictReply?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .predictReply(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .predictReply(v)
+          }
+        }()
+        case 34: try {
+          var v: Chimera_V1_StatusRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .statusRequest(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .statusRequest(v)
+          }
+        }()
+        case 35: try {
+          var v: Chimera_V1_ClusterStatus?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .clusterStatus(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .clusterStatus(v)
+          }
+        }()
+        case 36: try {
+          var v: Chimera_V1_JobStatusRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .jobStatusRequest(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .jobStatusRequest(v)
+          }
+        }()
+        case 37: try {
+          var v: Chimera_V1_JobStatus?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .jobStatus(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .jobStatus(v)
+          }
+        }()
+        case 38: try {
+          var v: Chimera_V1_CancelJob?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .cancelJob(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .cancelJob(v)
+          }
+        }()
+        case 50: try {
+          var v: Chimera_V1_Error?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .error(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .error(v)
+          }
+        }()
+        default: break
         }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .hello(v)
-        }
-      }()
-      case 11: try {
-        var v: Chimera_V1_Heartbeat?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .heartbeat(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .heartbeat(v)
-        }
-      }()
-      case 12: try {
-        var v: Chimera_V1_SubscriptionReady?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .subscriptionReady(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .subscriptionReady(v)
-        }
-      }()
-      case 13: try {
-        var v: Chimera_V1_GradientPush?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .gradientPush(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .gradientPush(v)
-        }
-      }()
-      case 14: try {
-        var v: Chimera_V1_WeightPull?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .weightPull(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .weightPull(v)
-        }
-      }()
-      case 15: try {
-        var v: Chimera_V1_WorkerResult?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .workerResult(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .workerResult(v)
-        }
-      }()
-      case 16: try {
-        var v: Chimera_V1_WorkerGoodbye?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .goodbye(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .goodbye(v)
-        }
-      }()
-      case 17: try {
-        var v: Chimera_V1_MemberPrediction?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .memberPrediction(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .memberPrediction(v)
-        }
-      }()
-      case 20: try {
-        var v: Chimera_V1_Welcome?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .welcome(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .welcome(v)
-        }
-      }()
-      case 21: try {
-        var v: Chimera_V1_Ack?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .ack(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .ack(v)
-        }
-      }()
-      case 22: try {
-        var v: Chimera_V1_JobStart?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .jobStart(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .jobStart(v)
-        }
-      }()
-      case 23: try {
-        var v: Chimera_V1_JobStop?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .jobStop(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .jobStop(v)
-        }
-      }()
-      case 24: try {
-        var v: Chimera_V1_Weights?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .weights(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .weights(v)
-        }
-      }()
-      case 25: try {
-        var v: Chimera_V1_Sync?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .sync(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .sync(v)
-        }
-      }()
-      case 26: try {
-        var v: Chimera_V1_Shutdown?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .shutdown(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .shutdown(v)
-        }
-      }()
-      case 27: try {
-        var v: Chimera_V1_MemberPredict?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .memberPredict(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .memberPredict(v)
-        }
-      }()
-      case 30: try {
-        var v: Chimera_V1_FitRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .fitRequest(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .fitRequest(v)
-        }
-      }()
-      case 31: try {
-        var v: Chimera_V1_FitReply?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .fitReply(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .fitReply(v)
-        }
-      }()
-      case 32: try {
-        var v: Chimera_V1_PredictRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .predictRequest(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .predictRequest(v)
-        }
-      }()
-      case 33: try {
-        var v: Chimera_V1_PredictReply?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .predictReply(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .predictReply(v)
-        }
-      }()
-      case 34: try {
-        var v: Chimera_V1_StatusRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .statusRequest(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .statusRequest(v)
-        }
-      }()
-      case 35: try {
-        var v: Chimera_V1_ClusterStatus?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .clusterStatus(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .clusterStatus(v)
-        }
-      }()
-      case 36: try {
-        var v: Chimera_V1_JobStatusRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .jobStatusRequest(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .jobStatusRequest(v)
-        }
-      }()
-      case 37: try {
-        var v: Chimera_V1_JobStatus?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .jobStatus(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .jobStatus(v)
-        }
-      }()
-      case 38: try {
-        var v: Chimera_V1_CancelJob?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .cancelJob(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .cancelJob(v)
-        }
-      }()
-      case 50: try {
-        var v: Chimera_V1_Error?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .error(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .error(v)
-        }
-      }()
-      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.requestID != 0 {
-      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
-    }
-    if !self.tensors.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.tensors, fieldNumber: 2)
-    }
-    switch self.body {
-    case .hello?: try {
-      guard case .hello(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
-    }()
-    case .heartbeat?: try {
-      guard case .heartbeat(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
-    }()
-    case .subscriptionReady?: try {
-      guard case .subscriptionReady(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
-    }()
-    case .gradientPush?: try {
-      guard case .gradientPush(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
-    }()
-    case .weightPull?: try {
-      guard case .weightPull(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
-    }()
-    case .workerResult?: try {
-      guard case .workerResult(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
-    }()
-    case .goodbye?: try {
-      guard case .goodbye(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
-    }()
-    case .memberPrediction?: try {
-      guard case .memberPrediction(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
-    }()
-    case .welcome?: try {
-      guard case .welcome(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
-    }()
-    case .ack?: try {
-      guard case .ack(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
-    }()
-    case .jobStart?: try {
-      guard case .jobStart(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
-    }()
-    case .jobStop?: try {
-      guard case .jobStop(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
-    }()
-    case .weights?: try {
-      guard case .weights(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
-    }()
-    case .sync?: try {
-      guard case .sync(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
-    }()
-    case .shutdown?: try {
-      guard case .shutdown(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
-    }()
-    case .memberPredict?: try {
-      guard case .memberPredict(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 27)
-    }()
-    case .fitRequest?: try {
-      guard case .fitRequest(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
-    }()
-    case .fitReply?: try {
-      guard case .fitReply(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
-    }()
-    case .predictRequest?: try {
-      guard case .predictRequest(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 32)
-    }()
-    case .predictReply?: try {
-      guard case .predictReply(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
-    }()
-    case .statusRequest?: try {
-      guard case .statusRequest(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
-    }()
-    case .clusterStatus?: try {
-      guard case .clusterStatus(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
-    }()
-    case .jobStatusRequest?: try {
-      guard case .jobStatusRequest(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 36)
-    }()
-    case .jobStatus?: try {
-      guard case .jobStatus(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 37)
-    }()
-    case .cancelJob?: try {
-      guard case .cancelJob(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 38)
-    }()
-    case .error?: try {
-      guard case .error(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
-    }()
-    case nil: break
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._requestID != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._requestID, fieldNumber: 1)
+      }
+      if !_storage._tensors.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._tensors, fieldNumber: 2)
+      }
+      switch _storage._body {
+      case .hello?: try {
+        guard case .hello(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      }()
+      case .heartbeat?: try {
+        guard case .heartbeat(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      }()
+      case .subscriptionReady?: try {
+        guard case .subscriptionReady(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+      }()
+      case .gradientPush?: try {
+        guard case .gradientPush(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      }()
+      case .weightPull?: try {
+        guard case .weightPull(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      }()
+      case .workerResult?: try {
+        guard case .workerResult(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      }()
+      case .goodbye?: try {
+        guard case .goodbye(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+      }()
+      case .memberPrediction?: try {
+        guard case .memberPrediction(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+      }()
+      case .welcome?: try {
+        guard case .welcome(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+      }()
+      case .ack?: try {
+        guard case .ack(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+      }()
+      case .jobStart?: try {
+        guard case .jobStart(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+      }()
+      case .jobStop?: try {
+        guard case .jobStop(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+      }()
+      case .weights?: try {
+        guard case .weights(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
+      }()
+      case .sync?: try {
+        guard case .sync(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
+      }()
+      case .shutdown?: try {
+        guard case .shutdown(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
+      }()
+      case .memberPredict?: try {
+        guard case .memberPredict(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 27)
+      }()
+      case .fitRequest?: try {
+        guard case .fitRequest(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
+      }()
+      case .fitReply?: try {
+        guard case .fitReply(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
+      }()
+      case .predictRequest?: try {
+        guard case .predictRequest(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 32)
+      }()
+      case .predictReply?: try {
+        guard case .predictReply(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
+      }()
+      case .statusRequest?: try {
+        guard case .statusRequest(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
+      }()
+      case .clusterStatus?: try {
+        guard case .clusterStatus(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
+      }()
+      case .jobStatusRequest?: try {
+        guard case .jobStatusRequest(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 36)
+      }()
+      case .jobStatus?: try {
+        guard case .jobStatus(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 37)
+      }()
+      case .cancelJob?: try {
+        guard case .cancelJob(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 38)
+      }()
+      case .error?: try {
+        guard case .error(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
+      }()
+      case nil: break
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Chimera_V1_Control, rhs: Chimera_V1_Control) -> Bool {
-    if lhs.requestID != rhs.requestID {return false}
-    if lhs.tensors != rhs.tensors {return false}
-    if lhs.body != rhs.body {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._requestID != rhs_storage._requestID {return false}
+        if _storage._tensors != rhs_storage._tensors {return false}
+        if _storage._body != rhs_storage._body {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3557,7 +3628,7 @@ nonisolated extension Chimera_V1_StatusRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Chimera_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}mode\0\u{1}workers\0\u{3}current_job_id\0\u{3}current_job_state\0\u{1}iteration\0\u{1}loss\0\u{3}rejected_messages\0\u{3}rejected_by_kind\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}mode\0\u{1}workers\0\u{3}current_job_id\0\u{3}current_job_state\0\u{1}iteration\0\u{1}loss\0\u{3}rejected_messages\0\u{3}rejected_by_kind\0\u{3}bytes_sent\0\u{3}bytes_received\0\u{3}iterations_total\0\u{3}iterations_per_second\0\u{3}staleness_histogram\0\u{3}barrier_wait_seconds\0\u{3}jobs_by_state\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3573,6 +3644,13 @@ nonisolated extension Chimera_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProt
       case 6: try { try decoder.decodeSingularDoubleField(value: &self.loss) }()
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.rejectedMessages) }()
       case 8: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.rejectedByKind) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.bytesSent) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.bytesReceived) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.iterationsTotal) }()
+      case 12: try { try decoder.decodeSingularDoubleField(value: &self.iterationsPerSecond) }()
+      case 13: try { try decoder.decodeRepeatedUInt64Field(value: &self.stalenessHistogram) }()
+      case 14: try { try decoder.decodeSingularDoubleField(value: &self.barrierWaitSeconds) }()
+      case 15: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.jobsByState) }()
       default: break
       }
     }
@@ -3603,6 +3681,27 @@ nonisolated extension Chimera_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProt
     if !self.rejectedByKind.isEmpty {
       try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.rejectedByKind, fieldNumber: 8)
     }
+    if self.bytesSent != 0 {
+      try visitor.visitSingularUInt64Field(value: self.bytesSent, fieldNumber: 9)
+    }
+    if self.bytesReceived != 0 {
+      try visitor.visitSingularUInt64Field(value: self.bytesReceived, fieldNumber: 10)
+    }
+    if self.iterationsTotal != 0 {
+      try visitor.visitSingularUInt64Field(value: self.iterationsTotal, fieldNumber: 11)
+    }
+    if self.iterationsPerSecond.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.iterationsPerSecond, fieldNumber: 12)
+    }
+    if !self.stalenessHistogram.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.stalenessHistogram, fieldNumber: 13)
+    }
+    if self.barrierWaitSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.barrierWaitSeconds, fieldNumber: 14)
+    }
+    if !self.jobsByState.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.jobsByState, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3615,6 +3714,13 @@ nonisolated extension Chimera_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProt
     if lhs.loss != rhs.loss {return false}
     if lhs.rejectedMessages != rhs.rejectedMessages {return false}
     if lhs.rejectedByKind != rhs.rejectedByKind {return false}
+    if lhs.bytesSent != rhs.bytesSent {return false}
+    if lhs.bytesReceived != rhs.bytesReceived {return false}
+    if lhs.iterationsTotal != rhs.iterationsTotal {return false}
+    if lhs.iterationsPerSecond != rhs.iterationsPerSecond {return false}
+    if lhs.stalenessHistogram != rhs.stalenessHistogram {return false}
+    if lhs.barrierWaitSeconds != rhs.barrierWaitSeconds {return false}
+    if lhs.jobsByState != rhs.jobsByState {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
