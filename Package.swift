@@ -96,7 +96,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "chimera", "ZeroMQ", "ChimeraWire", "ChimeraML", "ChimeraCluster", "ChimeraSweep", "ChimeraTestSupport",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"), .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -85,14 +85,7 @@ struct Local: ParsableCommand {
     private func shardFolders(scratch: URL) throws -> [URL] {
         if let data {
             let root = URL(fileURLWithPath: data)
-            let names = try FileManager.default.contentsOfDirectory(atPath: root.path)
-                .filter { name in
-                    var isDirectory: ObjCBool = false
-                    return name != "test" && FileManager.default.fileExists(atPath: root.appendingPathComponent(name).path, isDirectory: &isDirectory)
-                        && isDirectory.boolValue
-                }
-                .sorted { $0.localizedStandardCompare($1) == .orderedAscending }
-            guard !names.isEmpty else { throw ValidationError("\(data) has no worker folders") }
+            let names = try ShardLayout.workerFolders(root).map(\.lastPathComponent)
             let count = workers ?? names.count
             guard count <= names.count else { throw ValidationError("\(data) has \(names.count) worker folders, --workers is \(count)") }
             return names.prefix(count).map { root.appendingPathComponent($0) }

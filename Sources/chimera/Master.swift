@@ -61,7 +61,9 @@ struct Worker: ParsableCommand {
         abstract: "Run a worker on one data shard (a folder with X_train.csv and y_train.csv).")
 
     @Option(help: "The master's workers endpoint.") var master = "tcp://127.0.0.1:5555"
-    @Option(help: "The shard's folder.") var data: String
+    @Option(help: "The shard's folder.") var data: String?
+    @Option(help: "A folder of worker folders (worker-1, worker-2, …): take the first one no running worker holds.")
+    var dataRoot: String?
     @Option(help: "Unique worker name (default: the folder's name).") var name: String?
     @Option(help: "Exit when this pid dies (set by chimera local).") var parent: Int32?
     @Option(help: "Simulated compute: extra milliseconds spent on every iteration (every tree in aggregation).") var delayMs = 0
@@ -72,9 +74,16 @@ struct Worker: ParsableCommand {
     @Option(help: "Straggler: seed of the transient pauses.") var stragglerSeed: UInt64 = 1
     @OptionGroup var curve: CurveClientOptions
 
+    func validate() throws {
+        guard (data == nil) != (dataRoot == nil) else { throw ValidationError("give exactly one of --data and --data-root") }
+    }
+
     func run() throws {
         if let parent { ChildProcess.dieWithParent(originalParent: parent) }
-        let folder = URL(fileURLWithPath: data)
+        // Held until the process exits: the flock marks the shard as taken.
+        let claim = try dataRoot.map { try ShardClaim.claim(root: URL(fileURLWithPath: $0)) }
+        let folder = claim?.folder ?? URL(fileURLWithPath: data!)
+        if let claim { logLine("worker: claimed \(claim.folder.path)") }
         let shard: Dataset
         do {
             shard = try ShardLayout.loadShard(folder)
@@ -98,5 +107,6 @@ struct Worker: ParsableCommand {
         let stopFlag = node.stopFlag
         TerminationSignals.onTerminate { _ in stopFlag.stop() }
         try node.run()
+        withExtendedLifetime(claim) {}
     }
 }

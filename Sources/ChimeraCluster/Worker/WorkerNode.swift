@@ -150,7 +150,7 @@ public final class WorkerNode {
         try sub.setReceiveTimeout(milliseconds: 100)
         try sub.subscribe()
         try options.curve?.apply(to: sub)
-        try sub.connect(endpoint)
+        try sub.connect(reachableEndpoint(advertised: endpoint, masterEndpoint: options.masterEndpoint))
         broadcast = sub
         subscribed = false
     }
@@ -364,6 +364,18 @@ public final class WorkerNode {
     private func call(_ message: WireMessage, timeout: Int32) throws -> WireMessage? {
         try requests.request(message, timeoutMilliseconds: timeout)
     }
+}
+
+/// The master advertises the endpoint it bound; bound to a wildcard (0.0.0.0, *, ::) that is not an
+/// address to connect to, so the host we reached the master at is used instead.
+func reachableEndpoint(advertised: String, masterEndpoint: String) -> String {
+    guard let colon = advertised.lastIndex(of: ":"), advertised.hasPrefix("tcp://") else { return advertised }
+    let host = advertised[advertised.index(advertised.startIndex, offsetBy: 6)..<colon]
+    guard ["0.0.0.0", "*", "[::]", "::", "[*]"].contains(host), masterEndpoint.hasPrefix("tcp://"),
+        let masterColon = masterEndpoint.lastIndex(of: ":")
+    else { return advertised }
+    let masterHost = masterEndpoint[masterEndpoint.index(masterEndpoint.startIndex, offsetBy: 6)..<masterColon]
+    return "tcp://\(masterHost)\(advertised[colon...])"
 }
 
 public struct ClusterError: Error, CustomStringConvertible, Sendable {
