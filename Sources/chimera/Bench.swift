@@ -7,7 +7,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks, measured against a reference in the same run.",
-        subcommands: [BenchTransport.self, BenchParameterServer.self, BenchBagging.self, BenchKernel.self, BenchLatencyServer.self, BenchThroughputReceiver.self]
+        subcommands: [BenchTransport.self, BenchParameterServer.self, BenchBagging.self, BenchHTTP.self, BenchTree.self, BenchKernel.self, BenchLatencyServer.self, BenchThroughputReceiver.self]
     )
 }
 
@@ -121,6 +121,66 @@ struct BenchBagging: ParsableCommand {
         let report = try AggregationBenchmark.run(options) { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
         print(report)
         if let output { try report.write(toFile: output, atomically: true, encoding: .utf8) }
+    }
+}
+
+struct BenchHTTP: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "http",
+        abstract: "HTTP predict (1,000-row batches, 1 and 32 clients): chimera-gateway vs the Python Chimera, same run, same client."
+    )
+
+    @Option(help: "The Python Chimera baseline folder (copied, then run with its own venv).")
+    var baselineDir = "../shared/baselines/original-chimera"
+    @Option(help: "Scratch folder for the baseline copy, its venv and data.") var scratch = "bench-out"
+    @Option(help: "Concurrent clients, comma-separated.") var clients = "1,32"
+    @Option(help: "Also write the Markdown report to this file.") var output: String?
+
+    func run() throws {
+        var options = GatewayPredictBenchmark.Options(
+            baselineSource: URL(fileURLWithPath: baselineDir), scratch: URL(fileURLWithPath: scratch))
+        options.concurrency = clients.split(separator: ",").compactMap { Int($0) }
+        let report = try GatewayPredictBenchmark.run(options) { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
+        print(report)
+        if let output { try report.write(toFile: output, atomically: true, encoding: .utf8) }
+    }
+}
+
+struct BenchTree: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tree", abstract: "Time binning and growing one CART tree on a synthetic shard (best of N).")
+    @Option var rows = 40_000
+    @Option var features = 21
+    @Option var maxDepth = 5
+    @Option var maxLeafNodes = 15
+    @Option var repeats = 10
+
+    func run() throws {
+        var spec = SyntheticData.Specification()
+        spec.rows = rows
+        spec.features = features
+        let data = SyntheticData.generate(spec)
+        var settings = TreeSettings()
+        settings.maxDepth = maxDepth
+        settings.maxLeafNodes = maxLeafNodes
+        var binning: [Double] = []
+        var growing: [Double] = []
+        var leaves = 0
+        for index in 0..<repeats {
+            var start = monotonicSeconds()
+            let bins = FeatureBins(data, maxBins: settings.maxBins)
+            binning.append(monotonicSeconds() - start)
+            let builder = try TreeBuilder(data: data, bins: bins, classes: [0, 1], settings: settings)
+            var random = SplitMix64(seed: UInt64(index))
+            let weights = Bagging.bootstrapWeights(rows: rows, random: &random)
+            start = monotonicSeconds()
+            leaves = builder.fit(weights: weights, random: &random).leafCount
+            growing.append(monotonicSeconds() - start)
+        }
+        print(
+            String(
+                format: "%d × %d: binning %.2f ms, growing (%d leaves) %.2f ms (best of %d)", rows, features, binning.min()! * 1e3,
+                leaves, growing.min()! * 1e3, repeats))
     }
 }
 

@@ -39,6 +39,8 @@ public final class WorkerNode {
     private var heartbeat: HeartbeatSender?
     /// Aggregation: the trees this worker fitted last, kept for fan-out predictions.
     private var members: TreeEnsemble?
+    /// The shard's histogram bins, computed at the first bagging fit and kept: the shard never changes.
+    private var bins: FeatureBins?
 
     public init(options: Options, data: Dataset, log: @escaping (String) -> Void) throws {
         self.options = options
@@ -284,9 +286,10 @@ public final class WorkerNode {
                 throw ClusterError("the job's columns differ from this shard's")
             }
             let classes = start.classes.map(Float.init)
+            if bins?.maxBins != configuration.tree.maxBins { bins = FeatureBins(data, maxBins: configuration.tree.maxBins) }
             let trees = try Bagging.fit(
                 data: data, classes: classes, settings: configuration.tree, trees: configuration.treesPerWorker,
-                workerSeed: options.name.hashValueStable, bootstrap: configuration.bootstrap)
+                workerSeed: options.name.hashValueStable, bootstrap: configuration.bootstrap, bins: bins)
             let delay = options.delayPerIterationMilliseconds * trees.count
             if delay > 0 { usleep(UInt32(min(delay, 3_600_000)) * 1000) }
             tensors = trees.enumerated().map { NamedTensor("tree.\($0.offset)", .bytes(TreeCodec.encode($0.element))) }

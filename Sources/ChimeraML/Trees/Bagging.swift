@@ -16,12 +16,14 @@ public enum Bagging {
     }
 
     /// Fits `trees` members on bootstraps of `data` (or on all rows once each when `bootstrap` is false).
+    /// `bins` may be passed in when the shard's bins were computed before (they depend only on the data).
     public static func fit(
-        data: Dataset, classes: [Float], settings: TreeSettings, trees: Int, workerSeed: UInt64, bootstrap: Bool = true
+        data: Dataset, classes: [Float], settings: TreeSettings, trees: Int, workerSeed: UInt64, bootstrap: Bool = true,
+        bins precomputed: FeatureBins? = nil
     ) throws(InvalidSetting) -> [DecisionTree] {
         guard data.rows > 0 else { throw InvalidSetting("the shard has no rows") }
         guard trees >= 1 else { throw InvalidSetting("trees_per_worker must be ≥ 1") }
-        let bins = FeatureBins(data, maxBins: settings.maxBins)
+        let bins = precomputed ?? FeatureBins(data, maxBins: settings.maxBins)
         let builder = try TreeBuilder(data: data, bins: bins, classes: classes, settings: settings)
         return (0..<trees).map { index in
             var random = SplitMix64(seed: seed(job: settings.seed, worker: workerSeed, tree: index))

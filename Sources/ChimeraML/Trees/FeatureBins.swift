@@ -12,6 +12,8 @@ public struct FeatureBins: Sendable {
     public let low: [[Float]]
     public let high: [[Float]]
     public let rows: Int
+    /// The bin budget they were computed with.
+    public let maxBins: Int
 
     public init(_ data: Dataset, maxBins: Int = 256) {
         let rows = data.rows
@@ -20,23 +22,33 @@ public struct FeatureBins: Sendable {
         var low: [[Float]] = []
         var high: [[Float]] = []
         var codes = [UInt8](repeating: 0, count: rows * columns)
-        var column = [Float](repeating: 0, count: rows)
+        // (sortable key << 32 | row) per row, radix-sorted by key: one sort per feature gives the
+        // distinct values, the cut points and every row's bin in a single pass over the sorted order.
+        var keyed = [UInt64](repeating: 0, count: rows)
+        var scratch = keyed
+        var values = [Float](repeating: 0, count: rows)
         data.features.withUnsafeBufferPointer { x in
             for f in 0..<columns {
-                for r in 0..<rows { column[r] = x[r * columns + f] }
-                let cuts = FeatureBins.cutPoints(column, maxBins: maxBins)
-                thresholds.append(cuts)
+                for r in 0..<rows { keyed[r] = UInt64(FeatureBins.sortKey(x[r * columns + f])) << 32 | UInt64(r) }
+                FeatureBins.radixSortByUpperHalf(&keyed, scratch: &scratch)
+                for (i, item) in keyed.enumerated() { values[i] = x[Int(item & 0xFFFF_FFFF) * columns + f] }
+                var distinct: [Float] = []
+                distinct.reserveCapacity(min(rows, 4_096))
+                for value in values where distinct.last != value { distinct.append(value) }
+                let cuts = FeatureBins.cutPoints(distinct: distinct, maxBins: maxBins)
                 var lowest = [Float](repeating: .infinity, count: cuts.count + 1)
                 var highest = [Float](repeating: -.infinity, count: cuts.count + 1)
                 codes.withUnsafeMutableBufferPointer { out in
-                    for r in 0..<rows {
-                        let value = column[r]
-                        let b = FeatureBins.bin(of: value, in: cuts)
-                        out[f * rows + r] = UInt8(b)
+                    var b = 0
+                    for (i, item) in keyed.enumerated() {
+                        let value = values[i]
+                        while b < cuts.count && value > cuts[b] { b += 1 }
+                        out[f * rows + Int(item & 0xFFFF_FFFF)] = UInt8(b)
                         lowest[b] = min(lowest[b], value)
                         highest[b] = max(highest[b], value)
                     }
                 }
+                thresholds.append(cuts)
                 low.append(lowest)
                 high.append(highest)
             }
@@ -46,6 +58,40 @@ public struct FeatureBins: Sendable {
         self.low = low
         self.high = high
         self.rows = rows
+        self.maxBins = maxBins
+    }
+
+    /// An unsigned key with the same order as the float (negative values flipped, positive ones offset).
+    @inline(__always)
+    static func sortKey(_ value: Float) -> UInt32 {
+        let bits = value.bitPattern
+        return bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
+    }
+
+    /// Least-significant-digit radix sort on bits 32…63, stable, four passes of 8 bits.
+    static func radixSortByUpperHalf(_ items: inout [UInt64], scratch: inout [UInt64]) {
+        var counts = [Int](repeating: 0, count: 256)
+        for pass in 0..<4 {
+            let shift = UInt64(32 + 8 * pass)
+            for i in 0..<256 { counts[i] = 0 }
+            for item in items { counts[Int((item >> shift) & 0xFF)] += 1 }
+            var total = 0
+            for i in 0..<256 {
+                let count = counts[i]
+                counts[i] = total
+                total += count
+            }
+            items.withUnsafeBufferPointer { source in
+                scratch.withUnsafeMutableBufferPointer { target in
+                    for item in source {
+                        let digit = Int((item >> shift) & 0xFF)
+                        target[counts[digit]] = item
+                        counts[digit] += 1
+                    }
+                }
+            }
+            swap(&items, &scratch)
+        }
     }
 
     /// The number of thresholds below `value`: its bin.
@@ -60,14 +106,7 @@ public struct FeatureBins: Sendable {
         return low
     }
 
-    static func cutPoints(_ column: [Float], maxBins: Int) -> [Float] {
-        var distinct = column.sorted()
-        var unique = 0
-        for value in distinct where unique == 0 || distinct[unique - 1] != value {
-            distinct[unique] = value
-            unique += 1
-        }
-        distinct.removeLast(distinct.count - unique)
+    static func cutPoints(distinct: [Float], maxBins: Int) -> [Float] {
         guard distinct.count > 1 else { return [] }
         var boundaries: [Int]  // a cut between distinct[i] and distinct[i + 1]
         if distinct.count <= maxBins {
