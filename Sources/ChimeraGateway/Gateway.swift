@@ -78,17 +78,15 @@ public func buildGateway(
             }
         }
 
-        router.post("/v1/chimera/\(path)/predict") { request, _ -> PredictOutput in
-            let input = try PredictInput.decode(try await collect(request, limit: limit))
-            let values = try input.values()
+        router.post("/v1/chimera/\(path)/predict") { request, _ -> Response in
+            let input = try PredictBody.parse(try await collect(request, limit: limit))
             do {
                 let prediction = try await bridge.perform { client in
                     try client.predict(
-                        columns: input.X_pred_columns, values: values, rows: input.X_pred_rows.count,
-                        probabilities: input.probabilities ?? false, kind: kind, fanOut: input.fan_out ?? false,
-                        timeoutMilliseconds: requestTimeout)
+                        columns: input.columns, values: input.values, rows: input.rows, probabilities: input.probabilities,
+                        kind: kind, fanOut: input.fanOut, timeoutMilliseconds: requestTimeout)
                 }
-                return PredictOutput(prediction, withProbabilities: input.probabilities ?? false)
+                return predictResponse(prediction, withProbabilities: input.probabilities)
             } catch {
                 throw GatewayError.from(error)
             }

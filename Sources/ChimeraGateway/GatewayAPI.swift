@@ -6,57 +6,6 @@ import Hummingbird
 /// JSON shapes of the Python Chimera's API (kept byte-compatible) and the gateway's additions.
 struct FitOK: ResponseEncodable { let fit = "ok" }
 
-struct PredictInput: Decodable {
-    let X_pred_columns: [String]
-    let X_pred_rows: [[Double]]
-    /// Additions: class probabilities in the answer; aggregation: let the workers predict.
-    var probabilities: Bool?
-    var fan_out: Bool?
-
-    static func decode(_ body: ByteBuffer) throws(GatewayError) -> PredictInput {
-        do {
-            return try JSONDecoder().decode(PredictInput.self, from: Data(body.readableBytesView))
-        } catch {
-            throw GatewayError(.badRequest, "InvalidJSON", "expected {\"X_pred_columns\": [...], \"X_pred_rows\": [[...]]}: \(error)")
-        }
-    }
-
-    /// The rows as float32, row-major, after checking they are rectangular and finite.
-    func values() throws(GatewayError) -> [Float] {
-        let width = X_pred_columns.count
-        guard width > 0 else { throw GatewayError(.badRequest, "ValidationError", "X_pred_columns is empty") }
-        if let row = X_pred_rows.firstIndex(where: { $0.count != width }) {
-            throw GatewayError(
-                .badRequest, "ValidationError", "row \(row) has \(X_pred_rows[row].count) values, X_pred_columns has \(width)")
-        }
-        let values = X_pred_rows.flatMap { $0.map(Float.init) }
-        guard values.allSatisfy(\.isFinite) else {
-            throw GatewayError(.badRequest, "ValidationError", "X_pred_rows holds a value that is not a finite float32")
-        }
-        return values
-    }
-}
-
-/// `{"y_pred_rows": [...]}` as the Python Chimera answers; with probabilities asked for, also
-/// `"classes"` and `"y_proba_rows"` (one row of class probabilities per input row).
-struct PredictOutput: ResponseEncodable {
-    let y_pred_rows: [Double]
-    let classes: [Double]?
-    let y_proba_rows: [[Float]]?
-
-    init(_ prediction: MasterClient.Prediction, withProbabilities: Bool) {
-        y_pred_rows = prediction.values
-        guard withProbabilities, let probabilities = prediction.probabilities, !prediction.classes.isEmpty else {
-            classes = nil
-            y_proba_rows = nil
-            return
-        }
-        let k = prediction.classes.count
-        classes = prediction.classes
-        y_proba_rows = (0..<(probabilities.count / k)).map { Array(probabilities[($0 * k)..<(($0 + 1) * k)]) }
-    }
-}
-
 /// Optional hyper-parameters a fit body may carry (all optional; an empty body uses the defaults).
 struct FitInput: Decodable {
     var model: String?

@@ -1,0 +1,61 @@
+import Foundation
+import Hummingbird
+import Testing
+
+@testable import ChimeraGateway
+
+@Suite("Predict body reader")
+struct PredictBodyTests {
+    func parse(_ text: String) throws(GatewayError) -> PredictBody { try PredictBody.parse(ByteBuffer(string: text)) }
+
+    @Test("numbers are read exactly as Double(String) reads them")
+    func numbers() throws {
+        var generator = SystemRandomNumberGenerator()
+        var texts = ["0", "-0", "1", "-1.5", "0.1", "3.14159", "1e5", "1E-5", "2.5e+3", "123456789012345678", "0.30000000000000004",
+            "1.7976931348623157e308", "5e-324", "9007199254740993", "-0.00001", "12345.67890", "1e23", "8.98846567431158e307"]
+        for _ in 0..<2_000 {
+            let value = Double(bitPattern: generator.next() & 0x7FEF_FFFF_FFFF_FFFF) * (Bool.random() ? 1 : -1)
+            texts.append("\(value)")
+            texts.append(String(format: "%.5f", Double(Int.random(in: -1_000_000...1_000_000)) / 997))
+        }
+        for text in texts {
+            let read = Array(text.utf8).withUnsafeBytes { raw -> Double? in
+                var reader = JSONReader(raw)
+                return try? reader.number()
+            }
+            #expect(read?.bitPattern == Double(text)!.bitPattern, "\(text)")
+        }
+        let body = try parse("{\"X_pred_columns\":[\"a\",\"b\"],\"X_pred_rows\":[[0.1,-2.5e-3]]}")
+        #expect(body.values == [Float(0.1), Float(-2.5e-3)])
+    }
+
+    @Test("the Python Chimera's body, keys in any order, other keys skipped, escapes decoded")
+    func shapes() throws {
+        let body = try parse(
+            #"{"extra": {"a": [1, {"b": null}], "c": "x\"y"}, "X_pred_rows": [[1, 2.5], [-3e2, 0]], "fan_out": true, "#
+                + #""X_pred_columns": ["mean \u00e9", "b\\c"], "probabilities": false}"#)
+        #expect(body.columns == ["mean é", "b\\c"])
+        #expect(body.values == [1, 2.5, -300, 0] && body.rows == 2)
+        #expect(body.fanOut && !body.probabilities)
+    }
+
+    @Test("malformed bodies are refused with InvalidJSON or ValidationError, never accepted")
+    func malformed() {
+        let invalid = [
+            "", "{", "[]", "{\"X_pred_columns\":[\"a\"]}", "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[01]]}",
+            "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[1,]]}", "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[NaN]]}",
+            "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[1]]} x", "{\"X_pred_columns\":[\"a],\"X_pred_rows\":[[1]]}",
+            "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[.5]]}", "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[1.]]}",
+            "{\"X_pred_columns\":[\"\\ud800\"],\"X_pred_rows\":[[1]]}", "{\"a\":" + String(repeating: "[", count: 100),
+        ]
+        for text in invalid {
+            #expect(throws: GatewayError.self, "\(text.prefix(60))") { try parse(text) }
+        }
+        #expect { try parse("{\"X_pred_columns\":[\"a\",\"b\"],\"X_pred_rows\":[[1,2],[3]]}") } throws: { error in
+            (error as? GatewayError)?.message == "row 1 has 1 values, X_pred_columns has 2"
+        }
+        #expect { try parse("{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[1e39]]}") } throws: { error in
+            (error as? GatewayError)?.kind == "ValidationError"
+        }
+    }
+}
