@@ -61,8 +61,11 @@ struct HeldOut {
         labels = try ShardLayout.loadLabels(folder.appendingPathComponent("y_test.csv").path)
     }
 
+    /// The body a Python client sends: each value as the short decimal the CSV holds (not the float32's
+    /// 17-digit double expansion).
     func json(rows count: Int) throws -> [UInt8] {
-        let object: [String: Any] = ["X_pred_columns": columns, "X_pred_rows": rows.prefix(count).map { $0.map(Double.init) }]
+        let values = rows.prefix(count).map { $0.map { Double("\($0)") ?? Double($0) } }
+        let object: [String: Any] = ["X_pred_columns": columns, "X_pred_rows": values]
         return Array(try JSONSerialization.data(withJSONObject: object))
     }
 }

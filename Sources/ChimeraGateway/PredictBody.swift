@@ -20,6 +20,7 @@ struct PredictBody {
         var body = PredictBody()
         var sawColumns = false
         var sawRows = false
+        body.values.reserveCapacity(buffer.readableBytes / 6)
         let result: Result<Void, JSONReader.Failure> = buffer.readableBytesView.withUnsafeBytes { raw in
             var reader = JSONReader(raw)
             do throws(JSONReader.Failure) {
@@ -31,9 +32,7 @@ struct PredictBody {
                     case "X_pred_rows":
                         sawRows = true
                         try reader.array { reader throws(JSONReader.Failure) in
-                            let before = body.values.count
-                            try reader.array { reader throws(JSONReader.Failure) in body.values.append(Float(try reader.number())) }
-                            body.rowLengths.append(body.values.count - before)
+                            body.rowLengths.append(try reader.floats(appendingTo: &body.values))
                         }
                     case "probabilities": body.probabilities = try reader.bool()
                     case "fan_out": body.fanOut = try reader.bool()
@@ -182,6 +181,30 @@ struct JSONReader {
         }
     }
 
+    /// An array of numbers appended to `values` as float32 (the hot loop of a predict body); returns
+    /// how many there were.
+    mutating func floats(appendingTo values: inout [Float]) throws(Failure) -> Int {
+        try expect(UInt8(ascii: "["))
+        if try peek() == UInt8(ascii: "]") {
+            position += 1
+            return 0
+        }
+        var count = 0
+        while true {
+            values.append(Float(try number()))
+            count += 1
+            skipWhitespace()
+            guard position < bytes.count else { throw fail("unexpected end") }
+            let byte = bytes[position]
+            position += 1
+            if byte == UInt8(ascii: "]") { return count }
+            guard byte == UInt8(ascii: ",") else {
+                position -= 1
+                throw fail("expected ',' or ']'")
+            }
+        }
+    }
+
     mutating func bool() throws(Failure) -> Bool {
         if try literal("true") { return true }
         if try literal("false") { return false }
@@ -271,68 +294,87 @@ struct JSONReader {
 
     /// A JSON number. Exactly rounded: the fast path (≤ 19 digits, mantissa ≤ 2^53, |exponent| ≤ 22) is
     /// one correctly rounded operation on exact operands; anything else goes to strtod.
+    @inline(__always)
     mutating func number() throws(Failure) -> Double {
-        _ = try peek()
+        skipWhitespace()
+        let count = bytes.count
+        guard position < count, let raw = bytes.baseAddress else { throw fail("unexpected end") }
+        let base = raw.assumingMemoryBound(to: UInt8.self)
         let start = position
-        var negative = false
-        if bytes[position] == UInt8(ascii: "-") {
-            negative = true
-            position += 1
+        var i = position
+        let negative = base[i] == UInt8(ascii: "-")
+        if negative { i += 1 }
+        guard i < count, base[i] &- 48 < 10 else {
+            position = i
+            throw fail("invalid number")
         }
+        // Digits accumulate with wrapping arithmetic; more than 19 of them send the number to strtod,
+        // so a wrapped mantissa is never used.
         var mantissa: UInt64 = 0
-        var digits = 0
-        var exponent = 0
-        func digit(_ at: Int) -> UInt8? {
-            guard at < bytes.count else { return nil }
-            let byte = bytes[at]
-            return byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") ? byte - UInt8(ascii: "0") : nil
-        }
-        guard let first = digit(position) else { throw fail("invalid number") }
-        if first == 0 {
-            position += 1
-            if digit(position) != nil { throw fail("leading zero in a number") }
+        let integerStart = i
+        if base[i] == UInt8(ascii: "0") {
+            i += 1
+            if i < count && base[i] &- 48 < 10 {
+                position = i
+                throw fail("leading zero in a number")
+            }
         } else {
-            while let d = digit(position) {
-                if digits < 19 { mantissa = mantissa * 10 + UInt64(d) } else { exponent += 1 }
-                digits += 1
-                position += 1
+            while i < count {
+                let d = base[i] &- 48
+                if d >= 10 { break }
+                mantissa = mantissa &* 10 &+ UInt64(d)
+                i += 1
             }
         }
-        if position < bytes.count && bytes[position] == UInt8(ascii: ".") {
-            position += 1
-            guard digit(position) != nil else { throw fail("invalid number") }
-            while let d = digit(position) {
-                if digits < 19 {
-                    mantissa = mantissa * 10 + UInt64(d)
-                    exponent -= 1
-                    if mantissa != 0 { digits += 1 }
-                } else {
-                    digits += 1
-                }
-                position += 1
+        var digits = i - integerStart
+        var exponent = 0
+        if i < count && base[i] == UInt8(ascii: ".") {
+            i += 1
+            let fractionStart = i
+            while i < count {
+                let d = base[i] &- 48
+                if d >= 10 { break }
+                mantissa = mantissa &* 10 &+ UInt64(d)
+                i += 1
             }
+            guard i > fractionStart else {
+                position = i
+                throw fail("invalid number")
+            }
+            digits += i - fractionStart
+            exponent = fractionStart - i
         }
-        if position < bytes.count && (bytes[position] | 0x20) == UInt8(ascii: "e") {
-            position += 1
+        if i < count && (base[i] | 0x20) == UInt8(ascii: "e") {
+            i += 1
             var negativeExponent = false
-            if position < bytes.count && (bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-")) {
-                negativeExponent = bytes[position] == UInt8(ascii: "-")
-                position += 1
+            if i < count && (base[i] == UInt8(ascii: "+") || base[i] == UInt8(ascii: "-")) {
+                negativeExponent = base[i] == UInt8(ascii: "-")
+                i += 1
             }
-            guard digit(position) != nil else { throw fail("invalid number") }
+            guard i < count, base[i] &- 48 < 10 else {
+                position = i
+                throw fail("invalid number")
+            }
             var value = 0
-            while let d = digit(position) {
+            while i < count {
+                let d = base[i] &- 48
+                if d >= 10 { break }
                 value = min(value * 10 + Int(d), 100_000)
-                position += 1
+                i += 1
             }
             exponent += negativeExponent ? -value : value
         }
+        position = i
         if digits <= 19 && mantissa <= (1 << 53) && abs(exponent) <= 22 {
             let magnitude = Double(mantissa)
             let value = exponent < 0 ? magnitude / Self.powersOfTen[-exponent] : magnitude * Self.powersOfTen[exponent]
             return negative ? -value : value
         }
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
-        return strtod(text, nil)
+        let length = position - start
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: length + 1) { text in
+            for i in 0..<length { text[i] = CChar(bitPattern: bytes[start + i]) }
+            text[length] = 0
+            return strtod(text.baseAddress!, nil)
+        }
     }
 }

@@ -7,7 +7,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks, measured against a reference in the same run.",
-        subcommands: [BenchTransport.self, BenchParameterServer.self, BenchBagging.self, BenchHTTP.self, BenchTree.self, BenchKernel.self, BenchLatencyServer.self, BenchThroughputReceiver.self]
+        subcommands: [BenchTransport.self, BenchParameterServer.self, BenchBagging.self, BenchHTTP.self, BenchHTTPLoad.self, BenchTree.self, BenchKernel.self, BenchLatencyServer.self, BenchThroughputReceiver.self]
     )
 }
 
@@ -143,6 +143,24 @@ struct BenchHTTP: ParsableCommand {
         let report = try GatewayPredictBenchmark.run(options) { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
         print(report)
         if let output { try report.write(toFile: output, atomically: true, encoding: .utf8) }
+    }
+}
+
+struct BenchHTTPLoad: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "http-load", abstract: "POST a JSON file to a URL from N keep-alive clients; print latency and throughput.")
+    @Option(help: "The URL to POST to.") var url: String
+    @Option(help: "The request body (a file).") var body: String
+    @Option(help: "Concurrent clients.") var clients = 1
+    @Option(help: "Requests per client.") var requests = 100
+
+    func run() throws {
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: body)))
+        let result = try HTTPLoad.run(url: url, body: bytes, clients: clients, requests: requests)
+        print(
+            String(
+                format: "%d clients × %d requests: median %.3f ms, p99 %.3f ms, %.1f requests/s, %d failed", clients, requests,
+                result.percentile(0.5) * 1e3, result.percentile(0.99) * 1e3, result.requestsPerSecond, result.failures))
     }
 }
 
