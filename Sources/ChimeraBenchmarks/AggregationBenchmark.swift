@@ -81,7 +81,7 @@ public enum AggregationBenchmark {
             }
             let prediction = try cluster.client.predict(
                 columns: heldOut.columns, values: heldOut.rows.flatMap { $0 }, rows: heldOut.rows.count, kind: .aggregation)
-            let correct = zip(prediction.values, heldOut.labels).filter { Float($0 >= 0.5 ? 1 : 0) == $1 }.count
+            let correct = zip(prediction.values, heldOut.labels).filter { Float($0 > 0.5 ? 1 : 0) == $1 }.count
             let url = cluster.gatewayURL! + "/v1/chimera/aggregation/predict"
             let local = try HTTPLoad.run(url: url, body: body, clients: 1, requests: options.predictRequests)
             let remote = try HTTPLoad.run(url: url, body: fanOut, clients: 1, requests: options.predictRequests)
@@ -99,7 +99,7 @@ public enum AggregationBenchmark {
         out += "\(options.fitRepeats) (later fits reuse the bins). Predict: 1,000 rows over HTTP, median: bench.py's own "
         out += "measurement (5 requests with `requests`, its JSON encoding included) and, for both, our keep-alive client with a "
         out += "pre-encoded body (Python 10 requests, Swift \(options.predictRequests), through `chimera gateway`). "
-        out += "Accuracy: P(class 1) ≥ 0.5 on the held-out rows.\n\n"
+        out += "Accuracy: P(class 1) > 0.5 on the held-out rows, as bench.py counts it.\n\n"
         out += "| N | Python fit s | Swift first fit s | Swift fit s | Python ÷ Swift (first, median) | sklearn Bagging(N) fit s | Python acc | Swift acc | sklearn acc | Python predict ms (bench.py / ours) | Swift predict ms | Python ÷ Swift (bench.py / ours) | Swift fan-out predict ms |\n"
         out += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for n in options.workers {

@@ -20,7 +20,7 @@ extension GatewayTests {
             let values = object?["y_pred_rows"] as? [Double] ?? []
             #expect(values.count == labels.count)
             var correct = 0
-            for (value, label) in zip(values, labels) where Float(value >= 0.5 ? 1 : 0) == label { correct += 1 }
+            for (value, label) in zip(values, labels) where Float(value > 0.5 ? 1 : 0) == label { correct += 1 }
             return Double(correct) / Double(labels.count)
         }
         let predictBody = try body()

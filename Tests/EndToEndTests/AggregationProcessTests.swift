@@ -42,14 +42,14 @@ struct AggregationProcessTests {
         return (columns, rows, try ShardLayout.loadLabels(folder.appendingPathComponent("test/y_test.csv").path))
     }
 
-    /// Accuracy of P(class 1) ≥ 0.5, as the Python Chimera's examples threshold it.
+    /// Accuracy of P(class 1) > 0.5, as the Python Chimera's examples threshold it.
     static func accuracy(_ client: MasterClient, fanOut: Bool = false) throws -> (accuracy: Double, values: [Double]) {
         let (columns, rows, truth) = try testRows(breastCancer)
         let prediction = try client.predict(
             columns: columns, values: rows.flatMap { $0 }, rows: rows.count, kind: .aggregation, fanOut: fanOut)
         #expect(prediction.classes == [0, 1])
         #expect(prediction.values.allSatisfy { (0...1).contains($0) }, "binary bagging answers P(class 1)")
-        let labels = prediction.values.map { $0 >= 0.5 ? 1.0 : 0.0 }
+        let labels = prediction.values.map { $0 > 0.5 ? 1.0 : 0.0 }
         return (Double(zip(labels, truth).filter { $0 == Double($1) }.count) / Double(truth.count), prediction.values)
     }
 
