@@ -109,7 +109,9 @@ public final class ChildProcess: Sendable {
     private static func pump(
         _ handle: FileHandle, onEnd: (@Sendable () -> Void)? = nil, _ line: @escaping @Sendable (String) -> Void
     ) {
-        DispatchQueue.global().async {
+        // A thread of its own: a blocking read on Dispatch's global queue holds one of its few threads,
+        // and with several children Dispatch adds threads only every second or two (output lagged).
+        let thread = Thread {
             var pending = Data()
             while true {
                 let chunk = handle.availableData
@@ -123,6 +125,8 @@ public final class ChildProcess: Sendable {
             if !pending.isEmpty { line(String(decoding: pending, as: UTF8.self)) }
             onEnd?()
         }
+        thread.name = "chimera-child-output"
+        thread.start()
     }
 
     static func writeStderr(_ text: String) {
