@@ -137,20 +137,11 @@ struct AggregationProcessTests {
             let cluster = try Self.cluster(workers: 2, data: Self.breastCancer, heartbeatMilliseconds: 2_000)
             let client = try cluster.client()
             // A hand-made worker: hello, the broadcast handshake, then garbage instead of a tree.
-            let context = try Context()
-            let peer = try testSocket(context, .dealer)
-            try peer.connect(cluster.workersEndpoint)
-            func exchange(_ message: WireMessage) throws -> WireMessage? {
-                try peer.send([Frame()] + WireCodec.encode(message))
-                guard let reply = try peer.receiveMultipart() else { return nil }
-                return try WireCodec.decode(reply.dropFirst())
-            }
+            let peer = try HandMadePeer(endpoint: cluster.workersEndpoint)
+            let context = peer.context
+            func exchange(_ message: WireMessage) throws -> WireMessage? { try peer.exchange(message) }
             let shard = try ShardLayout.loadShard(Self.breastCancer.appendingPathComponent("worker-3"))
-            var hello = Chimera_V1_WorkerHello()
-            hello.name = "intruder"
-            hello.rows = UInt64(shard.rows)
-            hello.featureNames = shard.featureNames
-            hello.labelValues = [0, 1]
+            let hello = HandMadePeer.hello(name: "intruder", rows: shard.rows, features: shard.featureNames)
             guard case .welcome(let welcome) = try exchange(WireMessage(.hello(hello)))?.body else {
                 Issue.record("no welcome")
                 return

@@ -167,30 +167,14 @@ struct ParameterServerProcessTests {
             let job = try Self.asyncFit(client, iterations: 400)
 
             // A hostile peer on the workers socket.
-            let context = try Context()
-            let peer = try context.socket(.dealer)
-            try peer.setLinger(milliseconds: 0)
-            try peer.setReceiveTimeout(milliseconds: 10_000)
-            try peer.connect(cluster.workersEndpoint)
-            func exchange(_ frames: [Frame]) throws -> WireMessage? {
-                try peer.send([Frame()] + frames)
-                guard let reply = try peer.receiveMultipart() else { return nil }
-                return try WireCodec.decode(reply.dropFirst())
-            }
-            func errorCode(_ reply: WireMessage?) -> Chimera_V1_ErrorCode? {
-                if case .error(let error) = reply?.body { return error.code }
-                return nil
-            }
+            let peer = try HandMadePeer(endpoint: cluster.workersEndpoint)
+            func exchange(_ frames: [Frame]) throws -> WireMessage? { try peer.exchange(frames) }
             // Garbage, then an unsupported version.
             #expect(errorCode(try exchange([try Frame(string: "GET / HTTP/1.1")])) == .badRequest)
             #expect(errorCode(try exchange([try Frame(WireCodec.magic + [9]), try Frame([1])])) == .unsupportedVersion)
             // Register as a worker with the right columns, then push a wrong-sized and a NaN gradient.
             let shard = try ShardLayout.loadShard(Self.breastCancer.appendingPathComponent("worker-3"))
-            var hello = Chimera_V1_WorkerHello()
-            hello.name = "intruder"
-            hello.rows = UInt64(shard.rows)
-            hello.featureNames = shard.featureNames
-            hello.labelValues = [0, 1]
+            let hello = HandMadePeer.hello(name: "intruder", rows: shard.rows, features: shard.featureNames)
             guard case .welcome(let welcome) = try exchange(try WireCodec.encode(WireMessage(.hello(hello))))?.body else {
                 Issue.record("no welcome")
                 return

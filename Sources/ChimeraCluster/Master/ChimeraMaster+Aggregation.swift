@@ -10,17 +10,14 @@ extension ChimeraMaster {
     var isBusy: Bool { job != nil || aggregation != nil }
 
     func startAggregation(_ peer: Frame, _ request: Chimera_V1_FitRequest, _ requestID: UInt64) throws {
-        func refuse(_ code: Chimera_V1_ErrorCode, _ text: String) throws {
-            try send(controlSocket, to: peer, .error(code, text, requestID: requestID))
-        }
-        if let current = aggregation { return try refuse(.busy, "job \(current.id) is running") }
+        func refuse(_ code: Chimera_V1_ErrorCode, _ text: String) throws { try refuseFit(peer, requestID, code, text) }
         let configuration: AggregationConfiguration
         do {
             configuration = try AggregationConfiguration(wire: request.config)
         } catch {
             return try refuse(.badRequest, error.description)
         }
-        let ready = workers.values.filter { $0.alive && $0.subscribed }.sorted { $0.id < $1.id }
+        let ready = readyWorkers
         guard let first = ready.first else { return try refuse(.noWorkers, "no worker is connected") }
         var classes: [Float] = []
         if configuration.task == .classification {

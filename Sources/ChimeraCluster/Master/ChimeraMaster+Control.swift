@@ -50,18 +50,22 @@ extension ChimeraMaster {
 
     // MARK: Jobs
 
+    /// Workers that completed the broadcast handshake, in id order: the participants of a new job.
+    var readyWorkers: [WorkerRecord] { workers.values.filter { $0.alive && $0.subscribed }.sorted { $0.id < $1.id } }
+
+    func refuseFit(_ peer: Frame, _ requestID: UInt64, _ code: Chimera_V1_ErrorCode, _ text: String) throws {
+        try send(controlSocket, to: peer, .error(code, text, requestID: requestID))
+    }
+
     private func startJob(_ peer: Frame, _ request: Chimera_V1_FitRequest, _ requestID: UInt64) throws {
-        func refuse(_ code: Chimera_V1_ErrorCode, _ text: String) throws {
-            try send(controlSocket, to: peer, .error(code, text, requestID: requestID))
-        }
-        if let current = job { return try refuse(.busy, "job \(current.id) is running") }
+        func refuse(_ code: Chimera_V1_ErrorCode, _ text: String) throws { try refuseFit(peer, requestID, code, text) }
         let configuration: TrainingConfiguration
         do {
             configuration = try TrainingConfiguration(wire: request.config)
         } catch {
             return try refuse(.badRequest, error.description)
         }
-        let ready = workers.values.filter { $0.alive && $0.subscribed }.sorted { $0.id < $1.id }
+        let ready = readyWorkers
         guard let first = ready.first else { return try refuse(.noWorkers, "no worker is connected") }
         let features = first.featureNames
         var classes: [Float] = []
