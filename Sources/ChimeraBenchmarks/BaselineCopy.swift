@@ -84,12 +84,7 @@ final class PythonChimeraCluster {
         }
     }
 
-    deinit {
-        for process in processes.reversed() {
-            process.terminate()
-            process.wait(timeoutSeconds: 10)
-        }
-    }
+    deinit { ChildProcess.stopAll(processes) }
 }
 
 /// A free TCP port on 127.0.0.1 (bound, read, released).

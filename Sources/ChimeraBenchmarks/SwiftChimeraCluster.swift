@@ -42,12 +42,7 @@ final class SwiftChimeraCluster {
         }
     }
 
-    deinit {
-        for process in processes.reversed() {
-            process.terminate()
-            process.wait(timeoutSeconds: 10)
-        }
-    }
+    deinit { ChildProcess.stopAll(processes) }
 }
 
 /// Rows of a held-out split as JSON for the predict endpoints, and its labels.

@@ -88,6 +88,12 @@ public final class ChildProcess: Sendable {
     /// Sends SIGTERM.
     public func terminate() { if process.isRunning { process.terminate() } }
 
+    /// SIGTERM to all (last started first), then waits for each: a cluster's orderly stop.
+    public static func stopAll(_ children: [ChildProcess], timeoutSeconds: Double = 10) {
+        for child in children.reversed() { child.terminate() }
+        for child in children.reversed() { child.wait(timeoutSeconds: timeoutSeconds) }
+    }
+
     /// Sends `signal` (e.g. SIGKILL, SIGSTOP, SIGCONT). Not gated on `isRunning`: Foundation reports a
     /// stopped child as not running, and SIGCONT must still reach it.
     public func send(signal: Int32) { kill(process.processIdentifier, signal) }

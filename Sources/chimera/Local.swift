@@ -30,11 +30,7 @@ struct Local: ParsableCommand {
         let shards = try shardFolders(scratch: scratch)
         let me = "\(getpid())"
         var children: [ChildProcess] = []
-        func stopAll() {
-            for child in children.reversed() { child.terminate() }
-            for child in children.reversed() { child.wait(timeoutSeconds: 10) }
-        }
-        defer { stopAll() }
+        defer { ChildProcess.stopAll(children) }
         // Installed first: Ctrl-C while the cluster is still starting stops it too.
         let stop = StopFlag()
         TerminationSignals.onTerminate { _ in stop.stop() }
