@@ -20,7 +20,6 @@ struct PredictBody {
         var body = PredictBody()
         var sawColumns = false
         var sawRows = false
-        body.values.reserveCapacity(buffer.readableBytes / 6)
         let result: Result<Void, JSONReader.Failure> = buffer.readableBytesView.withUnsafeBytes { raw in
             var reader = JSONReader(raw)
             do throws(JSONReader.Failure) {
@@ -31,9 +30,7 @@ struct PredictBody {
                         try reader.array { reader throws(JSONReader.Failure) in body.columns.append(try reader.string()) }
                     case "X_pred_rows":
                         sawRows = true
-                        try reader.array { reader throws(JSONReader.Failure) in
-                            body.rowLengths.append(try reader.floats(appendingTo: &body.values))
-                        }
+                        (body.values, body.rowLengths) = try reader.floatRows()
                     case "probabilities": body.probabilities = try reader.bool()
                     case "fan_out": body.fanOut = try reader.bool()
                     default: try reader.skipValue()
@@ -104,6 +101,8 @@ struct JSONReader {
     private let bytes: UnsafeRawBufferPointer
     private var position = 0
     private var depth = 0
+    /// 10^0 … 10^22, exactly representable; held per reader so the hot loop skips a global's once-check.
+    private let powersOfTen = JSONReader.exactPowersOfTen
     static let maxDepth = 64
 
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
@@ -181,28 +180,55 @@ struct JSONReader {
         }
     }
 
-    /// An array of numbers appended to `values` as float32 (the hot loop of a predict body); returns
-    /// how many there were.
-    mutating func floats(appendingTo values: inout [Float]) throws(Failure) -> Int {
+    /// An array of arrays of numbers as float32, row-major, with each row's length (the hot loop of a
+    /// predict body: values go straight into one growing buffer).
+    mutating func floatRows() throws(Failure) -> (values: [Float], rowLengths: [Int]) {
+        var capacity = max(1_024, bytes.count / 4)
+        var storage = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
+        defer { storage.deallocate() }
+        var count = 0
+        var rowLengths: [Int] = []
         try expect(UInt8(ascii: "["))
         if try peek() == UInt8(ascii: "]") {
             position += 1
-            return 0
+            return ([], [])
         }
-        var count = 0
         while true {
-            values.append(Float(try number()))
-            count += 1
-            skipWhitespace()
-            guard position < bytes.count else { throw fail("unexpected end") }
-            let byte = bytes[position]
+            try expect(UInt8(ascii: "["))
+            let rowStart = count
+            if try peek() == UInt8(ascii: "]") {
+                position += 1
+            } else {
+                while true {
+                    let value = Float(try number())
+                    if count == capacity {
+                        let larger = UnsafeMutablePointer<Float>.allocate(capacity: capacity * 2)
+                        larger.moveInitialize(from: storage, count: count)
+                        storage.deallocate()
+                        storage = larger
+                        capacity *= 2
+                    }
+                    storage[count] = value
+                    count += 1
+                    let next = try peek()
+                    position += 1
+                    if next == UInt8(ascii: "]") { break }
+                    guard next == UInt8(ascii: ",") else {
+                        position -= 1
+                        throw fail("expected ',' or ']'")
+                    }
+                }
+            }
+            rowLengths.append(count - rowStart)
+            let next = try peek()
             position += 1
-            if byte == UInt8(ascii: "]") { return count }
-            guard byte == UInt8(ascii: ",") else {
+            if next == UInt8(ascii: "]") { break }
+            guard next == UInt8(ascii: ",") else {
                 position -= 1
                 throw fail("expected ',' or ']'")
             }
         }
+        return (Array(UnsafeBufferPointer(start: storage, count: count)), rowLengths)
     }
 
     mutating func bool() throws(Failure) -> Bool {
@@ -290,7 +316,7 @@ struct JSONReader {
         return value
     }
 
-    private static let powersOfTen: [Double] = (0...22).map { Double("1e\($0)")! }
+    private static let exactPowersOfTen: [Double] = (0...22).map { Double("1e\($0)")! }
 
     /// A JSON number. Exactly rounded: the fast path (≤ 19 digits, mantissa ≤ 2^53, |exponent| ≤ 22) is
     /// one correctly rounded operation on exact operands; anything else goes to strtod.
@@ -367,7 +393,7 @@ struct JSONReader {
         position = i
         if digits <= 19 && mantissa <= (1 << 53) && abs(exponent) <= 22 {
             let magnitude = Double(mantissa)
-            let value = exponent < 0 ? magnitude / Self.powersOfTen[-exponent] : magnitude * Self.powersOfTen[exponent]
+            let value = exponent < 0 ? magnitude / powersOfTen[-exponent] : magnitude * powersOfTen[exponent]
             return negative ? -value : value
         }
         let length = position - start
