@@ -68,6 +68,52 @@ struct LocalClusterCommandTests {
     }
 }
 
+extension LocalClusterCommandTests {
+    /// Starts `chimera local` and returns it with the gateway's URL.
+    static func startLocal(_ arguments: [String]) throws -> (ChildProcess, String) {
+        let local = try ChildProcess(
+            name: "local", arguments: ["local", "--port", "0"] + arguments, prefix: "[local]", captureOutput: true,
+            executable: try chimeraExecutable())
+        while let line = local.nextLine(timeoutSeconds: 120) {
+            if line.hasPrefix("chimera-local "), let url = line.split(separator: " ").first(where: { $0.hasPrefix("url=") }) {
+                return (local, String(url.dropFirst(4)))
+            }
+        }
+        local.send(signal: SIGKILL)
+        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "chimera local printed no URL"])
+    }
+
+    @Test("the quickstart's client: chimera http fit follows a job to the end, chimera http predict prints accuracy", arguments: [
+        "parameter-server", "aggregation",
+    ])
+    func httpClientCommands(mode: String) async throws {
+        try await blocking {
+            let data = repositoryRoot.appendingPathComponent("deploy/data/breast-cancer")
+            let (local, url) = try Self.startLocal(["--mode", mode, "--data", data.path])
+            defer { ChildProcess.stopAll([local]) }
+            let fitArguments = mode == "aggregation" ? ["--trees-per-worker", "4"] : ["--iterations", "150", "--eta0", "0.5"]
+            let fit = try runChimera(["http", "fit", "--gateway", url, "--wait-workers", "4", "--poll", "0.01"] + fitArguments)
+            #expect(fit.status == 0, "\(fit.stderr)")
+            #expect(fit.stdout.contains("succeeded"), "\(fit.stdout)")
+            if mode == "aggregation" {
+                #expect(fit.stdout.contains("16 trees"), "\(fit.stdout)")
+            } else {
+                #expect(fit.stdout.contains("150 iterations"), "\(fit.stdout)")
+            }
+            let predict = try runChimera([
+                "http", "predict", "--gateway", url, "--x", data.appendingPathComponent("test/X_test.csv").path, "--y",
+                data.appendingPathComponent("test/y_test.csv").path,
+            ])
+            #expect(predict.status == 0, "\(predict.stderr)")
+            let accuracy = predict.stdout.split(separator: " ").dropFirst().first.flatMap { Double($0) }
+            #expect((accuracy ?? 0) >= 0.9, "\(predict.stdout)")
+            // Without a reachable gateway the client says so and fails.
+            let refused = try runChimera(["http", "fit", "--gateway", "http://127.0.0.1:1"])
+            #expect(refused.status != 0)
+        }
+    }
+}
+
 private final class LockedResult: @unchecked Sendable {
     // Written once by URLSession's callback before the semaphore is signalled, read after the wait.
     private let lock = NSLock()
