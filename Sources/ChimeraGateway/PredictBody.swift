@@ -134,50 +134,46 @@ struct JSONReader {
         guard position == bytes.count else { throw fail("trailing characters") }
     }
 
-    mutating func object(_ member: (String, inout JSONReader) throws(Failure) -> Void) throws(Failure) {
-        try expect(UInt8(ascii: "{"))
+    /// Opens a container (`{` or `[`): true when it is empty (and already closed).
+    private mutating func open(_ opening: UInt8, _ closing: UInt8) throws(Failure) -> Bool {
+        try expect(opening)
         depth += 1
         guard depth <= Self.maxDepth else { throw fail("nesting deeper than \(Self.maxDepth)") }
-        if try peek() == UInt8(ascii: "}") {
-            position += 1
-            depth -= 1
-            return
+        return try closes(closing)
+    }
+
+    /// Consumes `closing` if it comes next (leaving the container): true when it did.
+    private mutating func closes(_ closing: UInt8) throws(Failure) -> Bool {
+        guard try peek() == closing else { return false }
+        position += 1
+        depth -= 1
+        return true
+    }
+
+    /// After an element: a comma (more follow: false) or the container's end (true).
+    private mutating func ends(_ closing: UInt8) throws(Failure) -> Bool {
+        if try closes(closing) { return true }
+        guard bytes[position] == UInt8(ascii: ",") else {
+            throw fail("expected ',' or '\(Character(UnicodeScalar(closing)))'")
         }
-        while true {
+        position += 1
+        return false
+    }
+
+    mutating func object(_ member: (String, inout JSONReader) throws(Failure) -> Void) throws(Failure) {
+        if try open(UInt8(ascii: "{"), UInt8(ascii: "}")) { return }
+        repeat {
             let key = try string()
             try expect(UInt8(ascii: ":"))
             try member(key, &self)
-            switch try peek() {
-            case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "}"):
-                position += 1
-                depth -= 1
-                return
-            default: throw fail("expected ',' or '}'")
-            }
-        }
+        } while try !ends(UInt8(ascii: "}"))
     }
 
     mutating func array(_ element: (inout JSONReader) throws(Failure) -> Void) throws(Failure) {
-        try expect(UInt8(ascii: "["))
-        depth += 1
-        guard depth <= Self.maxDepth else { throw fail("nesting deeper than \(Self.maxDepth)") }
-        if try peek() == UInt8(ascii: "]") {
-            position += 1
-            depth -= 1
-            return
-        }
-        while true {
+        if try open(UInt8(ascii: "["), UInt8(ascii: "]")) { return }
+        repeat {
             try element(&self)
-            switch try peek() {
-            case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "]"):
-                position += 1
-                depth -= 1
-                return
-            default: throw fail("expected ',' or ']'")
-            }
-        }
+        } while try !ends(UInt8(ascii: "]"))
     }
 
     /// An array of arrays of numbers as float32, row-major, with each row's length (the hot loop of a
@@ -188,18 +184,11 @@ struct JSONReader {
         defer { storage.deallocate() }
         var count = 0
         var rowLengths: [Int] = []
-        try expect(UInt8(ascii: "["))
-        if try peek() == UInt8(ascii: "]") {
-            position += 1
-            return ([], [])
-        }
-        while true {
-            try expect(UInt8(ascii: "["))
+        if try open(UInt8(ascii: "["), UInt8(ascii: "]")) { return ([], []) }
+        repeat {
             let rowStart = count
-            if try peek() == UInt8(ascii: "]") {
-                position += 1
-            } else {
-                while true {
+            if try !open(UInt8(ascii: "["), UInt8(ascii: "]")) {
+                repeat {
                     let value = Float(try number())
                     if count == capacity {
                         let larger = UnsafeMutablePointer<Float>.allocate(capacity: capacity * 2)
@@ -210,24 +199,10 @@ struct JSONReader {
                     }
                     storage[count] = value
                     count += 1
-                    let next = try peek()
-                    position += 1
-                    if next == UInt8(ascii: "]") { break }
-                    guard next == UInt8(ascii: ",") else {
-                        position -= 1
-                        throw fail("expected ',' or ']'")
-                    }
-                }
+                } while try !ends(UInt8(ascii: "]"))
             }
             rowLengths.append(count - rowStart)
-            let next = try peek()
-            position += 1
-            if next == UInt8(ascii: "]") { break }
-            guard next == UInt8(ascii: ",") else {
-                position -= 1
-                throw fail("expected ',' or ']'")
-            }
-        }
+        } while try !ends(UInt8(ascii: "]"))
         return (Array(UnsafeBufferPointer(start: storage, count: count)), rowLengths)
     }
 
