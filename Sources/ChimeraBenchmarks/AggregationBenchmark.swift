@@ -30,16 +30,13 @@ public enum AggregationBenchmark {
     }
 
     public static func run(_ options: Options, log: (String) -> Void) throws -> String {
-        let copy = options.scratch.appendingPathComponent("original-chimera")
-        let results = copy.appendingPathComponent("runs/results_bag.json")
-        if !options.reusePython || !FileManager.default.fileExists(atPath: results.path) {
-            try BaselineCopy.prepare(of: options.baselineSource, at: copy)
-            log("running the Python Chimera bagging baseline and scikit-learn (N = \(options.workers)); a few minutes")
-            try BaselineCopy.run(
-                copy,
-                ["--reps", "1", "--workers", options.workers.map(String.init).joined(separator: ","), "--only", "bag_tree_cdc50k",
-                    "--tag", "_bag"])
-        }
+        let (copy, results) = try BaselineCopy.results(
+            source: options.baselineSource, scratch: options.scratch, file: "results_bag.json", reuse: options.reusePython,
+            arguments: [
+                "--reps", "1", "--workers", options.workers.map(String.init).joined(separator: ","), "--only", "bag_tree_cdc50k",
+                "--tag", "_bag",
+            ],
+            announce: "running the Python Chimera bagging baseline and scikit-learn (N = \(options.workers)); a few minutes", log: log)
         let python = try ParameterServerBenchmark.pythonRows(results)
         let sklearn = try ParameterServerBenchmark.pythonRows(results, system: "sklearn")
         let data = copy.appendingPathComponent("data/cdc_like_50k")

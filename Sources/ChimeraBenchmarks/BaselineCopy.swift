@@ -16,6 +16,21 @@ enum BaselineCopy {
         }
     }
 
+    /// The baseline's results file `runs/<file>` in the scratch copy: produced now by running the driver
+    /// with `arguments`, or the existing one when `reuse` is set and it exists.
+    static func results(
+        source: URL, scratch: URL, file: String, reuse: Bool, arguments: [String], announce: String, log: (String) -> Void
+    ) throws -> (copy: URL, results: URL) {
+        let copy = scratch.appendingPathComponent("original-chimera")
+        let results = copy.appendingPathComponent("runs/\(file)")
+        if !reuse || !FileManager.default.fileExists(atPath: results.path) {
+            try prepare(of: source, at: copy)
+            log(announce)
+            try run(copy, arguments)
+        }
+        return (copy, results)
+    }
+
     /// Runs the baseline's driver (venv, data, then bench.py with `arguments`).
     static func run(_ copy: URL, _ arguments: [String]) throws {
         try capture(

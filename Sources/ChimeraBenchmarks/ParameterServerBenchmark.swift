@@ -31,18 +31,14 @@ public enum ParameterServerBenchmark {
     }
 
     public static func run(_ options: Options, log: (String) -> Void) throws -> String {
-        let copy = options.scratch.appendingPathComponent("original-chimera")
-        let results = copy.appendingPathComponent("runs/results.json")
-        if !options.reusePython || !FileManager.default.fileExists(atPath: results.path) {
-            try BaselineCopy.prepare(of: options.baselineSource, at: copy)
-            log("running the Python Chimera baseline (venv, data, 2 workloads × N = \(options.workers)); several minutes")
-            try capture(
-                "/usr/bin/env",
-                ["bash", copy.appendingPathComponent("run_baseline.sh").path, "--reps", "1", "--workers",
-                    options.workers.map(String.init).joined(separator: ","), "--max-iter", "\(options.iterations)",
-                    "--only", "sgd_clf_tiny_overhead,sgd_clf_cdc", "--no-sklearn"],
-                environment: ["SKIP_PROBES": "1"])
-        }
+        let (copy, results) = try BaselineCopy.results(
+            source: options.baselineSource, scratch: options.scratch, file: "results.json", reuse: options.reusePython,
+            arguments: [
+                "--reps", "1", "--workers", options.workers.map(String.init).joined(separator: ","), "--max-iter",
+                "\(options.iterations)", "--only", "sgd_clf_tiny_overhead,sgd_clf_cdc", "--no-sklearn",
+            ],
+            announce: "running the Python Chimera baseline (venv, data, 2 workloads × N = \(options.workers)); several minutes",
+            log: log)
         let python = try pythonRows(results)
         let data = copy.appendingPathComponent("data")
 

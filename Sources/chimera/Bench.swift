@@ -70,31 +70,51 @@ struct BenchThroughputReceiver: ParsableCommand {
     }
 }
 
+/// Worker counts and result reuse of the benchmarks that run bench.py.
+struct BaselineRunOptions: ParsableArguments {
+    @Option(help: "Worker counts, comma-separated.") var workers = "1,2,4"
+    @Flag(help: "Reuse the Python results already in the scratch folder.") var reusePython = false
+
+    var workerCounts: [Int] { workers.split(separator: ",").compactMap { Int($0) } }
+}
+
+/// Options of the benchmarks that run the Python Chimera baseline beside ours.
+struct BaselineOptions: ParsableArguments {
+    @Option(help: "The Python Chimera baseline folder (copied, then run with its own venv).")
+    var baselineDir = "../shared/baselines/original-chimera"
+    @Option(help: "Scratch folder for the baseline copy, its venv and data.") var scratch = "bench-out"
+    @Option(help: "Also write the Markdown report to this file.") var output: String?
+
+    var source: URL { URL(fileURLWithPath: baselineDir) }
+    var scratchFolder: URL { URL(fileURLWithPath: scratch) }
+
+    static func log(_ line: String) { FileHandle.standardError.write(Data("bench: \(line)\n".utf8)) }
+
+    /// Prints the report, and writes it to --output when given.
+    func emit(_ report: String) throws {
+        print(report)
+        if let output { try report.write(toFile: output, atomically: true, encoding: .utf8) }
+    }
+}
+
 struct BenchParameterServer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ps",
         abstract: "Parameter server vs the Python Chimera (same run) and the raw-libzmq C round: overhead and end to end."
     )
 
-    @Option(help: "The Python Chimera baseline folder (copied, then run with its own venv).")
-    var baselineDir = "../shared/baselines/original-chimera"
+    @OptionGroup var baseline: BaselineOptions
+    @OptionGroup var runs: BaselineRunOptions
     @Option(help: "The zmq-floor folder (for psround).") var floorDir = "../shared/baselines/zmq-floor"
-    @Option(help: "Scratch folder for the baseline copy, its venv and data.") var scratch = "bench-out"
-    @Option(help: "Worker counts, comma-separated.") var workers = "1,2,4"
     @Option(help: "Iterations per fit.") var iterations = 200
-    @Flag(help: "Reuse the Python results already in the scratch folder.") var reusePython = false
-    @Option(help: "Also write the Markdown report to this file.") var output: String?
 
     func run() throws {
         var options = ParameterServerBenchmark.Options(
-            baselineSource: URL(fileURLWithPath: baselineDir), floorDirectory: URL(fileURLWithPath: floorDir),
-            scratch: URL(fileURLWithPath: scratch))
-        options.workers = workers.split(separator: ",").compactMap { Int($0) }
+            baselineSource: baseline.source, floorDirectory: URL(fileURLWithPath: floorDir), scratch: baseline.scratchFolder)
+        options.workers = runs.workerCounts
         options.iterations = iterations
-        options.reusePython = reusePython
-        let report = try ParameterServerBenchmark.run(options) { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
-        print(report)
-        if let output { try report.write(toFile: output, atomically: true, encoding: .utf8) }
+        options.reusePython = runs.reusePython
+        try baseline.emit(try ParameterServerBenchmark.run(options, log: BaselineOptions.log))
     }
 }
 
@@ -104,23 +124,16 @@ struct BenchBagging: ParsableCommand {
         abstract: "Bagging vs the Python Chimera and scikit-learn's BaggingClassifier (same run): fit, accuracy, HTTP predict."
     )
 
-    @Option(help: "The Python Chimera baseline folder (copied, then run with its own venv).")
-    var baselineDir = "../shared/baselines/original-chimera"
-    @Option(help: "Scratch folder for the baseline copy, its venv and data.") var scratch = "bench-out"
-    @Option(help: "Worker counts, comma-separated.") var workers = "1,2,4"
+    @OptionGroup var baseline: BaselineOptions
+    @OptionGroup var runs: BaselineRunOptions
     @Option(help: "Fits per worker count (the median is reported).") var fitRepeats = 5
-    @Flag(help: "Reuse the Python results already in the scratch folder.") var reusePython = false
-    @Option(help: "Also write the Markdown report to this file.") var output: String?
 
     func run() throws {
-        var options = AggregationBenchmark.Options(
-            baselineSource: URL(fileURLWithPath: baselineDir), scratch: URL(fileURLWithPath: scratch))
-        options.workers = workers.split(separator: ",").compactMap { Int($0) }
+        var options = AggregationBenchmark.Options(baselineSource: baseline.source, scratch: baseline.scratchFolder)
+        options.workers = runs.workerCounts
         options.fitRepeats = max(fitRepeats, 1)
-        options.reusePython = reusePython
-        let report = try AggregationBenchmark.run(options) { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
-        print(report)
-        if let output { try report.write(toFile: output, atomically: true, encoding: .utf8) }
+        options.reusePython = runs.reusePython
+        try baseline.emit(try AggregationBenchmark.run(options, log: BaselineOptions.log))
     }
 }
 
@@ -130,19 +143,13 @@ struct BenchHTTP: ParsableCommand {
         abstract: "HTTP predict (1,000-row batches, 1 and 32 clients): chimera-gateway vs the Python Chimera, same run, same client."
     )
 
-    @Option(help: "The Python Chimera baseline folder (copied, then run with its own venv).")
-    var baselineDir = "../shared/baselines/original-chimera"
-    @Option(help: "Scratch folder for the baseline copy, its venv and data.") var scratch = "bench-out"
+    @OptionGroup var baseline: BaselineOptions
     @Option(help: "Concurrent clients, comma-separated.") var clients = "1,32"
-    @Option(help: "Also write the Markdown report to this file.") var output: String?
 
     func run() throws {
-        var options = GatewayPredictBenchmark.Options(
-            baselineSource: URL(fileURLWithPath: baselineDir), scratch: URL(fileURLWithPath: scratch))
+        var options = GatewayPredictBenchmark.Options(baselineSource: baseline.source, scratch: baseline.scratchFolder)
         options.concurrency = clients.split(separator: ",").compactMap { Int($0) }
-        let report = try GatewayPredictBenchmark.run(options) { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
-        print(report)
-        if let output { try report.write(toFile: output, atomically: true, encoding: .utf8) }
+        try baseline.emit(try GatewayPredictBenchmark.run(options, log: BaselineOptions.log))
     }
 }
 
