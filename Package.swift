@@ -39,8 +39,10 @@ let package = Package(
             exclude: ["Generated/proto.sha256"],
             swiftSettings: swiftSettings
         ),
-        // Pure ML and synchronisation logic: no I/O, no dependencies.
-        .target(name: "ChimeraML", swiftSettings: swiftSettings),
+        // Pure ML and synchronisation logic: no I/O; its only dependency is the C kernel below.
+        .target(name: "ChimeraML", dependencies: ["CKernels"], swiftSettings: swiftSettings),
+        // The BlockedRows gradient pass in AVX2 + FMA, used only when the CPU has them (checked at run time).
+        .target(name: "CKernels"),
         // Process supervision needs prctl, which is variadic in C.
         .target(name: "CProcessShims"),
         // Layer 3: cluster processes (master, worker) built on transport + wire.

@@ -1,4 +1,6 @@
+#define _GNU_SOURCE
 #include "process_shims.h"
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #ifdef __linux__
@@ -21,4 +23,13 @@ int chimera_unblock_all_signals(void) {
     sigset_t none;
     sigemptyset(&none);
     return sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+int chimera_prefer_batch_scheduling(void) {
+#ifdef SCHED_BATCH
+    struct sched_param param = {0};
+    return sched_setscheduler(0, SCHED_BATCH, &param);
+#else
+    return 0;
+#endif
 }

@@ -19,11 +19,13 @@ final class SwiftChimeraCluster {
         }
         controlEndpoint = endpoints.control
         client = try MasterClient(endpoint: endpoints.control)
+        // As `chimera local` does: the workers split this machine's cores for their gradient passes.
+        let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / shards.count)
         for (index, shard) in shards.enumerated() {
             processes.append(
                 try ChildProcess(
                     name: "w\(index + 1)",
-                    arguments: ["worker", "--master", endpoints.workers, "--data", shard.path, "--name", "w\(index + 1)"],
+                    arguments: ["worker", "--master", endpoints.workers, "--data", shard.path, "--name", "w\(index + 1)", "--threads", "\(threads)"],
                     captureOutput: true))
         }
         if gateway {

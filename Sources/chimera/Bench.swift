@@ -229,13 +229,23 @@ struct BenchKernel: ParsableCommand {
         let objective = Objective(kind: kind, features: features, classes: classes)
         let weights = [Float](repeating: 0.01, count: objective.weightCount)
         var gradient = weights
-        var times: [Double] = []
-        for _ in 0..<repeats {
-            let start = monotonicSeconds()
-            _ = objective.lossAndGradient(weights: weights, data: data, gradient: &gradient)
-            times.append(monotonicSeconds() - start)
+        func best(_ pass: () -> Void) -> Double {
+            (0..<repeats).map { _ in
+                let start = monotonicSeconds()
+                pass()
+                return monotonicSeconds() - start
+            }.min()!
         }
-        let best = times.min()!
-        print(String(format: "%@: %.3f ms per pass, %.2f ns per row (best of %d)", model, best * 1e3, best / Double(rows) * 1e9, repeats))
+        func report(_ label: String, _ seconds: Double) {
+            print(String(format: "%@ %@: %.3f ms per pass, %.2f ns per row (best of %d)", model, label, seconds * 1e3, seconds / Double(rows) * 1e9, repeats))
+        }
+        report("row-major", best { _ = objective.lossAndGradient(weights: weights, data: data, gradient: &gradient) })
+        guard objective.outputs == 1 else { return }
+        let blocked = BlockedRows(data)
+        for threads in [1, 2] {
+            report("blocked, \(threads) thread(s)", best {
+                _ = objective.lossAndGradient(weights: weights, rows: blocked, threads: threads, gradient: &gradient)
+            })
+        }
     }
 }

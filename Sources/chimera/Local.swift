@@ -44,12 +44,14 @@ struct Local: ParsableCommand {
             throw ValidationError("the master did not start")
         }
         let workersEndpoint = endpoints.workers
+        // The workers share this machine's cores: each gets its share for its gradient passes.
+        let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / shards.count)
         for (index, shard) in shards.enumerated() {
             let name = shard.lastPathComponent.hasPrefix("worker-") ? shard.lastPathComponent : "worker-\(index + 1)"
             children.append(
                 try ChildProcess(
                     name: name,
-                    arguments: ["worker", "--master", workersEndpoint, "--data", shard.path, "--name", name, "--parent", me],
+                    arguments: ["worker", "--master", workersEndpoint, "--data", shard.path, "--name", name, "--threads", "\(threads)", "--parent", me],
                     prefix: "[\(name)]"))
         }
         let gateway = try ChildProcess(

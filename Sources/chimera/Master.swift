@@ -72,14 +72,19 @@ struct Worker: ParsableCommand {
     @Option(help: "Straggler: pause every K iterations (0: never).") var pauseEvery = 0
     @Option(help: "Straggler: pause length in milliseconds.") var pauseMs = 0.0
     @Option(help: "Straggler: seed of the transient pauses.") var stragglerSeed: UInt64 = 1
+    @Option(help: "Threads sharing each full-batch gradient pass (give a worker the cores it does not share).")
+    var threads = 1
     @OptionGroup var curve: CurveClientOptions
 
     func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be ≥ 1") }
         guard (data == nil) != (dataRoot == nil) else { throw ValidationError("give exactly one of --data and --data-root") }
     }
 
     func run() throws {
         if let parent { ChildProcess.dieWithParent(originalParent: parent) }
+        // Before any socket exists, so that libzmq's I/O thread and the compute threads inherit it.
+        if let refusal = ComputeScheduling.preferBatch() { logLine("worker: \(refusal)") }
         // Held until the process exits: the flock marks the shard as taken.
         let claim = try dataRoot.map { try ShardClaim.claim(root: URL(fileURLWithPath: $0)) }
         let folder = claim?.folder ?? URL(fileURLWithPath: data!)
@@ -94,6 +99,7 @@ struct Worker: ParsableCommand {
         options.masterEndpoint = master
         options.curve = try curve.settings()
         options.delayPerIterationMilliseconds = max(0, delayMs)
+        options.computeThreads = threads
         guard slowdown >= 1, (0...1).contains(pauseProbability), pauseEvery >= 0, pauseMs >= 0 else {
             throw ValidationError("straggler settings: --slowdown ≥ 1, --pause-probability in [0, 1], --pause-ms ≥ 0")
         }

@@ -10,4 +10,10 @@ int chimera_die_with_parent(int signal);
 /// leave SIGTERM and SIGINT pending forever. Call it first thing in `main`.
 int chimera_unblock_all_signals(void);
 
+/// Puts the calling thread, and the threads it creates afterwards, in the SCHED_BATCH class: the
+/// scheduler then never lets it preempt a thread that is running when it wakes up. A worker woken by
+/// its weights otherwise preempts the master's I/O thread on a shared core before that thread has
+/// sent the other workers their weights, serialising a round. Returns 0, or -1 with errno set.
+int chimera_prefer_batch_scheduling(void);
+
 #endif

@@ -23,6 +23,9 @@ public final class WorkerNode {
         public var straggler = Straggler()
         /// CURVE keys when the master requires them.
         public var curve: CurveClientSettings?
+        /// Threads sharing a full-batch gradient pass (more than one pays off when this worker has spare
+        /// cores: `chimera local` gives each worker cores ÷ workers).
+        public var computeThreads = 1
 
         public init(name: String) { self.name = name }
     }
@@ -196,9 +199,15 @@ public final class WorkerNode {
             log("\(options.name): job \(start.jobID) uses other columns than this shard; skipping it")
             return .stopped
         }
-        let shard = standardizer?.apply(to: data) ?? data
         let classes = start.classes.map(Float.init)
         let objective = Objective(kind: configuration.model, features: features.count, classes: classes)
+        // Full-batch passes of single-output models run on the blocked SIMD layout (standardised while
+        // packing); mini-batches, local SGD and softmax use the row-major shard.
+        let fullBatch = configuration.batchSize <= 0 || configuration.batchSize >= data.rows
+        let blocked =
+            objective.outputs == 1 && fullBatch && configuration.workerMode != .localSGD
+            ? BlockedRows(data, standardizer: standardizer) : nil
+        let shard = blocked != nil ? data : (standardizer?.apply(to: data) ?? data)
         var random = SplitMix64(seed: configuration.seed ^ UInt64(truncatingIfNeeded: options.name.hashValueStable))
         var gradient = [Float](repeating: 0, count: objective.weightCount)
         let localSGD = LocalSGD(objective: objective, configuration: configuration)
@@ -208,6 +217,9 @@ public final class WorkerNode {
         heartbeat?.update(jobID: start.jobID, clock: UInt64(clock))
         // The weights for the next iteration, when the previous push's reply carried them.
         var next: WireMessage?
+        let jobBegan = monotonicSeconds()
+        var computeSeconds = 0.0
+        var iterationsHere = 0
         while !isStopping {
             if let end = try pollBroadcast(jobID: start.jobID) { return end }
             let reply: WireMessage
@@ -228,7 +240,13 @@ public final class WorkerNode {
             guard case .weights(let header) = reply.body else {
                 return try handleRefusal(reply)
             }
-            if header.done { return .finished }
+            if header.done {
+                log(
+                    String(
+                        format: "%@: job %llu done: %d iterations here, compute %.3f s, messaging and barrier %.3f s",
+                        options.name, start.jobID, iterationsHere, computeSeconds, monotonicSeconds() - jobBegan - computeSeconds))
+                return .finished
+            }
             let weights = try reply.tensor(named: "weights", dtype: .float32, shape: [objective.outputs, objective.stride])
                 .floats()
             var push = Chimera_V1_GradientPush()
@@ -244,12 +262,19 @@ public final class WorkerNode {
                 push.isDelta = true
                 push.rows = UInt64(shard.rows)
                 update = .float32(delta, shape: [objective.outputs, objective.stride])
+            } else if let blocked {
+                push.loss = objective.lossAndGradient(
+                    weights: weights, rows: blocked, threads: options.computeThreads, gradient: &gradient)
+                push.rows = UInt64(blocked.rows)
+                update = .float32(gradient, shape: [objective.outputs, objective.stride])
             } else {
                 let batch = minibatch(shard, size: configuration.batchSize, random: &random)
                 push.loss = objective.lossAndGradient(weights: weights, data: batch, gradient: &gradient)
                 push.rows = UInt64(batch.rows)
                 update = .float32(gradient, shape: [objective.outputs, objective.stride])
             }
+            computeSeconds += monotonicSeconds() - computeStart
+            iterationsHere += 1
             let extra = options.straggler.extraSeconds(
                 compute: monotonicSeconds() - computeStart, baseDelay: Double(options.delayPerIterationMilliseconds) / 1000,
                 iteration: clock, random: &stragglerRandom)
