@@ -3,6 +3,10 @@
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdlib.h>
+#ifdef __linux__
+#include <dirent.h>
+#endif
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
@@ -25,11 +29,22 @@ int chimera_unblock_all_signals(void) {
     return sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-int chimera_prefer_batch_scheduling(void) {
-#ifdef SCHED_BATCH
+int chimera_set_batch_scheduling(int batch) {
+#if defined(__linux__) && defined(SCHED_BATCH)
     struct sched_param param = {0};
-    return sched_setscheduler(0, SCHED_BATCH, &param);
+    int policy = batch ? SCHED_BATCH : SCHED_OTHER;
+    DIR *tasks = opendir("/proc/self/task");
+    if (tasks == NULL) return sched_setscheduler(0, policy, &param);
+    int result = 0;
+    struct dirent *entry;
+    while ((entry = readdir(tasks)) != NULL) {
+        int tid = atoi(entry->d_name);
+        if (tid > 0 && sched_setscheduler(tid, policy, &param) != 0 && result == 0) result = -1;
+    }
+    closedir(tasks);
+    return result;
 #else
+    (void)batch;
     return 0;
 #endif
 }

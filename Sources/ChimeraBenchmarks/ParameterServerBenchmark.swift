@@ -28,6 +28,9 @@ public enum ParameterServerBenchmark {
         let fitSeconds: Double
         let iterations: Int
         let accuracy: Double?
+        /// The median time between consecutive weight updates on the master (what psround's median
+        /// round is: setup and the fit's start and end left out).
+        let medianRoundSeconds: Double?
     }
 
     public static func run(_ options: Options, log: (String) -> Void) throws -> String {
@@ -52,8 +55,8 @@ public enum ParameterServerBenchmark {
 
         var out = "### Parameter server vs the Python Chimera (\(options.iterations) iterations, logistic regression)\n\n"
         out += "Per-iteration overhead, `cdc_tiny` (100 rows per worker, 21 features):\n\n"
-        out += "| N | Python Chimera ms/iter | Swift ms/iter | raw libzmq C round ms | Swift ÷ C | Python ÷ Swift |\n"
-        out += "|---:|---:|---:|---:|---:|---:|\n"
+        out += "| N | Python Chimera ms/iter | Swift ms/iter (fit ÷ iterations) | Swift median round ms | raw libzmq C median round ms | Swift ÷ C (median rounds) | Python ÷ Swift (ms/iter) |\n"
+        out += "|---:|---:|---:|---:|---:|---:|---:|\n"
         for n in options.workers {
             log("tiny shards, N = \(n): Swift cluster, then psround")
             let swift = try runSwift(
@@ -63,9 +66,11 @@ public enum ParameterServerBenchmark {
                 bin.appendingPathComponent("psround").path, ["tcp", "\(n)", "22", "1.5"])
             let floor = floorLine.split(separator: "\n").compactMap { ResultLine(String($0)) }.first?.number("median_ms")
             let ours = swift.fitSeconds * 1000 / Double(swift.iterations)
+            let round = swift.medianRoundSeconds.map { $0 * 1000 }
             let theirs = python["sgd_clf_tiny_overhead", n]?.perRoundMilliseconds
+            let ratio = round.flatMap { r in floor.map { r / $0 } }
             out +=
-                "| \(n) | \(format(theirs, 2)) | \(format(ours, 3)) | \(format(floor, 3)) | \(format(floor.map { ours / $0 }, 2))× | \(format(theirs.map { $0 / ours }, 0))× |\n"
+                "| \(n) | \(format(theirs, 2)) | \(format(ours, 3)) | \(format(round, 3)) | \(format(floor, 3)) | \(format(ratio, 2))× | \(format(theirs.map { $0 / ours }, 0))× |\n"
         }
         out += "\nEnd to end, `cdc_like` (202,944 training rows × 21 features; accuracy on the 50,736 held-out rows):\n\n"
         out += "| N | Python Chimera fit s | accuracy | Swift fit s | accuracy | Python ÷ Swift |\n|---:|---:|---:|---:|---:|---:|\n"
@@ -117,6 +122,7 @@ public enum ParameterServerBenchmark {
         request.kind = .parameterServer
         request.config.maxIterations = UInt64(iterations)
         request.config.eta0 = 0.5
+        request.config.recordTimeline = true
         // A fit only counts with every worker in it: retry until the handshake of all of them is done.
         var start = monotonicSeconds()
         var reply = try client.fit(request)
@@ -136,7 +142,11 @@ public enum ParameterServerBenchmark {
         }
         // The fit time is what the client saw, as the Python baseline measures its POST /fit.
         log(String(format: "  fit %.3f s for %llu iterations", elapsed, reply.report.iterations))
-        return SwiftRun(fitSeconds: elapsed, iterations: Int(reply.report.iterations), accuracy: accuracy)
+        let stamps = reply.report.timeline.map(\.seconds)
+        let rounds = zip(stamps.dropFirst(), stamps).map { $0 - $1 }.sorted()
+        return SwiftRun(
+            fitSeconds: elapsed, iterations: Int(reply.report.iterations), accuracy: accuracy,
+            medianRoundSeconds: rounds.isEmpty ? nil : rounds[rounds.count / 2])
     }
 
     static func format(_ value: Double?, _ digits: Int) -> String {

@@ -83,8 +83,6 @@ struct Worker: ParsableCommand {
 
     func run() throws {
         if let parent { ChildProcess.dieWithParent(originalParent: parent) }
-        // Before any socket exists, so that libzmq's I/O thread and the compute threads inherit it.
-        if let refusal = ComputeScheduling.preferBatch() { logLine("worker: \(refusal)") }
         // Held until the process exits: the flock marks the shard as taken.
         let claim = try dataRoot.map { try ShardClaim.claim(root: URL(fileURLWithPath: $0)) }
         let folder = claim?.folder ?? URL(fileURLWithPath: data!)

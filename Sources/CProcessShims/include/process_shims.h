@@ -10,10 +10,9 @@ int chimera_die_with_parent(int signal);
 /// leave SIGTERM and SIGINT pending forever. Call it first thing in `main`.
 int chimera_unblock_all_signals(void);
 
-/// Puts the calling thread, and the threads it creates afterwards, in the SCHED_BATCH class: the
-/// scheduler then never lets it preempt a thread that is running when it wakes up. A worker woken by
-/// its weights otherwise preempts the master's I/O thread on a shared core before that thread has
-/// sent the other workers their weights, serialising a round. Returns 0, or -1 with errno set.
-int chimera_prefer_batch_scheduling(void);
+/// Moves every thread of this process into the SCHED_BATCH class (batch != 0) or back to SCHED_OTHER
+/// (threads created later inherit the creating thread's class). A batch thread never preempts the
+/// running thread when it wakes up. Returns 0, or -1 with errno set by the first refusal.
+int chimera_set_batch_scheduling(int batch);
 
 #endif

@@ -1,23 +1,31 @@
 import CProcessShims
 
-/// How a worker process asks the kernel to schedule it.
-public enum ComputeScheduling {
-    /// Call before creating sockets or threads (they inherit it). Measured on 2 cores with 2 workers of
-    /// 100k rows each: 2.1–2.4 ms per BSP round before, 1.4–1.5 ms after (see Benchmarks/RESULTS.md).
-    /// Returns a reason when the kernel refused; the worker runs either way.
-    public static func preferBatch() -> String? {
-        chimera_prefer_batch_scheduling() == 0 ? nil : "SCHED_BATCH refused (errno \(errnoValue()))"
-    }
+/// The scheduling class of a worker's compute thread, chosen from how long its passes take.
+///
+/// With long passes (100k rows: ~0.5 ms) on a machine whose cores the workers and the master share, a
+/// worker woken by its weights preempted the master's I/O thread before that thread had sent the other
+/// workers theirs, so the workers of a round computed one after the other: 2.1–2.4 ms per round with
+/// 2 workers of 101k rows on 2 cores, 1.4–1.5 ms in SCHED_BATCH, whose wake-ups never preempt. With
+/// tiny passes the same class costs more than it saves (the woken thread migrates to another core
+/// every round: 0.150 vs 0.128 ms per round with one 100-row worker), so it is used only above a
+/// threshold.
+struct ComputeScheduling {
+    /// Passes longer than this switch to batch; shorter than `leaveBelow`, back (hysteresis).
+    static let enterAbove = 0.000_3
+    static let leaveBelow = 0.000_1
+    private(set) var isBatch = false
+    private var refused = false
 
-    private static func errnoValue() -> Int32 {
-        #if canImport(Glibc)
-        return Glibc.errno
-        #else
-        return 0
-        #endif
+    /// Adapts the calling thread's class to the last pass; returns a message when the kernel refused.
+    mutating func observe(passSeconds: Double) -> String? {
+        guard !refused else { return nil }
+        let wantBatch = isBatch ? passSeconds > Self.leaveBelow : passSeconds > Self.enterAbove
+        guard wantBatch != isBatch else { return nil }
+        guard chimera_set_batch_scheduling(wantBatch ? 1 : 0) == 0 else {
+            refused = true
+            return "the kernel refused a scheduling class change; staying in the current one"
+        }
+        isBatch = wantBatch
+        return nil
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

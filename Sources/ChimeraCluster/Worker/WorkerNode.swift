@@ -44,6 +44,7 @@ public final class WorkerNode {
     private var members: TreeEnsemble?
     /// The shard's histogram bins, computed at the first bagging fit and kept: the shard never changes.
     private var bins: FeatureBins?
+    private var scheduling = ComputeScheduling()
 
     public init(options: Options, data: Dataset, log: @escaping (String) -> Void) throws {
         self.options = options
@@ -273,7 +274,9 @@ public final class WorkerNode {
                 push.rows = UInt64(batch.rows)
                 update = .float32(gradient, shape: [objective.outputs, objective.stride])
             }
-            computeSeconds += monotonicSeconds() - computeStart
+            let passSeconds = monotonicSeconds() - computeStart
+            computeSeconds += passSeconds
+            if let refusal = scheduling.observe(passSeconds: passSeconds) { log("\(options.name): \(refusal)") }
             iterationsHere += 1
             let extra = options.straggler.extraSeconds(
                 compute: monotonicSeconds() - computeStart, baseDelay: Double(options.delayPerIterationMilliseconds) / 1000,
