@@ -57,10 +57,14 @@ public struct Standardizer: Sendable, Equatable, Codable {
     public func apply(to data: Dataset) -> Dataset {
         var out = data
         let columns = data.columns
-        for row in 0..<data.rows {
-            for column in 0..<columns {
-                let i = row * columns + column
-                out.features[i] = (out.features[i] - mean[column]) / scale[column]
+        mean.withUnsafeBufferPointer { m in
+            scale.withUnsafeBufferPointer { s in
+                out.features.withUnsafeMutableBufferPointer { x in
+                    for row in 0..<data.rows {
+                        let base = row * columns
+                        for column in 0..<columns { x[base + column] = (x[base + column] - m[column]) / s[column] }
+                    }
+                }
             }
         }
         return out

@@ -19,12 +19,13 @@ private func firstAllOnes<T: FixedWidthInteger>(_ tensor: Tensor, as: T.Type, ma
         var start = 0
         while start < count {
             let end = min(start + block, count)
-            var bad = false
+            // A count, not `bad || …`: the short circuit kept the loop from vectorising.
+            var hits = 0
             for i in start..<end {
                 let bits = raw.loadUnaligned(fromByteOffset: i &* MemoryLayout<T>.size, as: T.self)
-                bad = bad || (bits & mask == mask)
+                hits &+= bits & mask == mask ? 1 : 0
             }
-            if bad {
+            if hits > 0 {
                 for i in start..<end
                 where raw.loadUnaligned(fromByteOffset: i &* MemoryLayout<T>.size, as: T.self) & mask == mask {
                     return i

@@ -29,6 +29,29 @@ struct PredictBodyTests {
         #expect(body.values == [Float(0.1), Float(-2.5e-3)])
     }
 
+    @Test("rows read eight digits at a time round exactly as Float(Double(String)) does")
+    func fastRows() throws {
+        var random = SystemRandomNumberGenerator()
+        var texts = ["0", "-0", "0.0", "7", "12345678", "123456789", "1234567890123456789", "12345678901234567890", "0.000001",
+            "99999999.99999999", "-1.00000000000000000001", "4294967296.5", "16777217", "16777216.5", "0.1", "1e3"]
+        for _ in 0..<20_000 {
+            let integer = Int.random(in: 0...Int(pow(10.0, Double(Int.random(in: 0...10)))), using: &random)
+            let digits = Int.random(in: 0...12, using: &random)
+            var text = (Bool.random(using: &random) ? "-" : "") + String(integer)
+            if digits > 0 {
+                text += "." + String((0..<digits).map { _ in Character(String(Int.random(in: 0...9, using: &random))) })
+            }
+            texts.append(text)
+        }
+        // Separators as Python's json writes them (", "), compact ones, and a row ending at the buffer's end.
+        let body = "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[" + texts.map { "[\($0)]" }.joined(separator: Bool.random() ? ", " : ",") + "]}"
+        let parsed = try parse(body)
+        #expect(parsed.rows == texts.count)
+        for (text, value) in zip(texts, parsed.values) {
+            #expect(value.bitPattern == Float(Double(text)!).bitPattern, "\(text)")
+        }
+    }
+
     @Test("the Python Chimera's body, keys in any order, other keys skipped, escapes decoded")
     func shapes() throws {
         let body = try parse(
