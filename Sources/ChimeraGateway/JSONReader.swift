@@ -10,7 +10,7 @@ struct JSONReader {
     // Internal (not private) for the digit fast path in JSONReader+Digits.swift.
     let bytes: UnsafeRawBufferPointer
     var position = 0
-    private var depth = 0
+    var depth = 0
     /// 10^0 … 10^22, exactly representable; held per reader so the hot loop skips a global's once-check.
     let powersOfTen = JSONReader.exactPowersOfTen
     static let maxDepth = 64
@@ -88,30 +88,27 @@ struct JSONReader {
     }
 
     /// An array of arrays of numbers as float32, row-major, with each row's length (the hot loop of a
-    /// predict body: values go straight into one growing buffer).
-    mutating func floatRows() throws(Failure) -> (values: [Float], rowLengths: [Int]) {
-        var capacity = max(1_024, bytes.count / 4)
-        var storage = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
-        defer { storage.deallocate() }
-        var count = 0
-        var rowLengths: [Int] = []
+    /// predict body: values go straight into one growing buffer). A large array is read in two
+    /// halves on two cores when `splitting` (JSONReader+Split.swift).
+    mutating func floatRows(splitting: Bool = true) throws(Failure) -> (values: [Float], rowLengths: [Int]) {
         if try open(UInt8(ascii: "["), UInt8(ascii: "]")) { return ([], []) }
+        if splitting, let split = try splitFloatRows() { return split }
+        var out = FloatRows(expectedValues: (bytes.count - position) / 4)
+        _ = try rows(into: &out, stoppingAt: nil)
+        return out.result()
+    }
+
+    /// Reads rows (the opening `[` of the array already consumed) until the array's `]` (returns
+    /// true), or until a row ends exactly at `stop` (returns false, before the `,` that follows).
+    mutating func rows(into out: inout FloatRows, stoppingAt stop: Int?) throws(Failure) -> Bool {
         repeat {
-            let rowStart = count
+            let rowStart = out.count
             if try !open(UInt8(ascii: "["), UInt8(ascii: "]")) {
                 repeat {
                     skipWhitespace()
                     let value: Float
                     if let simple = simpleFloat() { value = simple } else { value = Float(try number()) }
-                    if count == capacity {
-                        let larger = UnsafeMutablePointer<Float>.allocate(capacity: capacity * 2)
-                        larger.moveInitialize(from: storage, count: count)
-                        storage.deallocate()
-                        storage = larger
-                        capacity *= 2
-                    }
-                    storage[count] = value
-                    count += 1
+                    out.append(value)
                     // The usual separator right after the number: no call needed.
                     if position < bytes.count && bytes[position] == UInt8(ascii: ",") {
                         position += 1
@@ -120,9 +117,36 @@ struct JSONReader {
                     if try ends(UInt8(ascii: "]")) { break }
                 } while true
             }
-            rowLengths.append(count - rowStart)
+            out.rowLengths.append(out.count - rowStart)
+            if position == stop { return false }
         } while try !ends(UInt8(ascii: "]"))
-        return (Array(UnsafeBufferPointer(start: storage, count: count)), rowLengths)
+        return true
+    }
+
+    /// Where the `[` of the row after the first row end at or past `offset` is: rows are only
+    /// numbers, so inside the array every `]` ends a row. Nil when none follows. (The caller checks
+    /// that the offset really was inside the array.)
+    func rowStart(after offset: Int) -> (rowEnd: Int, nextRow: Int)? {
+        var i = offset
+        let count = bytes.count
+        while i < count && bytes[i] != UInt8(ascii: "]") { i += 1 }
+        guard i < count else { return nil }
+        let rowEnd = i + 1
+        i = rowEnd
+        func spaces() { while i < count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 } }
+        spaces()
+        guard i < count, bytes[i] == UInt8(ascii: ",") else { return nil }
+        i += 1
+        spaces()
+        guard i < count, bytes[i] == UInt8(ascii: "[") else { return nil }
+        return (rowEnd, i)
+    }
+
+    /// A reader of the same bytes positioned at `offset`, `depth` containers deep.
+    func reader(at offset: Int) -> JSONReader {
+        var copy = self
+        copy.position = offset
+        return copy
     }
 
     mutating func bool() throws(Failure) -> Bool {

@@ -52,6 +52,30 @@ struct PredictBodyTests {
         }
     }
 
+    @Test("large bodies, read in two halves, give a sequential read's rows and errors")
+    func largeBodies() throws {
+        let row = "[" + (0..<21).map { "\($0).25" }.joined(separator: ", ") + "]"
+        let rows = Array(repeating: row, count: 2_000)
+        let good = try parse("{\"X_pred_columns\":[" + (0..<21).map { "\"c\($0)\"" }.joined(separator: ",") + "],\"X_pred_rows\":[" + rows.joined(separator: ", ") + "]}")
+        #expect(good.rows == 2_000 && good.values.count == 42_000 && good.values[41_999] == 20.25)
+        // A bad number late in the array (in the second half) is still found, at its byte offset.
+        var broken = rows
+        broken[1_800] = "[1, 2, x]"
+        #expect(throws: GatewayError.self) {
+            try parse("{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[" + broken.joined(separator: ",") + "]}")
+        }
+        // A small array followed by a large key whose strings look like rows: the split is ignored.
+        let decoy = "\"" + String(repeating: "],[", count: 30_000) + "\""
+        let small = try parse("{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[1],[2]],\"note\":[" + decoy + "]}")
+        #expect(small.values == [1, 2])
+        // A ragged row in the second half is reported like any other.
+        var ragged = rows
+        ragged[1_999] = "[1]"
+        #expect { try parse("{\"X_pred_columns\":[" + (0..<21).map { "\"c\($0)\"" }.joined(separator: ",") + "],\"X_pred_rows\":[" + ragged.joined(separator: ",") + "]}") } throws: { error in
+            (error as? GatewayError)?.message == "row 1999 has 1 values, X_pred_columns has 21"
+        }
+    }
+
     @Test("the Python Chimera's body, keys in any order, other keys skipped, escapes decoded")
     func shapes() throws {
         let body = try parse(

@@ -1,0 +1,109 @@
+import Dispatch
+
+/// A growing float32 buffer with row lengths: what `JSONReader.rows` fills.
+struct FloatRows {
+    private var storage: UnsafeMutablePointer<Float>
+    private var capacity: Int
+    private(set) var count = 0
+    var rowLengths: [Int] = []
+
+    init(expectedValues: Int) {
+        capacity = max(1_024, expectedValues)
+        storage = .allocate(capacity: capacity)
+    }
+
+    @inline(__always)
+    mutating func append(_ value: Float) {
+        if count == capacity {
+            let larger = UnsafeMutablePointer<Float>.allocate(capacity: capacity * 2)
+            larger.moveInitialize(from: storage, count: count)
+            storage.deallocate()
+            storage = larger
+            capacity *= 2
+        }
+        storage[count] = value
+        count += 1
+    }
+
+    /// The values and row lengths; the buffer is released (use once).
+    mutating func result(appending tail: FloatRows? = nil) -> (values: [Float], rowLengths: [Int]) {
+        var values = Array(UnsafeBufferPointer(start: storage, count: count))
+        var lengths = rowLengths
+        if var tail {
+            let rest = tail.result()
+            values += rest.values
+            lengths += rest.rowLengths
+        }
+        storage.deallocate()
+        count = 0
+        return (values, lengths)
+    }
+}
+
+extension JSONReader {
+    /// Below this many bytes of rows a second thread costs more than it saves.
+    static let splitBytes = 48 * 1024
+
+    /// Reads a large rows array in two halves at once: this thread from the start to a row boundary
+    /// near the middle, another core from there to the end. The second half counts only if the first
+    /// half's own reading lands exactly on that boundary (so a `]` found inside some later string, or
+    /// a malformed array, changes nothing: errors and results are those of a sequential read). Nil
+    /// when the array is small or no boundary is found; the reader is then unchanged.
+    mutating func splitFloatRows() throws(Failure) -> (values: [Float], rowLengths: [Int])? {
+        let remaining = bytes.count - position
+        guard remaining >= Self.splitBytes, let boundary = rowStart(after: position + remaining / 2) else { return nil }
+        let first = UncheckedReader(self)
+        let second = UncheckedReader(reader(at: boundary.nextRow))
+        DispatchQueue.concurrentPerform(iterations: 2) { part in
+            let half = part == 0 ? first : second
+            var out = FloatRows(expectedValues: remaining / 8)
+            do throws(Failure) {
+                let ended = try half.reader.rows(into: &out, stoppingAt: part == 0 ? boundary.rowEnd : nil)
+                half.outcome = .success((out, ended))
+            } catch {
+                out.release()
+                half.outcome = .failure(error)
+            }
+        }
+        guard case .success(var (head, headEnded))? = first.outcome else {
+            second.discard()
+            if case .failure(let error)? = first.outcome { throw error }
+            return nil
+        }
+        if headEnded {
+            // The array ended before the boundary: the second half read something else.
+            second.discard()
+            self = first.reader
+            return head.result()
+        }
+        switch second.outcome {
+        case .success((let tail, _))?:
+            self = second.reader
+            return head.result(appending: tail)
+        case .failure(let error)?:
+            head.release()
+            throw error
+        case nil:
+            head.release()
+            return nil
+        }
+    }
+}
+
+extension FloatRows {
+    mutating func release() { _ = result() }
+}
+
+/// One half's reader and outcome, written by exactly one concurrentPerform iteration and read after
+/// it returns (the bytes outlive the call: the caller holds them).
+private final class UncheckedReader: @unchecked Sendable {
+    var reader: JSONReader
+    var outcome: Result<(FloatRows, Bool), JSONReader.Failure>?
+
+    init(_ reader: JSONReader) { self.reader = reader }
+
+    func discard() {
+        if case .success((var rows, _))? = outcome { rows.release() }
+        outcome = nil
+    }
+}
