@@ -14,6 +14,8 @@ public enum ParameterServerBenchmark {
         public var scratch: URL
         public var workers = [1, 2, 4]
         public var iterations = 200
+        /// Fits per configuration (tiny shards: each followed by a psround run); medians are reported.
+        public var repeats = 3
         /// Reuse the Python results already in the scratch copy instead of running the baseline again.
         public var reusePython = false
 
@@ -58,30 +60,38 @@ public enum ParameterServerBenchmark {
         out += "| N | Python Chimera ms/iter | Swift ms/iter (fit ÷ iterations) | Swift median round ms | raw libzmq C median round ms | Swift ÷ C (median rounds) | Python ÷ Swift (ms/iter) |\n"
         out += "|---:|---:|---:|---:|---:|---:|---:|\n"
         for n in options.workers {
-            log("tiny shards, N = \(n): Swift cluster, then psround")
-            let swift = try runSwift(
-                shards: (1...n).map { data.appendingPathComponent("cdc_tiny/N\(n)/w\($0)") }, test: nil,
-                iterations: options.iterations, log: log)
-            let floorLine = try capture(
-                bin.appendingPathComponent("psround").path, ["tcp", "\(n)", "22", "1.5"])
-            let floor = floorLine.split(separator: "\n").compactMap { ResultLine(String($0)) }.first?.number("median_ms")
-            let ours = swift.fitSeconds * 1000 / Double(swift.iterations)
-            let round = swift.medianRoundSeconds.map { $0 * 1000 }
+            log("tiny shards, N = \(n): \(options.repeats) × (Swift fit, psround), interleaved")
+            let cluster = try SwiftFits(shards: (1...n).map { data.appendingPathComponent("cdc_tiny/N\(n)/w\($0)") })
+            var ours: [SwiftRun] = []
+            var floors: [Double] = []
+            for _ in 0..<options.repeats {
+                ours.append(try cluster.fit(test: nil, iterations: options.iterations, log: log))
+                let floorLine = try capture(bin.appendingPathComponent("psround").path, ["tcp", "\(n)", "22", "1.5"])
+                if let floor = floorLine.split(separator: "\n").compactMap({ ResultLine(String($0)) }).first?.number("median_ms") {
+                    floors.append(floor)
+                }
+            }
+            let perIteration = median(ours.map { $0.fitSeconds * 1000 / Double($0.iterations) })
+            let round = median(ours.compactMap { $0.medianRoundSeconds.map { $0 * 1000 } })
+            let floor = median(floors)
             let theirs = python["sgd_clf_tiny_overhead", n]?.perRoundMilliseconds
             let ratio = round.flatMap { r in floor.map { r / $0 } }
             out +=
-                "| \(n) | \(format(theirs, 2)) | \(format(ours, 3)) | \(format(round, 3)) | \(format(floor, 3)) | \(format(ratio, 2))× | \(format(theirs.map { $0 / ours }, 0))× |\n"
+                "| \(n) | \(format(theirs, 2)) | \(format(perIteration, 3)) | \(format(round, 3)) | \(format(floor, 3)) | \(format(ratio, 2))× | \(format(theirs.flatMap { t in perIteration.map { t / $0 } }, 0))× |\n"
         }
         out += "\nEnd to end, `cdc_like` (202,944 training rows × 21 features; accuracy on the 50,736 held-out rows):\n\n"
         out += "| N | Python Chimera fit s | accuracy | Swift fit s | accuracy | Python ÷ Swift |\n|---:|---:|---:|---:|---:|---:|\n"
         for n in options.workers {
-            log("cdc_like, N = \(n): Swift cluster")
-            let swift = try runSwift(
-                shards: (1...n).map { data.appendingPathComponent("cdc_like/N\(n)/w\($0)") },
-                test: data.appendingPathComponent("cdc_like/test"), iterations: options.iterations, log: log)
+            log("cdc_like, N = \(n): Swift cluster, \(options.repeats) fits")
+            let cluster = try SwiftFits(shards: (1...n).map { data.appendingPathComponent("cdc_like/N\(n)/w\($0)") })
+            let runs = try (0..<options.repeats).map { _ in
+                try cluster.fit(test: data.appendingPathComponent("cdc_like/test"), iterations: options.iterations, log: log)
+            }
+            let fit = median(runs.map(\.fitSeconds))
+            let accuracy = runs.last?.accuracy
             let theirs = python["sgd_clf_cdc", n]
             out +=
-                "| \(n) | \(format(theirs?.fitSeconds, 2)) | \(format(theirs?.accuracy, 4)) | \(format(swift.fitSeconds, 3)) | \(format(swift.accuracy, 4)) | \(format(theirs.map { $0.fitSeconds / swift.fitSeconds }, 0))× |\n"
+                "| \(n) | \(format(theirs?.fitSeconds, 2)) | \(format(theirs?.accuracy, 4)) | \(format(fit, 3)) | \(format(accuracy, 4)) | \(format(theirs.flatMap { t in fit.map { t.fitSeconds / $0 } }, 0))× |\n"
         }
         return out
     }
@@ -113,40 +123,56 @@ public enum ParameterServerBenchmark {
         return PythonRows(rows: rows)
     }
 
-    /// Starts a master and one worker per shard (release processes of this executable), fits, predicts.
-    private static func runSwift(shards: [URL], test: URL?, iterations: Int, log: (String) -> Void) throws -> SwiftRun {
-        let cluster = try SwiftChimeraCluster(mode: .parameterServer, shards: shards)
-        let client = cluster.client
-        let deadline = Date().addingTimeInterval(120)
-        var request = Chimera_V1_FitRequest()
-        request.kind = .parameterServer
-        request.config.maxIterations = UInt64(iterations)
-        request.config.eta0 = 0.5
-        request.config.recordTimeline = true
-        // A fit only counts with every worker in it: retry until the handshake of all of them is done.
-        var start = monotonicSeconds()
-        var reply = try client.fit(request)
-        var elapsed = monotonicSeconds() - start
-        while reply.report.clocks.filter({ $0.clock == UInt64(iterations) }).count < shards.count {
-            guard Date() < deadline else { throw BenchmarkError("not every worker took part") }
-            start = monotonicSeconds()
-            reply = try client.fit(request)
-            elapsed = monotonicSeconds() - start
+    static func median(_ values: [Double]) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    /// A master and one worker per shard (release processes of this executable) for repeated fits.
+    final class SwiftFits {
+        let cluster: SwiftChimeraCluster
+        let workers: Int
+
+        init(shards: [URL]) throws {
+            cluster = try SwiftChimeraCluster(mode: .parameterServer, shards: shards)
+            workers = shards.count
         }
-        var accuracy: Double?
-        if let test {
-            let (columns, rows) = try ShardLayout.loadFeatures(test.appendingPathComponent("X_test.csv").path)
-            let truth = try ShardLayout.loadLabels(test.appendingPathComponent("y_test.csv").path)
-            let prediction = try client.predict(columns: columns, values: rows.flatMap { $0 }, rows: rows.count)
-            accuracy = Double(zip(prediction.values, truth).filter { $0 == Double($1) }.count) / Double(truth.count)
+
+        /// Fits, then predicts `test` (when given) for the accuracy.
+        func fit(test: URL?, iterations: Int, log: (String) -> Void) throws -> SwiftRun {
+            let client = cluster.client
+            let deadline = Date().addingTimeInterval(120)
+            var request = Chimera_V1_FitRequest()
+            request.kind = .parameterServer
+            request.config.maxIterations = UInt64(iterations)
+            request.config.eta0 = 0.5
+            request.config.recordTimeline = true
+            // A fit only counts with every worker in it: retry until the handshake of all of them is done.
+            var start = monotonicSeconds()
+            var reply = try client.fit(request)
+            var elapsed = monotonicSeconds() - start
+            while reply.report.clocks.filter({ $0.clock == UInt64(iterations) }).count < workers {
+                guard Date() < deadline else { throw BenchmarkError("not every worker took part") }
+                start = monotonicSeconds()
+                reply = try client.fit(request)
+                elapsed = monotonicSeconds() - start
+            }
+            var accuracy: Double?
+            if let test {
+                let (columns, rows) = try ShardLayout.loadFeatures(test.appendingPathComponent("X_test.csv").path)
+                let truth = try ShardLayout.loadLabels(test.appendingPathComponent("y_test.csv").path)
+                let prediction = try client.predict(columns: columns, values: rows.flatMap { $0 }, rows: rows.count)
+                accuracy = Double(zip(prediction.values, truth).filter { $0 == Double($1) }.count) / Double(truth.count)
+            }
+            // The fit time is what the client saw, as the Python baseline measures its POST /fit.
+            log(String(format: "  fit %.3f s for %llu iterations", elapsed, reply.report.iterations))
+            let stamps = reply.report.timeline.map(\.seconds)
+            let rounds = zip(stamps.dropFirst(), stamps).map { $0 - $1 }.sorted()
+            return SwiftRun(
+                fitSeconds: elapsed, iterations: Int(reply.report.iterations), accuracy: accuracy,
+                medianRoundSeconds: rounds.isEmpty ? nil : rounds[rounds.count / 2])
         }
-        // The fit time is what the client saw, as the Python baseline measures its POST /fit.
-        log(String(format: "  fit %.3f s for %llu iterations", elapsed, reply.report.iterations))
-        let stamps = reply.report.timeline.map(\.seconds)
-        let rounds = zip(stamps.dropFirst(), stamps).map { $0 - $1 }.sorted()
-        return SwiftRun(
-            fitSeconds: elapsed, iterations: Int(reply.report.iterations), accuracy: accuracy,
-            medianRoundSeconds: rounds.isEmpty ? nil : rounds[rounds.count / 2])
     }
 
     static func format(_ value: Double?, _ digits: Int) -> String {

@@ -107,12 +107,14 @@ struct BenchParameterServer: ParsableCommand {
     @OptionGroup var runs: BaselineRunOptions
     @Option(help: "The zmq-floor folder (for psround).") var floorDir = "../shared/baselines/zmq-floor"
     @Option(help: "Iterations per fit.") var iterations = 200
+    @Option(help: "Fits (and psround runs, interleaved) per configuration; medians are reported.") var repeats = 3
 
     func run() throws {
         var options = ParameterServerBenchmark.Options(
             baselineSource: baseline.source, floorDirectory: URL(fileURLWithPath: floorDir), scratch: baseline.scratchFolder)
         options.workers = runs.workerCounts
         options.iterations = iterations
+        options.repeats = max(1, repeats)
         options.reusePython = runs.reusePython
         try baseline.emit(try ParameterServerBenchmark.run(options, log: BaselineOptions.log))
     }
