@@ -74,15 +74,7 @@ struct PredictBody {
 func predictResponse(_ prediction: MasterClient.Prediction, withProbabilities: Bool) -> Response {
     var text = "{\"y_pred_rows\":["
     text.reserveCapacity(prediction.values.count * 20 + 64)
-    func append(_ value: Double) {
-        // Labels are small integers: written as Python's json does ("1.0"), without Double.description.
-        if value == value.rounded(), abs(value) < 1e15, !(value == 0 && value.sign == .minus) {
-            text += String(Int64(value))
-            text += ".0"
-        } else {
-            text += value.isFinite ? value.description : "null"
-        }
-    }
+    func append(_ value: Double) { text += jsonNumber(value) }
     for (index, value) in prediction.values.enumerated() {
         if index > 0 { text += "," }
         append(value)
@@ -107,3 +99,16 @@ func predictResponse(_ prediction: MasterClient.Prediction, withProbabilities: B
     return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
 }
 
+
+/// A prediction as a JSON number, as Python's json writes it where it can: integral values as "1.0";
+/// values that are exactly float32 (the master's probabilities and scores) in their shortest float32
+/// form, which reads back as the same float32 (and was a third of a 1,000-row predict's time written
+/// as 17-digit doubles); non-finite values as null.
+func jsonNumber(_ value: Double) -> String {
+    guard value.isFinite else { return "null" }
+    if value == value.rounded(), abs(value) < 1e15, !(value == 0 && value.sign == .minus) {
+        return String(Int64(value)) + ".0"
+    }
+    if let single = Float(exactly: value) { return single.description }
+    return value.description
+}

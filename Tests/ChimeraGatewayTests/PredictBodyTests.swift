@@ -76,6 +76,23 @@ struct PredictBodyTests {
         }
     }
 
+    @Test("predictions are written as short JSON numbers that read back to the same value")
+    func writtenNumbers() {
+        #expect(jsonNumber(1) == "1.0" && jsonNumber(0) == "0.0" && jsonNumber(-3) == "-3.0")
+        #expect(jsonNumber(-0.0) == "-0.0")
+        #expect(jsonNumber(Double(Float(0.1))) == "0.1")
+        #expect(jsonNumber(0.1) == "0.1")
+        #expect(jsonNumber(.nan) == "null" && jsonNumber(.infinity) == "null")
+        #expect(jsonNumber(1e20) == "1e+20")
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            let single = Float.random(in: -1_000...1_000, using: &random)
+            #expect(Float(Double(jsonNumber(Double(single)))!) == single)
+            let double = Double.random(in: -1...1, using: &random)
+            #expect(Double(jsonNumber(double))! == double)
+        }
+    }
+
     @Test("the Python Chimera's body, keys in any order, other keys skipped, escapes decoded")
     func shapes() throws {
         let body = try parse(
