@@ -45,6 +45,9 @@ public final class WorkerNode {
     /// The shard's histogram bins, computed at the first bagging fit and kept: the shard never changes.
     private var bins: FeatureBins?
     private var scheduling = ComputeScheduling()
+    /// The shard packed for the blocked kernel, kept between jobs with the same standardisation (the
+    /// shard never changes; packing 200k × 21 rows takes ~5–10 ms of every fit otherwise).
+    private var packed: (standardizer: Standardizer?, rows: BlockedRows)?
 
     public init(options: Options, data: Dataset, log: @escaping (String) -> Void) throws {
         self.options = options
@@ -207,7 +210,7 @@ public final class WorkerNode {
         let fullBatch = configuration.batchSize <= 0 || configuration.batchSize >= data.rows
         let blocked =
             objective.outputs == 1 && fullBatch && configuration.workerMode != .localSGD
-            ? BlockedRows(data, standardizer: standardizer) : nil
+            ? blockedShard(standardizer: standardizer) : nil
         let shard = blocked != nil ? data : (standardizer?.apply(to: data) ?? data)
         var random = SplitMix64(seed: configuration.seed ^ UInt64(truncatingIfNeeded: options.name.hashValueStable))
         var gradient = [Float](repeating: 0, count: objective.weightCount)
@@ -296,6 +299,13 @@ public final class WorkerNode {
             heartbeat?.update(jobID: start.jobID, clock: UInt64(clock))
         }
         return .stopped
+    }
+
+    private func blockedShard(standardizer: Standardizer?) -> BlockedRows {
+        if let packed, packed.standardizer == standardizer { return packed.rows }
+        let rows = BlockedRows(data, standardizer: standardizer)
+        packed = (standardizer, rows)
+        return rows
     }
 
     // MARK: Aggregation
