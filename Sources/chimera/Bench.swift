@@ -2,12 +2,14 @@ import ArgumentParser
 import ChimeraBenchmarks
 import ChimeraML
 import ChimeraCluster
+import ChimeraWire
+import ZeroMQ
 import Foundation
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks, measured against a reference in the same run.",
-        subcommands: [BenchTransport.self, BenchParameterServer.self, BenchBagging.self, BenchHTTP.self, BenchHTTPLoad.self, BenchTree.self, BenchKernel.self, BenchLatencyServer.self, BenchThroughputReceiver.self]
+        subcommands: [BenchTransport.self, BenchParameterServer.self, BenchBagging.self, BenchHTTP.self, BenchHTTPLoad.self, BenchTree.self, BenchKernel.self, BenchCodec.self, BenchLatencyServer.self, BenchThroughputReceiver.self]
     )
 }
 
@@ -248,6 +250,45 @@ struct BenchKernel: ParsableCommand {
             report("blocked, \(threads) thread(s)", best {
                 _ = objective.lossAndGradient(weights: weights, rows: blocked, threads: threads, gradient: &gradient)
             })
+        }
+    }
+}
+
+struct BenchCodec: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "codec", abstract: "Encode + decode of the parameter server's per-round messages (µs per message).")
+    @Option var repeats = 20_000
+
+    func run() throws {
+        let gradient = NamedTensor("gradient", .float32([Float](repeating: 0.5, count: 22), shape: [1, 22]))
+        var push = Chimera_V1_GradientPush()
+        push.workerID = 1
+        push.jobID = 3
+        push.clock = 17
+        push.rows = 100
+        push.loss = 0.25
+        push.thenPull = true
+        var header = Chimera_V1_Weights()
+        header.jobID = 3
+        header.version = 17
+        let weights = NamedTensor("weights", .float32([Float](repeating: 0.5, count: 22), shape: [1, 22]))
+        let messages = [
+            ("GradientPush", WireMessage(.gradientPush(push), requestID: 9, tensors: [gradient])),
+            ("Weights", WireMessage(.weights(header), requestID: 9, tensors: [weights])),
+        ]
+        for (name, message) in messages {
+            var encodeBest = Double.infinity
+            var decodeBest = Double.infinity
+            for _ in 0..<5 {
+                var frames: [Frame] = []
+                var start = monotonicSeconds()
+                for _ in 0..<repeats { frames = try WireCodec.encode(message) }
+                encodeBest = min(encodeBest, (monotonicSeconds() - start) / Double(repeats))
+                start = monotonicSeconds()
+                for _ in 0..<repeats { _ = try WireCodec.decode(frames) }
+                decodeBest = min(decodeBest, (monotonicSeconds() - start) / Double(repeats))
+            }
+            print(String(format: "%@: encode %.2f µs, decode %.2f µs", name, encodeBest * 1e6, decodeBest * 1e6))
         }
     }
 }
