@@ -84,7 +84,7 @@ public enum AggregationBenchmark {
             let remote = try HTTPLoad.run(url: url, body: fanOut, clients: 1, requests: options.predictRequests)
             guard local.failures == 0 && remote.failures == 0 else { throw BenchmarkError("predict requests failed") }
             rows[n] = SwiftRow(
-                firstFitSeconds: fits[0], fitSeconds: median(fits), accuracy: Double(correct) / Double(heldOut.labels.count),
+                firstFitSeconds: fits[0], fitSeconds: median(fits) ?? .nan, accuracy: Double(correct) / Double(heldOut.labels.count),
                 predictSeconds: local.percentile(0.5), fanOutPredictSeconds: remote.percentile(0.5))
             log(String(format: "  fit %.4f s, accuracy %.4f, predict 1,000 rows %.2f ms", rows[n]!.fitSeconds, rows[n]!.accuracy, rows[n]!.predictSeconds * 1e3))
         }
@@ -113,10 +113,5 @@ public enum AggregationBenchmark {
             out += "| \(f(ours.fanOutPredictSeconds * 1e3, 2)) |\n"
         }
         return out
-    }
-
-    static func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        return sorted.isEmpty ? .nan : sorted[sorted.count / 2]
     }
 }

@@ -123,12 +123,6 @@ public enum ParameterServerBenchmark {
         return PythonRows(rows: rows)
     }
 
-    static func median(_ values: [Double]) -> Double? {
-        guard !values.isEmpty else { return nil }
-        let sorted = values.sorted()
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-    }
-
     /// A master and one worker per shard (release processes of this executable) for repeated fits.
     final class SwiftFits {
         let cluster: SwiftChimeraCluster
@@ -168,10 +162,9 @@ public enum ParameterServerBenchmark {
             // The fit time is what the client saw, as the Python baseline measures its POST /fit.
             log(String(format: "  fit %.3f s for %llu iterations", elapsed, reply.report.iterations))
             let stamps = reply.report.timeline.map(\.seconds)
-            let rounds = zip(stamps.dropFirst(), stamps).map { $0 - $1 }.sorted()
             return SwiftRun(
                 fitSeconds: elapsed, iterations: Int(reply.report.iterations), accuracy: accuracy,
-                medianRoundSeconds: rounds.isEmpty ? nil : rounds[rounds.count / 2])
+                medianRoundSeconds: median(zip(stamps.dropFirst(), stamps).map { $0 - $1 }))
         }
     }
 

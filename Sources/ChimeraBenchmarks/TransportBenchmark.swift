@@ -68,10 +68,6 @@ public enum TransportBenchmark {
         return ResultLine(text + " impl=\(impl)")!
     }
 
-    private static func median(_ values: [Double]) -> Double? {
-        values.isEmpty ? nil : Summary(values).median
-    }
-
     private static func pick(_ results: [ResultLine], _ kind: String, impl: String, mode: String, bytes: Int, _ metric: String)
         -> Double?
     {

@@ -91,7 +91,11 @@ extension JSONReader {
 }
 
 extension FloatRows {
-    mutating func release() { _ = result() }
+    /// Frees the buffer of rows that will not be used.
+    mutating func release() {
+        storage.deallocate()
+        count = 0
+    }
 }
 
 /// One half's reader and outcome, written by exactly one concurrentPerform iteration and read after

@@ -22,7 +22,7 @@ struct BenchTransport: ParsableCommand {
     @Option(help: "The zmq-floor baseline folder (its c/ sources are compiled with gcc).")
     var floorDir = "../shared/baselines/zmq-floor"
     @Option(help: "tcp or ipc.") var transport = "tcp"
-    @Option(help: "Interleaved repeats; medians are reported.") var repeats = 5
+    @Option(help: "Interleaved repeats; medians are reported.") var repeats = 3
     @Flag(help: "One repeat with short windows (a smoke test).") var quick = false
     @Option(help: "Also write the Markdown report to this file.") var output: String?
     @Option(help: "Round-trip sizes, comma-separated (8,1k,64k,1m); empty skips the latency part.")

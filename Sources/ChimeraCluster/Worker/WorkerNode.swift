@@ -282,7 +282,7 @@ public final class WorkerNode {
             if let refusal = scheduling.observe(passSeconds: passSeconds) { log("\(options.name): \(refusal)") }
             iterationsHere += 1
             let extra = options.straggler.extraSeconds(
-                compute: monotonicSeconds() - computeStart, baseDelay: Double(options.delayPerIterationMilliseconds) / 1000,
+                compute: passSeconds, baseDelay: Double(options.delayPerIterationMilliseconds) / 1000,
                 iteration: clock, random: &stragglerRandom)
             if extra > 0 { usleep(UInt32(min(extra, 3600) * 1e6)) }
             let name = push.isDelta ? "delta" : "gradient"
