@@ -13,6 +13,7 @@ struct JSONReader {
     var depth = 0
     /// 10^0 … 10^22, exactly representable; held per reader so the hot loop skips a global's once-check.
     let powersOfTen = JSONReader.exactPowersOfTen
+    let tables = DecimalTables.shared
     static let maxDepth = 64
 
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
@@ -107,7 +108,7 @@ struct JSONReader {
                 repeat {
                     skipWhitespace()
                     let value: Float
-                    if let simple = simpleFloat() { value = simple } else { value = Float(try number()) }
+                    if let fast = fastFloat() { value = fast } else { value = Float(try number()) }
                     out.append(value)
                     // The usual separator right after the number: no call needed.
                     if position < bytes.count && bytes[position] == UInt8(ascii: ",") {

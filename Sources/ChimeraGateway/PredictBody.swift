@@ -22,8 +22,8 @@ struct PredictBody {
     /// with 32 clients).
     private static let reading = Atomic<Int>(0)
 
-    static func parse(_ buffer: ByteBuffer) throws(GatewayError) -> PredictBody {
-        let alone = reading.add(1, ordering: .relaxed).oldValue == 0
+    static func parse(_ buffer: ByteBuffer, splitting: Bool = true) throws(GatewayError) -> PredictBody {
+        let alone = reading.add(1, ordering: .relaxed).oldValue == 0 && splitting
         defer { reading.subtract(1, ordering: .relaxed) }
         var body = PredictBody()
         var sawColumns = false
@@ -111,4 +111,11 @@ func jsonNumber(_ value: Double) -> String {
     }
     if let single = Float(exactly: value) { return single.description }
     return value.description
+}
+
+/// For `chimera bench json`: reads a predict body the way the gateway does (`split`: two cores for a
+/// large body, as when it is the only request being read) and returns its rows and columns.
+public func readPredictBody(_ bytes: [UInt8], split: Bool) throws -> (rows: Int, columns: Int) {
+    let body = try PredictBody.parse(ByteBuffer(bytes: bytes), splitting: split)
+    return (body.rows, body.columns.count)
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import ChimeraBenchmarks
 import ChimeraML
 import ChimeraCluster
+import ChimeraGateway
 import ChimeraWire
 import ZeroMQ
 import Foundation
@@ -9,7 +10,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks, measured against a reference in the same run.",
-        subcommands: [BenchTransport.self, BenchParameterServer.self, BenchBagging.self, BenchHTTP.self, BenchHTTPLoad.self, BenchTree.self, BenchKernel.self, BenchCodec.self, BenchLatencyServer.self, BenchThroughputReceiver.self]
+        subcommands: [BenchTransport.self, BenchParameterServer.self, BenchBagging.self, BenchHTTP.self, BenchHTTPLoad.self, BenchTree.self, BenchKernel.self, BenchCodec.self, BenchJSON.self, BenchLatencyServer.self, BenchThroughputReceiver.self]
     )
 }
 
@@ -289,6 +290,37 @@ struct BenchCodec: ParsableCommand {
                 decodeBest = min(decodeBest, (monotonicSeconds() - start) / Double(repeats))
             }
             print(String(format: "%@: encode %.2f µs, decode %.2f µs", name, encodeBest * 1e6, decodeBest * 1e6))
+        }
+    }
+}
+
+struct BenchJSON: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "json", abstract: "Reading a predict body (JSON): the gateway's reader vs Foundation's JSONSerialization.")
+    @Option(help: "A predict body: {\"X_pred_columns\": [...], \"X_pred_rows\": [[...]]}.") var body: String
+    @Option var repeats = 200
+
+    func run() throws {
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: body)))
+        let (rows, columns) = try readPredictBody(bytes, split: false)
+        let numbers = Double(rows * columns)
+        func best(_ read: () throws -> Void) rethrows -> Double {
+            var fastest = Double.infinity
+            for _ in 0..<repeats {
+                let start = monotonicSeconds()
+                try read()
+                fastest = min(fastest, monotonicSeconds() - start)
+            }
+            return fastest
+        }
+        let data = Data(bytes)
+        let foundation = try best { _ = try JSONSerialization.jsonObject(with: data) }
+        print(String(format: "%d × %d body, %d bytes, best of %d", rows, columns, bytes.count, repeats))
+        print(String(format: "Foundation JSONSerialization: %.1f µs (%.1f ns per number)", foundation * 1e6, foundation / numbers * 1e9))
+        for split in [false, true] {
+            let ours = try best { _ = try readPredictBody(bytes, split: split) }
+            print(String(format: "gateway reader%@: %.1f µs (%.1f ns per number), %.0f× Foundation",
+                split ? ", two cores" : "", ours * 1e6, ours / numbers * 1e9, foundation / ours))
         }
     }
 }

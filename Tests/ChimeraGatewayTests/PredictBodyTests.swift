@@ -43,12 +43,34 @@ struct PredictBodyTests {
             }
             texts.append(text)
         }
+        // What Python's json writes for doubles (17 significant digits, e-05 below 1e-4), over many
+        // magnitudes; exponent spellings; decimals right at the midpoint between two floats.
+        for _ in 0..<10_000 {
+            let magnitude = pow(10.0, Double(Int.random(in: -30...30, using: &random)))
+            texts.append("\(Double.random(in: -1...1, using: &random) * magnitude)")
+            let single = Float.random(in: -1_000...1_000, using: &random)
+            let midpoint = (Double(single) + Double(single.nextUp)) / 2
+            texts.append(String(format: "%.17g", midpoint))
+            texts.append(String(format: "%.9g", midpoint))
+        }
+        texts += ["1E3", "2.5e+3", "-7.25e-03", "1e0", "1e-22", "1e22", "1e23", "1.5e-23", "4e0001", "0.0012345678901234567",
+            "123.456e-2", "3.4028234e38", "-0.0e5", "9007199254740993.5"]
         // Separators as Python's json writes them (", "), compact ones, and a row ending at the buffer's end.
         let body = "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[" + texts.map { "[\($0)]" }.joined(separator: Bool.random() ? ", " : ",") + "]}"
         let parsed = try parse(body)
         #expect(parsed.rows == texts.count)
         for (text, value) in zip(texts, parsed.values) {
             #expect(value.bitPattern == Float(Double(text)!).bitPattern, "\(text)")
+        }
+        // The same numbers seven to a row (large enough to be read in two halves).
+        let width = 7
+        let usable = texts.count / width * width
+        let columns = (0..<width).map { "\"c\($0)\"" }.joined(separator: ", ")
+        let rows = stride(from: 0, to: usable, by: width).map { "[" + texts[$0..<$0 + width].joined(separator: ", ") + "]" }
+        let wide = try parse("{\"X_pred_columns\": [\(columns)], \"X_pred_rows\": [" + rows.joined(separator: ", ") + "]}")
+        #expect(wide.values.count == usable)
+        for (text, value) in zip(texts, wide.values) where value.bitPattern != Float(Double(text)!).bitPattern {
+            Issue.record("\(text) read as \(value)")
         }
     }
 
