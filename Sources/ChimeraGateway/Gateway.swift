@@ -83,7 +83,7 @@ public func buildGateway(
             do {
                 let prediction = try await bridge.perform { client in
                     try client.predict(
-                        columns: input.columns, values: input.values, rows: input.rows, probabilities: input.probabilities,
+                        columns: input.columns, x: input.x, probabilities: input.probabilities,
                         kind: kind, fanOut: input.fanOut, timeoutMilliseconds: requestTimeout)
                 }
                 return predictResponse(prediction, withProbabilities: input.probabilities)

@@ -37,7 +37,7 @@ extension JSONReader {
 
     /// `-?int(.frac)?([eE][+-]?exp)?` at `p` (at least `fastWindow` readable bytes) as float32 and its
     /// length; nil for other shapes (leading zeros, 8+ integer digits, 24+ fraction digits, a mantissa
-    /// past UInt64, |power of ten| > 22) and for the rare values too close to a float32 rounding
+    /// from 2^63, |power of ten| > 22) and for the rare values too close to a float32 rounding
     /// boundary to trust one multiply.
     @inline(__always)
     static func decimalFloat(_ p: UnsafePointer<UInt8>, _ tables: DecimalTables) -> (value: Float, length: Int)? {
@@ -82,7 +82,8 @@ extension JSONReader {
             power &+= negativeExponent ? -exponent : exponent
         }
         guard power >= -22, power <= 22 else { return nil }
-        let product = Double(mantissa) * tables.tens[22 &+ power]
+        // Below 2^63 (see mantissaLimits) the conversion is one signed instruction.
+        let product = Double(Int64(bitPattern: mantissa)) * tables.tens[22 &+ power]
         // Exact operands (m ≤ 2^53, 10^power exact) give the correctly rounded double itself. Otherwise
         // the product is within 2 ulps of the decimal's value, and rounding it to float can only differ
         // when it lies that close to the midpoint between two floats (bits 28…0 near 0x1000_0000).
@@ -94,22 +95,27 @@ extension JSONReader {
     }
 
     /// The offset of the first byte at `p` that ends a number in an array: ',', ']', whitespace or any
-    /// other byte below ',' (a "+" there makes the lengths disagree: slow path). Nil past the window.
+    /// other byte below ',' (a "+" there makes the lengths disagree: slow path). Nil past 23 bytes.
+    /// Three words are always looked at: a branch on the length would mispredict on mixed lengths.
     @inline(__always)
     static func delimiter(_ p: UnsafePointer<UInt8>) -> Int? {
-        var offset = 0
-        repeat {
+        @inline(__always) func marks(_ offset: Int) -> UInt64 {
             let word = UnsafeRawPointer(p + offset).loadUnaligned(as: UInt64.self).littleEndian
             // 0x80 in bytes below 0x2D (no borrow crosses bytes: each is at least 0x80 - 0x2D).
             let below = ~((word | 0x8080_8080_8080_8080) &- 0x2D2D_2D2D_2D2D_2D2D) & 0x8080_8080_8080_8080
             // 0x80 in bytes equal to ']' (exact per byte: no carries).
             let other = word ^ 0x5D5D_5D5D_5D5D_5D5D
             let bracket = ~(((other & 0x7F7F_7F7F_7F7F_7F7F) &+ 0x7F7F_7F7F_7F7F_7F7F) | other) & 0x8080_8080_8080_8080
-            let marks = below | bracket
-            if marks != 0 { return offset &+ marks.trailingZeroBitCount &>> 3 }
-            offset &+= 8
-        } while offset < 40
-        return nil
+            return below | bracket
+        }
+        let first = marks(0)
+        let second = marks(8)
+        let third = marks(16)
+        let end =
+            first != 0
+            ? first.trailingZeroBitCount &>> 3
+            : second != 0 ? 8 &+ second.trailingZeroBitCount &>> 3 : 16 &+ third.trailingZeroBitCount &>> 3
+        return end < 24 ? end : nil
     }
 
     /// How many digits start at `p` (0…8) and their value, from one unaligned 64-bit load.
@@ -142,7 +148,7 @@ struct DecimalTables: @unchecked Sendable {
     let tens: UnsafePointer<Double>
     /// 10^0 … 10^8.
     let digitScales: UnsafePointer<UInt64>
-    /// The largest mantissa that can take n more digits without passing UInt64.max (n = 0…8).
+    /// The largest mantissa that can take n more digits and stay below 2^63 (n = 0…8).
     let mantissaLimits: UnsafePointer<UInt64>
 
     static let shared = DecimalTables()
@@ -155,7 +161,7 @@ struct DecimalTables: @unchecked Sendable {
         var scale: UInt64 = 1
         for n in 0...8 {
             scales[n] = scale
-            limits[n] = (UInt64.max - (scale - 1)) / scale
+            limits[n] = (UInt64(Int64.max) - (scale - 1)) / scale
             scale *= 10
         }
         self.tens = UnsafePointer(tens)

@@ -1,3 +1,4 @@
+import ChimeraWire
 import Foundation
 
 /// A strict JSON reader over bytes (RFC 8259): callbacks for objects and arrays, typed scalars, and a
@@ -91,8 +92,8 @@ struct JSONReader {
     /// An array of arrays of numbers as float32, row-major, with each row's length (the hot loop of a
     /// predict body: values go straight into one growing buffer). A large array is read in two
     /// halves on two cores when `splitting` (JSONReader+Split.swift).
-    mutating func floatRows(splitting: Bool = true) throws(Failure) -> (values: [Float], rowLengths: [Int]) {
-        if try open(UInt8(ascii: "["), UInt8(ascii: "]")) { return ([], []) }
+    mutating func floatRows(splitting: Bool = true) throws(Failure) -> (values: Tensor, rowLengths: [Int]) {
+        if try open(UInt8(ascii: "["), UInt8(ascii: "]")) { return (.float32([]), []) }
         if splitting, let split = try splitFloatRows() { return split }
         var out = FloatRows(expectedValues: (bytes.count - position) / 4)
         _ = try rows(into: &out, stoppingAt: nil)

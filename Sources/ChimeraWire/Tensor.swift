@@ -44,6 +44,29 @@ public struct Tensor {
         }
     }
 
+    /// A float32 tensor over `count` values already written to `memory` (from
+    /// `UnsafeMutableRawBufferPointer.allocate(byteCount:alignment:)`, which the tensor now owns and
+    /// frees): for producers that learn the count while writing, such as a predict body being read.
+    public static func float32(adopting memory: UnsafeMutableRawBufferPointer, count: Int) -> Tensor {
+        precondition(count >= 0 && count * 4 <= memory.count, "\(count) floats do not fit in \(memory.count) bytes")
+        return Tensor(dtype: .float32, shape: [count], storage: .owned(TensorBuffer(adopting: memory)))
+    }
+
+    /// The same values with another shape of the same element count (no copy).
+    public func reshaped(_ shape: [Int]) -> Tensor {
+        precondition(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == elementCount, "cannot reshape \(self.shape) to \(shape)")
+        return Tensor(dtype: dtype, shape: shape, storage: storage)
+    }
+
+    /// The index of the first NaN or infinity of a float tensor (nil when all are finite).
+    public var firstNonFiniteIndex: Int? { firstNonFinite(self) }
+
+    private init(dtype: DType, shape: [Int], storage: Storage) {
+        self.dtype = dtype
+        self.shape = shape
+        self.storage = storage
+    }
+
     /// A float64 tensor holding `values`; `shape` defaults to `[values.count]`.
     public static func float64(_ values: [Double], shape: [Int]? = nil) -> Tensor {
         let shape = shape ?? [values.count]

@@ -9,5 +9,8 @@ final class TensorBuffer {
         bytes = .allocate(byteCount: max(byteCount, 1), alignment: Self.alignment)
     }
 
+    /// Takes over memory from `UnsafeMutableRawBufferPointer.allocate(byteCount:alignment:)`.
+    init(adopting memory: UnsafeMutableRawBufferPointer) { bytes = memory }
+
     deinit { bytes.deallocate() }
 }

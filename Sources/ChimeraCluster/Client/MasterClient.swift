@@ -54,12 +54,21 @@ public final class MasterClient {
         columns: [String], values: [Float], rows: Int, probabilities: Bool = false, kind: Chimera_V1_JobKind = .unspecified,
         fanOut: Bool = false, timeoutMilliseconds: Int32 = 60_000
     ) throws -> Prediction {
+        try predict(
+            columns: columns, x: .float32(values, shape: [rows, columns.count]), probabilities: probabilities, kind: kind,
+            fanOut: fanOut, timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// Predicts the rows of `x` (float32 [rows, columns]), sent as they are.
+    public func predict(
+        columns: [String], x: Tensor, probabilities: Bool = false, kind: Chimera_V1_JobKind = .unspecified,
+        fanOut: Bool = false, timeoutMilliseconds: Int32 = 60_000
+    ) throws -> Prediction {
         var request = Chimera_V1_PredictRequest()
         request.kind = kind
         request.columns = columns
         request.probabilities = probabilities
         request.fanOut = fanOut
-        let x = Tensor.float32(values, shape: [rows, columns.count])
         let reply = try call(WireMessage(.predictRequest(request), tensors: [NamedTensor("x", x)]), timeoutMilliseconds: timeoutMilliseconds)
         guard case .predictReply(let predict) = reply.body else { throw MasterClientError.unexpected(reply.body?.kindName) }
         return Prediction(
