@@ -62,7 +62,7 @@ let package = Package(
         .target(
             name: "ChimeraGateway",
             dependencies: [
-                "ChimeraCluster", "ChimeraWire", "ZeroMQ", .product(name: "Hummingbird", package: "hummingbird"),
+                "ChimeraCluster", "ChimeraWire", "ZeroMQ", "CKernels", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings),

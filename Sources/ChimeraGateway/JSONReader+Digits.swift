@@ -1,3 +1,5 @@
+import CKernels
+
 /// The predict body's hot path: one JSON number read straight to float32, eight digits per 64-bit
 /// load (SWAR). It covers what clients write — short decimals, Python's 17-digit `repr`, `e-05`
 /// exponents — and returns nil (position unchanged) for anything else, which the exact `number()`
@@ -33,6 +35,25 @@ extension JSONReader {
         guard let read else { return nil }
         position = start &+ read.length
         return read.value
+    }
+
+    /// Whether this CPU runs `chimera_read_float_row` (SSSE3 + SSE4.1).
+    static let rowKernel = chimera_float_rows_available() != 0
+
+    /// Runs the row kernel from `position` into `out`'s spare room; true when it stopped at the row's
+    /// `]` right after a number.
+    mutating func readRowKernel(into out: inout FloatRows) -> Bool {
+        guard let raw = bytes.baseAddress else { return false }
+        let start = raw.advanced(by: position).assumingMemoryBound(to: UInt8.self)
+        let available = bytes.count - position
+        var ended: Int32 = 0
+        let consumed = out.appendSpare { spare, room in
+            var count = 0
+            let consumed = chimera_read_float_row(start, available, spare, room, &count, &ended)
+            return (count, consumed)
+        }
+        position += consumed
+        return ended != 0
     }
 
     /// `-?int(.frac)?([eE][+-]?exp)?` at `p` (at least `fastWindow` readable bytes) as float32 and its

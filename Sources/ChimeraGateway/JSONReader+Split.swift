@@ -27,6 +27,16 @@ struct FloatRows {
         count += 1
     }
 
+    /// Lets `write` fill the spare room (at least 64 values: it grows first) and counts what it wrote.
+    /// Returns `write`'s other result.
+    @inline(__always)
+    mutating func appendSpare<R>(_ write: (UnsafeMutablePointer<Float>, Int) -> (written: Int, R)) -> R {
+        if capacity - count < 64 { grow(to: capacity * 2) }
+        let (written, result) = write(storage + count, capacity - count)
+        count += written
+        return result
+    }
+
     private mutating func grow(to values: Int) {
         let (larger, typed) = Self.allocate(values)
         typed.update(from: storage, count: count)

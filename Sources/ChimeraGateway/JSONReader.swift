@@ -1,3 +1,4 @@
+import CKernels
 import ChimeraWire
 import Foundation
 
@@ -107,6 +108,10 @@ struct JSONReader {
             let rowStart = out.count
             if try !open(UInt8(ascii: "["), UInt8(ascii: "]")) {
                 repeat {
+                    // Plain decimals go through the SIMD kernel; it stops where this reader takes over.
+                    if Self.rowKernel && position >= 16 {
+                        if readRowKernel(into: &out), try ends(UInt8(ascii: "]")) { break }
+                    }
                     skipWhitespace()
                     let value: Float
                     if let fast = fastFloat() { value = fast } else { value = Float(try number()) }

@@ -137,6 +137,16 @@ struct PredictBodyTests {
         for text in invalid {
             #expect(throws: GatewayError.self, "\(text.prefix(60))") { try parse(text) }
         }
+        // The same mistakes inside long rows (where the SIMD row kernel reads), each in its own body.
+        let good = (0..<30).map { "\($0).5" }.joined(separator: ", ")
+        for bad in ["1, ]", "1,, 2]", "1 2]", "-]", "1.5.5]", "01]", "1.]", "+1]", "1x]", "1e]"] {
+            let text = "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[" + good + ", " + bad + ", [" + good + "]]}"
+            #expect("\(bad)") { try parse(text) } throws: { error in (error as? GatewayError)?.kind == "InvalidJSON" }
+        }
+        // Whitespace around commas is JSON: read (by the general reader) and counted.
+        let columns = (0..<32).map { "\"c\($0)\"" }.joined(separator: ",")
+        let spaced = try? parse("{\"X_pred_columns\":[\(columns)],\"X_pred_rows\":[[" + good + " ,\n\t1 , 2]]}")
+        #expect(spaced?.values.count == 32 && spaced?.values.last == 2 && spaced?.values[29] == 29.5)
         #expect { try parse("{\"X_pred_columns\":[\"a\",\"b\"],\"X_pred_rows\":[[1,2],[3]]}") } throws: { error in
             (error as? GatewayError)?.message == "row 1 has 1 values, X_pred_columns has 2"
         }
