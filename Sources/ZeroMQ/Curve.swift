@@ -16,10 +16,14 @@ public struct CurveKeyPair: Sendable, Hashable, Codable {
     }
 
     /// A fresh random key pair (`zmq_curve_keypair`).
+    /// A fresh pair whose public key does not start with "-" (Z85 allows it, and such a key given as
+    /// its own command-line argument, `--curve-allow KEY`, reads as an option).
     public static func generate() throws(ZMQError) -> CurveKeyPair {
         var publicKey = [CChar](repeating: 0, count: 41)
         var secretKey = [CChar](repeating: 0, count: 41)
-        try check(zmq_curve_keypair(&publicKey, &secretKey), "zmq_curve_keypair")
+        repeat {
+            try check(zmq_curve_keypair(&publicKey, &secretKey), "zmq_curve_keypair")
+        } while publicKey[0] == CChar(UInt8(ascii: "-"))
         return CurveKeyPair(publicKey: z85String(publicKey), secretKey: z85String(secretKey))
     }
 

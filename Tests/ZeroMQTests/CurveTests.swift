@@ -10,6 +10,11 @@ struct CurveTests {
         #expect(pair.publicKey.utf8.count == 40 && pair.secretKey.utf8.count == 40)
         #expect(try CurveKeyPair.publicKey(forSecretKey: pair.secretKey) == pair.publicKey)
         #expect(try CurveKeyPair.generate() != pair)
+        // A public key starting with "-" would read as an option after --curve-allow (1 in 85 did).
+        for _ in 0..<1_000 {
+            let key = try CurveKeyPair.generate()
+            #expect(try !key.publicKey.hasPrefix("-") && CurveKeyPair.publicKey(forSecretKey: key.secretKey) == key.publicKey)
+        }
     }
 
     @Test("an allowed client talks; a client whose key is not allowed gets nothing through")
