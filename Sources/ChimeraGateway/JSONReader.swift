@@ -13,8 +13,7 @@ struct JSONReader {
     let bytes: UnsafeRawBufferPointer
     var position = 0
     var depth = 0
-    /// 10^0 … 10^22, exactly representable; held per reader so the hot loop skips a global's once-check.
-    let powersOfTen = JSONReader.exactPowersOfTen
+    /// Powers of ten and digit tables, held per reader so the hot loop skips a global's once-check.
     let tables = DecimalTables.shared
     static let maxDepth = 64
 
@@ -241,8 +240,6 @@ struct JSONReader {
         return value
     }
 
-    private static let exactPowersOfTen: [Double] = (0...22).map { Double("1e\($0)")! }
-
     /// A JSON number. Exactly rounded: the fast path (≤ 19 digits, mantissa ≤ 2^53, |exponent| ≤ 22) is
     /// one correctly rounded operation on exact operands; anything else goes to strtod.
     @inline(__always)
@@ -318,7 +315,8 @@ struct JSONReader {
         position = i
         if digits <= 19 && mantissa <= (1 << 53) && abs(exponent) <= 22 {
             let magnitude = Double(mantissa)
-            let value = exponent < 0 ? magnitude / powersOfTen[-exponent] : magnitude * powersOfTen[exponent]
+            // tens[22 + k] is 10^k, exact for k ≥ 0.
+            let value = exponent < 0 ? magnitude / tables.tens[22 - exponent] : magnitude * tables.tens[22 + exponent]
             return negative ? -value : value
         }
         let length = position - start
