@@ -10,6 +10,8 @@ public final class RequestChannel {
     private let context: Context
     private var socket: Socket?
     private var nextRequestID: UInt64 = 1
+    /// The current socket's receive timeout (set only when it changes).
+    private var receiveTimeout: Int32?
 
     private let curve: CurveClientSettings?
 
@@ -21,18 +23,31 @@ public final class RequestChannel {
 
     /// Sends `message` and returns the decoded reply, or nil when none came within the timeout.
     public func request(_ message: WireMessage, timeoutMilliseconds: Int32) throws -> WireMessage? {
+        let frames = try request(timeoutMilliseconds: timeoutMilliseconds) { requestID in
+            var message = message
+            message.control.requestID = requestID
+            return try WireCodec.encode(message)
+        }
+        return try frames.map { try WireCodec.decode($0) }
+    }
+
+    /// Sends the frames `encode` makes for the next request id and returns the reply's frames
+    /// undecoded (for the round codec), or nil when none came within the timeout.
+    public func request(timeoutMilliseconds: Int32, encode: (UInt64) throws -> [Frame]) throws -> [Frame]? {
         let socket = try currentSocket()
-        var message = message
-        message.control.requestID = nextRequestID
+        let requestID = nextRequestID
         nextRequestID += 1
-        try socket.setReceiveTimeout(milliseconds: timeoutMilliseconds)
-        try socket.send(WireCodec.encode(message))
+        if timeoutMilliseconds != receiveTimeout {
+            try socket.setReceiveTimeout(milliseconds: timeoutMilliseconds)
+            receiveTimeout = timeoutMilliseconds
+        }
+        try socket.send(try encode(requestID))
         guard let frames = try socket.receiveMultipart() else {
             socket.close()
             self.socket = nil
             return nil
         }
-        return try WireCodec.decode(frames)
+        return frames
     }
 
     private func currentSocket() throws -> Socket {
@@ -43,6 +58,7 @@ public final class RequestChannel {
         try curve?.apply(to: fresh)
         try fresh.connect(endpoint)
         socket = fresh
+        receiveTimeout = nil
         return fresh
     }
 }

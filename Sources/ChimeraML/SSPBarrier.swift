@@ -70,6 +70,7 @@ public struct SSPBarrier: Sendable, Equatable {
     public mutating func releaseAll() -> [UInt32] { releaseReady() }
 
     private mutating func releaseReady() -> [UInt32] {
+        guard !parked.isEmpty else { return [] }
         let ready = parked.filter { mayStart(clock: $0.value) }.sorted { ($0.value, $0.key) < ($1.value, $1.key) }
         for (worker, _) in ready { parked[worker] = nil }
         return ready.map(\.key)

@@ -80,15 +80,25 @@ public final class Frame {
     public var hasMore: Bool { zmq_msg_more(pointer) == 1 }
 
     /// Reads the payload in place; the pointer is valid only inside `body`.
+    // Inlinable: unspecialised generic calls across modules looked up type metadata at run time, a
+    // visible cost on the parameter server's per-message path.
+    @inlinable
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
-        try body(UnsafeRawBufferPointer(start: zmq_msg_data(pointer), count: zmq_msg_size(pointer)))
+        try withExtendedLifetime(self) { () throws(E) -> R in try body(UnsafeRawBufferPointer(payload)) }
     }
 
     /// Writes the payload in place (before sending); the pointer is valid only inside `body`.
+    @inlinable
     public func withUnsafeMutableBytes<R, E: Error>(
         _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R
     ) throws(E) -> R {
-        try body(UnsafeMutableRawBufferPointer(start: zmq_msg_data(pointer), count: zmq_msg_size(pointer)))
+        try withExtendedLifetime(self) { () throws(E) -> R in try body(payload) }
+    }
+
+    /// The payload's address and size (valid while this frame lives and is not sent or received into).
+    @usableFromInline
+    var payload: UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: zmq_msg_data(pointer), count: zmq_msg_size(pointer))
     }
 
     /// A copy of the payload.
@@ -100,5 +110,13 @@ public final class Frame {
     /// Whether the payload equals `other` byte for byte.
     public func contentEquals(_ other: some Collection<UInt8>) -> Bool {
         withUnsafeBytes { $0.count == other.count && $0.elementsEqual(other) }
+    }
+
+    /// Whether the payload equals `other` byte for byte (no generics: for per-message checks).
+    public func contentEquals(_ other: [UInt8]) -> Bool {
+        let payload = self.payload
+        guard payload.count == other.count else { return false }
+        guard let mine = payload.baseAddress, !other.isEmpty else { return true }
+        return withExtendedLifetime(self) { other.withUnsafeBytes { memcmp(mine, $0.baseAddress!, other.count) == 0 } }
     }
 }

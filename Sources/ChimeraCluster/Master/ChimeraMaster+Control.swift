@@ -136,11 +136,13 @@ extension ChimeraMaster {
 
     /// After every event: the job may be done, out of workers, or due for a checkpoint.
     func checkJobProgress() throws {
-        guard var current = job else { return }
-        if current.recordTimeline, current.state.completedIterations > Int(current.timeline.last?.iteration ?? 0) {
-            current.timeline.append(iterationRecord(current))
-            job = current
+        guard let recording = job?.recordTimeline else { return }
+        if recording, let due = job, due.state.completedIterations > Int(due.timeline.last?.iteration ?? 0) {
+            let record = iterationRecord(due)
+            // In place, with no other copy alive: appending to a shared array would copy the whole timeline.
+            job!.timeline.append(record)
         }
+        guard let current = job else { return }
         if current.state.isDone {
             try finishJob(state: .succeeded, error: "")
         } else if current.state.barrier.liveWorkers.isEmpty {

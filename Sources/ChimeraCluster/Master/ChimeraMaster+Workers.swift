@@ -33,7 +33,9 @@ extension ChimeraMaster {
             try handlePull(peer, pull, requestID)
         case .gradientPush(let push):
             guard try known(push.workerID, peer, requestID) else { return }
-            try handlePush(peer, push, message)
+            try handlePush(peer, push, requestID: requestID) { shape throws(WireError) in
+                try message.tensor(named: push.isDelta ? "delta" : "gradient", dtype: .float32, shape: shape)
+            }
         case .workerResult(let result):
             guard try known(result.workerID, peer, requestID) else { return }
             try handleWorkerResult(peer, result, message)
@@ -127,7 +129,7 @@ extension ChimeraMaster {
     }
 
     private func handlePull(_ peer: Frame, _ pull: Chimera_V1_WeightPull, _ requestID: UInt64) throws {
-        guard var current = job, current.id == pull.jobID, current.state.clock(of: pull.workerID) != nil else {
+        guard job?.id == pull.jobID, job?.state.clock(of: pull.workerID) != nil else {
             // No such job (it ended, or this worker is not part of it): tell the worker to stop.
             try reply(
                 to: peer,
@@ -137,35 +139,46 @@ extension ChimeraMaster {
         }
         workers[pull.workerID]?.pendingPull = WorkerRecord.PendingPull(
             peer: peer, requestID: requestID, clock: Int(pull.clock), since: monotonicSeconds())
-        let replies = current.state.requestStart(pull.workerID, clock: Int(pull.clock))
-        job = current
+        // Mutated in place: a copy of the job would copy its weights and histories on every request.
+        let replies = job!.state.requestStart(pull.workerID, clock: Int(pull.clock))
         try deliver(replies)
     }
 
-    private func handlePush(_ peer: Frame, _ push: Chimera_V1_GradientPush, _ message: WireMessage) throws {
-        let requestID = message.control.requestID
-        guard var current = job, current.id == push.jobID else {
+    /// A push read by the round codec (plain form, finite float32 tensor of two dimensions).
+    func handleRoundPush(_ peer: Frame, _ push: RoundCodec.Message<Chimera_V1_GradientPush>) throws {
+        guard try known(push.body.workerID, peer, push.requestID) else { return }
+        try handlePush(peer, push.body, requestID: push.requestID) { shape throws(WireError) in
+            guard push.tensor.shape == shape else {
+                let name = push.body.isDelta ? "delta" : "gradient"
+                throw WireError(.wrongTensor, "tensor \"\(name)\" is float32 \(push.tensor.shape), expected float32 \(shape)")
+            }
+            return push.tensor
+        }
+    }
+
+    /// `update` returns the pushed tensor checked to have `shape`.
+    private func handlePush(
+        _ peer: Frame, _ push: Chimera_V1_GradientPush, requestID: UInt64, update: ([Int]) throws(WireError) -> Tensor
+    ) throws {
+        guard let jobID = job?.id, jobID == push.jobID, let objective = job?.state.objective else {
             counters.reject("stale")
             try reply(to: peer, .error(.stale, "job \(push.jobID) is not running", requestID: requestID))
             return
         }
-        let objective = current.state.objective
-        let name = push.isDelta ? "delta" : "gradient"
-        let update: Tensor
+        let pushed: Tensor
         do {
-            update = try message.tensor(named: name, dtype: .float32, shape: [objective.outputs, objective.stride])
+            pushed = try update([objective.outputs, objective.stride])
         } catch {
             counters.reject(error.code.metricLabel)
             log("master: rejected an update from worker \(push.workerID): \(error.message)")
             try reply(to: peer, .error(.wrongShape, error.message, requestID: requestID))
             return
         }
-        let (outcome, replies) = current.state.push(
+        let (outcome, replies) = job!.state.push(
             push.workerID, clock: Int(push.clock), rows: Int(push.rows), loss: push.loss
         ) { into, scale in
-            into.withUnsafeMutableBufferPointer { update.accumulateFloat32(into: $0, scale: scale) }
+            into.withUnsafeMutableBufferPointer { pushed.accumulateFloat32(into: $0, scale: scale) }
         }
-        job = current
         switch outcome {
         case .accepted where push.thenPull:
             // The reply to this push is the next iteration's weights, when the barrier allows.
@@ -179,7 +192,7 @@ extension ChimeraMaster {
         case .accepted:
             try reply(
                 to: peer,
-                WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = current.id; $0.clock = push.clock }), requestID: requestID))
+                WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = jobID; $0.clock = push.clock }), requestID: requestID))
         case .rejected(let reason):
             counters.reject("stale")
             try reply(to: peer, .error(.stale, reason, requestID: requestID))
@@ -190,20 +203,22 @@ extension ChimeraMaster {
 
     /// Sends the weights to workers the state machine released.
     func deliver(_ replies: [ParameterServerState.Reply]) throws {
-        guard let current = job else { return }
+        guard let current = job, !replies.isEmpty else { return }
+        let objective = current.state.objective
+        var header = Chimera_V1_Weights()
+        header.jobID = current.id
+        header.version = UInt64(current.state.version)
+        header.minClock = UInt64(current.state.barrier.minClock ?? 0)
+        let now = monotonicSeconds()
         for case .weights(let worker, let done) in replies {
             guard let pending = workers[worker]?.pendingPull else { continue }
             workers[worker]?.pendingPull = nil
-            workers[worker]?.barrierWaitSeconds += monotonicSeconds() - pending.since
-            var header = Chimera_V1_Weights()
-            header.jobID = current.id
-            header.version = UInt64(current.state.version)
-            header.minClock = UInt64(current.state.barrier.minClock ?? 0)
+            workers[worker]?.barrierWaitSeconds += now - pending.since
             header.done = done
-            let objective = current.state.objective
-            let weights = Tensor.float32(current.state.weights, shape: [objective.outputs, objective.stride])
-            try reply(
-                to: pending.peer, WireMessage(.weights(header), requestID: pending.requestID, tensors: [NamedTensor("weights", weights)]))
+            let frames = try current.state.weights.withUnsafeBufferPointer {
+                try RoundCodec.encode(header, requestID: pending.requestID, weights: $0, outputs: objective.outputs, stride: objective.stride)
+            }
+            try send(workersSocket, to: pending.peer, frames: frames)
         }
     }
 }

@@ -133,6 +133,11 @@ public final class ChimeraMaster {
                 log("master: dropped a message without a routing envelope")
                 continue
             }
+            // A training round's push takes the hand-written codec; anything else the generic one.
+            if socket === workersSocket, let push = RoundCodec.decodePush(payload) {
+                try handleRoundPush(peer, push)
+                continue
+            }
             let message: WireMessage
             do {
                 message = try WireCodec.decode(payload, limits: limits)
@@ -149,7 +154,10 @@ public final class ChimeraMaster {
     // MARK: Sending
 
     func send(_ socket: Socket, to peer: Frame, _ message: WireMessage) throws {
-        let frames = try WireCodec.encode(message)
+        try send(socket, to: peer, frames: try WireCodec.encode(message))
+    }
+
+    func send(_ socket: Socket, to peer: Frame, frames: [Frame]) throws {
         counters.bytesSent += frames.reduce(0) { $0 + $1.count }
         do {
             // The stored peer frame may answer again later (parked pulls): send a copy.

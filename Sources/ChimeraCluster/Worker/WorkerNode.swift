@@ -220,13 +220,15 @@ public final class WorkerNode {
         log("\(options.name): job \(start.jobID) from iteration \(clock)")
         heartbeat?.update(jobID: start.jobID, clock: UInt64(clock))
         // The weights for the next iteration, when the previous push's reply carried them.
-        var next: WireMessage?
+        var next: RoundReply?
+        var weights = [Float](repeating: 0, count: objective.weightCount)
+        let shape = [objective.outputs, objective.stride]
         let jobBegan = monotonicSeconds()
         var computeSeconds = 0.0
         var iterationsHere = 0
         while !isStopping {
             if let end = try pollBroadcast(jobID: start.jobID) { return end }
-            let reply: WireMessage
+            let reply: RoundReply
             if let carried = next {
                 reply = carried
                 next = nil
@@ -236,13 +238,25 @@ public final class WorkerNode {
                     $0.jobID = start.jobID
                     $0.clock = UInt64(clock)
                 }
-                guard let answer = try call(WireMessage(.weightPull(pull)), timeout: options.pullTimeoutMilliseconds) else {
+                guard let answer = try roundCall(timeout: options.pullTimeoutMilliseconds, encode: { requestID in
+                    try WireCodec.encode(WireMessage(.weightPull(pull), requestID: requestID))
+                }) else {
                     return .reRegister
                 }
                 reply = answer
             }
-            guard case .weights(let header) = reply.body else {
-                return try handleRefusal(reply)
+            let header: Chimera_V1_Weights
+            let received: Tensor
+            switch reply {
+            case .fast(let message):
+                header = message.body
+                received = message.tensor
+            case .generic(let message):
+                guard case .weights(let body) = message.body else { return try handleRefusal(message) }
+                header = body
+                if body.done { received = .float32([]) } else {
+                    received = try message.tensor(named: "weights", dtype: .float32, shape: shape)
+                }
             }
             if header.done {
                 log(
@@ -251,31 +265,31 @@ public final class WorkerNode {
                         options.name, start.jobID, iterationsHere, computeSeconds, monotonicSeconds() - jobBegan - computeSeconds))
                 return .finished
             }
-            let weights = try reply.tensor(named: "weights", dtype: .float32, shape: [objective.outputs, objective.stride])
-                .floats()
+            guard received.shape == shape else {
+                throw WireError(.wrongTensor, "tensor \"weights\" is \(received.dtype) \(received.shape), expected float32 \(shape)")
+            }
+            weights.withUnsafeMutableBytes { out in received.withUnsafeBytes { out.copyMemory(from: $0) } }
             var push = Chimera_V1_GradientPush()
             push.workerID = workerID
             push.jobID = start.jobID
             push.clock = UInt64(clock)
             push.thenPull = true
             let computeStart = monotonicSeconds()
-            let update: Tensor
+            var delta: [Float] = []
             if configuration.workerMode == .localSGD {
-                let (delta, loss) = localSGD.delta(weights: weights, data: shard, iteration: clock, random: &random)
+                let (step, loss) = localSGD.delta(weights: weights, data: shard, iteration: clock, random: &random)
                 push.loss = loss
                 push.isDelta = true
                 push.rows = UInt64(shard.rows)
-                update = .float32(delta, shape: [objective.outputs, objective.stride])
+                delta = step
             } else if let blocked {
                 push.loss = objective.lossAndGradient(
                     weights: weights, rows: blocked, threads: options.computeThreads, gradient: &gradient)
                 push.rows = UInt64(blocked.rows)
-                update = .float32(gradient, shape: [objective.outputs, objective.stride])
             } else {
                 let batch = minibatch(shard, size: configuration.batchSize, random: &random)
                 push.loss = objective.lossAndGradient(weights: weights, data: batch, gradient: &gradient)
                 push.rows = UInt64(batch.rows)
-                update = .float32(gradient, shape: [objective.outputs, objective.stride])
             }
             let passSeconds = monotonicSeconds() - computeStart
             computeSeconds += passSeconds
@@ -285,20 +299,40 @@ public final class WorkerNode {
                 compute: passSeconds, baseDelay: Double(options.delayPerIterationMilliseconds) / 1000,
                 iteration: clock, random: &stragglerRandom)
             if extra > 0 { usleep(UInt32(min(extra, 3600) * 1e6)) }
-            let name = push.isDelta ? "delta" : "gradient"
             // The reply is the next iteration's weights (possibly parked at the barrier), or an error.
-            guard let answer = try call(
-                WireMessage(.gradientPush(push), tensors: [NamedTensor(name, update)]), timeout: options.pullTimeoutMilliseconds)
+            let update = push.isDelta ? delta : gradient
+            guard let answer = try roundCall(timeout: options.pullTimeoutMilliseconds, encode: { requestID in
+                try update.withUnsafeBufferPointer {
+                    try RoundCodec.encode(push, requestID: requestID, update: $0, outputs: objective.outputs, stride: objective.stride)
+                }
+            })
             else { return .reRegister }
-            switch answer.body {
-            case .weights: next = answer
-            case .ack: break
-            default: return try handleRefusal(answer)
+            switch answer {
+            case .fast: next = answer
+            case .generic(let message):
+                switch message.body {
+                case .weights: next = answer
+                case .ack: break
+                default: return try handleRefusal(message)
+                }
             }
             clock += 1
             heartbeat?.update(jobID: start.jobID, clock: UInt64(clock))
         }
         return .stopped
+    }
+
+    /// A reply in a training round: weights read by the round codec, or any message the generic way.
+    private enum RoundReply {
+        case fast(RoundCodec.Message<Chimera_V1_Weights>)
+        case generic(WireMessage)
+    }
+
+    /// Sends a round request (pull or push) and reads the reply; nil when none came in time.
+    private func roundCall(timeout: Int32, encode: (UInt64) throws -> [Frame]) throws -> RoundReply? {
+        guard let frames = try requests.request(timeoutMilliseconds: timeout, encode: encode) else { return nil }
+        if let weights = RoundCodec.decodeWeights(frames[...]) { return .fast(weights) }
+        return .generic(try WireCodec.decode(frames))
     }
 
     private func blockedShard(standardizer: Standardizer?) -> BlockedRows {
