@@ -28,9 +28,11 @@ public enum HTTPLoad {
         return try connection.send(method: method, body: body)
     }
 
-    /// `clients` threads, each sending `requests` POSTs of `body` back to back on its own connection
-    /// (after `warmup` unmeasured ones).
-    public static func run(url: String, body: [UInt8], clients: Int, requests: Int, warmup: Int = 3) throws -> Result {
+    /// `clients` threads, each sending `requests` requests (POSTs of `body`, or GETs) back to back on its
+    /// own connection (after `warmup` unmeasured ones).
+    public static func run(
+        url: String, method: String = "POST", body: [UInt8], clients: Int, requests: Int, warmup: Int = 3
+    ) throws -> Result {
         let collected = Mutex<(latencies: [Double], failures: Int)>(([], 0))
         let group = DispatchGroup()
         let ready = DispatchSemaphore(value: 0)
@@ -42,14 +44,14 @@ public enum HTTPLoad {
                 var mine: [Double] = []
                 var failed = 0
                 var connection = try? Connection(url)
-                for _ in 0..<warmup { _ = try? connection?.send(method: "POST", body: body) }
+                for _ in 0..<warmup { _ = try? connection?.send(method: method, body: body) }
                 ready.signal()
                 go.wait()
                 for _ in 0..<requests {
                     let began = monotonicSeconds()
                     do {
                         if connection == nil { connection = try Connection(url) }
-                        let reply = try connection!.send(method: "POST", body: body)
+                        let reply = try connection!.send(method: method, body: body)
                         if reply.status == 200 { mine.append(monotonicSeconds() - began) } else { failed += 1 }
                     } catch {
                         failed += 1

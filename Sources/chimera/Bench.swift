@@ -10,7 +10,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks, measured against a reference in the same run.",
-        subcommands: [BenchTransport.self, BenchParameterServer.self, BenchBagging.self, BenchHTTP.self, BenchHTTPLoad.self, BenchTree.self, BenchKernel.self, BenchCodec.self, BenchJSON.self, BenchLatencyServer.self, BenchThroughputReceiver.self]
+        subcommands: [BenchTransport.self, BenchParameterServer.self, BenchBagging.self, BenchHTTP.self, BenchHTTPLoad.self, BenchTree.self, BenchKernel.self, BenchCodec.self, BenchJSON.self, BenchMasterPredict.self, BenchLatencyServer.self, BenchThroughputReceiver.self]
     )
 }
 
@@ -160,15 +160,16 @@ struct BenchHTTP: ParsableCommand {
 
 struct BenchHTTPLoad: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "http-load", abstract: "POST a JSON file to a URL from N keep-alive clients; print latency and throughput.")
-    @Option(help: "The URL to POST to.") var url: String
-    @Option(help: "The request body (a file).") var body: String
+        commandName: "http-load", abstract: "POST a JSON file (or GET) to a URL from N keep-alive clients; print latency and throughput.")
+    @Option(help: "The URL.") var url: String
+    @Option(help: "The request body (a file); without it, GET.") var body: String?
     @Option(help: "Concurrent clients.") var clients = 1
     @Option(help: "Requests per client.") var requests = 100
 
     func run() throws {
-        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: body)))
-        let result = try HTTPLoad.run(url: url, body: bytes, clients: clients, requests: requests)
+        let bytes = try body.map { Array(try Data(contentsOf: URL(fileURLWithPath: $0))) } ?? []
+        let result = try HTTPLoad.run(
+            url: url, method: body == nil ? "GET" : "POST", body: bytes, clients: clients, requests: requests)
         print(
             String(
                 format: "%d clients × %d requests: median %.3f ms, p99 %.3f ms, %.1f requests/s, %d failed", clients, requests,
@@ -322,5 +323,33 @@ struct BenchJSON: ParsableCommand {
             print(String(format: "gateway reader%@: %.1f µs (%.1f ns per number), %.0f× Foundation",
                 split ? ", two cores" : "", ours * 1e6, ours / numbers * 1e9, foundation / ours))
         }
+    }
+}
+
+struct BenchMasterPredict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "master-predict",
+        abstract: "Predict a JSON body's rows straight on the master's control socket (no gateway); print latency.")
+    @Option(help: "The master's control endpoint.") var master = "tcp://127.0.0.1:5557"
+    @Option(help: "A predict body: {\"X_pred_columns\": [...], \"X_pred_rows\": [[...]]}.") var body: String
+    @Option var requests = 200
+    @OptionGroup var curve: CurveClientOptions
+
+    func run() throws {
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: body))) as? [String: Any]
+        guard let columns = object?["X_pred_columns"] as? [String], let rows = object?["X_pred_rows"] as? [[Double]] else {
+            throw ValidationError("\(body) has no X_pred_columns and X_pred_rows")
+        }
+        let values = rows.flatMap { $0.map(Float.init) }
+        let client = try MasterClient(endpoint: master, curve: try curve.settings())
+        var latencies: [Double] = []
+        for index in 0..<(requests + 3) {
+            let start = monotonicSeconds()
+            _ = try client.predict(columns: columns, values: values, rows: rows.count)
+            if index >= 3 { latencies.append(monotonicSeconds() - start) }
+        }
+        latencies.sort()
+        print(String(format: "%d rows × %d requests: median %.3f ms, p99 %.3f ms", rows.count, requests,
+            latencies[latencies.count / 2] * 1e3, latencies[min(latencies.count - 1, latencies.count * 99 / 100)] * 1e3))
     }
 }
