@@ -24,7 +24,7 @@ public enum RoundCodec {
     /// "gradient"), float32 `[outputs, stride]`.
     public static func encode(
         _ push: Chimera_V1_GradientPush, requestID: UInt64, update: UnsafeBufferPointer<Float>, outputs: Int, stride: Int
-    ) throws(ZMQError) -> [Frame] {
+    ) throws -> [Frame] {
         var writer = ProtoWriter()
         writer.varintField(1, requestID)
         writeSpec(&writer, name: push.isDelta ? "delta" : "gradient", outputs: outputs, stride: stride)
@@ -43,7 +43,7 @@ public enum RoundCodec {
     /// The frames of a `Weights` reply carrying `weights`, float32 `[outputs, stride]`.
     public static func encode(
         _ header: Chimera_V1_Weights, requestID: UInt64, weights: UnsafeBufferPointer<Float>, outputs: Int, stride: Int
-    ) throws(ZMQError) -> [Frame] {
+    ) throws -> [Frame] {
         var writer = ProtoWriter()
         writer.varintField(1, requestID)
         writeSpec(&writer, name: "weights", outputs: outputs, stride: stride)
@@ -58,11 +58,11 @@ public enum RoundCodec {
 
     private static let protocolFrameBytes = WireCodec.protocolFrame
 
-    private static func frames(control: [UInt8], tensor: UnsafeRawBufferPointer, outputs: Int, stride: Int) throws(ZMQError)
-        -> [Frame]
-    {
+    private static func frames(control: [UInt8], tensor: UnsafeRawBufferPointer, outputs: Int, stride: Int) throws -> [Frame] {
         precondition(tensor.count == outputs * stride * 4, "tensor does not hold \(outputs) × \(stride) floats")
-        return [try Frame(protocolFrameBytes), try Frame(control), try Frame(copying: tensor)]
+        let header = try protocolFrameBytes.withUnsafeBytes { try Frame(copying: $0) }
+        let controlFrame = try control.withUnsafeBytes { try Frame(copying: $0) }
+        return [header, controlFrame, try Frame(copying: tensor)]
     }
 
     private static func writeSpec(_ writer: inout ProtoWriter, name: StaticString, outputs: Int, stride: Int) {

@@ -142,16 +142,17 @@ extension ChimeraMaster {
             // In place, with no other copy alive: appending to a shared array would copy the whole timeline.
             job!.timeline.append(record)
         }
-        guard let current = job else { return }
-        if current.state.isDone {
+        // Read in place (no copy of the job: this runs after every message of a round).
+        guard job != nil else { return }
+        if job!.state.isDone {
             try finishJob(state: .succeeded, error: "")
-        } else if current.state.barrier.liveWorkers.isEmpty {
-            try finishJob(state: .failed, error: "every worker failed (\(current.failedWorkers.sorted().joined(separator: ", ")))")
-        } else if current.state.configuration.checkpointEvery > 0,
-            current.state.completedIterations - current.lastCheckpoint >= current.state.configuration.checkpointEvery
+        } else if job!.state.barrier.clocks.isEmpty {
+            try finishJob(state: .failed, error: "every worker failed (\(job!.failedWorkers.sorted().joined(separator: ", ")))")
+        } else if job!.state.configuration.checkpointEvery > 0,
+            job!.state.completedIterations - job!.lastCheckpoint >= job!.state.configuration.checkpointEvery
         {
-            job?.lastCheckpoint = current.state.completedIterations
-            saveModel(fittedModel(current), file: "checkpoint.json")
+            job!.lastCheckpoint = job!.state.completedIterations
+            saveModel(fittedModel(job!), file: "checkpoint.json")
         }
     }
 

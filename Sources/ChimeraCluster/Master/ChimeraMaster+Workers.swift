@@ -57,12 +57,12 @@ extension ChimeraMaster {
 
     /// Whether `id` is a live worker; if not, answers UNKNOWN_WORKER so it says hello again.
     private func known(_ id: UInt32, _ peer: Frame, _ requestID: UInt64) throws -> Bool {
-        guard workers[id]?.alive == true else {
+        guard let record = workers[id], record.alive else {
             counters.reject("unknown_worker")
             try reply(to: peer, .error(.unknownWorker, "worker \(id) is not registered: send WorkerHello", requestID: requestID))
             return false
         }
-        workers[id]?.lastSeen = monotonicSeconds()
+        record.lastSeen = monotonicSeconds()
         return true
     }
 
@@ -211,9 +211,9 @@ extension ChimeraMaster {
         header.minClock = UInt64(current.state.barrier.minClock ?? 0)
         let now = monotonicSeconds()
         for case .weights(let worker, let done) in replies {
-            guard let pending = workers[worker]?.pendingPull else { continue }
-            workers[worker]?.pendingPull = nil
-            workers[worker]?.barrierWaitSeconds += now - pending.since
+            guard let record = workers[worker], let pending = record.pendingPull else { continue }
+            record.pendingPull = nil
+            record.barrierWaitSeconds += now - pending.since
             header.done = done
             let frames = try current.state.weights.withUnsafeBufferPointer {
                 try RoundCodec.encode(header, requestID: pending.requestID, weights: $0, outputs: objective.outputs, stride: objective.stride)

@@ -161,7 +161,9 @@ public final class ChimeraMaster {
         counters.bytesSent += frames.reduce(0) { $0 + $1.count }
         do {
             // The stored peer frame may answer again later (parked pulls): send a copy.
-            try socket.send([try copy(peer), Frame()] + frames)
+            try socket.send(try copy(peer), more: true)
+            try socket.send(Frame(), more: true)
+            try socket.send(frames)
         } catch let error as ZMQError where error.code == .hostUnreachable {
             log("master: peer disconnected before its reply")
         }
@@ -192,10 +194,9 @@ public final class ChimeraMaster {
     }
 
     func markDead(_ id: UInt32, reason: String = "left the cluster") throws {
-        guard var record = workers[id], record.alive else { return }
+        guard let record = workers[id], record.alive else { return }
         record.alive = false
         record.pendingPull = nil
-        workers[id] = record
         try aggregationWorkerLost(id, reason: reason)
         if var current = job {
             let replies = current.state.leave(id)

@@ -2,7 +2,10 @@ import ChimeraML
 import ZeroMQ
 
 /// What the master knows of one worker.
-struct WorkerRecord {
+///
+/// A class: the master reads and updates records several times per message, and copying a struct with
+/// strings and arrays out of the dictionary each time cost retains and releases on the round's path.
+final class WorkerRecord {
     let id: UInt32
     var name: String
     var rows: Int
@@ -22,5 +25,19 @@ struct WorkerRecord {
         let requestID: UInt64
         let clock: Int
         let since: Double
+    }
+
+    init(
+        id: UInt32, name: String, rows: Int, featureNames: [String], labels: [Float], moments: ColumnMoments?, pid: UInt32,
+        lastSeen: Double
+    ) {
+        self.id = id
+        self.name = name
+        self.rows = rows
+        self.featureNames = featureNames
+        self.labels = labels
+        self.moments = moments
+        self.pid = pid
+        self.lastSeen = lastSeen
     }
 }
