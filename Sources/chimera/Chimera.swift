@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChimeraCluster
+import ChimeraGateway
 
 @main
 struct Chimera: AsyncParsableCommand {
@@ -16,6 +17,8 @@ struct Chimera: AsyncParsableCommand {
 
     static func main() async {
         ChildProcess.unblockSignals()
+        // The gateway serves HTTP: its tasks run on the event loops (see runConcurrencyOnEventLoops).
+        if CommandLine.arguments.dropFirst().first == "gateway" { runConcurrencyOnEventLoops() }
         await main(nil)
     }
 }
