@@ -290,7 +290,29 @@ struct BenchCodec: ParsableCommand {
                 for _ in 0..<repeats { _ = try WireCodec.decode(frames) }
                 decodeBest = min(decodeBest, (monotonicSeconds() - start) / Double(repeats))
             }
-            print(String(format: "%@: encode %.2f µs, decode %.2f µs", name, encodeBest * 1e6, decodeBest * 1e6))
+            print(String(format: "%@, generic codec: encode %.2f µs, decode %.2f µs", name, encodeBest * 1e6, decodeBest * 1e6))
+        }
+        // The round codec the master and workers use for these two messages.
+        let values = [Float](repeating: 0.5, count: 22)
+        let round: [(String, () throws -> [Frame], ([Frame]) -> Bool)] = [
+            ("GradientPush", { try values.withUnsafeBufferPointer { try RoundCodec.encode(push, requestID: 9, update: $0, outputs: 1, stride: 22) } },
+             { RoundCodec.decodePush($0[...]) != nil }),
+            ("Weights", { try values.withUnsafeBufferPointer { try RoundCodec.encode(header, requestID: 9, weights: $0, outputs: 1, stride: 22) } },
+             { RoundCodec.decodeWeights($0[...]) != nil }),
+        ]
+        for (name, encode, decode) in round {
+            var encodeBest = Double.infinity
+            var decodeBest = Double.infinity
+            for _ in 0..<5 {
+                var frames: [Frame] = []
+                var start = monotonicSeconds()
+                for _ in 0..<repeats { frames = try encode() }
+                encodeBest = min(encodeBest, (monotonicSeconds() - start) / Double(repeats))
+                start = monotonicSeconds()
+                for _ in 0..<repeats where !decode(frames) { throw ValidationError("the round codec declined its own \(name)") }
+                decodeBest = min(decodeBest, (monotonicSeconds() - start) / Double(repeats))
+            }
+            print(String(format: "%@, round codec: encode %.2f µs, decode %.2f µs", name, encodeBest * 1e6, decodeBest * 1e6))
         }
     }
 }
