@@ -210,6 +210,10 @@ extension ChimeraMaster {
         header.version = UInt64(current.state.version)
         header.minClock = UInt64(current.state.barrier.minClock ?? 0)
         let now = monotonicSeconds()
+        // Encode every reply first, then send them back to back: libzmq's I/O thread then wakes once
+        // for the round's replies instead of once per reply (as psround's single PUB send does).
+        var outgoing: [(peer: Frame, frames: [Frame])] = []
+        outgoing.reserveCapacity(replies.count)
         for case .weights(let worker, let done) in replies {
             guard let record = workers[worker], let pending = record.pendingPull else { continue }
             record.pendingPull = nil
@@ -218,7 +222,8 @@ extension ChimeraMaster {
             let frames = try current.state.weights.withUnsafeBufferPointer {
                 try RoundCodec.encode(header, requestID: pending.requestID, weights: $0, outputs: objective.outputs, stride: objective.stride)
             }
-            try send(workersSocket, to: pending.peer, frames: frames)
+            outgoing.append((pending.peer, frames))
         }
+        for (peer, frames) in outgoing { try send(workersSocket, to: peer, frames: frames) }
     }
 }
