@@ -15,7 +15,7 @@ public enum ParameterServerBenchmark {
         public var workers = [1, 2, 4]
         public var iterations = 200
         /// Fits per configuration (tiny shards: each followed by a psround run); medians are reported.
-        public var repeats = 5
+        public var repeats = 9
         /// Reuse the Python results already in the scratch copy instead of running the baseline again.
         public var reusePython = false
 

@@ -110,7 +110,7 @@ struct BenchParameterServer: ParsableCommand {
     @OptionGroup var runs: BaselineRunOptions
     @Option(help: "The zmq-floor folder (for psround).") var floorDir = "../shared/baselines/zmq-floor"
     @Option(help: "Iterations per fit.") var iterations = 200
-    @Option(help: "Fits (and psround runs, interleaved) per configuration; medians are reported.") var repeats = 5
+    @Option(help: "Fits (and psround runs, interleaved) per configuration; medians are reported.") var repeats = 9
 
     func run() throws {
         var options = ParameterServerBenchmark.Options(
