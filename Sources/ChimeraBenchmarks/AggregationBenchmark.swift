@@ -12,7 +12,7 @@ public enum AggregationBenchmark {
         public var scratch: URL
         public var workers = [1, 2, 4]
         public var fitRepeats = 5
-        public var predictRequests = 30
+        public var predictRequests = 300
         public var reusePython = false
 
         public init(baselineSource: URL, scratch: URL) {

@@ -179,7 +179,7 @@ struct BenchHTTPLoad: ParsableCommand {
 
 struct BenchTree: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "tree", abstract: "Time binning and growing one CART tree on a synthetic shard (best of N).")
+        commandName: "tree", abstract: "Time binning, growing and predicting with one CART tree on a synthetic shard (best of N).")
     @Option var rows = 40_000
     @Option var features = 21
     @Option var maxDepth = 5
@@ -196,6 +196,7 @@ struct BenchTree: ParsableCommand {
         settings.maxLeafNodes = maxLeafNodes
         var binning: [Double] = []
         var growing: [Double] = []
+        var predicting: [Double] = []
         var leaves = 0
         for index in 0..<repeats {
             var start = monotonicSeconds()
@@ -205,13 +206,18 @@ struct BenchTree: ParsableCommand {
             var random = SplitMix64(seed: UInt64(index))
             let weights = Bagging.bootstrapWeights(rows: rows, random: &random)
             start = monotonicSeconds()
-            leaves = builder.fit(weights: weights, random: &random).leafCount
+            let tree = builder.fit(weights: weights, random: &random)
             growing.append(monotonicSeconds() - start)
+            leaves = tree.leafCount
+            start = monotonicSeconds()
+            let predicted = tree.predict(data)
+            predicting.append(monotonicSeconds() - start)
+            precondition(predicted.count == rows * 2)
         }
         print(
             String(
-                format: "%d × %d: binning %.2f ms, growing (%d leaves) %.2f ms (best of %d)", rows, features, binning.min()! * 1e3,
-                leaves, growing.min()! * 1e3, repeats))
+                format: "%d × %d: binning %.2f ms, growing (%d leaves) %.2f ms, predicting every row %.1f ns per row (best of %d)",
+                rows, features, binning.min()! * 1e3, leaves, growing.min()! * 1e3, predicting.min()! / Double(rows) * 1e9, repeats))
     }
 }
 
