@@ -30,13 +30,21 @@ struct ProtoWriter {
         withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
-    /// A length-delimited field whose content `body` writes.
+    /// A length-delimited field whose content `body` writes. The content is written in place after a
+    /// one-byte length, which is widened afterwards in the rare case it is 128 bytes or more.
     mutating func nested(_ field: Int, _ body: (inout ProtoWriter) -> Void) {
-        var inner = ProtoWriter(capacity: 64)
-        body(&inner)
         tag(field, 2)
-        varint(UInt64(inner.bytes.count))
-        bytes += inner.bytes
+        let lengthAt = bytes.count
+        bytes.append(0)
+        body(&self)
+        let length = bytes.count - lengthAt - 1
+        if length < 0x80 {
+            bytes[lengthAt] = UInt8(length)
+        } else {
+            var prefix = ProtoWriter(capacity: 10)
+            prefix.varint(UInt64(length))
+            bytes.replaceSubrange(lengthAt...lengthAt, with: prefix.bytes)
+        }
     }
 
     mutating func string(_ field: Int, _ value: StaticString) {

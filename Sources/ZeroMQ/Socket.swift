@@ -123,6 +123,7 @@ public final class Socket {
     public func receiveMultipart(dontWait: Bool = false) throws(ZMQError) -> [Frame]? {
         guard let first = try receive(dontWait: dontWait) else { return nil }
         var frames = [first]
+        if first.hasMore { frames.reserveCapacity(8) }
         while frames[frames.count - 1].hasMore {
             guard let next = try receive(dontWait: true) else {
                 throw ZMQError(code: .wouldBlock, function: "zmq_msg_recv", detail: "multipart message cut short")

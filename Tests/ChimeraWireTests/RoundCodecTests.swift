@@ -1,4 +1,4 @@
-import ChimeraWire
+@testable import ChimeraWire
 import SwiftProtobuf
 import Testing
 import ZeroMQ
@@ -152,5 +152,36 @@ struct RoundCodecTests {
             #expect(try generic.tensor(named: fast.body.isDelta ? "delta" : "gradient").shape == fast.tensor.shape)
         }
         #expect(accepted > 0)
+    }
+}
+
+@Suite("Protobuf writer used by the round codec")
+struct ProtoWriterTests {
+    @Test("nested fields of any length get their varint length, as protobuf writes it")
+    func nestedLengths() throws {
+        for length in [0, 1, 127, 128, 300, 20_000] {
+            var writer = ProtoWriter()
+            writer.nested(2) { inner in
+                for index in 0..<length { inner.bytes.append(UInt8(truncatingIfNeeded: index)) }
+            }
+            var expected: [UInt8] = [0x12]
+            var remaining = length
+            while remaining >= 0x80 {
+                expected.append(UInt8(remaining & 0x7F) | 0x80)
+                remaining >>= 7
+            }
+            expected.append(UInt8(remaining))
+            expected += (0..<length).map { UInt8(truncatingIfNeeded: $0) }
+            #expect(writer.bytes == expected)
+            // And the reader takes it back.
+            let read = expected.withUnsafeBytes { raw -> [UInt8]? in
+                var reader = ProtoReader(raw)
+                guard let (number, wireType) = reader.field(), number == 2, wireType == 2, let body = reader.lengthDelimited() else {
+                    return nil
+                }
+                return reader.atEnd ? Array(body) : nil
+            }
+            #expect(read == (0..<length).map { UInt8(truncatingIfNeeded: $0) })
+        }
     }
 }
