@@ -137,8 +137,8 @@ extension ChimeraMaster {
     /// After every event: the job may be done, out of workers, or due for a checkpoint.
     func checkJobProgress() throws {
         guard let recording = job?.recordTimeline else { return }
-        if recording, let due = job, due.state.completedIterations > Int(due.timeline.last?.iteration ?? 0) {
-            let record = iterationRecord(due)
+        let due = { (job: Job) in job.state.completedIterations > Int(job.timeline.last?.iteration ?? 0) }
+        if recording, let record = job.flatMap({ due($0) ? iterationRecord($0) : nil }) {
             // In place, with no other copy alive: appending to a shared array would copy the whole timeline.
             job!.timeline.append(record)
         }
