@@ -152,6 +152,7 @@ public func buildGateway(
     logger.logLevel = .warning
     return Application(
         router: router,
+        server: .http1LargeReads,
         configuration: .init(address: .hostname(options.host, port: options.port), serverName: "chimera-gateway"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: logger)
