@@ -246,7 +246,7 @@ public final class WorkerNode {
                 reply = answer
             }
             let header: Chimera_V1_Weights
-            let received: Tensor
+            let received: Tensor?  // a `done` reply may come without weights
             switch reply {
             case .fast(let message):
                 header = message.body
@@ -254,9 +254,7 @@ public final class WorkerNode {
             case .generic(let message):
                 guard case .weights(let body) = message.body else { return try handleRefusal(message) }
                 header = body
-                if body.done { received = .float32([]) } else {
-                    received = try message.tensor(named: "weights", dtype: .float32, shape: shape)
-                }
+                received = body.done ? nil : try message.tensor(named: "weights", dtype: .float32, shape: shape)
             }
             if header.done {
                 log(
@@ -265,8 +263,9 @@ public final class WorkerNode {
                         options.name, start.jobID, iterationsHere, computeSeconds, monotonicSeconds() - jobBegan - computeSeconds))
                 return .finished
             }
-            guard received.shape == shape else {
-                throw WireError(.wrongTensor, "tensor \"weights\" is \(received.dtype) \(received.shape), expected float32 \(shape)")
+            guard let received, received.shape == shape else {
+                let found = received.map { "\($0.dtype) \($0.shape)" } ?? "missing"
+                throw WireError(.wrongTensor, "tensor \"weights\" is \(found), expected float32 \(shape)")
             }
             weights.withUnsafeMutableBytes { out in received.withUnsafeBytes { out.copyMemory(from: $0) } }
             var push = Chimera_V1_GradientPush()
