@@ -35,7 +35,7 @@ public func buildGateway(
     if let token = options.bearerToken {
         router.add(middleware: BearerTokenMiddleware(token: token, open: ["/healthz", "/openapi.json"]))
     }
-    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: RequestMetricsMiddleware())
     let limit = options.maxBodyBytes
     let fitTimeout = Int32(min(options.fitTimeoutSeconds * 1000, 2_000_000_000))
     let requestTimeout = Int32(min(options.requestTimeoutSeconds * 1000, 2_000_000_000))

@@ -3,8 +3,8 @@ import CoreMetrics
 import Metrics
 import Prometheus
 
-/// The gateway's metrics in Prometheus text: HTTP requests and latencies by route (Hummingbird's
-/// MetricsMiddleware through swift-metrics), errors by kind, and the master's cluster figures mirrored
+/// The gateway's metrics in Prometheus text: HTTP requests and latencies by route (`RequestMetricsMiddleware`
+/// through swift-metrics), errors by kind, and the master's cluster figures mirrored
 /// into gauges at every scrape.
 enum GatewayMetrics {
     /// The registry swift-metrics is bootstrapped with (once per process, on first use).
