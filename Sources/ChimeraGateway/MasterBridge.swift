@@ -1,5 +1,7 @@
 public import ChimeraCluster
 import Dispatch
+import NIOCore
+import NIOPosix
 import Synchronization
 import ZeroMQ
 
@@ -42,10 +44,22 @@ public final class MasterBridge: Sendable {
     }
 
     /// Runs `body` with one of the pool's clients on its thread and returns its result.
+    ///
+    /// A caller on an event loop (an HTTP handler) is resumed through that loop: resumed from the
+    /// bridge thread, the task would be queued on whichever loop comes next, and half the time
+    /// hop once more to the loop that owns the connection before it could answer.
     public func perform<T: Sendable>(_ body: @escaping @Sendable (MasterClient) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
+        let origin = MultiThreadedEventLoopGroup.currentEventLoop
+        return try await withCheckedThrowingContinuation { continuation in
             queue.withLock {
-                $0.append { client in continuation.resume(with: Result { try body(client) }) }
+                $0.append { client in
+                    let result = Result { try body(client) }
+                    if let origin {
+                        origin.execute { continuation.resume(with: result) }
+                    } else {
+                        continuation.resume(with: result)
+                    }
+                }
             }
             available.signal()
         }
