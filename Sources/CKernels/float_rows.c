@@ -26,6 +26,17 @@ static const uint64_t powers[20] = {1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 1000
     100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
     1000000000000000000ULL, 10000000000000000000ULL};
 
+// Shuffles that move the bytes before a dot one place right, over it, when it is followed by
+// `fraction` (1…14) digits at the end of 16 bytes; byte 0 becomes zero (index 0x80).
+static uint8_t drop_dot[15][16];
+
+__attribute__((constructor)) static void fill_drop_dot(void) {
+    for (int f = 1; f < 15; f++) {
+        int dot = 15 - f;
+        for (int i = 0; i < 16; i++) drop_dot[f][i] = i > dot ? (uint8_t)i : (i == 0 ? 0x80 : (uint8_t)(i - 1));
+    }
+}
+
 // Bit i set when byte i is '0'…'9'.
 SSE4 uint32_t digit_bits(__m128i bytes) {
     __m128i low = _mm_cmpgt_epi8(bytes, _mm_set1_epi8('0' - 1));
@@ -34,8 +45,15 @@ SSE4 uint32_t digit_bits(__m128i bytes) {
 }
 
 // The value of the `n` (0…16) digit bytes that end just before `end` (16 bytes before it readable).
+SSE4 uint64_t digits_value(__m128i bytes, unsigned n);
+
 SSE4 uint64_t digits_before(const uint8_t *end, unsigned n) {
-    __m128i digits = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(end - 16)), _mm_set1_epi8('0'));
+    return digits_value(_mm_loadu_si128((const __m128i *)(end - 16)), n);
+}
+
+// The value of the last `n` (0…16) of the digit bytes in `bytes`.
+SSE4 uint64_t digits_value(__m128i bytes, unsigned n) {
+    __m128i digits = _mm_sub_epi8(bytes, _mm_set1_epi8('0'));
     __m128i index = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     __m128i keep = _mm_cmpgt_epi8(index, _mm_set1_epi8((char)(15 - (int)n)));
     digits = _mm_and_si128(digits, keep);
@@ -49,77 +67,126 @@ SSE4 uint64_t digits_before(const uint8_t *end, unsigned n) {
     return high * 100000000ULL + low;
 }
 
-// `-?int(.frac)?` at q (at least 48 bytes readable, 16 before): its float32 (as Float(Double(text)))
-// and length, or 0 for anything else — exponents, leading zeros, 20+ digits, and values too close
-// to a float32 rounding boundary to trust one multiply.
-SSE4 int read_number(const uint8_t *q, float *value, unsigned *length) {
-    unsigned negative = q[0] == '-';
-    const uint8_t *d = q + negative;
-    uint32_t digits = digit_bits(_mm_loadu_si128((const __m128i *)d)) |
-                      digit_bits(_mm_loadu_si128((const __m128i *)(d + 16))) << 16;
-    if (digits == 0xFFFFFFFFu) return 0;
-    unsigned integer_length = (unsigned)__builtin_ctz(~digits);
-    // One branch for the rare shapes (no digits, 17+ integer digits, a leading zero): lengths vary
-    // from number to number, and a branch per condition would mispredict on them.
-    if ((integer_length - 1 > 15) | ((integer_length > 1) & (d[0] == '0'))) return 0;
-    unsigned fraction_length = 0;
-    unsigned end = integer_length;
-    if (d[integer_length] == '.') {
-        fraction_length = (unsigned)__builtin_ctz(~(digits >> (integer_length + 1)));
-        if (fraction_length == 0) return 0;
-        end = integer_length + 1 + fraction_length;
-    }
-    if ((integer_length + fraction_length > 19) | ((d[end] | 0x20) == 'e')) return 0;
-    uint64_t mantissa = digits_before(d + integer_length, integer_length);
-    if (fraction_length > 0) {
-        unsigned tail = fraction_length < 16 ? fraction_length : 16;
-        uint64_t fraction = digits_before(d + end, tail);
-        // Python's 17-digit repr can put up to three more fraction digits before the last sixteen.
-        uint64_t lead = 0;
-        for (unsigned i = 0; i < fraction_length - tail; i++) lead = lead * 10 + (uint64_t)(d[integer_length + 1 + i] - '0');
-        mantissa = mantissa * powers[fraction_length] + lead * powers[16] + fraction;
-    }
-    double product = (double)mantissa * tens[22 - fraction_length];
-    // Exact operands give the correctly rounded double itself; otherwise the product is within 2 ulps
-    // and only a value that close to a float32 midpoint (bits 28…0 near 0x1000_0000) could round apart.
-    if (mantissa > (1ULL << 53) || fraction_length > 0) {
-        uint64_t bits;
-        memcpy(&bits, &product, sizeof bits);
-        if ((bits & 0x1FFFFFFFu) - 0x0FFFFFF8u <= 16) return 0;
-    }
-    float single = (float)product;
-    *value = negative ? -single : single;
-    *length = negative + end;
-    return 1;
+// Byte classes of the 64 bytes at `p`, one bit per byte.
+typedef struct {
+    uint64_t digit, dot, minus, space;
+} byte_classes;
+
+SSE4 uint64_t equal_bits(__m128i a, __m128i b, __m128i c, __m128i d, char byte) {
+    __m128i x = _mm_set1_epi8(byte);
+    return (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a, x)) |
+           (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(b, x)) << 16 |
+           (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(c, x)) << 32 |
+           (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(d, x)) << 48;
 }
 
+SSE4 byte_classes classify(const uint8_t *p) {
+    __m128i a = _mm_loadu_si128((const __m128i *)p), b = _mm_loadu_si128((const __m128i *)(p + 16));
+    __m128i c = _mm_loadu_si128((const __m128i *)(p + 32)), d = _mm_loadu_si128((const __m128i *)(p + 48));
+    byte_classes k;
+    k.digit = (uint64_t)digit_bits(a) | (uint64_t)digit_bits(b) << 16 | (uint64_t)digit_bits(c) << 32 |
+              (uint64_t)digit_bits(d) << 48;
+    k.dot = equal_bits(a, b, c, d, '.');
+    k.minus = equal_bits(a, b, c, d, '-');
+    k.space = equal_bits(a, b, c, d, ' ');
+    return k;
+}
+
+// Index of the first clear bit of `bits` from `from` (< 64) on; 64 when there is none.
+static inline unsigned run_end(uint64_t bits, unsigned from) {
+    uint64_t rest = ~(bits >> from);
+    return rest == 0 ? 64 : from + (unsigned)__builtin_ctzll(rest);
+}
+
+// A window never starts a number past this offset, so a number of up to 21 characters and the
+// byte after it (the longest this kernel converts) always lie inside the window's 64 bytes.
+enum { WINDOW_START_LIMIT = 40 };
+
+// Numbers are delimited with the window's bit masks rather than by loading bytes one after the
+// other, so finding where the next number starts does not wait on converting this one: the
+// conversions of successive numbers overlap.
 __attribute__((target("ssse3,sse4.1")))
 size_t chimera_read_float_row(
     const uint8_t *p, size_t available, float *out, size_t capacity, size_t *count, int *row_ended) {
-    size_t position = 0;
     size_t n = 0;
+    size_t window = 0;  // the masks describe p[window ..< window + 64]
+    unsigned at = 0;    // where reading resumes, relative to `window`
     *row_ended = 0;
+    if (available < 64) {
+        *count = 0;
+        return 0;
+    }
+    byte_classes k = classify(p);
     while (n < capacity) {
-        while (position < available && p[position] == ' ') position++;
-        if (position + 64 > available) break;
-        float value;
-        unsigned length;
-        if (!read_number(p + position, &value, &length)) break;
-        uint8_t next = p[position + length];
-        if (next == ',') {
-            out[n++] = value;
-            position += length + 1;
-        } else if (next == ']') {
-            out[n++] = value;
-            position += length;
+        at = run_end(k.space, at);
+        if (at > WINDOW_START_LIMIT) {
+            if (window + at + 64 > available) break;
+            window += at;
+            at = 0;
+            k = classify(p + window);
+            continue;
+        }
+        const uint8_t *base = p + window;
+        // -?int(.frac)? : the run of number bytes, checked against the grammar with the masks.
+        unsigned end = run_end(k.digit | k.dot | k.minus, at);
+        if (end > at + 21) break;  // longer than "-" + 19 digits + ".": not converted here
+        unsigned negative = (unsigned)(k.minus >> at) & 1;
+        unsigned digits_start = at + negative;
+        unsigned integer_end = run_end(k.digit, digits_start);
+        unsigned integer_length = integer_end - digits_start;
+        if ((integer_length - 1 > 15) | ((integer_length > 1) & (base[digits_start] == '0'))) break;
+        unsigned fraction_length = 0;
+        if (integer_end != end) {
+            fraction_length = end - integer_end - 1;
+            if (!((k.dot >> integer_end) & 1) || fraction_length == 0 || run_end(k.digit, integer_end + 1) != end) break;
+        }
+        if (integer_length + fraction_length > 19) break;
+        uint8_t next = base[end];
+        if ((next != ',') & (next != ']')) break;
+
+        const uint8_t *d = base + digits_start;
+        uint64_t mantissa;
+        if (fraction_length > 0 && integer_length + fraction_length <= 15) {
+            // One 16-byte load ending at the number's end, the dot squeezed out by a shuffle.
+            __m128i bytes = _mm_loadu_si128((const __m128i *)(base + end - 16));
+            __m128i digits = _mm_shuffle_epi8(bytes, _mm_loadu_si128((const __m128i *)drop_dot[fraction_length]));
+            mantissa = digits_value(digits, integer_length + fraction_length);
+        } else {
+            mantissa = digits_before(d + integer_length, integer_length);
+        }
+        if (fraction_length > 0 && integer_length + fraction_length > 15) {
+            unsigned tail = fraction_length < 16 ? fraction_length : 16;
+            uint64_t fraction = digits_before(base + end, tail);
+            // Python's 17-digit repr can put up to three more fraction digits before the last sixteen.
+            uint64_t lead = 0;
+            for (unsigned i = 0; i < fraction_length - tail; i++) lead = lead * 10 + (uint64_t)(d[integer_length + 1 + i] - '0');
+            mantissa = mantissa * powers[fraction_length] + lead * powers[16] + fraction;
+        }
+        // Below 2^63 the signed conversion is one instruction; the unsigned one is a sequence.
+        double exact = (int64_t)mantissa >= 0 ? (double)(int64_t)mantissa : (double)mantissa;
+        double product = exact * tens[22 - fraction_length];
+        // Exact operands give the correctly rounded double itself; otherwise the product is within 2 ulps
+        // and only a value that close to a float32 midpoint (bits 28…0 near 0x1000_0000) could round apart.
+        if (mantissa > (1ULL << 53) || fraction_length > 0) {
+            uint64_t bits;
+            memcpy(&bits, &product, sizeof bits);
+            if ((bits & 0x1FFFFFFFu) - 0x0FFFFFF8u <= 16) break;
+        }
+        // The sign as a bit, not a branch: half the numbers are negative, in no pattern.
+        float single = (float)product;
+        uint32_t single_bits;
+        memcpy(&single_bits, &single, sizeof single_bits);
+        single_bits |= (uint32_t)negative << 31;
+        memcpy(&out[n++], &single_bits, sizeof single_bits);
+        if (next == ']') {
+            at = end;
             *row_ended = 1;
             break;
-        } else {
-            break;
         }
+        at = end + 1;
     }
     *count = n;
-    return position;
+    return window + at;
 }
 
 #else
