@@ -96,6 +96,22 @@ public struct Tensor {
         }
     }
 
+    /// Reads a float32 tensor's values in place when its bytes are aligned for `Float` (a copy
+    /// otherwise); the buffer is valid only inside `body`. Other dtypes are converted as `floats()` does.
+    public func withUnsafeFloats<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        let count = elementCount
+        if dtype == .float32 {
+            let inPlace: R?? = try withUnsafeBytes { raw in
+                guard let base = raw.baseAddress, raw.count >= count * 4,
+                    Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0
+                else { return .none }
+                return .some(try body(UnsafeBufferPointer(start: base.assumingMemoryBound(to: Float.self), count: count)))
+            }
+            if case .some(let result)? = inPlace { return result }
+        }
+        return try floats().withUnsafeBufferPointer(body)
+    }
+
     /// The values as `Float`, converting from float16, bfloat16 or float64. Other dtypes trap.
     public func floats() -> [Float] {
         let count = elementCount

@@ -186,7 +186,13 @@ extension ChimeraMaster {
         }
         let data: Dataset
         do {
-            data = try alignColumns(columns: request.columns, values: x.floats(), rows: x.shape[0], to: fitted.ensemble.featureNames)
+            let names = fitted.ensemble.featureNames
+            let positions = try planColumns(request.columns, for: names)
+            data = x.withUnsafeFloats { values in
+                alignedRows(
+                    values, width: request.columns.count, positions: positions, featureNames: names,
+                    standardizer: nil)
+            }
         } catch {
             return try send(controlSocket, to: peer, .error(.unknownColumn, error.description, requestID: requestID))
         }

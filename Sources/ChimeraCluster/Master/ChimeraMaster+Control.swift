@@ -354,7 +354,12 @@ extension ChimeraMaster {
         }
         let data: Dataset
         do {
-            data = try fitted.prepare(columns: request.columns, values: x.floats(), rows: x.shape[0])
+            let positions = try planColumns(request.columns, for: fitted.featureNames)
+            data = x.withUnsafeFloats { values in
+                alignedRows(
+                    values, width: request.columns.count, positions: positions,
+                    featureNames: fitted.featureNames, standardizer: fitted.standardizer)
+            }
         } catch {
             return try send(controlSocket, to: peer, .error(.unknownColumn, error.description, requestID: requestID))
         }
@@ -366,5 +371,14 @@ extension ChimeraMaster {
         }
         let reply = Chimera_V1_PredictReply.with { $0.classes = fitted.classes.map(Double.init) }
         try send(controlSocket, to: peer, WireMessage(.predictReply(reply), requestID: requestID, tensors: tensors))
+    }
+
+    /// Where the model's features are among `columns`, from the last request's plan when the columns
+    /// are the same.
+    func planColumns(_ columns: [String], for featureNames: [String]) throws(PredictionError) -> [Int] {
+        if let plan = columnPlan, plan.columns == columns, plan.featureNames == featureNames { return plan.positions }
+        let positions = try columnPositions(columns, for: featureNames)
+        columnPlan = (columns, featureNames, positions)
+        return positions
     }
 }

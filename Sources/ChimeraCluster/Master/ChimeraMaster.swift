@@ -34,6 +34,10 @@ public final class ChimeraMaster {
     /// Aggregation mode: the running bagging fit, the fitted ensemble, fan-out predictions in flight.
     var aggregation: AggregationJob?
     var ensemble: FittedEnsemble?
+    /// The last predict request's column names and where the model's features are among them:
+    /// clients send the same columns every time, and matching 21 names trimmed and lower-cased cost
+    /// more than the prediction.
+    var columnPlan: (columns: [String], featureNames: [String], positions: [Int])?
     var fanOuts: [UInt64: FanOutTask] = [:]
     var nextTaskID: UInt64 = 1
     var counters = MasterCounters()

@@ -41,14 +41,7 @@ public struct FittedModel: Codable, Sendable {
 public func alignColumns(columns: [String], values: [Float], rows: Int, to featureNames: [String]) throws(PredictionError)
     -> Dataset
 {
-    let names = columns.map(normalizedColumnName)
-    let unknown = names.filter { !featureNames.contains($0) }
-    guard unknown.isEmpty else { throw PredictionError.unknownColumns(unknown) }
-    var position: [Int] = []
-    for feature in featureNames {
-        guard let index = names.firstIndex(of: feature) else { throw PredictionError.missingColumns([feature]) }
-        position.append(index)
-    }
+    let position = try columnPositions(columns, for: featureNames)
     let width = columns.count
     let count = featureNames.count
     if position == Array(0..<count) && width == count {
@@ -59,6 +52,50 @@ public func alignColumns(columns: [String], values: [Float], rows: Int, to featu
         for (target, source) in position.enumerated() { out[row * count + target] = values[row * width + source] }
     }
     return Dataset(featureNames: featureNames, features: out, labels: [Float](repeating: 0, count: rows))
+}
+
+/// Where each of `featureNames` is among `columns` (names matched trimmed and lower-cased). Throws
+/// when a feature is missing or a column is unknown.
+public func columnPositions(_ columns: [String], for featureNames: [String]) throws(PredictionError) -> [Int] {
+    let names = columns.map(normalizedColumnName)
+    let unknown = names.filter { !featureNames.contains($0) }
+    guard unknown.isEmpty else { throw PredictionError.unknownColumns(unknown) }
+    var position: [Int] = []
+    for feature in featureNames {
+        guard let index = names.firstIndex(of: feature) else { throw PredictionError.missingColumns([feature]) }
+        position.append(index)
+    }
+    return position
+}
+
+/// The model's rows from a request's float32 rows of `width` columns: column `positions[t]` becomes
+/// feature t, standardised when `standardizer` is set — in one pass over the request's memory,
+/// with the arithmetic of `Standardizer.apply` (so the same values). A standardizer of another width,
+/// which no fit makes, is not applied.
+public func alignedRows(
+    _ x: UnsafeBufferPointer<Float>, width: Int, positions: [Int], featureNames: [String], standardizer: Standardizer?
+) -> Dataset {
+    let count = positions.count
+    let rows = width == 0 ? 0 : x.count / width
+    let features = [Float](unsafeUninitializedCapacity: rows * count) { out, initialized in
+        positions.withUnsafeBufferPointer { position in
+            guard let standardizer, standardizer.mean.count == count, standardizer.scale.count == count else {
+                for row in 0..<rows {
+                    for t in 0..<count { out[row * count + t] = x[row * width + position[t]] }
+                }
+                return
+            }
+            standardizer.mean.withUnsafeBufferPointer { m in
+                standardizer.scale.withUnsafeBufferPointer { s in
+                    for row in 0..<rows {
+                        for t in 0..<count { out[row * count + t] = (x[row * width + position[t]] - m[t]) / s[t] }
+                    }
+                }
+            }
+        }
+        initialized = rows * count
+    }
+    return Dataset(featureNames: featureNames, features: features, labels: [Float](repeating: 0, count: rows))
 }
 
 public enum PredictionError: Error, CustomStringConvertible, Sendable {
