@@ -80,11 +80,12 @@ struct PredictBody: @unchecked Sendable {
 func predictResponse(_ prediction: MasterClient.Prediction, withProbabilities: Bool) -> Response {
     var out: [UInt8] = []
     out.reserveCapacity(prediction.values.count * 12 + (prediction.probabilities?.count ?? 0) * 12 + 64)
+    var texts = NumberTexts()
     func append(_ text: StaticString) { out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)) }
     append("{\"y_pred_rows\":[")
     for (index, value) in prediction.values.enumerated() {
         if index > 0 { out.append(UInt8(ascii: ",")) }
-        appendJSONNumber(value, to: &out)
+        appendJSONNumber(value, to: &out, texts: &texts)
     }
     append("]")
     if withProbabilities, let probabilities = prediction.probabilities, !prediction.classes.isEmpty {
@@ -99,7 +100,7 @@ func predictResponse(_ prediction: MasterClient.Prediction, withProbabilities: B
             append(row > 0 ? ",[" : "[")
             for c in 0..<k {
                 if c > 0 { out.append(UInt8(ascii: ",")) }
-                appendJSONNumber(Double(probabilities[row * k + c]), to: &out)
+                appendJSONNumber(Double(probabilities[row * k + c]), to: &out, texts: &texts)
             }
             append("]")
         }
@@ -109,14 +110,39 @@ func predictResponse(_ prediction: MasterClient.Prediction, withProbabilities: B
     return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: out)))
 }
 
+/// The texts of non-integral numbers already written in one response, by bit pattern. An
+/// ensemble's mean probabilities take few distinct values (sums of leaf probabilities), and each
+/// `Float.description` builds a String: a 1,000-row bagging answer spent most of its writing there.
+struct NumberTexts {
+    private var known: [UInt64: Range<Int>] = [:]
+    private var bytes: [UInt8] = []
+    /// Beyond this many distinct values (a regression's outputs) texts are no longer kept.
+    private static let limit = 512
+
+    mutating func append(_ value: Double, to out: inout [UInt8]) {
+        if let range = known[value.bitPattern] {
+            bytes.withUnsafeBufferPointer { out.append(contentsOf: UnsafeBufferPointer(rebasing: $0[range])) }
+            return
+        }
+        var text = Float(exactly: value).map(\.description) ?? value.description
+        text.withUTF8 { utf8 in
+            out.append(contentsOf: utf8)
+            if known.count < Self.limit {
+                known[value.bitPattern] = bytes.count..<(bytes.count + utf8.count)
+                bytes.append(contentsOf: utf8)
+            }
+        }
+    }
+}
+
 /// A prediction as a JSON number, as Python's json writes it where it can: integral values as "1.0";
 /// values that are exactly float32 (the master's probabilities and scores) in their shortest float32
 /// form, which reads back as the same float32 (and was a third of a 1,000-row predict's time written
 /// as 17-digit doubles); non-finite values as null. Bytes are appended (a String per number cost
 /// 40 % more).
-func appendJSONNumber(_ value: Double, to out: inout [UInt8]) {
+func appendJSONNumber(_ value: Double, to out: inout [UInt8], texts: inout NumberTexts) {
     guard value.isFinite else {
-        out += [UInt8(ascii: "n"), UInt8(ascii: "u"), UInt8(ascii: "l"), UInt8(ascii: "l")]
+        out.append(contentsOf: "null".utf8)
         return
     }
     if value == value.rounded(), abs(value) < 1e15, !(value == 0 && value.sign == .minus) {
@@ -130,18 +156,19 @@ func appendJSONNumber(_ value: Double, to out: inout [UInt8]) {
                 magnitude /= 10
                 count += 1
             } while magnitude > 0
-            out.append(contentsOf: buffer[(16 - count)...])
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[(16 - count)...]))
         }
-        out += [UInt8(ascii: "."), UInt8(ascii: "0")]
+        out.append(UInt8(ascii: "."))
+        out.append(UInt8(ascii: "0"))
         return
     }
-    var text = Float(exactly: value).map(\.description) ?? value.description
-    text.withUTF8 { out.append(contentsOf: $0) }
+    texts.append(value, to: &out)
 }
 
 func jsonNumber(_ value: Double) -> String {
     var out: [UInt8] = []
-    appendJSONNumber(value, to: &out)
+    var texts = NumberTexts()
+    appendJSONNumber(value, to: &out, texts: &texts)
     return String(decoding: out, as: UTF8.self)
 }
 
