@@ -106,13 +106,7 @@ public enum HTTPLoad {
         func send(method: String, body: [UInt8]) throws -> Reply {
             var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: keep-alive\r\n"
             if method == "POST" { head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n" }
-            let request = Array((head + "\r\n").utf8) + body
-            var sent = 0
-            while sent < request.count {
-                let n = request[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                guard n > 0 else { throw BenchmarkError("send failed") }
-                sent += n
-            }
+            try sendAll(Array((head + "\r\n").utf8), body)
             let header = try readHeader()
             let lines = header.split(separator: "\r\n")
             guard let statusLine = lines.first, let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") else {
@@ -144,8 +138,38 @@ public enum HTTPLoad {
             return Reply(status: status, body: try readExactly(length ?? 0))
         }
 
+        /// Head and body in one gathered send (no copy of the body into a request buffer, no second
+        /// segment for the server to wake up for).
+        private func sendAll(_ head: [UInt8], _ body: [UInt8]) throws {
+            let total = head.count + body.count
+            var sent = 0
+            try head.withUnsafeBytes { h in
+                try body.withUnsafeBytes { b in
+                    while sent < total {
+                        var parts: [iovec] = []
+                        if sent < h.count {
+                            parts.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: h.baseAddress! + sent), iov_len: h.count - sent))
+                            if b.count > 0 { parts.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: b.baseAddress!), iov_len: b.count)) }
+                        } else {
+                            let offset = sent - h.count
+                            parts.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: b.baseAddress! + offset), iov_len: b.count - offset))
+                        }
+                        let n = parts.withUnsafeMutableBufferPointer { vectors -> Int in
+                            var message = msghdr()
+                            message.msg_iov = vectors.baseAddress
+                            message.msg_iovlen = vectors.count
+                            return sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
+                        }
+                        guard n > 0 else { throw BenchmarkError("send failed") }
+                        sent += n
+                    }
+                }
+            }
+        }
+
+        private var chunk = [UInt8](repeating: 0, count: 65_536)
+
         private func fill() throws {
-            var chunk = [UInt8](repeating: 0, count: 65_536)
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             guard n > 0 else { throw BenchmarkError("connection closed") }
             buffer += chunk[0..<n]
