@@ -79,6 +79,13 @@ public func buildGateway(
         }
 
         router.post("/v1/chimera/\(path)/predict") { request, _ -> Response in
+            // A large body read alone is split over two threads: start the second one now, while
+            // the body is still arriving.
+            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length >= JSONReader.splitBytes,
+                PredictBody.noneReading
+            {
+                ParseHelper.shared.wakeEarly()
+            }
             let input = try PredictBody.parse(try await collect(request, limit: limit))
             do {
                 let prediction = try await bridge.perform { client in

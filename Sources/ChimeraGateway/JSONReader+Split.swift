@@ -73,18 +73,20 @@ extension JSONReader {
         guard remaining >= Self.splitBytes, let boundary = rowStart(after: position + remaining / 2) else { return nil }
         let first = UncheckedReader(self)
         let second = UncheckedReader(reader(at: boundary.nextRow))
-        DispatchQueue.concurrentPerform(iterations: 2) { part in
+        let rowEnd = boundary.rowEnd
+        let read = { @Sendable (part: Int) in
             let half = part == 0 ? first : second
             // The first half's buffer has room for the second's values too (untouched pages cost nothing).
             var out = FloatRows(expectedValues: remaining / (part == 0 ? 4 : 8))
             do throws(Failure) {
-                let ended = try half.reader.rows(into: &out, stoppingAt: part == 0 ? boundary.rowEnd : nil)
+                let ended = try half.reader.rows(into: &out, stoppingAt: part == 0 ? rowEnd : nil)
                 half.outcome = .success((out, ended))
             } catch {
                 out.release()
                 half.outcome = .failure(error)
             }
         }
+        ParseHelper.shared.run({ read(1) }, alongside: { read(0) })
         guard case .success(var (head, headEnded))? = first.outcome else {
             second.discard()
             if case .failure(let error)? = first.outcome { throw error }

@@ -27,6 +27,9 @@ struct PredictBody: @unchecked Sendable {
     /// with 32 clients).
     private static let reading = Atomic<Int>(0)
 
+    /// Whether no predict body is being read right now (a new large one would be split).
+    static var noneReading: Bool { reading.load(ordering: .relaxed) == 0 }
+
     static func parse(_ buffer: ByteBuffer, splitting: Bool = true) throws(GatewayError) -> PredictBody {
         let alone = reading.add(1, ordering: .relaxed).oldValue == 0 && splitting
         defer { reading.subtract(1, ordering: .relaxed) }
