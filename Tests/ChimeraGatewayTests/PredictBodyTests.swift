@@ -111,6 +111,28 @@ struct PredictBodyTests {
         }
     }
 
+    @Test("the parse helper runs both halves exactly once and their writes are seen, from many threads at once")
+    func parseHelper() {
+        final class Box: @unchecked Sendable { var value = 0 }
+        let failures = Box()
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: 6) { thread in
+            for i in 1...400 {
+                let theirs = Box()
+                var mine = 0
+                // Early wake-ups with and without a job following, as the gateway makes them.
+                if i % 7 == 0 { ParseHelper.shared.wakeEarly() }
+                ParseHelper.shared.run({ theirs.value += thread * 1_000 + i }, alongside: { mine += i })
+                if theirs.value != thread * 1_000 + i || mine != i {
+                    lock.lock()
+                    failures.value += 1
+                    lock.unlock()
+                }
+            }
+        }
+        #expect(failures.value == 0)
+    }
+
     @Test("large bodies, read in two halves, give a sequential read's rows and errors")
     func largeBodies() throws {
         let row = "[" + (0..<21).map { "\($0).25" }.joined(separator: ", ") + "]"
