@@ -34,14 +34,28 @@ public final class RequestChannel {
     /// Sends the frames `encode` makes for the next request id and returns the reply's frames
     /// undecoded (for the round codec), or nil when none came within the timeout.
     public func request(timeoutMilliseconds: Int32, encode: (UInt64) throws -> [Frame]) throws -> [Frame]? {
+        try send(encode: encode)
+        return try receiveReply(timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// Sends the frames `encode` makes for the next request id without waiting for the reply;
+    /// `receiveReply` must come next (possibly on another thread, after a memory barrier: a ZeroMQ
+    /// socket may move between threads, not be used by two at once).
+    public func send(encode: (UInt64) throws -> [Frame]) throws {
         let socket = try currentSocket()
         let requestID = nextRequestID
         nextRequestID += 1
+        try socket.send(try encode(requestID))
+    }
+
+    /// The reply to what `send` sent, or nil when none came within the timeout (the socket is then
+    /// closed; the next request opens a fresh one).
+    public func receiveReply(timeoutMilliseconds: Int32) throws -> [Frame]? {
+        let socket = try currentSocket()
         if timeoutMilliseconds != receiveTimeout {
             try socket.setReceiveTimeout(milliseconds: timeoutMilliseconds)
             receiveTimeout = timeoutMilliseconds
         }
-        try socket.send(try encode(requestID))
         guard let frames = try socket.receiveMultipart() else {
             socket.close()
             self.socket = nil

@@ -88,11 +88,14 @@ public func buildGateway(
             }
             let input = try PredictBody.parse(try await collect(request, limit: limit))
             do {
-                let prediction = try await bridge.perform { client in
-                    try client.predict(
-                        columns: input.columns, x: input.x, probabilities: input.probabilities,
-                        kind: kind, fanOut: input.fanOut, timeoutMilliseconds: requestTimeout)
-                }
+                let prediction = try await bridge.perform(
+                    sending: { client in
+                        try client.send(
+                            MasterClient.predictMessage(
+                                columns: input.columns, x: input.x, probabilities: input.probabilities, kind: kind,
+                                fanOut: input.fanOut))
+                    },
+                    receiving: { client in try client.receivePrediction(timeoutMilliseconds: requestTimeout) })
                 return predictResponse(prediction, withProbabilities: input.probabilities)
             } catch {
                 throw GatewayError.from(error)

@@ -16,9 +16,26 @@ public final class MasterClient {
 
     /// Sends a request and returns the reply; an `Error` reply is thrown as `MasterClientError.refused`.
     public func call(_ message: WireMessage, timeoutMilliseconds: Int32) throws -> WireMessage {
-        guard let reply = try channel.request(message, timeoutMilliseconds: timeoutMilliseconds) else {
+        try send(message)
+        return try receive(timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// The first half of `call`: sends without waiting. `receive` must come next, on this thread or
+    /// (after a memory barrier) another one.
+    public func send(_ message: WireMessage) throws {
+        try channel.send { requestID in
+            var message = message
+            message.control.requestID = requestID
+            return try WireCodec.encode(message)
+        }
+    }
+
+    /// The second half of `call`: the reply to what `send` sent.
+    public func receive(timeoutMilliseconds: Int32) throws -> WireMessage {
+        guard let frames = try channel.receiveReply(timeoutMilliseconds: timeoutMilliseconds) else {
             throw MasterClientError.timedOut(endpoint: endpoint, milliseconds: Int(timeoutMilliseconds))
         }
+        let reply = try WireCodec.decode(frames)
         if case .error(let error) = reply.body { throw MasterClientError.refused(error.code, error.message) }
         return reply
     }
@@ -64,12 +81,25 @@ public final class MasterClient {
         columns: [String], x: Tensor, probabilities: Bool = false, kind: Chimera_V1_JobKind = .unspecified,
         fanOut: Bool = false, timeoutMilliseconds: Int32 = 60_000
     ) throws -> Prediction {
+        try send(Self.predictMessage(columns: columns, x: x, probabilities: probabilities, kind: kind, fanOut: fanOut))
+        return try receivePrediction(timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// The request `predict` sends.
+    public static func predictMessage(
+        columns: [String], x: Tensor, probabilities: Bool = false, kind: Chimera_V1_JobKind = .unspecified, fanOut: Bool = false
+    ) -> WireMessage {
         var request = Chimera_V1_PredictRequest()
         request.kind = kind
         request.columns = columns
         request.probabilities = probabilities
         request.fanOut = fanOut
-        let reply = try call(WireMessage(.predictRequest(request), tensors: [NamedTensor("x", x)]), timeoutMilliseconds: timeoutMilliseconds)
+        return WireMessage(.predictRequest(request), tensors: [NamedTensor("x", x)])
+    }
+
+    /// The reply to a predict request sent with `send`.
+    public func receivePrediction(timeoutMilliseconds: Int32) throws -> Prediction {
+        let reply = try receive(timeoutMilliseconds: timeoutMilliseconds)
         guard case .predictReply(let predict) = reply.body else { throw MasterClientError.unexpected(reply.body?.kindName) }
         return Prediction(
             values: try reply.tensor(named: "y").doubles(), classes: predict.classes,
