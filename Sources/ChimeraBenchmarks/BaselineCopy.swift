@@ -100,6 +100,9 @@ final class PythonChimeraCluster {
     }
 
     deinit { ChildProcess.stopAll(processes) }
+
+    /// Its processes, for freezing them while another server is measured.
+    var processIDs: [Int32] { processes.map(\.processIdentifier) }
 }
 
 /// A free TCP port on 127.0.0.1 (bound, read, released).

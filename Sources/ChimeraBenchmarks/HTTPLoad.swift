@@ -22,6 +22,50 @@ public enum HTTPLoad {
         }
     }
 
+    /// Requests against several servers in turns (`rounds` rounds; in each, every target's share, one
+    /// target after the other), so that every server meets the same stretches of a noisy machine.
+    /// Returns each target's latencies pooled over the rounds, and the ratio of the first target's
+    /// median to each other's, per round.
+    public struct Target {
+        public let url: String
+        public let body: [UInt8]
+        public let clients: Int
+        public let requestsPerRound: Int
+        /// Processes stopped (SIGSTOP) while this target is measured and continued after: the other
+        /// servers, so that what they do in the background is not charged to this one.
+        public let freezing: [Int32]
+
+        public init(url: String, body: [UInt8], clients: Int, requestsPerRound: Int, freezing: [Int32] = []) {
+            self.url = url
+            self.body = body
+            self.clients = clients
+            self.requestsPerRound = requestsPerRound
+            self.freezing = freezing
+        }
+    }
+
+    public static func interleaved(_ targets: [Target], rounds: Int) throws -> (results: [Result], roundRatios: [[Double]]) {
+        var runs = [[Result]](repeating: [], count: targets.count)
+        var ratios = [[Double]](repeating: [], count: targets.count)
+        for _ in 0..<rounds {
+            var medians: [Double] = []
+            for (index, target) in targets.enumerated() {
+                for process in target.freezing { kill(process, SIGSTOP) }
+                defer { for process in target.freezing { kill(process, SIGCONT) } }
+                let result = try run(url: target.url, body: target.body, clients: target.clients, requests: target.requestsPerRound)
+                runs[index].append(result)
+                medians.append(result.percentile(0.5))
+            }
+            for index in targets.indices { ratios[index].append(medians[0] / medians[index]) }
+        }
+        let pooled = runs.map { results in
+            Result(
+                latencies: results.flatMap(\.latencies).sorted(), wallSeconds: results.map(\.wallSeconds).reduce(0, +),
+                failures: results.map(\.failures).reduce(0, +))
+        }
+        return (pooled, ratios)
+    }
+
     /// One request on a fresh connection.
     public static func request(_ url: String, method: String = "POST", body: [UInt8] = []) throws -> Reply {
         let connection = try Connection(url)

@@ -45,6 +45,9 @@ final class SwiftChimeraCluster {
     }
 
     deinit { ChildProcess.stopAll(processes) }
+
+    /// Its processes, for freezing them while another server is measured.
+    var processIDs: [Int32] { processes.map(\.processIdentifier) }
 }
 
 /// Rows of a held-out split as JSON for the predict endpoints, and its labels.
