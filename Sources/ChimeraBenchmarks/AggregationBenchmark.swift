@@ -13,6 +13,10 @@ public enum AggregationBenchmark {
         public var workers = [1, 2, 4]
         public var fitRepeats = 5
         public var predictRequests = 300
+        /// Python predict requests (by our client), spread over the rounds.
+        public var pythonPredictRequests = 10
+        /// Alternating rounds of Python then Swift predicts.
+        public var predictRounds = 5
         public var reusePython = false
 
         public init(baselineSource: URL, scratch: URL) {
@@ -46,25 +50,23 @@ public enum AggregationBenchmark {
         fanOutBody["fan_out"] = true
         let fanOut = Array(try JSONSerialization.data(withJSONObject: fanOutBody))
 
-        // The Python Chimera's predict measured by our client too (bench.py's number includes its client's
-        // JSON encoding); a fresh Python cluster per N, fitted once.
+        // Per N: a Python Chimera cluster (fitted once) and ours, both up; fits and accuracy of ours, then the
+        // predict endpoints measured in alternating rounds by our client, the other cluster frozen meanwhile
+        // (bench.py's own predict number includes its client's JSON encoding).
         var pythonPredict: [Int: Double] = [:]
-        for n in options.workers {
-            log("cdc_like_50k, N = \(n): Python Chimera cluster, predict through our HTTP client")
-            let cluster = try PythonChimeraCluster(
-                copy: copy, kind: "aggregation", shards: (1...n).map { data.appendingPathComponent("N\(n)/w\($0)") },
-                workerArguments: ["max_depth": 5, "max_leaf_nodes": 15], masterArguments: [:])
-            let fit = try HTTPLoad.request(cluster.url + "/v1/chimera/aggregation/fit")
-            guard fit.status == 200 else { throw BenchmarkError("the Python fit answered \(fit.status)") }
-            let load = try HTTPLoad.run(url: cluster.url + "/v1/chimera/aggregation/predict", body: body, clients: 1, requests: 10)
-            pythonPredict[n] = load.percentile(0.5)
-        }
-
+        var roundRatios: [Int: [Double]] = [:]
         var rows: [Int: SwiftRow] = [:]
         for n in options.workers {
+            let shards = (1...n).map { data.appendingPathComponent("N\(n)/w\($0)") }
+            log("cdc_like_50k, N = \(n): Python Chimera cluster, fitted once")
+            let theirCluster = try PythonChimeraCluster(
+                copy: copy, kind: "aggregation", shards: shards, workerArguments: ["max_depth": 5, "max_leaf_nodes": 15],
+                masterArguments: [:])
+            let fit = try HTTPLoad.request(theirCluster.url + "/v1/chimera/aggregation/fit")
+            guard fit.status == 200 else { throw BenchmarkError("the Python fit answered \(fit.status)") }
+
             log("cdc_like_50k, N = \(n): Swift aggregation cluster with a gateway")
-            let cluster = try SwiftChimeraCluster(
-                mode: .aggregation, shards: (1...n).map { data.appendingPathComponent("N\(n)/w\($0)") }, gateway: true)
+            let cluster = try SwiftChimeraCluster(mode: .aggregation, shards: shards, gateway: true)
             var request = Chimera_V1_FitRequest()
             request.kind = .aggregation
             request.config.maxDepth = 5
@@ -80,9 +82,22 @@ public enum AggregationBenchmark {
                 columns: heldOut.columns, values: heldOut.rows.flatMap { $0 }, rows: heldOut.rows.count, kind: .aggregation)
             let correct = zip(prediction.values, heldOut.labels).filter { Float($0 > 0.5 ? 1 : 0) == $1 }.count
             let url = cluster.gatewayURL! + "/v1/chimera/aggregation/predict"
-            let local = try HTTPLoad.run(url: url, body: body, clients: 1, requests: options.predictRequests)
+            // Fan-out first: freezing our workers below makes the master count them dead for a moment.
             let remote = try HTTPLoad.run(url: url, body: fanOut, clients: 1, requests: options.predictRequests)
-            guard local.failures == 0 && remote.failures == 0 else { throw BenchmarkError("predict requests failed") }
+            let rounds = options.predictRounds
+            let (results, ratios) = try HTTPLoad.interleaved(
+                [
+                    .init(url: theirCluster.url + "/v1/chimera/aggregation/predict", body: body, clients: 1,
+                          requestsPerRound: max(1, options.pythonPredictRequests / rounds), freezing: cluster.processIDs),
+                    .init(url: url, body: body, clients: 1, requestsPerRound: max(1, options.predictRequests / rounds),
+                          freezing: theirCluster.processIDs),
+                ], rounds: rounds)
+            let local = results[1]
+            pythonPredict[n] = results[0].percentile(0.5)
+            roundRatios[n] = ratios[1]
+            guard local.failures == 0 && remote.failures == 0 && results[0].failures == 0 else {
+                throw BenchmarkError("predict requests failed")
+            }
             rows[n] = SwiftRow(
                 firstFitSeconds: fits[0], fitSeconds: median(fits) ?? .nan, accuracy: Double(correct) / Double(heldOut.labels.count),
                 predictSeconds: local.percentile(0.5), fanOutPredictSeconds: remote.percentile(0.5))
@@ -95,10 +110,12 @@ public enum AggregationBenchmark {
         out += "Fit: client-observed time of one fit; Swift: the first fit (which also bins the shard) and the median of "
         out += "\(options.fitRepeats) (later fits reuse the bins). Predict: 1,000 rows over HTTP, median: bench.py's own "
         out += "measurement (5 requests with `requests`, its JSON encoding included) and, for both, our keep-alive client with a "
-        out += "pre-encoded body (Python 10 requests, Swift \(options.predictRequests), through `chimera gateway`). "
+        out += "pre-encoded body (Python \(options.pythonPredictRequests) requests, Swift \(options.predictRequests), through `chimera gateway`; "
+        out += "both clusters up, measured in \(options.predictRounds) alternating rounds with the other one frozen by SIGSTOP, "
+        out += "latencies pooled; \"per round\": the range of the per-round ratios). "
         out += "Accuracy: P(class 1) > 0.5 on the held-out rows, as bench.py counts it.\n\n"
-        out += "| N | Python fit s | Swift first fit s | Swift fit s | Python ÷ Swift (first, median) | sklearn Bagging(N) fit s | Python acc | Swift acc | sklearn acc | Python predict ms (bench.py / ours) | Swift predict ms | Python ÷ Swift (bench.py / ours) | Swift fan-out predict ms |\n"
-        out += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        out += "| N | Python fit s | Swift first fit s | Swift fit s | Python ÷ Swift (first, median) | sklearn Bagging(N) fit s | Python acc | Swift acc | sklearn acc | Python predict ms (bench.py / ours) | Swift predict ms | Python ÷ Swift (bench.py / ours) | per round (ours) | Swift fan-out predict ms |\n"
+        out += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for n in options.workers {
             guard let ours = rows[n] else { continue }
             let theirs = python["bag_tree_cdc50k", n]
@@ -109,7 +126,9 @@ public enum AggregationBenchmark {
             out += "| \(f(theirs.map { $0.fitSeconds / ours.firstFitSeconds }, 0))×, \(f(theirs.map { $0.fitSeconds / ours.fitSeconds }, 0))× "
             out += "| \(f(bagging?.fitSeconds, 3)) | \(f(theirs?.accuracy, 4)) | \(f(ours.accuracy, 4)) | \(f(bagging?.accuracy, 4)) "
             out += "| \(f(theirs?.predict1000Seconds.map { $0 * 1e3 }, 1)) / \(f(pythonPredict[n].map { $0 * 1e3 }, 1)) "
+            let perRound = roundRatios[n] ?? []
             out += "| \(f(ours.predictSeconds * 1e3, 2)) | \(f(predictRatio, 0))× / \(f(sameClient, 0))× "
+            out += "| \(f(perRound.min(), 0))–\(f(perRound.max(), 0))× "
             out += "| \(f(ours.fanOutPredictSeconds * 1e3, 2)) |\n"
         }
         return out
