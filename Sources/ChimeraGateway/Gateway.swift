@@ -79,14 +79,14 @@ public func buildGateway(
         }
 
         router.post("/v1/chimera/\(path)/predict") { request, _ -> Response in
-            // A large body read alone is split over two threads: start the second one now, while
-            // the body is still arriving.
-            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length >= JSONReader.splitBytes,
-                PredictBody.noneReading
-            {
+            // A large body of the only request in flight is split over two threads: start the
+            // second one now, while the body is still arriving.
+            let alone = PredictBody.enter()
+            defer { PredictBody.leave() }
+            if alone, let length = request.headers[.contentLength].flatMap({ Int($0) }), length >= JSONReader.splitBytes {
                 ParseHelper.shared.wakeEarly()
             }
-            let input = try PredictBody.parse(try await collect(request, limit: limit))
+            let input = try PredictBody.parse(try await collect(request, limit: limit), splitting: alone)
             do {
                 let prediction = try await bridge.perform(
                     sending: { client in

@@ -27,8 +27,16 @@ struct PredictBody: @unchecked Sendable {
     /// with 32 clients).
     private static let reading = Atomic<Int>(0)
 
-    /// Whether no predict body is being read right now (a new large one would be split).
-    static var noneReading: Bool { reading.load(ordering: .relaxed) == 0 }
+    /// Predict requests between their head's arrival and their answer. A body is split over two
+    /// threads only when its request is the only one: with others in flight the second core has
+    /// their work to do, and the helper's waiting and spinning only took from it (8 clients: 7 %
+    /// fewer requests per second when the split went by bodies being read alone).
+    private static let inFlight = Atomic<Int>(0)
+
+    /// Counts a predict request in; true when it is the only one.
+    static func enter() -> Bool { inFlight.add(1, ordering: .relaxed).oldValue == 0 }
+
+    static func leave() { inFlight.subtract(1, ordering: .relaxed) }
 
     static func parse(_ buffer: ByteBuffer, splitting: Bool = true) throws(GatewayError) -> PredictBody {
         let alone = reading.add(1, ordering: .relaxed).oldValue == 0 && splitting
