@@ -22,15 +22,10 @@ struct PredictBody: @unchecked Sendable {
     var rows: Int { rowLengths.count }
     var values: [Float] { x.floats() }
 
-    /// Bodies being read right now: a large one is split over two cores only when it is the only one
-    /// (under load the other core is busy with another body, and splitting cost 8 % of throughput
-    /// with 32 clients).
-    private static let reading = Atomic<Int>(0)
-
     /// Predict requests between their head's arrival and their answer. A body is split over two
     /// threads only when its request is the only one: with others in flight the second core has
-    /// their work to do, and the helper's waiting and spinning only took from it (8 clients: 7 %
-    /// fewer requests per second when the split went by bodies being read alone).
+    /// their work to do (splitting under load cost 8 % of throughput with 32 clients, and the
+    /// helper's waiting and spinning 7–13 % with 8 when the split went by bodies being read alone).
     private static let inFlight = Atomic<Int>(0)
 
     /// Counts a predict request in; true when it is the only one.
@@ -38,9 +33,9 @@ struct PredictBody: @unchecked Sendable {
 
     static func leave() { inFlight.subtract(1, ordering: .relaxed) }
 
+    /// `splitting`: a large rows array may be read in two halves on two threads (the caller decides:
+    /// the gateway when its request is the only one in flight).
     static func parse(_ buffer: ByteBuffer, splitting: Bool = true) throws(GatewayError) -> PredictBody {
-        let alone = reading.add(1, ordering: .relaxed).oldValue == 0 && splitting
-        defer { reading.subtract(1, ordering: .relaxed) }
         var body = PredictBody()
         var sawColumns = false
         var sawRows = false
@@ -54,7 +49,7 @@ struct PredictBody: @unchecked Sendable {
                         try reader.array { reader throws(JSONReader.Failure) in body.columns.append(try reader.string()) }
                     case "X_pred_rows":
                         sawRows = true
-                        (body.x, body.rowLengths) = try reader.floatRows(splitting: alone)
+                        (body.x, body.rowLengths) = try reader.floatRows(splitting: splitting)
                     case "probabilities": body.probabilities = try reader.bool()
                     case "fan_out": body.fanOut = try reader.bool()
                     default: try reader.skipValue()

@@ -27,31 +27,6 @@ public struct FittedModel: Codable, Sendable {
     public static func load(from url: URL) throws -> FittedModel {
         try JSONDecoder().decode(FittedModel.self, from: Data(contentsOf: url))
     }
-
-    /// Reorders `rows` (columns named `columns`) into the model's feature order, standardised.
-    /// Throws when a model feature is missing or a column is unknown.
-    public func prepare(columns: [String], values: [Float], rows: Int) throws(PredictionError) -> Dataset {
-        let data = try alignColumns(columns: columns, values: values, rows: rows, to: featureNames)
-        return standardizer?.apply(to: data) ?? data
-    }
-}
-
-/// Reorders `rows` (row-major, columns named `columns`) into `featureNames`' order, matching names
-/// trimmed and lower-cased. Throws when a feature is missing or a column is unknown.
-public func alignColumns(columns: [String], values: [Float], rows: Int, to featureNames: [String]) throws(PredictionError)
-    -> Dataset
-{
-    let position = try columnPositions(columns, for: featureNames)
-    let width = columns.count
-    let count = featureNames.count
-    if position == Array(0..<count) && width == count {
-        return Dataset(featureNames: featureNames, features: values, labels: [Float](repeating: 0, count: rows))
-    }
-    var out = [Float](repeating: 0, count: rows * count)
-    for row in 0..<rows {
-        for (target, source) in position.enumerated() { out[row * count + target] = values[row * width + source] }
-    }
-    return Dataset(featureNames: featureNames, features: out, labels: [Float](repeating: 0, count: rows))
 }
 
 /// Where each of `featureNames` is among `columns` (names matched trimmed and lower-cased). Throws
