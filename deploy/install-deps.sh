@@ -2,9 +2,17 @@
 # Installs the system packages Chimera needs, only those that are missing (Debian/Ubuntu).
 #   libzmq3-dev        libzmq headers and library (the transport)
 #   protobuf-compiler  only with --proto, to regenerate or check the generated protobuf code
+#   python3-zmq python3-protobuf python3-numpy
+#                      only with --python, for the example Python worker (proto/examples) and its tests
 set -euo pipefail
 packages=(libzmq3-dev)
-[ "${1:-}" = "--proto" ] && packages+=(protobuf-compiler)
+for flag in "$@"; do
+    case "$flag" in
+    --proto) packages+=(protobuf-compiler) ;;
+    --python) packages+=(protobuf-compiler python3-zmq python3-protobuf python3-numpy) ;;
+    *) echo "install-deps.sh: unknown flag $flag (use --proto, --python)" >&2; exit 2 ;;
+    esac
+done
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -51,6 +51,10 @@ public final class LocalCluster {
         return worker
     }
 
+    /// Takes a worker process started another way (e.g. a worker in another language) into the cluster's
+    /// care: it is killed with the others.
+    public func adopt(_ worker: ChildProcess, name: String) { workers[name] = worker }
+
     public func client() throws -> MasterClient { try MasterClient(endpoint: controlEndpoint, curve: clientCurve) }
 
     /// Polls the master until `condition` holds on its status, or `timeoutSeconds` pass.
