@@ -175,6 +175,14 @@ struct ParameterServerProcessTests {
             // Register as a worker with the right columns, then push a wrong-sized and a NaN gradient.
             let shard = try ShardLayout.loadShard(Self.breastCancer.appendingPathComponent("worker-3"))
             let hello = HandMadePeer.hello(name: "intruder", rows: shard.rows, features: shard.featureNames)
+            // Column sums that cannot be used (one value short) refuse the hello itself.
+            let shortSums = WireMessage(
+                .hello(hello),
+                tensors: [
+                    NamedTensor("column_sum", .float64([Double](repeating: 1, count: shard.columns - 1))),
+                    NamedTensor("column_sum_of_squares", .float64([Double](repeating: 1, count: shard.columns))),
+                ])
+            #expect(errorCode(try exchange(try WireCodec.encode(shortSums))) == .badRequest)
             guard case .welcome(let welcome) = try exchange(try WireCodec.encode(WireMessage(.hello(hello))))?.body else {
                 Issue.record("no welcome")
                 return
@@ -205,6 +213,7 @@ struct ParameterServerProcessTests {
             #expect(status.rejectedByKind["unsupported_version"] == 1)
             #expect(status.rejectedByKind["wrong_tensor"] == 1)
             #expect(status.rejectedByKind["non_finite"] == 1)
+            #expect(status.rejectedByKind["bad_hello"] == 1)
 
             let (columns, rows) = try ShardLayout.loadFeatures(Self.breastCancer.appendingPathComponent("test/X_test.csv").path)
             let truth = try ShardLayout.loadLabels(Self.breastCancer.appendingPathComponent("test/y_test.csv").path)

@@ -89,15 +89,14 @@ extension ChimeraMaster {
             log("master: refused \(hello.name): columns differ (missing \(missing), unexpected \(extra))")
             return
         }
-        var moments: ColumnMoments?
-        if let sum = try? message.tensor(named: "column_sum", dtype: .float64, shape: [features.count]),
-            let squares = try? message.tensor(named: "column_sum_of_squares", dtype: .float64, shape: [features.count])
-        {
-            var value = ColumnMoments(columns: features.count)
-            value.count = Double(hello.rows)
-            value.sum = sum.doubles()
-            value.sumOfSquares = squares.doubles()
-            moments = value
+        let moments: ColumnMoments?
+        do throws(WireError) {
+            moments = try Self.columnMoments(message, features: features.count, rows: hello.rows)
+        } catch {
+            // Sums that were sent but are unusable are an error now, not a refused fit later.
+            counters.reject("bad_hello")
+            try reply(to: peer, .error(.badRequest, "\(hello.name): \(error.message)", requestID: requestID))
+            return
         }
         // A worker restarted under the same name takes over its old identity.
         let id: UInt32
@@ -126,6 +125,26 @@ extension ChimeraMaster {
         }
         log("master: \(hello.name) (pid \(hello.pid), \(hello.rows) rows) registered as worker \(id)")
         try reply(to: peer, WireMessage(.welcome(welcome), requestID: requestID, tensors: tensors))
+    }
+
+    /// The hello's column sums (float64, or float32, `[features]` each), nil when it sent none.
+    static func columnMoments(_ message: WireMessage, features: Int, rows: UInt64) throws(WireError) -> ColumnMoments? {
+        let names = ["column_sum", "column_sum_of_squares"]
+        guard message.tensors.contains(where: { names.contains($0.name) }) else { return nil }
+        var columns: [[Double]] = []
+        for name in names {
+            let tensor = try message.tensor(named: name)
+            guard tensor.dtype == .float64 || tensor.dtype == .float32, tensor.shape == [features] else {
+                throw WireError(
+                    .wrongTensor, "tensor \"\(name)\" is \(tensor.dtype) \(tensor.shape), expected float64 [\(features)] (one per feature)")
+            }
+            columns.append(tensor.doubles())
+        }
+        var moments = ColumnMoments(columns: features)
+        moments.count = Double(rows)
+        moments.sum = columns[0]
+        moments.sumOfSquares = columns[1]
+        return moments
     }
 
     private func handlePull(_ peer: Frame, _ pull: Chimera_V1_WeightPull, _ requestID: UInt64) throws {
