@@ -35,6 +35,17 @@ struct DataLayoutTests {
         #expect(try ShardLayout.loadShard(scratch.folder("w2")).rows == 1)
     }
 
+    @Test("spreadsheet exports load: a UTF-8 byte-order mark, CRLF line ends, quoted names and cells, blank lines")
+    func spreadsheetExport() throws {
+        let scratch = try Scratch()
+        try scratch.write("w1/X_train.csv", "\u{FEFF}\"Age\",\"Income \"\r\n\"41\",1e3\r\n\r\n-2.5,True\r\n")
+        try scratch.write("w1/y_train.csv", "\u{FEFF}y\r\n1\r\n0\r\n")
+        let shard = try ShardLayout.loadShard(scratch.folder("w1"))
+        #expect(shard.featureNames == ["age", "income"])
+        #expect(shard.features == [41, 1000, -2.5, 1])
+        #expect(shard.labels == [1, 0])
+    }
+
     @Test("a missing file names the file")
     func missingFile() throws {
         let scratch = try Scratch()
