@@ -55,6 +55,8 @@ enum OpenAPI {
             "model": [
                 "type": "string",
                 "enum": ["linear", "logistic", "softmax", "svm", "tree_classifier", "tree_regressor"],
+                "description":
+                    "Omitted: chosen from the workers' labels (two values: logistic or tree_classifier; up to 50 whole numbers: softmax or tree_classifier; otherwise linear or tree_regressor).",
             ],
             "iterations": ["type": "integer", "minimum": 1],
             "eta0": ["type": "number"], "alpha": ["type": "number"], "momentum": ["type": "number"],

@@ -34,3 +34,30 @@ public enum WorkerMode: String, Sendable, CaseIterable, Codable {
     /// K local SGD steps, returning the weight delta (model averaging).
     case localSGD = "local-sgd"
 }
+
+/// What the workers' labels look like, for fits that do not name a model (the Python Chimera's
+/// clients name none: its master was started as a classifier or a regressor).
+public enum LabelKind: Sendable, Equatable {
+    case binary, multiclass, continuous
+
+    /// Up to 2 distinct values are two classes; whole numbers, at most `maxClasses` of them, are
+    /// classes; anything else (fractions, or many distinct whole numbers) is a regression target.
+    public init(distinct labels: Set<Float>, maxClasses: Int = 50) {
+        if labels.count <= 2 {
+            self = .binary
+        } else if labels.count <= maxClasses, labels.allSatisfy({ $0 == $0.rounded() }) {
+            self = .multiclass
+        } else {
+            self = .continuous
+        }
+    }
+
+    /// The parameter-server model for these labels.
+    public var linearModel: ModelKind {
+        switch self {
+        case .binary: .logisticRegression
+        case .multiclass: .softmax
+        case .continuous: .linearRegression
+        }
+    }
+}

@@ -6,7 +6,8 @@ import Foundation
 
 /// Fit hyper-parameters shared by `chimera fit` (and later sweeps).
 struct FitOptions: ParsableArguments {
-    @Option(help: "linear, logistic, softmax or svm.") var model = "logistic"
+    @Option(help: "linear, logistic, softmax, svm, or auto: the master picks from the labels (two values: logistic; up to 50 whole numbers: softmax; else linear).")
+    var model = "auto"
     @Option(help: "none, l2, l1 or elasticnet.") var penalty = "l2"
     @Option(help: "Penalty strength.") var alpha = 1e-4
     @Option(help: "Elastic-net mix.") var l1Ratio = 0.15
@@ -24,7 +25,8 @@ struct FitOptions: ParsableArguments {
     @Flag(help: "Skip global standardisation.") var rawFeatures = false
     @Option(help: "Checkpoint every K iterations (0: only at the end).") var checkpointEvery = 0
     @Option(help: "Aggregation: trees each worker fits.") var treesPerWorker = 1
-    @Option(help: "Aggregation: gini, entropy (classification) or squared_error (regression).") var criterion = "gini"
+    @Option(help: "Aggregation: gini, entropy (classification), squared_error (regression), or auto: gini unless the labels are continuous.")
+    var criterion = "auto"
     @Option(help: "Aggregation: maximum tree depth (0: unlimited).") var maxDepth = 0
     @Option(help: "Aggregation: minimum samples to split a node.") var minSamplesSplit = 2
     @Option(help: "Aggregation: minimum samples per leaf.") var minSamplesLeaf = 1
@@ -35,8 +37,12 @@ struct FitOptions: ParsableArguments {
     /// The FitConfig of a bagging fit.
     func treeConfiguration() throws -> Chimera_V1_FitConfig {
         var wire = Chimera_V1_FitConfig()
-        wire.model = criterion == "squared_error" ? .decisionTreeRegressor : .decisionTreeClassifier
-        wire.criterion = criterion
+        switch criterion {
+        case "auto": wire.model = .unspecified
+        case "squared_error": wire.model = .decisionTreeRegressor
+        default: wire.model = .decisionTreeClassifier
+        }
+        wire.criterion = criterion == "auto" ? "" : criterion
         wire.treesPerWorker = UInt32(clamping: max(treesPerWorker, 0))
         wire.maxDepth = UInt32(clamping: max(maxDepth, 0))
         wire.minSamplesSplit = UInt32(clamping: max(minSamplesSplit, 0))
@@ -55,7 +61,9 @@ struct FitOptions: ParsableArguments {
 
     func configuration() throws -> TrainingConfiguration {
         var c = TrainingConfiguration()
-        guard let model = ModelKind(rawValue: model) else { throw ValidationError("--model: linear, logistic, softmax or svm") }
+        guard let model = model == "auto" ? .logisticRegression : ModelKind(rawValue: model) else {
+            throw ValidationError("--model: linear, logistic, softmax, svm or auto")
+        }
         guard let penalty = Penalty(rawValue: penalty) else { throw ValidationError("--penalty: none, l2, l1 or elasticnet") }
         guard let schedule = LearningRateSchedule(rawValue: schedule) else {
             throw ValidationError("--schedule: constant, invscaling or optimal")
@@ -108,6 +116,7 @@ struct Fit: ParsableCommand {
         var request = Chimera_V1_FitRequest()
         request.kind = try client.status().mode == .aggregation ? .aggregation : .parameterServer
         request.config = request.kind == .aggregation ? try fit.treeConfiguration() : try fit.configuration().wire
+        if request.kind == .parameterServer && fit.model == "auto" { request.config.model = .unspecified }
         if waitWorkers > 0 {
             let deadline = Date().addingTimeInterval(60)
             var ready = 0

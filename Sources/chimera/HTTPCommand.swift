@@ -182,20 +182,23 @@ extension FitOptions {
     func sgdBody() throws -> [String: Any] {
         let configuration = try configuration()
         var body: [String: Any] = [
-            "model": model, "iterations": iterations, "eta0": eta0, "alpha": alpha, "penalty": penalty, "schedule": schedule,
+            "iterations": iterations, "eta0": eta0, "alpha": alpha, "penalty": penalty, "schedule": schedule,
             "momentum": momentum, "batch_size": batchSize, "seed": Int(seed), "raw_features": rawFeatures,
         ]
         if let staleness = configuration.staleness { body["staleness"] = staleness } else { body["unbounded_staleness"] = true }
+        if model != "auto" { body["model"] = model }
         return body
     }
 
     /// The gateway's fit body for bagged trees.
     func treeBody() throws -> [String: Any] {
         _ = try treeConfiguration()
-        return [
-            "trees_per_worker": treesPerWorker, "criterion": criterion, "max_depth": maxDepth, "min_samples_split": minSamplesSplit,
+        var body: [String: Any] = [
+            "trees_per_worker": treesPerWorker, "max_depth": maxDepth, "min_samples_split": minSamplesSplit,
             "min_samples_leaf": minSamplesLeaf, "max_features": maxFeatures, "max_leaf_nodes": maxLeafNodes,
             "bootstrap": !noBootstrap, "seed": Int(seed),
         ]
+        if criterion != "auto" { body["criterion"] = criterion }
+        return body
     }
 }

@@ -119,6 +119,19 @@ struct TrainingTests {
         #expect(abs(accuracy - singleAccuracy) <= 0.01, "distributed \(accuracy), single process \(singleAccuracy)")
     }
 
+    @Test("labels pick the model of a fit that names none")
+    func labelKinds() {
+        #expect(LabelKind(distinct: [0, 1]) == .binary)
+        #expect(LabelKind(distinct: [-1, 1]).linearModel == .logisticRegression)
+        #expect(LabelKind(distinct: [1]) == .binary, "one class: the classifier refuses it with a clear error")
+        #expect(LabelKind(distinct: [0, 1, 2, 7]) == .multiclass)
+        #expect(LabelKind(distinct: [0, 1, 2]).linearModel == .softmax)
+        #expect(LabelKind(distinct: [0.5, 1, 2]) == .continuous)
+        #expect(LabelKind(distinct: Set((0..<51).map(Float.init))) == .continuous, "51 whole numbers: a count, not classes")
+        #expect(LabelKind(distinct: Set((0..<50).map(Float.init))) == .multiclass)
+        #expect(LabelKind(distinct: [0.5, 1.5, 2.25]).linearModel == .linearRegression)
+    }
+
     @Test("learning-rate schedules")
     func schedules() {
         var configuration = TrainingConfiguration()

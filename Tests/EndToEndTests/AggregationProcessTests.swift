@@ -97,6 +97,12 @@ struct AggregationProcessTests {
             #expect(made.status == 0, "\(made.stderr)")
             let cluster = try Self.cluster(workers: 2, data: folder)
             let client = try cluster.client()
+            // Naming no model, as the Python Chimera's clients do: the continuous labels make it regression.
+            let auto = try client.fit(Self.treeFit(trees: 1), timeoutMilliseconds: 120_000)
+            #expect(auto.state == .succeeded && auto.report.members == 2)
+            let (testColumns, testRows, _) = try Self.testRows(folder)
+            #expect(try client.predict(columns: testColumns, values: testRows.flatMap { $0 }, rows: testRows.count).classes.isEmpty)
+
             var request = Self.treeFit(trees: 3, criterion: "squared_error")
             request.config.minSamplesLeaf = 3
             let reply = try client.fit(request, timeoutMilliseconds: 120_000)

@@ -107,6 +107,42 @@ struct ParameterServerProcessTests {
         }
     }
 
+    @Test("a fit that names no model gets one from the labels: continuous → linear, 4 classes → softmax", arguments: [
+        ["--task", "regression", "--features", "6"], ["--classes", "4", "--features", "6"],
+    ])
+    func modelFromLabels(_ synth: [String]) async throws {
+        try await blocking {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-auto-\(UUID().uuidString.prefix(8))")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let made = try runChimera(["data", "synth", "--out", folder.path, "--rows", "3000", "--workers", "2"] + synth)
+            #expect(made.status == 0, "\(made.stderr)")
+            let cluster = try Self.cluster(workers: 2, data: folder)
+            let client = try cluster.client()
+            var request = Chimera_V1_FitRequest()
+            request.config.eta0 = 0.2
+            let reply = try client.fit(request, timeoutMilliseconds: 120_000)
+            #expect(reply.state == .succeeded, "\(reply)")
+            let saved = try FittedModel.load(from: cluster.modelDirectory.appendingPathComponent("model.json"))
+            let regression = synth.contains("regression")
+            #expect(saved.model == (regression ? .linearRegression : .softmax))
+
+            let (columns, rows) = try ShardLayout.loadFeatures(folder.appendingPathComponent("test/X_test.csv").path)
+            let truth = try ShardLayout.loadLabels(folder.appendingPathComponent("test/y_test.csv").path).map(Double.init)
+            let prediction = try client.predict(columns: columns, values: rows.flatMap { $0 }, rows: rows.count)
+            if regression {
+                #expect(prediction.classes.isEmpty)
+                let mean = truth.reduce(0, +) / Double(truth.count)
+                let residual = zip(prediction.values, truth).reduce(0.0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+                let total = truth.reduce(0.0) { $0 + ($1 - mean) * ($1 - mean) }
+                #expect(1 - residual / total >= 0.8, "R² \(1 - residual / total)")
+            } else {
+                #expect(prediction.classes == [0, 1, 2, 3])
+                let accuracy = Double(zip(prediction.values, truth).filter { $0 == $1 }.count) / Double(truth.count)
+                #expect(accuracy >= 0.5, "4 classes: accuracy \(accuracy) (chance is 0.25)")
+            }
+        }
+    }
+
     @Test("SIGKILL a worker mid-fit: the fit completes with the others; restarted, it rejoins the running fit")
     func killAndRejoin() async throws {
         try await blocking {

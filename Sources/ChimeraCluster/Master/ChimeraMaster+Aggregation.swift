@@ -11,7 +11,7 @@ extension ChimeraMaster {
 
     func startAggregation(_ peer: Frame, _ request: Chimera_V1_FitRequest, _ requestID: UInt64) throws {
         func refuse(_ code: Chimera_V1_ErrorCode, _ text: String) throws { try refuseFit(peer, requestID, code, text) }
-        let configuration: AggregationConfiguration
+        var configuration: AggregationConfiguration
         do {
             configuration = try AggregationConfiguration(wire: request.config)
         } catch {
@@ -19,6 +19,12 @@ extension ChimeraMaster {
         }
         let ready = readyWorkers
         guard let first = ready.first else { return try refuse(.noWorkers, "no worker is connected") }
+        if request.config.model == .unspecified, request.config.criterion.isEmpty,
+            LabelKind(distinct: Set(ready.flatMap(\.labels))) == .continuous
+        {
+            configuration.tree.criterion = .squaredError
+            log("master: the fit names no model and the labels are continuous: regression trees")
+        }
         var classes: [Float] = []
         if configuration.task == .classification {
             classes = Array(Set(ready.flatMap(\.labels))).sorted()

@@ -59,7 +59,7 @@ extension ChimeraMaster {
 
     private func startJob(_ peer: Frame, _ request: Chimera_V1_FitRequest, _ requestID: UInt64) throws {
         func refuse(_ code: Chimera_V1_ErrorCode, _ text: String) throws { try refuseFit(peer, requestID, code, text) }
-        let configuration: TrainingConfiguration
+        var configuration: TrainingConfiguration
         do {
             configuration = try TrainingConfiguration(wire: request.config)
         } catch {
@@ -67,6 +67,11 @@ extension ChimeraMaster {
         }
         let ready = readyWorkers
         guard let first = ready.first else { return try refuse(.noWorkers, "no worker is connected") }
+        if request.config.model == .unspecified {
+            let labels = LabelKind(distinct: Set(ready.flatMap(\.labels)))
+            configuration.model = labels.linearModel
+            log("master: the fit names no model; the labels are \(labels), so \(configuration.model.rawValue)")
+        }
         let features = first.featureNames
         var classes: [Float] = []
         if configuration.model.isClassifier {
