@@ -157,6 +157,32 @@ struct PredictBodyTests {
         }
     }
 
+    @Test("cells as the Python Chimera takes them: true/false are 1/0, numeric strings are numbers; others are named errors")
+    func pythonCells() throws {
+        let body = try parse(#"{"X_pred_columns":["a","b","c"],"X_pred_rows":[[true, "1.5", 2], [false, " -3e2 ", 0.25]]}"#)
+        #expect(body.values == [1, 1.5, 2, 0, -300, 0.25])
+        #expect { try parse(#"{"X_pred_columns":["a","b"],"X_pred_rows":[[1, "abc"]]}"#) } throws: { error in
+            (error as? GatewayError)?.message.contains("\"abc\" is not a number") == true
+        }
+        #expect { try parse(#"{"X_pred_columns":["a","b"],"X_pred_rows":[[null, 1]]}"#) } throws: { error in
+            (error as? GatewayError)?.message.contains("null is not a number") == true
+        }
+        #expect(throws: GatewayError.self) { try parse(#"{"X_pred_columns":["a"],"X_pred_rows":[["nan"]]}"#) }
+        // In a body large enough to be read in two halves, the second half's strings read the same.
+        let row = "[" + (0..<21).map { $0 % 3 == 0 ? "\"\($0).5\"" : ($0 % 3 == 1 ? "true" : "\($0)") }.joined(separator: ", ") + "]"
+        let large = try parse(
+            "{\"X_pred_columns\":[" + (0..<21).map { "\"c\($0)\"" }.joined(separator: ",") + "],\"X_pred_rows\":["
+                + Array(repeating: row, count: 3_000).joined(separator: ",") + "]}")
+        let expected: [Float] = (0..<21).map { (column: Int) -> Float in
+            switch column % 3 {
+            case 0: Float(column) + 0.5
+            case 1: 1
+            default: Float(column)
+            }
+        }
+        #expect(large.rows == 3_000 && large.values == Array((0..<3_000).map { _ in expected }.joined()))
+    }
+
     @Test("predictions are written as short JSON numbers that read back to the same value")
     func writtenNumbers() {
         #expect(jsonNumber(1) == "1.0" && jsonNumber(0) == "0.0" && jsonNumber(-3) == "-3.0")
