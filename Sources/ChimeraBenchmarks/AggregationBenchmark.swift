@@ -30,6 +30,8 @@ public enum AggregationBenchmark {
         let fitSeconds: Double
         let accuracy: Double
         let predictSeconds: Double
+        /// Through the gateway embedded in the master (`chimera master --http-port`).
+        let embeddedPredictSeconds: Double
         let fanOutPredictSeconds: Double
     }
 
@@ -55,6 +57,7 @@ public enum AggregationBenchmark {
         // (bench.py's own predict number includes its client's JSON encoding).
         var pythonPredict: [Int: Double] = [:]
         var roundRatios: [Int: [Double]] = [:]
+        var embeddedRoundRatios: [Int: [Double]] = [:]
         var rows: [Int: SwiftRow] = [:]
         for n in options.workers {
             let shards = (1...n).map { data.appendingPathComponent("N\(n)/w\($0)") }
@@ -65,8 +68,8 @@ public enum AggregationBenchmark {
             let fit = try HTTPLoad.request(theirCluster.url + "/v1/chimera/aggregation/fit")
             guard fit.status == 200 else { throw BenchmarkError("the Python fit answered \(fit.status)") }
 
-            log("cdc_like_50k, N = \(n): Swift aggregation cluster with a gateway")
-            let cluster = try SwiftChimeraCluster(mode: .aggregation, shards: shards, gateway: true)
+            log("cdc_like_50k, N = \(n): Swift aggregation cluster with a gateway process and one embedded in the master")
+            let cluster = try SwiftChimeraCluster(mode: .aggregation, shards: shards, gatewayProcess: true, embeddedGateway: true)
             var request = Chimera_V1_FitRequest()
             request.kind = .aggregation
             request.config.maxDepth = 5
@@ -91,16 +94,20 @@ public enum AggregationBenchmark {
                           requestsPerRound: max(1, options.pythonPredictRequests / rounds), freezing: cluster.processIDs),
                     .init(url: url, body: body, clients: 1, requestsPerRound: max(1, options.predictRequests / rounds),
                           freezing: theirCluster.processIDs),
+                    .init(url: cluster.embeddedGatewayURL! + "/v1/chimera/aggregation/predict", body: body, clients: 1,
+                          requestsPerRound: max(1, options.predictRequests / rounds), freezing: theirCluster.processIDs),
                 ], rounds: rounds)
             let local = results[1]
             pythonPredict[n] = results[0].percentile(0.5)
             roundRatios[n] = ratios[1]
-            guard local.failures == 0 && remote.failures == 0 && results[0].failures == 0 else {
+            embeddedRoundRatios[n] = ratios[2]
+            guard local.failures == 0 && remote.failures == 0 && results[0].failures == 0 && results[2].failures == 0 else {
                 throw BenchmarkError("predict requests failed")
             }
             rows[n] = SwiftRow(
                 firstFitSeconds: fits[0], fitSeconds: median(fits) ?? .nan, accuracy: Double(correct) / Double(heldOut.labels.count),
-                predictSeconds: local.percentile(0.5), fanOutPredictSeconds: remote.percentile(0.5))
+                predictSeconds: local.percentile(0.5), embeddedPredictSeconds: results[2].percentile(0.5),
+                fanOutPredictSeconds: remote.percentile(0.5))
             log(String(format: "  fit %.4f s, accuracy %.4f, predict 1,000 rows %.2f ms", rows[n]!.fitSeconds, rows[n]!.accuracy, rows[n]!.predictSeconds * 1e3))
         }
 
@@ -110,12 +117,13 @@ public enum AggregationBenchmark {
         out += "Fit: client-observed time of one fit; Swift: the first fit (which also bins the shard) and the median of "
         out += "\(options.fitRepeats) (later fits reuse the bins). Predict: 1,000 rows over HTTP, median: bench.py's own "
         out += "measurement (5 requests with `requests`, its JSON encoding included) and, for both, our keep-alive client with a "
-        out += "pre-encoded body (Python \(options.pythonPredictRequests) requests, Swift \(options.predictRequests), through `chimera gateway`; "
-        out += "both clusters up, measured in \(options.predictRounds) alternating rounds with the other one frozen by SIGSTOP, "
+        out += "pre-encoded body (Python \(options.pythonPredictRequests) requests, Swift \(options.predictRequests), through `chimera gateway` "
+        out += "and through the gateway embedded in the same master, `chimera master --http-port`; "
+        out += "both clusters up, measured in \(options.predictRounds) alternating rounds with the other system frozen by SIGSTOP, "
         out += "latencies pooled; \"per round\": the range of the per-round ratios). "
         out += "Accuracy: P(class 1) > 0.5 on the held-out rows, as bench.py counts it.\n\n"
-        out += "| N | Python fit s | Swift first fit s | Swift fit s | Python ÷ Swift (first, median) | sklearn Bagging(N) fit s | Python acc | Swift acc | sklearn acc | Python predict ms (bench.py / ours) | Swift predict ms | Python ÷ Swift (bench.py / ours) | per round (ours) | Swift fan-out predict ms |\n"
-        out += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        out += "| N | Python fit s | Swift first fit s | Swift fit s | Python ÷ Swift (first, median) | sklearn Bagging(N) fit s | Python acc | Swift acc | sklearn acc | Python predict ms (bench.py / ours) | Swift predict ms | Python ÷ Swift (bench.py / ours) | per round (ours) | Swift embedded-gateway predict ms | Python ÷ it (bench.py / ours) | per round (ours) | Swift fan-out predict ms |\n"
+        out += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for n in options.workers {
             guard let ours = rows[n] else { continue }
             let theirs = python["bag_tree_cdc50k", n]
@@ -129,6 +137,10 @@ public enum AggregationBenchmark {
             let perRound = roundRatios[n] ?? []
             out += "| \(f(ours.predictSeconds * 1e3, 2)) | \(f(predictRatio, 0))× / \(f(sameClient, 0))× "
             out += "| \(f(perRound.min(), 0))–\(f(perRound.max(), 0))× "
+            let embeddedRound = embeddedRoundRatios[n] ?? []
+            out += "| \(f(ours.embeddedPredictSeconds * 1e3, 2)) "
+            out += "| \(f(theirs?.predict1000Seconds.map { $0 / ours.embeddedPredictSeconds }, 0))× / \(f(pythonPredict[n].map { $0 / ours.embeddedPredictSeconds }, 0))× "
+            out += "| \(f(embeddedRound.min(), 0))–\(f(embeddedRound.max(), 0))× "
             out += "| \(f(ours.fanOutPredictSeconds * 1e3, 2)) |\n"
         }
         return out

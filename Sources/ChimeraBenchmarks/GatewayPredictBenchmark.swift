@@ -38,47 +38,56 @@ public enum GatewayPredictBenchmark {
             masterArguments: ["loss": "log_loss", "max_iter": 5])
         let fit = try HTTPLoad.request(theirCluster.url + "/v1/chimera/parameter-server/fit")
         guard fit.status == 200 else { throw BenchmarkError("the Python fit answered \(fit.status)") }
-        log("starting our master, 1 worker and a gateway, and fitting")
-        let ourCluster = try SwiftChimeraCluster(mode: .parameterServer, shards: [shard], gateway: true)
+        log("starting our master (with its embedded gateway), 1 worker and a gateway process, and fitting")
+        let ourCluster = try SwiftChimeraCluster(mode: .parameterServer, shards: [shard], gatewayProcess: true, embeddedGateway: true)
         var request = Chimera_V1_FitRequest()
         request.config.maxIterations = 5
         _ = try ourCluster.client.fit(request)
 
-        // Both servers stay up and are measured in turns, so a slow stretch of the machine falls on both.
-        var python: [Int: HTTPLoad.Result] = [:]
-        var swift: [Int: HTTPLoad.Result] = [:]
-        var roundRatios: [Int: [Double]] = [:]
+        // All servers stay up and are measured in turns (the other system frozen), so a slow stretch of
+        // the machine falls on all of them. Our two gateways front the same master.
+        let servers = [
+            ("Python Chimera", theirCluster.url, options.pythonRequests, ourCluster.processIDs),
+            ("chimera-gateway (own process)", ourCluster.gatewayURL!, options.swiftRequests, theirCluster.processIDs),
+            ("gateway embedded in the master (`--http-port`)", ourCluster.embeddedGatewayURL!, options.swiftRequests, theirCluster.processIDs),
+        ]
+        var results: [Int: [HTTPLoad.Result]] = [:]
+        var roundRatios: [Int: [[Double]]] = [:]
         for clients in options.concurrency {
-            log("predict, \(clients) client(s): \(options.rounds) rounds of Python then Swift")
+            log("predict, \(clients) client(s): \(options.rounds) rounds of Python, gateway, embedded gateway")
             let rounds = options.rounds
-            let (results, ratios) = try HTTPLoad.interleaved(
-                [
-                    .init(url: theirCluster.url + path, body: body, clients: clients,
-                          requestsPerRound: max(1, (options.pythonRequests[clients] ?? 5) / rounds), freezing: ourCluster.processIDs),
-                    .init(url: ourCluster.gatewayURL! + path, body: body, clients: clients,
-                          requestsPerRound: max(1, (options.swiftRequests[clients] ?? 30) / rounds), freezing: theirCluster.processIDs),
-                ], rounds: rounds)
-            python[clients] = results[0]
-            swift[clients] = results[1]
-            roundRatios[clients] = ratios[1]
+            let targets = servers.map { server in
+                HTTPLoad.Target(
+                    url: server.1 + path, body: body, clients: clients,
+                    requestsPerRound: max(1, (server.2[clients] ?? 30) / rounds), freezing: server.3)
+            }
+            (results[clients], roundRatios[clients]) = try HTTPLoad.interleaved(targets, rounds: rounds)
         }
 
         let f = ParameterServerBenchmark.format
         var out = "### HTTP predict: chimera-gateway vs the Python Chimera (\(options.rows)-row batches, `cdc_like` rows, 21 features)\n\n"
-        out += "Both servers are measured in this run by the same keep-alive HTTP/1.1 client (`HTTPLoad`); each client sends its "
-        out += "requests back to back. Both stay up and are measured in \(options.rounds) alternating rounds (Python, then Swift; "
-        out += "the other server's processes stopped with SIGSTOP meanwhile), latencies pooled over the rounds. Latency: median and p99 per request; throughput: requests per second over all "
-        out += "clients; per round: the range of Python median ÷ Swift median over the rounds.\n\n"
-        out += "| clients | Python median ms | Python p99 ms | Python req/s | Swift median ms | Swift p99 ms | Swift req/s | latency Python ÷ Swift | per round | throughput Swift ÷ Python | failed (Py/Swift) |\n"
-        out += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        out += "All servers are measured in this run by the same keep-alive HTTP/1.1 client (`HTTPLoad`); each client sends its "
+        out += "requests back to back. All stay up and are measured in \(options.rounds) alternating rounds (Python, our gateway "
+        out += "process, the gateway embedded in the same master; the other system's processes stopped with SIGSTOP meanwhile), latencies "
+        out += "pooled over the rounds. Latency: median and p99 per request; throughput: requests per second over all clients; "
+        out += "per round: the range of Python median ÷ this server's median over the rounds.\n\n"
+        out += "| clients | server | median ms | p99 ms | req/s | latency Python ÷ this | per round | throughput this ÷ Python | failed |\n"
+        out += "|---:|---|---:|---:|---:|---:|---:|---:|---:|\n"
         for clients in options.concurrency {
-            guard let theirs = python[clients], let ours = swift[clients] else { continue }
-            out += "| \(clients) | \(f(theirs.percentile(0.5) * 1e3, 1)) | \(f(theirs.percentile(0.99) * 1e3, 1)) | \(f(theirs.requestsPerSecond, 1)) "
-            out += "| \(f(ours.percentile(0.5) * 1e3, 2)) | \(f(ours.percentile(0.99) * 1e3, 2)) | \(f(ours.requestsPerSecond, 0)) "
-            let perRound = roundRatios[clients] ?? []
-            out += "| \(f(theirs.percentile(0.5) / ours.percentile(0.5), 0))× "
-            out += "| \(f(perRound.min(), 0))–\(f(perRound.max(), 0))× | \(f(ours.requestsPerSecond / theirs.requestsPerSecond, 0))× "
-            out += "| \(theirs.failures)/\(ours.failures) |\n"
+            guard let measured = results[clients], let theirs = measured.first else { continue }
+            for (index, result) in measured.enumerated() {
+                let perRound = roundRatios[clients]?[index] ?? []
+                let digits = index == 0 ? 1 : 2
+                out += "| \(clients) | \(servers[index].0) | \(f(result.percentile(0.5) * 1e3, digits)) | \(f(result.percentile(0.99) * 1e3, digits)) "
+                out += "| \(f(result.requestsPerSecond, index == 0 ? 1 : 0)) "
+                if index == 0 {
+                    out += "| – | – | – "
+                } else {
+                    out += "| \(f(theirs.percentile(0.5) / result.percentile(0.5), 0))× | \(f(perRound.min(), 0))–\(f(perRound.max(), 0))× "
+                    out += "| \(f(result.requestsPerSecond / theirs.requestsPerSecond, 0))× "
+                }
+                out += "| \(result.failures) |\n"
+            }
         }
         return out
     }

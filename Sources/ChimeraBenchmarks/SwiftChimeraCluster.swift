@@ -2,21 +2,28 @@ import ChimeraCluster
 import ChimeraWire
 import Foundation
 
-/// Our cluster as benchmarks run it: a master, one worker per shard and optionally a gateway, each a
-/// process of this executable on 127.0.0.1; everything is stopped when released.
+/// Our cluster as benchmarks run it: a master, one worker per shard and optionally a gateway process
+/// and/or a gateway embedded in the master, each a process of this executable on 127.0.0.1; everything
+/// is stopped when released.
 final class SwiftChimeraCluster {
     let client: MasterClient
     let controlEndpoint: String
+    /// The gateway process's URL.
     private(set) var gatewayURL: String?
+    /// The URL of the gateway embedded in the master (`chimera master --http-port`).
+    private(set) var embeddedGatewayURL: String?
     private var processes: [ChildProcess] = []
 
-    init(mode: MasterMode, shards: [URL], gateway: Bool = false) throws {
+    init(mode: MasterMode, shards: [URL], gatewayProcess: Bool = false, embeddedGateway: Bool = false) throws {
         let master = try ChildProcess(
-            name: "master", arguments: ["master", "--mode", mode.rawValue, "--port", "0"], captureOutput: true)
+            name: "master",
+            arguments: ["master", "--mode", mode.rawValue, "--port", "0"] + (embeddedGateway ? ["--http-port", "0"] : []),
+            captureOutput: true)
         processes.append(master)
         guard let line = master.nextLine(timeoutSeconds: 30), let endpoints = MasterAnnouncement(line: line) else {
             throw BenchmarkError("the master did not start")
         }
+        if embeddedGateway { embeddedGatewayURL = try Self.url(announcedBy: master) }
         controlEndpoint = endpoints.control
         client = try MasterClient(endpoint: endpoints.control)
         // As `chimera local` does: the workers split this machine's cores for their gradient passes.
@@ -28,14 +35,11 @@ final class SwiftChimeraCluster {
                     arguments: ["worker", "--master", endpoints.workers, "--data", shard.path, "--name", "w\(index + 1)", "--threads", "\(threads)"],
                     captureOutput: true))
         }
-        if gateway {
+        if gatewayProcess {
             let process = try ChildProcess(
                 name: "gateway", arguments: ["gateway", "--master", endpoints.control, "--port", "0"], captureOutput: true)
             processes.append(process)
-            guard let line = process.nextLine(timeoutSeconds: 60), let url = line.split(separator: "=", maxSplits: 1).last else {
-                throw BenchmarkError("the gateway did not start")
-            }
-            gatewayURL = String(url)
+            gatewayURL = try Self.url(announcedBy: process)
         }
         let deadline = Date().addingTimeInterval(120)
         while try client.status().workers.filter(\.ready).count < shards.count {
@@ -45,6 +49,14 @@ final class SwiftChimeraCluster {
     }
 
     deinit { ChildProcess.stopAll(processes) }
+
+    /// The URL in a gateway's `chimera-gateway url=…` line.
+    private static func url(announcedBy process: ChildProcess) throws -> String {
+        guard let line = process.nextLine(timeoutSeconds: 60), line.hasPrefix("chimera-gateway url="),
+            let url = line.split(separator: "=", maxSplits: 1).last
+        else { throw BenchmarkError("the gateway did not start") }
+        return String(url)
+    }
 
     /// Its processes, for freezing them while another server is measured.
     var processIDs: [Int32] { processes.map(\.processIdentifier) }

@@ -3,7 +3,7 @@ import Dispatch
 import NIOCore
 import NIOPosix
 import Synchronization
-import ZeroMQ
+public import ZeroMQ
 
 /// A small pool of threads, each owning one `MasterClient` (one REQ socket to the master's control
 /// ROUTER), that HTTP handlers hand blocking requests to. Handlers await the result without holding a
@@ -29,10 +29,11 @@ public final class MasterBridge: Sendable {
     public let endpoint: String
     public let size: Int
 
-    public init(endpoint: String, size: Int = 4, curve: CurveClientSettings? = nil) throws {
+    /// `context`: the one of an `inproc://` endpoint's master (an embedded gateway); else a new one.
+    public init(endpoint: String, size: Int = 4, curve: CurveClientSettings? = nil, context: Context? = nil) throws {
         self.endpoint = endpoint
         self.size = max(1, size)
-        let context = try Context()
+        let context = try context ?? Context()
         slots = try (0..<self.size).map { _ in Slot(try MasterClient(endpoint: endpoint, context: context, curve: curve)) }
         state.withLock { $0.idle = slots }
         for (index, slot) in slots.enumerated() {

@@ -18,7 +18,10 @@ struct Chimera: AsyncParsableCommand {
     static func main() async {
         ChildProcess.unblockSignals()
         // The gateway serves HTTP: its tasks run on the event loops (see runConcurrencyOnEventLoops).
-        if CommandLine.arguments.dropFirst().first == "gateway" { runConcurrencyOnEventLoops() }
+        let arguments = CommandLine.arguments.dropFirst()
+        if arguments.first == "gateway" || (arguments.first == "master" && arguments.contains { $0.hasPrefix("--http-port") }) {
+            runConcurrencyOnEventLoops()
+        }
         await main(nil)
     }
 }

@@ -24,35 +24,51 @@ struct GatewayCommand: AsyncParsableCommand {
 
     func run() async throws {
         if let parent { ChildProcess.dieWithParent(originalParent: parent) }
-        var options = GatewayOptions()
-        options.master = master
-        options.host = host
-        options.port = port
-        options.bridgeSize = bridgeSize
-        options.maxBodyBytes = maxBodyMib << 20
-        options.fitTimeoutSeconds = fitTimeout
-        options.requestTimeoutSeconds = requestTimeout
-        if let tokenFile {
-            guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
-                throw ValidationError("cannot read --token-file \(tokenFile)")
-            }
-            options.bearerToken = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        } else if let token = ProcessInfo.processInfo.environment["CHIMERA_GATEWAY_TOKEN"], !token.isEmpty {
-            options.bearerToken = token
-        }
-        if options.bearerToken?.isEmpty ?? false { throw ValidationError("the bearer token is empty") }
-        let loopback = isLoopback(host)
-        if !loopback && options.bearerToken == nil && !insecure {
-            throw ValidationError("listening on \(host) needs a bearer token (--token-file or CHIMERA_GATEWAY_TOKEN), or --insecure")
-        }
+        let options = try gatewayOptions(
+            master: master, host: host, port: port, bridgeSize: bridgeSize, maxBodyMib: maxBodyMib, fitTimeout: fitTimeout,
+            requestTimeout: requestTimeout, tokenFile: tokenFile, insecure: insecure)
         let bridge = try MasterBridge(endpoint: master, size: bridgeSize, curve: try curve.settings())
-        let host = self.host
-        let app = buildGateway(options, bridge: bridge) { port in
-            // One machine-readable line on stdout, like the master's.
-            print("chimera-gateway url=http://\(host):\(port)")
-            fflush(nil)
-        }
-        try await app.runService()
-        bridge.shutdown()
+        try await serveGateway(options, bridge: bridge)
     }
+}
+
+/// The gateway's settings from its command-line options (shared by `chimera gateway` and the gateway
+/// a master embeds with `--http-port`).
+func gatewayOptions(
+    master: String, host: String, port: Int, bridgeSize: Int, maxBodyMib: Int, fitTimeout: Double, requestTimeout: Double,
+    tokenFile: String?, insecure: Bool
+) throws -> GatewayOptions {
+    var options = GatewayOptions()
+    options.master = master
+    options.host = host
+    options.port = port
+    options.bridgeSize = bridgeSize
+    options.maxBodyBytes = maxBodyMib << 20
+    options.fitTimeoutSeconds = fitTimeout
+    options.requestTimeoutSeconds = requestTimeout
+    if let tokenFile {
+        guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
+            throw ValidationError("cannot read the token file \(tokenFile)")
+        }
+        options.bearerToken = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    } else if let token = ProcessInfo.processInfo.environment["CHIMERA_GATEWAY_TOKEN"], !token.isEmpty {
+        options.bearerToken = token
+    }
+    if options.bearerToken?.isEmpty ?? false { throw ValidationError("the bearer token is empty") }
+    if !isLoopback(host) && options.bearerToken == nil && !insecure {
+        throw ValidationError("listening on \(host) needs a bearer token (a token file or CHIMERA_GATEWAY_TOKEN), or --insecure")
+    }
+    return options
+}
+
+/// Serves the gateway until SIGINT/SIGTERM, then stops the bridge.
+func serveGateway(_ options: GatewayOptions, bridge: MasterBridge) async throws {
+    let host = options.host
+    let app = buildGateway(options, bridge: bridge) { port in
+        // One machine-readable line on stdout, like the master's.
+        print("chimera-gateway url=http://\(host):\(port)")
+        fflush(nil)
+    }
+    try await app.runService()
+    bridge.shutdown()
 }

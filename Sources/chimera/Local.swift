@@ -17,6 +17,8 @@ struct Local: ParsableCommand {
     @Option(help: "Synthetic data instead: rows,features,classes (e.g. 20000,20,2).") var synth: String?
     @Option(help: "Gateway port (0: OS-chosen).") var port = 8080
     @Option(help: "Master workers port; broadcast and control follow it (0: OS-chosen).") var masterPort = 0
+    @Flag(help: "Serve HTTP from the master's process (`chimera master --http-port`) instead of a gateway process: fewer hand-overs per request.")
+    var embeddedGateway = false
 
     func validate() throws {
         guard MasterMode(rawValue: mode) != nil else { throw ValidationError("--mode must be parameter-server or aggregation") }
@@ -37,7 +39,8 @@ struct Local: ParsableCommand {
 
         let master = try ChildProcess(
             name: "master",
-            arguments: ["master", "--mode", mode, "--port", "\(masterPort)", "--model-dir", scratch.appendingPathComponent("model").path, "--parent", me],
+            arguments: ["master", "--mode", mode, "--port", "\(masterPort)", "--model-dir", scratch.appendingPathComponent("model").path, "--parent", me]
+                + (embeddedGateway ? ["--http-port", "\(port)"] : []),
             prefix: "[master]", captureOutput: true)
         children.append(master)
         guard let line = master.nextLine(timeoutSeconds: 60), let endpoints = MasterAnnouncement(line: line) else {
@@ -54,13 +57,18 @@ struct Local: ParsableCommand {
                     arguments: ["worker", "--master", workersEndpoint, "--data", shard.path, "--name", name, "--threads", "\(threads)", "--parent", me],
                     prefix: "[\(name)]"))
         }
-        let gateway = try ChildProcess(
-            name: "gateway",
-            arguments: ["gateway", "--master", endpoints.control, "--port", "\(port)", "--parent", me],
-            prefix: "[gateway]", captureOutput: true)
-        children.append(gateway)
+        // The gateway announces its URL on stdout: the embedded one right after the master's line.
+        let gateway =
+            embeddedGateway
+            ? master
+            : try ChildProcess(
+                name: "gateway",
+                arguments: ["gateway", "--master", endpoints.control, "--port", "\(port)", "--parent", me],
+                prefix: "[gateway]", captureOutput: true)
+        if !embeddedGateway { children.append(gateway) }
         if stop.isStopped { return logLine("chimera local: stopping") }
-        guard let urlLine = gateway.nextLine(timeoutSeconds: 60), let url = urlLine.split(separator: "=", maxSplits: 1).last
+        guard let urlLine = gateway.nextLine(timeoutSeconds: 60), urlLine.hasPrefix("chimera-gateway url="),
+            let url = urlLine.split(separator: "=", maxSplits: 1).last
         else {
             throw ValidationError("the gateway did not start")
         }

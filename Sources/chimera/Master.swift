@@ -1,9 +1,11 @@
 import ArgumentParser
 import ChimeraCluster
+import ChimeraGateway
 import ChimeraML
 import Foundation
+import ZeroMQ
 
-struct Master: ParsableCommand {
+struct Master: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a master: workers connect to it, clients fit and predict through it.")
 
@@ -18,6 +20,18 @@ struct Master: ParsableCommand {
     @Option(help: "Aggregation: how long a fan-out prediction waits for the workers, in ms.") var fanOutTimeoutMs = 10_000
     @Option(help: "Exit when this pid dies (set by chimera local).") var parent: Int32?
     @OptionGroup var curve: CurveServerOptions
+    @Option(
+        help:
+            "Also serve the gateway's HTTP API from this process on this port (0: OS-chosen), bridged to the master over ZeroMQ inproc: no gateway process, fewer hand-overs per request."
+    )
+    var httpPort: Int?
+    @Option(help: "Embedded gateway: interface to listen on.") var httpHost = "127.0.0.1"
+    @Option(help: "Embedded gateway: file holding the bearer token (or env CHIMERA_GATEWAY_TOKEN).") var httpTokenFile: String?
+    @Flag(help: "Embedded gateway: allow listening beyond loopback without a token.") var httpInsecure = false
+    @Option(help: "Embedded gateway: largest request body in MiB.") var httpMaxBodyMib = 64
+
+    /// Where an embedded gateway reaches the master.
+    static let inprocControl = "inproc://chimera-control"
 
     func validate() throws {
         guard MasterMode(rawValue: mode) != nil else { throw ValidationError("--mode must be parameter-server or aggregation") }
@@ -27,7 +41,7 @@ struct Master: ParsableCommand {
         if resume && modelDir == nil { throw ValidationError("--resume needs --model-dir") }
     }
 
-    func run() throws {
+    func run() async throws {
         if let parent { ChildProcess.dieWithParent(originalParent: parent) }
         var options = MasterOptions()
         options.mode = MasterMode(rawValue: mode)!
@@ -43,6 +57,15 @@ struct Master: ParsableCommand {
         if !isLoopback(host) && options.curve == nil {
             logLine("master: warning: listening on \(host) without CURVE: anyone who reaches it can join or fit")
         }
+        var gateway: GatewayOptions?
+        if let httpPort {
+            gateway = try gatewayOptions(
+                master: Self.inprocControl, host: httpHost, port: httpPort, bridgeSize: 4, maxBodyMib: httpMaxBodyMib,
+                fitTimeout: 3600, requestTimeout: 30, tokenFile: httpTokenFile, insecure: httpInsecure)
+            options.inprocControlEndpoint = Self.inprocControl
+            // With CURVE the embedded clients present the master's own key.
+            if let key = options.curve?.keyPair.publicKey { options.curve?.allowedClientKeys.insert(key) }
+        }
         let master = try ChimeraMaster(options: options, log: logLine)
         let stopFlag = master.stopFlag
         TerminationSignals.onTerminate { _ in stopFlag.stop() }
@@ -51,7 +74,24 @@ struct Master: ParsableCommand {
         print(MasterAnnouncement(workers: e.workers, broadcast: e.broadcast, control: e.control).line)
         fflush(nil)
         logLine("master: \(options.mode.rawValue) listening: workers \(e.workers), broadcast \(e.broadcast), control \(e.control)")
-        try master.run()
+        guard let gateway else {
+            try master.run()
+            return logLine("master: stopped")
+        }
+        let curve = options.curve.map { CurveClientSettings(serverPublicKey: $0.keyPair.publicKey, keyPair: $0.keyPair) }
+        let bridge = try MasterBridge(endpoint: Self.inprocControl, size: gateway.bridgeSize, curve: curve, context: master.context)
+        // The master's loop on its own thread (the master is used there only; it is stopped through its
+        // Sendable flag), the gateway on the event loops; either ending ends both.
+        nonisolated(unsafe) let loop = master
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await DedicatedThread.run(name: "chimera-master") { try loop.run() } }
+            group.addTask { try await serveGateway(gateway, bridge: bridge) }
+            defer {
+                stopFlag.stop()
+                group.cancelAll()
+            }
+            try await group.next()
+        }
         logLine("master: stopped")
     }
 }

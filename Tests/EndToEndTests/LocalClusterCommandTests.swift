@@ -83,13 +83,13 @@ extension LocalClusterCommandTests {
         throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "chimera local printed no URL"])
     }
 
-    @Test("the quickstart's client: chimera http fit follows a job to the end, chimera http predict prints accuracy", arguments: [
-        "parameter-server", "aggregation",
-    ])
-    func httpClientCommands(mode: String) async throws {
+    @Test(
+        "the quickstart's client: chimera http fit follows a job to the end, chimera http predict prints accuracy (gateway process, or embedded in the master)",
+        arguments: [("parameter-server", false), ("aggregation", false), ("parameter-server", true), ("aggregation", true)])
+    func httpClientCommands(mode: String, embedded: Bool) async throws {
         try await blocking {
             let data = repositoryRoot.appendingPathComponent("deploy/data/breast-cancer")
-            let (local, url) = try Self.startLocal(["--mode", mode, "--data", data.path])
+            let (local, url) = try Self.startLocal(["--mode", mode, "--data", data.path] + (embedded ? ["--embedded-gateway"] : []))
             defer { ChildProcess.stopAll([local]) }
             let fitArguments = mode == "aggregation" ? ["--trees-per-worker", "4"] : ["--iterations", "150", "--eta0", "0.5"]
             let fit = try runChimera(["http", "fit", "--gateway", url, "--wait-workers", "4", "--poll", "0.01"] + fitArguments)

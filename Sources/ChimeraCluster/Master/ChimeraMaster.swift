@@ -3,7 +3,7 @@ import ChimeraWire
 import Foundation
 import SwiftProtobuf
 import Synchronization
-import ZeroMQ
+public import ZeroMQ
 
 /// The master: one event loop owning the workers ROUTER, the broadcast PUB and the control ROUTER.
 /// In parameter-server mode training decisions come from `ParameterServerState`; in aggregation mode
@@ -18,7 +18,8 @@ public final class ChimeraMaster {
     public let endpoints: Endpoints
     let options: MasterOptions
     let log: (String) -> Void
-    let context: Context
+    /// The ZeroMQ context of every master socket: in-process clients of `inprocControlEndpoint` use it.
+    public let context: Context
     let workersSocket: Socket
     let broadcastSocket: Socket
     let controlSocket: Socket
@@ -80,6 +81,7 @@ public final class ChimeraMaster {
             workers: try workersSocket.bind(requested.workers),
             broadcast: try broadcastSocket.bind(requested.broadcast),
             control: try controlSocket.bind(requested.control))
+        if let inproc = options.inprocControlEndpoint { _ = try controlSocket.bind(inproc) }
         if options.resume, options.mode == .aggregation, let directory = options.modelDirectory {
             let url = directory.appendingPathComponent("ensemble.json")
             if FileManager.default.fileExists(atPath: url.path) {

@@ -28,6 +28,10 @@ public struct MasterOptions: Sendable {
     /// CURVE: when set, every master socket is a CURVE server admitting only the allowed client keys.
     public var curve: CurveServerSettings?
 
+    /// Also bind the control socket to this `inproc://` endpoint, for clients in this process (an
+    /// embedded gateway: `ChimeraMaster.context` is the context they must use).
+    public var inprocControlEndpoint: String?
+
     public init() {}
 
     var endpoints: (workers: String, broadcast: String, control: String) {
