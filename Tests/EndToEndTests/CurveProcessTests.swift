@@ -20,9 +20,12 @@ struct CurveProcessTests {
                 try (pair.secretKey + "\n").write(to: folder.appendingPathComponent("\(name).secret"), atomically: true, encoding: .utf8)
             }
             let prefix = { (name: String) in folder.appendingPathComponent(name).path }
+            // With a gateway embedded in the master: its in-process bridge must get through CURVE too.
             let cluster = try LocalCluster(extraArguments: [
                 "--curve-keys", prefix("master"), "--curve-allow", pairs["worker"]!.publicKey, "--curve-allow", pairs["client"]!.publicKey,
+                "--http-port", "0",
             ])
+            let url = try #require(cluster.master.nextLine(timeoutSeconds: 60)?.split(separator: "=", maxSplits: 1).last)
             cluster.clientCurve = CurveClientSettings(serverPublicKey: pairs["master"]!.publicKey, keyPair: pairs["client"]!)
             let data = repositoryRoot.appendingPathComponent("deploy/data/breast-cancer")
             let serverKey = ["--curve-server-key", pairs["master"]!.publicKey]
@@ -40,6 +43,8 @@ struct CurveProcessTests {
             #expect(reply.report.clocks.map(\.name) == ["allowed"], "only the allowed worker took part")
             // Still only one worker after the others had plenty of time to try.
             #expect(try cluster.client().status().workers.map(\.name) == ["allowed"])
+            let (status, body) = try LocalClusterCommandTests.post("\(url)/v1/chimera/parameter-server/fit", nil)
+            #expect(status == 200 && body == "{\"fit\":\"ok\"}", "the embedded gateway: \(status) \(body)")
 
             // A client without keys, or with keys that are not allowed, gets nothing through.
             let plain = try MasterClient(endpoint: cluster.controlEndpoint)
