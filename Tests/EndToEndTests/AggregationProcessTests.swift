@@ -137,6 +137,27 @@ struct AggregationProcessTests {
         }
     }
 
+    @Test("an idle worker stopped until declared dead comes back by itself, ready, and takes part in the next fit")
+    func idleWorkerReturns() async throws {
+        try await blocking {
+            let cluster = try Self.cluster(workers: 2, data: Self.breastCancer)
+            let client = try cluster.client()
+            let stopped = cluster.workers["worker-2"]!
+            stopped.send(signal: SIGSTOP)
+            try cluster.waitFor("worker-2 declared dead") {
+                ParameterServerProcessTests.worker($0, "worker-2")?.alive == false
+            }
+            stopped.send(signal: SIGCONT)
+            // No job runs meanwhile: only its heartbeats can tell it that the master forgot it.
+            try cluster.waitFor("worker-2 back and ready") { status in
+                status.workers.filter { $0.alive && $0.ready }.count == 2
+            }
+            let reply = try client.fit(Self.treeFit(trees: 2), timeoutMilliseconds: 60_000)
+            #expect(reply.state == .succeeded)
+            #expect(reply.report.members == 4, "both workers' trees")
+        }
+    }
+
     @Test("malformed tree bytes from a worker are refused and counted; the fit succeeds with the others")
     func malformedTrees() async throws {
         try await blocking {

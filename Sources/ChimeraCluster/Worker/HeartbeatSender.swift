@@ -8,6 +8,7 @@ import ZeroMQ
 final class HeartbeatSender: Sendable {
     private let state = Mutex<(jobID: UInt64, clock: UInt64)>((0, 0))
     private let stopping = Atomic<Bool>(false)
+    private let forgotten = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
 
     init(context: Context, endpoint: String, curve: CurveClientSettings?, workerID: UInt32, intervalMilliseconds: Int) throws {
@@ -21,9 +22,12 @@ final class HeartbeatSender: Sendable {
                 beat.jobID = jobID
                 beat.clock = clock
                 beat.state = jobID == 0 ? .idle : .training
-                // A lost or refused heartbeat needs no action here: the main loop re-registers when
-                // the master says it forgot us.
-                _ = try? channel.request(WireMessage(.heartbeat(beat)), timeoutMilliseconds: Int32(intervalMilliseconds * 2))
+                // A lost heartbeat needs no action. "Unknown worker" means the master declared us dead
+                // (we were stopped, or cut off, for too long): an idle main loop learns it here only.
+                let reply = try? channel.request(WireMessage(.heartbeat(beat)), timeoutMilliseconds: Int32(intervalMilliseconds * 2))
+                if case .error(let error)? = reply?.body, error.code == .unknownWorker {
+                    forgotten.store(true, ordering: .releasing)
+                }
                 // Sleep in small steps so stop() is prompt.
                 var waited = 0
                 while waited < intervalMilliseconds && !stopping.load(ordering: .acquiring) {
@@ -36,6 +40,9 @@ final class HeartbeatSender: Sendable {
     }
 
     func update(jobID: UInt64, clock: UInt64) { state.withLock { $0 = (jobID, clock) } }
+
+    /// The master answered a heartbeat with "unknown worker": register again.
+    var masterForgotUs: Bool { forgotten.load(ordering: .acquiring) }
 
     func stop() {
         if !stopping.exchange(true, ordering: .acquiringAndReleasing) { finished.wait() }

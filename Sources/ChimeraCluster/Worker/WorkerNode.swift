@@ -74,6 +74,11 @@ public final class WorkerNode {
                 }
                 continue
             }
+            if heartbeat?.masterForgotUs == true {
+                log("\(options.name): the master declared this worker dead; registering again")
+                pendingJob = try register()
+                continue
+            }
             guard let sub = broadcast, let frames = try sub.receiveMultipart() else { continue }
             let message: WireMessage
             do {
@@ -134,6 +139,8 @@ public final class WorkerNode {
             case .welcome(let welcome):
                 workerID = welcome.workerID
                 try connectBroadcast(welcome.broadcastEndpoint)
+                // A new registration starts unconfirmed on the master: confirm the next Sync again.
+                subscribed = false
                 heartbeat = try HeartbeatSender(
                     context: context, endpoint: options.masterEndpoint, curve: options.curve, workerID: workerID,
                     intervalMilliseconds: Int(max(welcome.heartbeatIntervalMs, 50)))
