@@ -17,6 +17,9 @@ public enum AggregationBenchmark {
         public var pythonPredictRequests = 10
         /// Alternating rounds of Python then Swift predicts.
         public var predictRounds = 5
+        /// Fits per system whose held-out accuracy is compared as a distribution (the Python Chimera's
+        /// fits are unseeded; ours use seeds 1…K).
+        public var accuracyFits = 10
         public var reusePython = false
 
         public init(baselineSource: URL, scratch: URL) {
@@ -58,6 +61,8 @@ public enum AggregationBenchmark {
         var pythonPredict: [Int: Double] = [:]
         var roundRatios: [Int: [Double]] = [:]
         var embeddedRoundRatios: [Int: [Double]] = [:]
+        var accuracies: [Int: (python: [Double], swift: [Double])] = [:]
+        let wholeHeldOut = try heldOut.json(rows: heldOut.rows.count)
         var rows: [Int: SwiftRow] = [:]
         for n in options.workers {
             let shards = (1...n).map { data.appendingPathComponent("N\(n)/w\($0)") }
@@ -109,6 +114,33 @@ public enum AggregationBenchmark {
                 predictSeconds: local.percentile(0.5), embeddedPredictSeconds: results[2].percentile(0.5),
                 fanOutPredictSeconds: remote.percentile(0.5))
             log(String(format: "  fit %.4f s, accuracy %.4f, predict 1,000 rows %.2f ms", rows[n]!.fitSeconds, rows[n]!.accuracy, rows[n]!.predictSeconds * 1e3))
+
+            log("cdc_like_50k, N = \(n): accuracy over \(options.accuracyFits) fits of each")
+            var theirAccuracies: [Double] = []
+            for _ in 0..<options.accuracyFits {
+                guard try HTTPLoad.request(theirCluster.url + "/v1/chimera/aggregation/fit").status == 200 else {
+                    throw BenchmarkError("a Python fit failed")
+                }
+                let reply = try HTTPLoad.request(theirCluster.url + "/v1/chimera/aggregation/predict", body: wholeHeldOut)
+                let object = try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any]
+                guard reply.status == 200, let values = object?["y_pred_rows"] as? [Double], values.count == heldOut.labels.count else {
+                    throw BenchmarkError("a Python predict answered \(reply.status)")
+                }
+                theirAccuracies.append(Self.accuracy(values, heldOut.labels))
+            }
+            var ourAccuracies: [Double] = []
+            for seed in 1...options.accuracyFits {
+                try cluster.waitForWorkers(n)
+                request.config.seed = UInt64(seed)
+                guard try cluster.client.fit(request, timeoutMilliseconds: 600_000).report.members == UInt32(n) else {
+                    throw BenchmarkError("a fit lost a worker")
+                }
+                let values = try cluster.client.predict(
+                    columns: heldOut.columns, values: heldOut.rows.flatMap { $0 }, rows: heldOut.rows.count, kind: .aggregation
+                ).values
+                ourAccuracies.append(Self.accuracy(values, heldOut.labels))
+            }
+            accuracies[n] = (theirAccuracies, ourAccuracies)
         }
 
         let f = ParameterServerBenchmark.format
@@ -143,6 +175,26 @@ public enum AggregationBenchmark {
             out += "| \(f(embeddedRound.min(), 0))–\(f(embeddedRound.max(), 0))× "
             out += "| \(f(ours.fanOutPredictSeconds * 1e3, 2)) |\n"
         }
+        out += "\nHeld-out accuracy as a distribution, in this run: \(options.accuracyFits) fits of each system on the same shards "
+        out += "(the Python Chimera's bootstraps are unseeded, so each of its fits is a new draw; ours use seeds 1…\(options.accuracyFits)), "
+        out += "mean ± standard deviation (min–max).\n\n"
+        out += "| N | Python Chimera | Swift |\n|---:|---:|---:|\n"
+        for n in options.workers {
+            guard let (theirs, ours) = accuracies[n] else { continue }
+            out += "| \(n) | \(Self.summary(theirs)) | \(Self.summary(ours)) |\n"
+        }
         return out
+    }
+
+    /// P(class 1) > 0.5 against the labels, as bench.py counts it.
+    static func accuracy(_ values: [Double], _ labels: [Float]) -> Double {
+        Double(zip(values, labels).filter { Float($0 > 0.5 ? 1 : 0) == $1 }.count) / Double(labels.count)
+    }
+
+    static func summary(_ values: [Double]) -> String {
+        guard !values.isEmpty else { return "–" }
+        let mean = values.reduce(0, +) / Double(values.count)
+        let sd = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(max(values.count - 1, 1))).squareRoot()
+        return String(format: "%.4f ± %.4f (%.4f–%.4f)", mean, sd, values.min()!, values.max()!)
     }
 }

@@ -41,8 +41,14 @@ final class SwiftChimeraCluster {
             processes.append(process)
             gatewayURL = try Self.url(announcedBy: process)
         }
+        try waitForWorkers(shards.count)
+    }
+
+    /// Waits until `count` workers are ready (after a start, or after being frozen long enough to be
+    /// declared dead and re-register).
+    func waitForWorkers(_ count: Int) throws {
         let deadline = Date().addingTimeInterval(120)
-        while try client.status().workers.filter(\.ready).count < shards.count {
+        while try client.status().workers.filter({ $0.ready && $0.alive }).count < count {
             guard Date() < deadline else { throw BenchmarkError("workers did not register") }
             usleep(20_000)
         }
