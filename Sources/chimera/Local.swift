@@ -91,10 +91,10 @@ struct Local: ParsableCommand {
     private func shardFolders(scratch: URL) throws -> [URL] {
         if let data {
             let root = URL(fileURLWithPath: data)
-            let names = try ShardLayout.workerFolders(root).map(\.lastPathComponent)
-            let count = workers ?? names.count
-            guard count <= names.count else { throw ValidationError("\(data) has \(names.count) worker folders, --workers is \(count)") }
-            return names.prefix(count).map { root.appendingPathComponent($0) }
+            let folders = try ShardLayout.workerFolders(root)
+            let count = workers ?? folders.count
+            guard count <= folders.count else { throw ValidationError("\(data) has \(folders.count) worker folders, --workers is \(count)") }
+            return Array(folders.prefix(count))
         }
         let parts = (synth ?? "20000,20,2").split(separator: ",").compactMap { Int($0) }
         guard parts.count == 3, parts[0] > 0, parts[1] > 0, parts[2] >= 2 else {

@@ -46,6 +46,20 @@ struct DataLayoutTests {
         #expect(shard.labels == [1, 0])
     }
 
+    @Test("worker folders: sub-folders holding a shard, in natural order; other folders skipped; a shard root is its own worker")
+    func workerFolders() throws {
+        let scratch = try Scratch()
+        for name in ["node-10", "node-2", "hospital"] { try scratch.write("root/\(name)/X_train.csv", "a\n1\n") }
+        try scratch.write("root/python-style/chimera_train_data/X_train.csv", "a\n1\n")
+        try scratch.write("root/test/X_test.csv", "a\n1\n")
+        try scratch.write("root/notes/readme.txt", "not a shard")
+        let names = try ShardLayout.workerFolders(scratch.folder("root")).map(\.lastPathComponent)
+        #expect(names == ["hospital", "node-2", "node-10", "python-style"])
+        try scratch.write("single/X_train.csv", "a\n1\n")
+        #expect(try ShardLayout.workerFolders(scratch.folder("single")) == [scratch.folder("single")])
+        #expect(throws: DataError.self) { try ShardLayout.workerFolders(scratch.folder("root/notes")) }
+    }
+
     @Test("a missing file names the file")
     func missingFile() throws {
         let scratch = try Scratch()

@@ -36,19 +36,27 @@ public final class ShardClaim {
 }
 
 extension ShardLayout {
-    /// The worker folders under a data root: its sub-folders except `test`, in natural order.
+    /// The worker folders under a data root: its sub-folders that hold a shard (`X_train.csv`, directly
+    /// or in `chimera_train_data/`), in natural order; other folders (`test`, notes, results) are not
+    /// workers. A root that is itself a shard is its only worker folder.
     public static func workerFolders(_ root: URL) throws -> [URL] {
         let manager = FileManager.default
         guard let names = try? manager.contentsOfDirectory(atPath: root.path) else {
             throw DataError(file: root.path, "is not a readable folder")
         }
+        func holdsShard(_ folder: URL) -> Bool {
+            manager.fileExists(atPath: folder.appendingPathComponent("X_train.csv").path)
+                || manager.fileExists(atPath: folder.appendingPathComponent("chimera_train_data/X_train.csv").path)
+        }
         let folders = names.filter { name in
             var isDirectory: ObjCBool = false
-            return name != "test" && !name.hasPrefix(".")
-                && manager.fileExists(atPath: root.appendingPathComponent(name).path, isDirectory: &isDirectory) && isDirectory.boolValue
+            let folder = root.appendingPathComponent(name)
+            return name != "test" && !name.hasPrefix(".") && name != "chimera_train_data"
+                && manager.fileExists(atPath: folder.path, isDirectory: &isDirectory) && isDirectory.boolValue && holdsShard(folder)
         }
         .sorted { $0.localizedStandardCompare($1) == .orderedAscending }
-        guard !folders.isEmpty else { throw DataError(file: root.path, "has no worker folders") }
+        if folders.isEmpty && holdsShard(root) { return [root] }
+        guard !folders.isEmpty else { throw DataError(file: root.path, "has no worker folders (sub-folders with X_train.csv)") }
         return folders.map { root.appendingPathComponent($0) }
     }
 }
