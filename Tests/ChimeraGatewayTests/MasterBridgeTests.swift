@@ -7,13 +7,16 @@ import ZeroMQ
 
 @testable import ChimeraGateway
 
-@Suite("Master bridge")
+@Suite("Master bridge", .serialized)
 struct MasterBridgeTests {
     /// A stand-in master on a real ROUTER socket: answers each job-status request with that job's id,
     /// after `delayMicroseconds`, until it gets job id 0.
     static func echoMaster(delayMicroseconds: UInt32) throws -> (endpoint: String, context: Context) {
         let context = try Context()
         let router = try testSocket(context, .router)
+        // No receive timeout: on a loaded machine (CI runs suites in parallel) the test may send its
+        // first request seconds later. Job id 0 ends the loop; so does the context's end (ETERM).
+        try router.setReceiveTimeout(milliseconds: -1)
         let endpoint = try router.bind("tcp://127.0.0.1:*")
         let box = UncheckedSocket(router)
         DedicatedThread.start(name: "echo-master") {
@@ -49,13 +52,13 @@ struct MasterBridgeTests {
                         status = try await bridge.perform(
                             sending: { client in try client.send(WireMessage(.jobStatusRequest(request))) },
                             receiving: { client in
-                                guard case .jobStatus(let status) = try client.receive(timeoutMilliseconds: 10_000).body else {
+                                guard case .jobStatus(let status) = try client.receive(timeoutMilliseconds: 60_000).body else {
                                     throw MasterClientError.unexpected(nil)
                                 }
                                 return status
                             })
                     } else {
-                        status = try await bridge.perform { client in try client.jobStatus(job, timeoutMilliseconds: 10_000) }
+                        status = try await bridge.perform { client in try client.jobStatus(job, timeoutMilliseconds: 60_000) }
                     }
                     return (job, status.jobID)
                 }
@@ -81,7 +84,7 @@ struct MasterBridgeTests {
                 sending: { client in try client.send(WireMessage(.jobStatusRequest(request))) },
                 receiving: { client in _ = try client.receive(timeoutMilliseconds: 50) })
         }
-        let status = try await bridge.perform { client in try client.jobStatus(8, timeoutMilliseconds: 10_000) }
+        let status = try await bridge.perform { client in try client.jobStatus(8, timeoutMilliseconds: 60_000) }
         #expect(status.jobID == 8)
         _ = try? await bridge.perform { client in try client.jobStatus(0, timeoutMilliseconds: 200) }
     }
