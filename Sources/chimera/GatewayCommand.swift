@@ -34,9 +34,10 @@ struct GatewayCommand: AsyncParsableCommand {
 
 /// The gateway's settings from its command-line options (shared by `chimera gateway` and the gateway
 /// a master embeds with `--http-port`).
+/// `flagPrefix` names the flags in errors: "" for `chimera gateway`, "http-" for the embedded one.
 func gatewayOptions(
     master: String, host: String, port: Int, bridgeSize: Int, maxBodyMib: Int, fitTimeout: Double, requestTimeout: Double,
-    tokenFile: String?, insecure: Bool
+    tokenFile: String?, insecure: Bool, flagPrefix: String = ""
 ) throws -> GatewayOptions {
     var options = GatewayOptions()
     options.master = master
@@ -48,7 +49,7 @@ func gatewayOptions(
     options.requestTimeoutSeconds = requestTimeout
     if let tokenFile {
         guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
-            throw ValidationError("cannot read the token file \(tokenFile)")
+            throw ValidationError("cannot read --\(flagPrefix)token-file \(tokenFile)")
         }
         options.bearerToken = text.trimmingCharacters(in: .whitespacesAndNewlines)
     } else if let token = ProcessInfo.processInfo.environment["CHIMERA_GATEWAY_TOKEN"], !token.isEmpty {
@@ -56,7 +57,8 @@ func gatewayOptions(
     }
     if options.bearerToken?.isEmpty ?? false { throw ValidationError("the bearer token is empty") }
     if !isLoopback(host) && options.bearerToken == nil && !insecure {
-        throw ValidationError("listening on \(host) needs a bearer token (a token file or CHIMERA_GATEWAY_TOKEN), or --insecure")
+        throw ValidationError(
+            "listening on \(host) needs a bearer token (--\(flagPrefix)token-file or CHIMERA_GATEWAY_TOKEN), or --\(flagPrefix)insecure")
     }
     return options
 }

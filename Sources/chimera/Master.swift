@@ -61,7 +61,7 @@ struct Master: AsyncParsableCommand {
         if let httpPort {
             gateway = try gatewayOptions(
                 master: Self.inprocControl, host: httpHost, port: httpPort, bridgeSize: 4, maxBodyMib: httpMaxBodyMib,
-                fitTimeout: 3600, requestTimeout: 30, tokenFile: httpTokenFile, insecure: httpInsecure)
+                fitTimeout: 3600, requestTimeout: 30, tokenFile: httpTokenFile, insecure: httpInsecure, flagPrefix: "http-")
             options.inprocControlEndpoint = Self.inprocControl
             // With CURVE the embedded clients present the master's own key.
             if let key = options.curve?.keyPair.publicKey { options.curve?.allowedClientKeys.insert(key) }
