@@ -88,7 +88,6 @@ public enum AggregationBenchmark {
             }
             let prediction = try cluster.client.predict(
                 columns: heldOut.columns, values: heldOut.rows.flatMap { $0 }, rows: heldOut.rows.count, kind: .aggregation)
-            let correct = zip(prediction.values, heldOut.labels).filter { Float($0 > 0.5 ? 1 : 0) == $1 }.count
             let url = cluster.gatewayURL! + "/v1/chimera/aggregation/predict"
             // Fan-out first: freezing our workers below makes the master count them dead for a moment.
             let remote = try HTTPLoad.run(url: url, body: fanOut, clients: 1, requests: options.predictRequests)
@@ -110,7 +109,7 @@ public enum AggregationBenchmark {
                 throw BenchmarkError("predict requests failed")
             }
             rows[n] = SwiftRow(
-                firstFitSeconds: fits[0], fitSeconds: median(fits) ?? .nan, accuracy: Double(correct) / Double(heldOut.labels.count),
+                firstFitSeconds: fits[0], fitSeconds: median(fits) ?? .nan, accuracy: Self.accuracy(prediction.values, heldOut.labels),
                 predictSeconds: local.percentile(0.5), embeddedPredictSeconds: results[2].percentile(0.5),
                 fanOutPredictSeconds: remote.percentile(0.5))
             log(String(format: "  fit %.4f s, accuracy %.4f, predict 1,000 rows %.2f ms", rows[n]!.fitSeconds, rows[n]!.accuracy, rows[n]!.predictSeconds * 1e3))

@@ -59,6 +59,13 @@ struct FitOptions: ParsableArguments {
         return wire
     }
 
+    /// The FitConfig of an SGD fit; `--model auto` leaves the model to the master.
+    func sgdConfiguration() throws -> Chimera_V1_FitConfig {
+        var wire = try configuration().wire
+        if model == "auto" { wire.model = .unspecified }
+        return wire
+    }
+
     func configuration() throws -> TrainingConfiguration {
         var c = TrainingConfiguration()
         guard let model = model == "auto" ? .logisticRegression : ModelKind(rawValue: model) else {
@@ -115,8 +122,7 @@ struct Fit: ParsableCommand {
         // The master's mode decides which settings apply: SGD hyper-parameters or tree settings.
         var request = Chimera_V1_FitRequest()
         request.kind = try client.status().mode == .aggregation ? .aggregation : .parameterServer
-        request.config = request.kind == .aggregation ? try fit.treeConfiguration() : try fit.configuration().wire
-        if request.kind == .parameterServer && fit.model == "auto" { request.config.model = .unspecified }
+        request.config = request.kind == .aggregation ? try fit.treeConfiguration() : try fit.sgdConfiguration()
         if waitWorkers > 0 {
             let deadline = Date().addingTimeInterval(60)
             var ready = 0
