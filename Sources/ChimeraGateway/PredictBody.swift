@@ -84,14 +84,28 @@ struct PredictBody: @unchecked Sendable {
 /// `"classes"` and `"y_proba_rows"` (one row of class probabilities per input row). Written directly:
 /// non-finite numbers (a diverged model) become null.
 func predictResponse(_ prediction: MasterClient.Prediction, withProbabilities: Bool) -> Response {
+    Response(
+        status: .ok, headers: [.contentType: "application/json"],
+        body: .init(byteBuffer: ByteBuffer(bytes: predictJSON(prediction, withProbabilities: withProbabilities))))
+}
+
+/// The body `predictResponse` answers.
+func predictJSON(_ prediction: MasterClient.Prediction, withProbabilities: Bool) -> [UInt8] {
     var out: [UInt8] = []
     out.reserveCapacity(prediction.values.count * 12 + (prediction.probabilities?.count ?? 0) * 12 + 64)
     var texts = NumberTexts()
     func append(_ text: StaticString) { out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)) }
     append("{\"y_pred_rows\":[")
+    // Named classes answer their names, as the Python Chimera does for string labels.
+    let names = prediction.classNames.map(jsonString)
     for (index, value) in prediction.values.enumerated() {
         if index > 0 { out.append(UInt8(ascii: ",")) }
-        appendJSONNumber(value, to: &out, texts: &texts)
+        if names.isEmpty {
+            appendJSONNumber(value, to: &out, texts: &texts)
+        } else {
+            let position = Int(exactly: value) ?? -1
+            out += names.indices.contains(position) ? names[position] : Array("null".utf8)
+        }
     }
     append("]")
     if withProbabilities, let probabilities = prediction.probabilities, !prediction.classes.isEmpty {
@@ -99,7 +113,11 @@ func predictResponse(_ prediction: MasterClient.Prediction, withProbabilities: B
         append(",\"classes\":[")
         for (index, label) in prediction.classes.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            out += Array((label.isFinite ? label.description : "null").utf8)
+            if names.count == k {
+                out += names[index]
+            } else {
+                out += Array((label.isFinite ? label.description : "null").utf8)
+            }
         }
         append("],\"y_proba_rows\":[")
         for row in 0..<(probabilities.count / k) {
@@ -113,7 +131,21 @@ func predictResponse(_ prediction: MasterClient.Prediction, withProbabilities: B
         append("]")
     }
     append("}")
-    return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: out)))
+    return out
+}
+
+/// `text` as a JSON string literal, quotes included.
+func jsonString(_ text: String) -> [UInt8] {
+    var out: [UInt8] = [UInt8(ascii: "\"")]
+    for byte in text.utf8 {
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), byte]
+        case 0..<0x20: out += Array(String(format: "\\u%04x", byte).utf8)
+        default: out.append(byte)
+        }
+    }
+    out.append(UInt8(ascii: "\""))
+    return out
 }
 
 /// The texts of non-integral numbers already written in one response, by bit pattern. An

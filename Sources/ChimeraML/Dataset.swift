@@ -4,12 +4,23 @@ public struct Dataset: Sendable, Equatable {
     /// Row-major, `rows × columns`.
     public var features: [Float]
     public var labels: [Float]
+    /// Class names, when the labels file held names ("setosa", "yes"): `labels` are then indices into
+    /// this list (distinct, sorted). Empty for numeric labels.
+    public var labelNames: [String]
 
-    public init(featureNames: [String], features: [Float], labels: [Float]) {
+    public init(featureNames: [String], features: [Float], labels: [Float], labelNames: [String] = []) {
         precondition(featureNames.isEmpty || features.count == labels.count * featureNames.count, "ragged dataset")
         self.featureNames = featureNames
         self.features = features
         self.labels = labels
+        self.labelNames = labelNames
+    }
+
+    /// A dataset whose labels are `names` (one per row): indices into their sorted distinct list.
+    public init(featureNames: [String], features: [Float], labelNames names: [String]) {
+        let distinct = Array(Set(names)).sorted()
+        let index = Dictionary(uniqueKeysWithValues: distinct.enumerated().map { ($1, Float($0)) })
+        self.init(featureNames: featureNames, features: features, labels: names.map { index[$0]! }, labelNames: distinct)
     }
 
     public var rows: Int { labels.count }
@@ -20,7 +31,7 @@ public struct Dataset: Sendable, Equatable {
         Dataset(
             featureNames: featureNames,
             features: Array(features[(range.lowerBound * columns)..<(range.upperBound * columns)]),
-            labels: Array(labels[range]))
+            labels: Array(labels[range]), labelNames: labelNames)
     }
 
     /// The rows in `indices`, in that order (for mini-batches and bootstraps).
@@ -28,18 +39,37 @@ public struct Dataset: Sendable, Equatable {
         var out = [Float]()
         out.reserveCapacity(indices.count * columns)
         for index in indices { out += features[(index * columns)..<((index + 1) * columns)] }
-        return Dataset(featureNames: featureNames, features: out, labels: indices.map { labels[$0] })
+        return Dataset(featureNames: featureNames, features: out, labels: indices.map { labels[$0] }, labelNames: labelNames)
     }
 
-    /// Rows of several datasets with the same columns, stacked.
+    /// Rows of several datasets with the same columns, stacked (named labels re-indexed into the union
+    /// of the parts' names).
     public static func concatenate(_ parts: [Dataset]) -> Dataset {
-        Dataset(
-            featureNames: parts.first?.featureNames ?? [],
-            features: parts.flatMap(\.features), labels: parts.flatMap(\.labels))
+        let names = Array(Set(parts.flatMap(\.labelNames))).sorted()
+        precondition(names.isEmpty || parts.allSatisfy { !$0.labelNames.isEmpty }, "named and numeric labels mixed")
+        let labels = names.isEmpty ? parts.flatMap(\.labels) : parts.flatMap { $0.relabelled(into: names)!.labels }
+        return Dataset(
+            featureNames: parts.first?.featureNames ?? [], features: parts.flatMap(\.features), labels: labels,
+            labelNames: names)
     }
 
     /// The distinct labels, sorted.
     public var distinctLabels: [Float] { Array(Set(labels)).sorted() }
+
+    /// The same rows with named labels re-indexed into `classNames` (a job's classes: the union of
+    /// every worker's names); nil when a name of this shard is not among them.
+    public func relabelled(into classNames: [String]) -> Dataset? {
+        if classNames == labelNames { return self }
+        guard !labelNames.isEmpty else { return nil }
+        let index = Dictionary(classNames.enumerated().map { ($1, Float($0)) }, uniquingKeysWith: { first, _ in first })
+        var map: [Float] = []
+        for name in labelNames {
+            guard let position = index[name] else { return nil }
+            map.append(position)
+        }
+        return Dataset(
+            featureNames: featureNames, features: features, labels: labels.map { map[Int($0)] }, labelNames: classNames)
+    }
 }
 
 /// Column names as Chimera compares them: trimmed and lower-cased.

@@ -52,6 +52,11 @@ public enum LabelKind: Sendable, Equatable {
         }
     }
 
+    /// Class names are always classes: two of them binary, more multi-class.
+    public init(classNames count: Int) {
+        self = count <= 2 ? .binary : .multiclass
+    }
+
     /// The parameter-server model for these labels.
     public var linearModel: ModelKind {
         switch self {

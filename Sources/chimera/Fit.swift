@@ -188,26 +188,41 @@ struct Predict: ParsableCommand {
             columns: columns, values: rows.flatMap { $0 }, rows: rows.count, probabilities: y != nil, fanOut: fanOut)
         let elapsed = Date().timeIntervalSince(start)
         guard let y else {
-            for value in prediction.values { print(value) }
+            for text in prediction.texts { print(text) }
             return
         }
-        let truth = try ShardLayout.loadLabels(y).map(Double.init)
-        guard truth.count == prediction.values.count else {
-            throw ValidationError("\(y) has \(truth.count) rows, \(x) has \(prediction.values.count)")
+        let column = try ShardLayout.loadLabelColumn(y)
+        guard column.count == prediction.values.count else {
+            throw ValidationError("\(y) has \(column.count) rows, \(x) has \(prediction.values.count)")
         }
-        if prediction.classes.isEmpty {
+        let timing = String(format: "predict %.1f ms", elapsed * 1e3)
+        switch column {
+        case .names(let truth):
+            guard !prediction.classNames.isEmpty else {
+                throw ValidationError("\(y) holds class names; the model's classes are numbers")
+            }
+            printAccuracy(truth: truth, predicted: prediction.labels.map(prediction.className), timing)
+        case .values(let values) where prediction.classes.isEmpty:
+            let truth = values.map(Double.init)
             let mean = truth.reduce(0, +) / Double(truth.count)
             let residual = zip(truth, prediction.values).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
             let total = truth.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
-            print(String(format: "R² %.4f on %d rows (predict %.1f ms)", 1 - residual / total, truth.count, elapsed * 1e3))
-        } else {
-            let correct = zip(truth, prediction.labels).filter { $0 == $1 }.count
-            print(
-                String(
-                    format: "accuracy %.4f (%d/%d rows, predict %.1f ms)", Double(correct) / Double(truth.count), correct,
-                    truth.count, elapsed * 1e3))
+            print(String(format: "R² %.4f on %d rows (%@)", 1 - residual / total, truth.count, timing))
+        case .values(let values):
+            guard prediction.classNames.isEmpty else {
+                throw ValidationError("\(y) holds numbers; the model's classes are names (\(prediction.classNames.joined(separator: ", ")))")
+            }
+            printAccuracy(truth: values.map(Double.init), predicted: prediction.labels, timing)
         }
     }
+}
+
+/// Prints the share of rows whose prediction equals the truth.
+func printAccuracy<Label: Equatable>(truth: [Label], predicted: [Label], _ timing: String) {
+    let correct = zip(truth, predicted).filter { $0 == $1 }.count
+    print(
+        String(
+            format: "accuracy %.4f (%d/%d rows, %@)", Double(correct) / Double(max(truth.count, 1)), correct, truth.count, timing))
 }
 
 struct Status: ParsableCommand {

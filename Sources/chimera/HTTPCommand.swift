@@ -110,26 +110,33 @@ struct HTTPPredict: AsyncParsableCommand {
         let start = Date()
         let reply = try await connection.call("POST", "/v1/chimera/\(path)/predict", body: body)
         let elapsed = Date().timeIntervalSince(start)
-        let values = reply["y_pred_rows"] as? [Double] ?? []
+        let answers = reply["y_pred_rows"] as? [Any] ?? []
         guard let y else {
-            for value in values { print(value) }
+            for answer in answers { print(answer) }
+            return
+        }
+        let column = try ShardLayout.loadLabelColumn(y)
+        guard column.count == answers.count else { throw ValidationError("\(y) has \(column.count) rows, the reply \(answers.count)") }
+        let timing = String(format: "predict %.1f ms over HTTP", elapsed * 1e3)
+        if case .names(let truth) = column {
+            // Named classes come back as their names.
+            printAccuracy(truth: truth, predicted: answers.map { $0 as? String ?? "\($0)" }, timing)
             return
         }
         let truth = try ShardLayout.loadLabels(y).map(Double.init)
-        guard truth.count == values.count else { throw ValidationError("\(y) has \(truth.count) rows, the reply \(values.count)") }
-        let timing = String(format: "%d rows, predict %.1f ms over HTTP", truth.count, elapsed * 1e3)
+        let values = answers.compactMap { $0 as? Double }
+        guard values.count == truth.count else { throw ValidationError("\(y) holds numbers; the model answers class names") }
         guard let classes = reply["classes"] as? [Double], !classes.isEmpty else {
             let mean = truth.reduce(0, +) / Double(truth.count)
             let residual = zip(truth, values).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
             let total = truth.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
-            print(String(format: "R² %.4f (%@)", 1 - residual / total, timing))
+            print(String(format: "R² %.4f (%d rows, %@)", 1 - residual / total, truth.count, timing))
             return
         }
         // The most probable class of each row (the bagging master answers P(class 1) in y_pred_rows).
         let probabilities = reply["y_proba_rows"] as? [[Double]]
         let labels = probabilities?.map { row in classes[row.indices.max { row[$0] < row[$1] } ?? 0] } ?? values
-        let correct = zip(truth, labels).filter { $0 == $1 }.count
-        print(String(format: "accuracy %.4f (%d/%d correct; %@)", Double(correct) / Double(truth.count), correct, truth.count, timing))
+        printAccuracy(truth: truth, predicted: labels, timing)
     }
 }
 

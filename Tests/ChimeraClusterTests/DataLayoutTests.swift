@@ -127,3 +127,50 @@ struct KeyFileTests {
         #expect(CurveKeyPair.keys(in: text) == [key])
     }
 }
+
+@Suite("Class names as labels")
+struct NamedLabelTests {
+    @Test("a labels column with text is class names: sorted, labels their indices; quotes and spaces trimmed")
+    func namesLoad() throws {
+        let scratch = try Scratch()
+        try scratch.write("w1/X_train.csv", "a\n1\n2\n3\n4\n")
+        try scratch.write("w1/y_train.csv", "Species\nvirginica\n\"setosa\"\n setosa \n10\n")
+        let shard = try ShardLayout.loadShard(scratch.folder("w1"))
+        #expect(shard.labelNames == ["10", "setosa", "virginica"])
+        #expect(shard.labels == [2, 1, 1, 0])
+        #expect(throws: DataError.self) { try ShardLayout.loadLabels(scratch.url.appendingPathComponent("w1/y_train.csv").path) }
+        // Numbers stay numbers.
+        try scratch.write("w2/X_train.csv", "a\n1\n2\n")
+        try scratch.write("w2/y_train.csv", "y\n1\n0\n")
+        #expect(try ShardLayout.loadShard(scratch.folder("w2")).labelNames.isEmpty)
+    }
+
+    @Test("a missing label among names, or a NaN among numbers, is an error naming file, row and column")
+    func missingLabel() throws {
+        let scratch = try Scratch()
+        try scratch.write("w1/X_train.csv", "a\n1\n2\n")
+        try scratch.write("w1/y_train.csv", "label\nyes\nNaN\n")
+        let error = #expect(throws: DataError.self) { try ShardLayout.loadShard(scratch.folder("w1")) }
+        #expect(error?.row == 3 && error?.column == "label" && error?.problem.contains("missing label") == true, "\(String(describing: error))")
+        try scratch.write("w2/X_train.csv", "a\n1\n2\n")
+        try scratch.write("w2/y_train.csv", "label\n1\nNA\n")
+        #expect(throws: DataError.self) { try ShardLayout.loadShard(scratch.folder("w2")) }
+    }
+
+    @Test("shards re-indexed into a job's class names; written and read back as names")
+    func relabel() throws {
+        let shard = Dataset(featureNames: ["a"], features: [1, 2, 3], labelNames: ["yes", "no", "yes"])
+        #expect(shard.labelNames == ["no", "yes"] && shard.labels == [1, 0, 1])
+        let job = try #require(shard.relabelled(into: ["maybe", "no", "yes"]))
+        #expect(job.labels == [2, 1, 2] && job.labelNames == ["maybe", "no", "yes"])
+        #expect(shard.relabelled(into: ["no"]) == nil, "a class the job lacks")
+        #expect(Dataset(featureNames: ["a"], features: [1], labels: [0]).relabelled(into: ["no"]) == nil)
+        let other = Dataset(featureNames: ["a"], features: [4], labelNames: ["maybe"])
+        let both = Dataset.concatenate([shard, other])
+        #expect(both.labelNames == ["maybe", "no", "yes"] && both.labels == [2, 1, 2, 0])
+
+        let scratch = try Scratch()
+        try ShardLayout.write(shards: [both], test: nil, to: scratch.url)
+        #expect(try ShardLayout.loadShard(scratch.folder("worker-1")) == both)
+    }
+}

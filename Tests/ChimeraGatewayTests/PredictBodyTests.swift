@@ -2,6 +2,8 @@ import Foundation
 import Hummingbird
 import Testing
 
+import ChimeraCluster
+
 @testable import ChimeraGateway
 
 @Suite("Predict body reader")
@@ -238,5 +240,19 @@ struct PredictBodyTests {
         #expect { try parse("{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[1e39]]}") } throws: { error in
             (error as? GatewayError)?.kind == "ValidationError"
         }
+    }
+}
+
+@Suite("Predict answers with class names")
+struct NamedPredictResponseTests {
+    @Test("named classes answer their names in y_pred_rows and classes, escaped as JSON strings")
+    func names() throws {
+        let prediction = MasterClient.Prediction(
+            values: [1, 0, 1], classes: [0, 1], probabilities: [0.2, 0.8, 0.9, 0.1, 0.4, 0.6], classNames: ["no \"way\"", "yes"])
+        let body = predictJSON(prediction, withProbabilities: true)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
+        #expect(json["y_pred_rows"] as? [String] == ["yes", "no \"way\"", "yes"])
+        #expect(json["classes"] as? [String] == ["no \"way\"", "yes"])
+        #expect((json["y_proba_rows"] as? [[Double]])?.count == 3)
     }
 }

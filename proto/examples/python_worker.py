@@ -113,10 +113,22 @@ def load_shard(folder):
         return header, values
 
     columns, x = read(os.path.join(folder, "X_train.csv"))
-    _, y = read(os.path.join(folder, "y_train.csv"))
+    y = read_labels(os.path.join(folder, "y_train.csv"))
     if len(x) == 0 or len(x) != len(y):
         raise SystemExit(f"{folder}: {len(x)} feature rows, {len(y)} labels")
-    return columns, x.astype(np.float32), y[:, 0]
+    return columns, x.astype(np.float32), y
+
+
+def read_labels(path):
+    """Numbers (float64 array), or class names (list of str) when any cell is not a number (README §2)."""
+    if not os.path.exists(path):
+        raise SystemExit(f"{path}: no such file")
+    with open(path, encoding="utf-8-sig") as f:
+        cells = [line.strip().strip('"') for line in f.read().splitlines()[1:] if line.strip()]
+    try:
+        return np.array([float(cell) for cell in cells], dtype=np.float64)
+    except ValueError:
+        return cells
 
 
 # ---------------------------------------------------------------- parameter server (README §3.3)
@@ -312,7 +324,8 @@ class Worker:
         global NAME
         self.name = NAME = args.name or os.path.basename(os.path.normpath(args.data))
         self.master = args.master
-        self.columns, self.x, self.y = load_shard(args.data)
+        self.columns, self.x, self.labels = load_shard(args.data)
+        self.names = sorted(set(self.labels)) if isinstance(self.labels, list) else []
         self.context = zmq.Context()
         self.requests = Requester(self.context, self.master)
         self.sub = None
@@ -331,7 +344,8 @@ class Worker:
     def register(self):
         """Hello (with column sums for global standardisation) until welcomed; then the SUB handshake."""
         hello = pb.WorkerHello(name=self.name, rows=len(self.x), feature_names=self.columns,
-                               label_values=sorted(set(self.y.tolist())), software="chimera-python-example 1",
+                               label_values=[] if self.names else sorted(set(self.labels.tolist())),
+                               label_names=self.names, software="chimera-python-example 1",
                                pid=os.getpid(), host=socket.gethostname())
         x = self.x.astype(np.float64)
         sums = [("column_sum", x.sum(axis=0)), ("column_sum_of_squares", (x * x).sum(axis=0))]
@@ -408,10 +422,26 @@ class Worker:
                 self.stopping.set()
         self.call("goodbye", pb.WorkerGoodbye(worker_id=self.worker_id))
 
+    def targets(self, start):
+        """The labels as the job numbers them: a name becomes its index in start.class_names."""
+        if not start.class_names:
+            if self.names:
+                raise ValueError("this shard's labels are class names, the job's numbers")
+            return self.labels
+        if not self.names:
+            raise ValueError("this shard's labels are numbers, the job's class names")
+        index = {name: i for i, name in enumerate(start.class_names)}
+        return np.array([index[name] for name in self.labels], dtype=np.float64)
+
     def train(self, start, tensors):
         config = start.config
         if list(start.feature_names) != self.columns:
             log(f"job {start.job_id} uses other columns; skipping it")
+            return "skipped"
+        try:
+            self.y = self.targets(start)
+        except (ValueError, KeyError) as error:
+            log(f"job {start.job_id}: {error!r}; skipping it")
             return "skipped"
         x = self.x
         if "mean" in tensors:
@@ -464,6 +494,7 @@ class Worker:
         try:
             if list(start.feature_names) != self.columns:
                 raise ValueError("the job's columns differ from this shard's")
+            self.y = self.targets(start)
             classification = len(start.classes) > 0
             classes = np.array(start.classes)
             target = np.searchsorted(classes, self.y) if classification else self.y

@@ -52,6 +52,27 @@ public final class MasterClient {
         public let classes: [Double]
         /// rows × classes, when asked for and the model has them.
         public let probabilities: [Float]?
+        /// The classes' names when the labels were names: `values` and `classes` are then indices
+        /// into this list.
+        public var classNames: [String] = []
+
+        public init(values: [Double], classes: [Double], probabilities: [Float]?, classNames: [String] = []) {
+            self.values = values
+            self.classes = classes
+            self.probabilities = probabilities
+            self.classNames = classNames
+        }
+
+        /// The name of class index `value` ("?" for an index the list does not have).
+        public func className(_ value: Double) -> String {
+            let index = Int(exactly: value) ?? -1
+            return classNames.indices.contains(index) ? classNames[index] : "?"
+        }
+
+        /// Each row's prediction as text: the class name, or the number.
+        public var texts: [String] {
+            classNames.isEmpty ? values.map { "\($0)" } : values.map(className)
+        }
 
         /// The most probable class of every row when probabilities came back, else the values.
         public var labels: [Double] {
@@ -103,7 +124,7 @@ public final class MasterClient {
         guard case .predictReply(let predict) = reply.body else { throw MasterClientError.unexpected(reply.body?.kindName) }
         return Prediction(
             values: try reply.tensor(named: "y").doubles(), classes: predict.classes,
-            probabilities: try? reply.tensor(named: "proba").floats())
+            probabilities: try? reply.tensor(named: "proba").floats(), classNames: predict.classNames)
     }
 
     public func status(timeoutMilliseconds: Int32 = 10_000) throws -> Chimera_V1_ClusterStatus {

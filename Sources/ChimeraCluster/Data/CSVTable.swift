@@ -17,8 +17,41 @@ struct CSVTable {
     }
 
     static func parse(_ data: Data, file: String) throws -> CSVTable {
-        var columns: [String] = []
         var values: [Float] = []
+        let columns = try forEachRecord(data, file: file) { lineNumber, columns, fields in
+            for (index, field) in fields.enumerated() {
+                guard let value = parseFloat(field), value.isFinite else {
+                    var error = DataError(
+                        file: file, row: lineNumber, column: columns[index],
+                        "\"\(String(decoding: field, as: UTF8.self))\" is not a finite number")
+                    error.cellNotNumeric = true
+                    throw error
+                }
+                values.append(value)
+            }
+        }
+        return CSVTable(columns: columns, values: values)
+    }
+
+    /// Reads a one-column file whose cells are text (trimmed, unquoted): class names.
+    static func readText(_ path: String) throws -> (column: String, cells: [(row: Int, text: String)]) {
+        guard FileManager.default.fileExists(atPath: path) else { throw DataError(file: path, "file not found") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "cannot be read") }
+        var cells: [(row: Int, text: String)] = []
+        let columns = try forEachRecord(data, file: path) { lineNumber, columns, fields in
+            guard fields.count == 1 else { throw DataError(file: path, "must have exactly one column, has \(columns.count)") }
+            cells.append((lineNumber, String(decoding: fields[0], as: UTF8.self).trimmingQuotes))
+        }
+        return (columns[0], cells)
+    }
+
+    /// Calls `body` with every data record's line number, the header's names and the record's fields
+    /// (checked to match the header's count); returns the header's names.
+    private static func forEachRecord(
+        _ data: Data, file: String,
+        _ body: (Int, [String], [UnsafeBufferPointer<UInt8>]) throws -> Void
+    ) throws -> [String] {
+        var columns: [String] = []
         var lineNumber = 0
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let bytes = raw.bindMemory(to: UInt8.self)
@@ -45,18 +78,11 @@ struct CSVTable {
                     throw DataError(
                         file: file, row: lineNumber, "has \(fields.count) cells, the header has \(columns.count)")
                 }
-                for (index, field) in fields.enumerated() {
-                    guard let value = parseFloat(field), value.isFinite else {
-                        throw DataError(
-                            file: file, row: lineNumber, column: columns[index],
-                            "\"\(String(decoding: field, as: UTF8.self))\" is not a finite number")
-                    }
-                    values.append(value)
-                }
+                try body(lineNumber, columns, fields)
             }
         }
         guard !columns.isEmpty else { throw DataError(file: file, "is empty (no header row)") }
-        return CSVTable(columns: columns, values: values)
+        return columns
     }
 
     private static func split(_ line: UnsafeBufferPointer<UInt8>) -> [UnsafeBufferPointer<UInt8>] {

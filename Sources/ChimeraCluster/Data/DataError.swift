@@ -4,6 +4,8 @@ public struct DataError: Error, CustomStringConvertible, Sendable {
     public let row: Int?
     public let column: String?
     public let problem: String
+    /// A cell that is not a number: a labels file may then hold class names.
+    var cellNotNumeric = false
 
     public init(file: String, row: Int? = nil, column: String? = nil, _ problem: String) {
         self.file = file

@@ -1,6 +1,19 @@
 public import ChimeraML
 public import Foundation
 
+/// A labels file's column: numbers, or class names.
+public enum LabelColumn: Equatable, Sendable {
+    case values([Float])
+    case names([String])
+
+    public var count: Int {
+        switch self {
+        case .values(let values): values.count
+        case .names(let names): names.count
+        }
+    }
+}
+
 /// The Python Chimera's data layout: `<dir>/<worker>/X_train.csv` and `y_train.csv` (also accepted:
 /// `<worker>/chimera_train_data/…`, the folder its Docker images use), with header rows.
 public enum ShardLayout {
@@ -18,17 +31,18 @@ public enum ShardLayout {
     }
 
     /// Loads a features file and its labels file (one column) into a dataset.
+    /// Labels are numbers, or class names ("setosa", "yes"; then `labelNames` holds them).
     public static func loadPair(features featuresPath: String, labels labelsPath: String) throws -> Dataset {
         let x = try CSVTable.read(featuresPath)
-        let y = try CSVTable.read(labelsPath)
-        guard y.columns.count == 1 else {
-            throw DataError(file: labelsPath, "must have exactly one column, has \(y.columns.count) (\(y.columns.joined(separator: ", ")))")
-        }
+        let y = try loadLabelColumn(labelsPath)
         guard x.rows > 0 else { throw DataError(file: featuresPath, "has no data rows (empty shard)") }
-        guard x.rows == y.rows else {
-            throw DataError(file: labelsPath, "has \(y.rows) rows but \(featuresPath) has \(x.rows)")
+        guard x.rows == y.count else {
+            throw DataError(file: labelsPath, "has \(y.count) rows but \(featuresPath) has \(x.rows)")
         }
-        return Dataset(featureNames: x.columns, features: x.values, labels: y.values)
+        switch y {
+        case .values(let values): return Dataset(featureNames: x.columns, features: x.values, labels: values)
+        case .names(let names): return Dataset(featureNames: x.columns, features: x.values, labelNames: names)
+        }
     }
 
     /// Loads a features file alone (for prediction).
@@ -37,11 +51,34 @@ public enum ShardLayout {
         return (x.columns, (0..<x.rows).map { Array(x.values[($0 * x.columns.count)..<(($0 + 1) * x.columns.count)]) })
     }
 
-    /// Loads a labels file alone.
+    /// Loads a labels file of numbers alone.
     public static func loadLabels(_ path: String) throws -> [Float] {
-        let y = try CSVTable.read(path)
-        guard y.columns.count == 1 else { throw DataError(file: path, "must have exactly one column") }
-        return y.values
+        switch try loadLabelColumn(path) {
+        case .values(let values): return values
+        case .names: throw DataError(file: path, "holds class names; numbers expected here")
+        }
+    }
+
+    /// Loads a labels file (one column): numbers, or else class names — text in any cell makes the
+    /// column names, and then an empty or missing-value cell ("", NaN, NA, null, None) is an error.
+    public static func loadLabelColumn(_ path: String) throws -> LabelColumn {
+        do {
+            let y = try CSVTable.read(path)
+            guard y.columns.count == 1 else {
+                throw DataError(file: path, "must have exactly one column, has \(y.columns.count) (\(y.columns.joined(separator: ", ")))")
+            }
+            return .values(y.values)
+        } catch let error as DataError where error.cellNotNumeric {
+            let (column, cells) = try CSVTable.readText(path)
+            for cell in cells where isMissingValue(cell.text) {
+                throw DataError(file: path, row: cell.row, column: column, "missing label (\"\(cell.text)\")")
+            }
+            return .names(cells.map(\.text))
+        }
+    }
+
+    private static func isMissingValue(_ text: String) -> Bool {
+        ["", "nan", "na", "n/a", "null", "none"].contains(text.lowercased())
     }
 
     /// Checks that every shard has the same columns in the same order; names the first that differs.
@@ -71,8 +108,12 @@ public enum ShardLayout {
         try writeCSV(folder.appendingPathComponent("X_\(stem).csv").path, columns: data.featureNames, rows: data.rows) {
             data.features[$0 * data.columns + $1]
         }
-        try writeCSV(folder.appendingPathComponent("y_\(stem).csv").path, columns: ["y"], rows: data.rows) { row, _ in
-            data.labels[row]
+        let labels = folder.appendingPathComponent("y_\(stem).csv")
+        if data.labelNames.isEmpty {
+            try writeCSV(labels.path, columns: ["y"], rows: data.rows) { row, _ in data.labels[row] }
+        } else {
+            let text = (["y"] + data.labels.map { data.labelNames[Int($0)] }).joined(separator: "\n") + "\n"
+            try text.write(to: labels, atomically: true, encoding: .utf8)
         }
     }
 }

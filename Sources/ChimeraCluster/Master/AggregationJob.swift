@@ -9,6 +9,8 @@ struct AggregationJob {
     let configuration: AggregationConfiguration
     let featureNames: [String]
     let classes: [Float]
+    /// Class names when the labels are names (`classes` then 0…K−1).
+    let classNames: [String]
     let startedAt: Double
     let bytesAtStart: (sent: Int, received: Int)
     var client: (peer: Frame, requestID: UInt64)?
@@ -28,6 +30,7 @@ struct AggregationJob {
             $0.config = configuration.wire
             $0.featureNames = featureNames
             $0.classes = classes.map(Double.init)
+            $0.classNames = classNames
         }
     }
 }

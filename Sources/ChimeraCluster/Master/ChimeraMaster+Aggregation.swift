@@ -19,21 +19,29 @@ extension ChimeraMaster {
         }
         let ready = readyWorkers
         guard let first = ready.first else { return try refuse(.noWorkers, "no worker is connected") }
-        if request.config.model == .unspecified, request.config.criterion.isEmpty,
-            LabelKind(distinct: Set(ready.flatMap(\.labels))) == .continuous
-        {
+        let labels: JobLabels
+        switch jobLabels(ready) {
+        case .success(let found): labels = found
+        case .failure(let refusal): return try refuse(.badRequest, refusal.text)
+        }
+        if request.config.model == .unspecified, request.config.criterion.isEmpty, labels.kind == .continuous {
             configuration.tree.criterion = .squaredError
             log("master: the fit names no model and the labels are continuous: regression trees")
         }
+        if !labels.classNames.isEmpty && configuration.task != .classification {
+            return try refuse(
+                .badRequest, "the labels are class names (\(labels.classNames.prefix(5).joined(separator: ", "))); regression trees need numbers")
+        }
         var classes: [Float] = []
         if configuration.task == .classification {
-            classes = Array(Set(ready.flatMap(\.labels))).sorted()
+            classes = labels.values
             guard classes.count >= 2 else {
                 return try refuse(.badRequest, "a classification tree needs at least 2 classes; the workers' labels have \(classes.count)")
             }
         }
         var current = AggregationJob(
             id: nextJobID, configuration: configuration, featureNames: first.featureNames, classes: classes,
+            classNames: labels.classNames,
             startedAt: monotonicSeconds(), bytesAtStart: (counters.bytesSent, counters.bytesReceived),
             pending: Set(ready.map(\.id)), participants: Dictionary(uniqueKeysWithValues: ready.map { ($0.id, $0.name) }))
         nextJobID += 1
@@ -133,6 +141,7 @@ extension ChimeraMaster {
         ensemble = FittedEnsemble(
             ensemble: TreeEnsemble(
                 task: current.configuration.task, featureNames: current.featureNames, classes: current.classes, trees: trees),
+            classNames: current.classNames,
             configuration: current.configuration,
             membersByWorker: Dictionary(uniqueKeysWithValues: members.map { (current.participants[$0.key] ?? "\($0.key)", $0.value.count) }))
         if let directory = options.modelDirectory, let fitted = ensemble {
@@ -207,17 +216,26 @@ extension ChimeraMaster {
         }
         try answerPrediction(
             peer, requestID: requestID, means: fitted.ensemble.meanOutputs(data), rows: data.rows,
-            probabilities: request.probabilities, ensemble: fitted.ensemble)
+            probabilities: request.probabilities, fitted: fitted)
     }
 
     private func answerPrediction(
-        _ peer: Frame, requestID: UInt64, means: [Float], rows: Int, probabilities: Bool, ensemble: TreeEnsemble
+        _ peer: Frame, requestID: UInt64, means: [Float], rows: Int, probabilities: Bool, fitted: FittedEnsemble
     ) throws {
-        var tensors = [NamedTensor("y", .float64(ensemble.predictions(fromMeans: means, rows: rows)))]
+        let ensemble = fitted.ensemble
+        // Two numeric classes answer P(class 1), as the Python Chimera's mean of 0/1 votes; named
+        // classes (which it cannot average) answer the most probable class.
+        let y =
+            fitted.classNames.isEmpty
+            ? ensemble.predictions(fromMeans: means, rows: rows) : ensemble.labels(fromMeans: means, rows: rows).map(Double.init)
+        var tensors = [NamedTensor("y", .float64(y))]
         if probabilities && ensemble.task == .classification {
             tensors.append(NamedTensor("proba", .float32(means, shape: [rows, ensemble.classes.count])))
         }
-        let reply = Chimera_V1_PredictReply.with { $0.classes = ensemble.classes.map(Double.init) }
+        let reply = Chimera_V1_PredictReply.with {
+            $0.classes = ensemble.classes.map(Double.init)
+            $0.classNames = fitted.classNames
+        }
         try send(controlSocket, to: peer, WireMessage(.predictReply(reply), requestID: requestID, tensors: tensors))
     }
 
@@ -285,7 +303,7 @@ extension ChimeraMaster {
         let scale = 1 / Float(task.members)
         try answerPrediction(
             task.peer, requestID: task.requestID, means: task.sums.map { $0 * scale }, rows: task.rows,
-            probabilities: task.probabilities, ensemble: fitted.ensemble)
+            probabilities: task.probabilities, fitted: fitted)
     }
 
     func expireFanOuts(_ now: Double) throws {

@@ -67,15 +67,23 @@ extension ChimeraMaster {
         }
         let ready = readyWorkers
         guard let first = ready.first else { return try refuse(.noWorkers, "no worker is connected") }
+        let labels: JobLabels
+        switch jobLabels(ready) {
+        case .success(let found): labels = found
+        case .failure(let refusal): return try refuse(.badRequest, refusal.text)
+        }
         if request.config.model == .unspecified {
-            let labels = LabelKind(distinct: Set(ready.flatMap(\.labels)))
-            configuration.model = labels.linearModel
-            log("master: the fit names no model; the labels are \(labels), so \(configuration.model.rawValue)")
+            configuration.model = labels.kind.linearModel
+            log("master: the fit names no model; the labels are \(labels.kind), so \(configuration.model.rawValue)")
+        }
+        if !labels.classNames.isEmpty && !configuration.model.isClassifier {
+            return try refuse(
+                .badRequest, "the labels are class names (\(labels.classNames.prefix(5).joined(separator: ", "))); \(configuration.model.rawValue) regression needs numbers")
         }
         let features = first.featureNames
         var classes: [Float] = []
         if configuration.model.isClassifier {
-            classes = Array(Set(ready.flatMap(\.labels))).sorted()
+            classes = labels.values
             let enough = configuration.model == .softmax ? classes.count >= 2 : classes.count == 2
             guard enough else {
                 return try refuse(
@@ -84,6 +92,7 @@ extension ChimeraMaster {
                 )
             }
         }
+        let classNames = configuration.model.isClassifier ? labels.classNames : []
         var standardizer: Standardizer?
         if configuration.standardize {
             let moments = ready.compactMap(\.moments)
@@ -95,7 +104,7 @@ extension ChimeraMaster {
         let objective = Objective(kind: configuration.model, features: features.count, classes: classes)
         var initial: [Float]?
         if options.resume, let previous = model, previous.featureNames == features, previous.classes == classes,
-            previous.model == configuration.model
+            previous.classNames ?? [] == classNames, previous.model == configuration.model
         {
             initial = previous.weights
         }
@@ -105,7 +114,8 @@ extension ChimeraMaster {
             workers[record.id]?.barrierWaitSeconds = 0
         }
         var current = Job(
-            id: nextJobID, state: state, featureNames: features, classes: classes, standardizer: standardizer,
+            id: nextJobID, state: state, featureNames: features, classes: classes, classNames: classNames,
+            standardizer: standardizer,
             startedAt: monotonicSeconds(), bytesAtStart: (counters.bytesSent, counters.bytesReceived))
         nextJobID += 1
         current.recordTimeline = request.config.recordTimeline
@@ -206,7 +216,8 @@ extension ChimeraMaster {
         return FittedModel(
             model: current.state.configuration.model, weights: current.state.weights, featureNames: current.featureNames,
             classes: current.classes, standardizer: current.standardizer, configuration: current.state.configuration,
-            iterations: current.state.completedIterations, finalLoss: current.state.currentLoss, clocks: clocks)
+            iterations: current.state.completedIterations, finalLoss: current.state.currentLoss, clocks: clocks,
+            classNames: current.classNames.isEmpty ? nil : current.classNames)
     }
 
     private func saveModel(_ fitted: FittedModel, file: String) {
@@ -374,7 +385,10 @@ extension ChimeraMaster {
         if request.probabilities, let probabilities = objective.probabilities(weights: fitted.weights, data: data) {
             tensors.append(NamedTensor("proba", .float32(probabilities, shape: [data.rows, fitted.classes.count])))
         }
-        let reply = Chimera_V1_PredictReply.with { $0.classes = fitted.classes.map(Double.init) }
+        let reply = Chimera_V1_PredictReply.with {
+            $0.classes = fitted.classes.map(Double.init)
+            $0.classNames = fitted.classNames ?? []
+        }
         try send(controlSocket, to: peer, WireMessage(.predictReply(reply), requestID: requestID, tensors: tensors))
     }
 

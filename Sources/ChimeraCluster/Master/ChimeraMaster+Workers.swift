@@ -107,16 +107,19 @@ extension ChimeraMaster {
             id = nextWorkerID
             nextWorkerID += 1
         }
-        workers[id] = WorkerRecord(
+        let record = WorkerRecord(
             id: id, name: hello.name, rows: Int(hello.rows), featureNames: features, labels: hello.labelValues.map(Float.init),
-            moments: moments, pid: hello.pid, lastSeen: monotonicSeconds())
+            labelNames: Array(Set(hello.labelNames)).sorted(), moments: moments, pid: hello.pid, lastSeen: monotonicSeconds())
+        workers[id] = record
         var welcome = Chimera_V1_Welcome()
         welcome.workerID = id
         welcome.heartbeatIntervalMs = options.heartbeatIntervalMilliseconds
         welcome.heartbeatLiveness = options.heartbeatLiveness
         welcome.broadcastEndpoint = endpoints.broadcast
         var tensors: [NamedTensor] = []
-        if var current = job {
+        if let current = job, let mismatch = labelMismatch(record, joining: current.classNames) {
+            log("master: \(hello.name) does not join job \(current.id): \(mismatch); it waits for the next fit")
+        } else if var current = job {
             let clock = current.state.join(id, rows: Int(hello.rows))
             welcome.currentJob = current.start(startClock: clock)
             tensors = current.standardizerTensors

@@ -13,6 +13,9 @@ public struct FittedModel: Codable, Sendable {
     public var finalLoss: Double?
     /// Worker clocks when saved (checkpoints).
     public var clocks: [String: Int] = [:]
+    /// Class names when the labels were names: class `classes[i]` (= i) is `classNames[i]`. Optional,
+    /// so model files saved before names existed still load.
+    public var classNames: [String]? = nil
 
     public var objective: Objective { Objective(kind: model, features: featureNames.count, classes: classes) }
 

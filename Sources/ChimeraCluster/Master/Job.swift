@@ -9,6 +9,8 @@ struct Job {
     var state: ParameterServerState
     let featureNames: [String]
     let classes: [Float]
+    /// Class names when the labels are names (`classes` then 0…K−1).
+    let classNames: [String]
     let standardizer: Standardizer?
     let startedAt: Double
     let bytesAtStart: (sent: Int, received: Int)
@@ -29,6 +31,7 @@ struct Job {
             $0.config = state.configuration.wire
             $0.featureNames = featureNames
             $0.classes = classes.map(Double.init)
+            $0.classNames = classNames
             $0.startClock = UInt64(startClock)
         }
     }

@@ -11,6 +11,8 @@ final class WorkerRecord {
     var rows: Int
     var featureNames: [String]
     var labels: [Float]
+    /// Class names, when the worker's labels are names (then `labels` is empty).
+    var labelNames: [String]
     var moments: ColumnMoments?
     var pid: UInt32
     var lastSeen: Double
@@ -28,7 +30,8 @@ final class WorkerRecord {
     }
 
     init(
-        id: UInt32, name: String, rows: Int, featureNames: [String], labels: [Float], moments: ColumnMoments?, pid: UInt32,
+        id: UInt32, name: String, rows: Int, featureNames: [String], labels: [Float], labelNames: [String], moments: ColumnMoments?,
+        pid: UInt32,
         lastSeen: Double
     ) {
         self.id = id
@@ -36,6 +39,7 @@ final class WorkerRecord {
         self.rows = rows
         self.featureNames = featureNames
         self.labels = labels
+        self.labelNames = labelNames
         self.moments = moments
         self.pid = pid
         self.lastSeen = lastSeen

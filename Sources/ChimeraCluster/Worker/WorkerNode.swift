@@ -47,7 +47,7 @@ public final class WorkerNode {
     private var scheduling = ComputeScheduling()
     /// The shard packed for the blocked kernel, kept between jobs with the same standardisation (the
     /// shard never changes; packing 200k × 21 rows takes ~5–10 ms of every fit otherwise).
-    private var packed: (standardizer: Standardizer?, rows: BlockedRows)?
+    private var packed: (standardizer: Standardizer?, labelNames: [String], rows: BlockedRows)?
 
     public init(options: Options, data: Dataset, log: @escaping (String) -> Void) throws {
         self.options = options
@@ -118,7 +118,11 @@ public final class WorkerNode {
         hello.name = options.name
         hello.rows = UInt64(data.rows)
         hello.featureNames = data.featureNames
-        hello.labelValues = data.distinctLabels.map(Double.init)
+        if data.labelNames.isEmpty {
+            hello.labelValues = data.distinctLabels.map(Double.init)
+        } else {
+            hello.labelNames = data.labelNames
+        }
         hello.software = "chimera-swift 0.1.0"
         hello.pid = UInt32(ProcessInfo.processInfo.processIdentifier)
         hello.host = ProcessInfo.processInfo.hostName
@@ -206,8 +210,15 @@ public final class WorkerNode {
     private func runJob(_ start: Chimera_V1_JobStart, standardizer: Standardizer?) throws -> JobEnd {
         let configuration = try TrainingConfiguration(wire: start.config)
         let features = start.featureNames
-        guard features == data.featureNames else {
+        guard features == self.data.featureNames else {
             log("\(options.name): job \(start.jobID) uses other columns than this shard; skipping it")
+            return .stopped
+        }
+        let data: Dataset
+        do {
+            data = try labelled(for: start)
+        } catch {
+            log("\(options.name): job \(start.jobID): \(error); skipping it")
             return .stopped
         }
         let classes = start.classes.map(Float.init)
@@ -217,7 +228,7 @@ public final class WorkerNode {
         let fullBatch = configuration.batchSize <= 0 || configuration.batchSize >= data.rows
         let blocked =
             objective.outputs == 1 && fullBatch && configuration.workerMode != .localSGD
-            ? blockedShard(standardizer: standardizer) : nil
+            ? blockedShard(data, standardizer: standardizer) : nil
         let shard = blocked != nil ? data : (standardizer?.apply(to: data) ?? data)
         var random = SplitMix64(seed: configuration.seed ^ UInt64(truncatingIfNeeded: options.name.hashValueStable))
         var gradient = [Float](repeating: 0, count: objective.weightCount)
@@ -341,11 +352,27 @@ public final class WorkerNode {
         return .generic(try WireCodec.decode(frames))
     }
 
-    private func blockedShard(standardizer: Standardizer?) -> BlockedRows {
-        if let packed, packed.standardizer == standardizer { return packed.rows }
+    private func blockedShard(_ data: Dataset, standardizer: Standardizer?) -> BlockedRows {
+        if let packed, packed.standardizer == standardizer, packed.labelNames == data.labelNames { return packed.rows }
         let rows = BlockedRows(data, standardizer: standardizer)
-        packed = (standardizer, rows)
+        packed = (standardizer, data.labelNames, rows)
         return rows
+    }
+
+    /// The shard with its labels as the job numbers them: class names become indices into the job's
+    /// class names (the union of every worker's).
+    private func labelled(for start: Chimera_V1_JobStart) throws -> Dataset {
+        if start.classNames.isEmpty {
+            guard data.labelNames.isEmpty else { throw ClusterError("this shard's labels are class names, the job's numbers") }
+            return data
+        }
+        guard let relabelled = data.relabelled(into: start.classNames) else {
+            throw ClusterError(
+                data.labelNames.isEmpty
+                    ? "this shard's labels are numbers, the job's class names"
+                    : "this shard has classes the job does not know (\(Set(data.labelNames).subtracting(start.classNames).sorted()))")
+        }
+        return relabelled
     }
 
     // MARK: Aggregation
@@ -360,9 +387,10 @@ public final class WorkerNode {
         heartbeat?.update(jobID: start.jobID, clock: 0)
         do {
             let configuration = try AggregationConfiguration(wire: start.config)
-            guard start.featureNames == data.featureNames else {
+            guard start.featureNames == self.data.featureNames else {
                 throw ClusterError("the job's columns differ from this shard's")
             }
+            let data = try labelled(for: start)
             let classes = start.classes.map(Float.init)
             if bins?.maxBins != configuration.tree.maxBins { bins = FeatureBins(data, maxBins: configuration.tree.maxBins) }
             let trees = try Bagging.fit(

@@ -860,6 +860,10 @@ public nonisolated struct Chimera_V1_WorkerHello: Sendable {
 
   public var host: String = String()
 
+  /// Distinct class names when y_train.csv holds names ("setosa", "yes") instead of numbers; then
+  /// label_values is empty. Any order: the master sorts the union.
+  public var labelNames: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1173,6 +1177,10 @@ public nonisolated struct Chimera_V1_JobStart: Sendable {
 
   /// the iteration a (re)joining worker starts at
   public var startClock: UInt64 = 0
+
+  /// Set when the labels are names: class i is class_names[i], and `classes` is 0, 1, …, K−1 (a
+  /// worker trains on each row's index in this list).
+  public var classNames: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1516,6 +1524,9 @@ public nonisolated struct Chimera_V1_PredictReply: Sendable {
   // methods supported on all messages.
 
   public var classes: [Double] = []
+
+  /// Set when the model's classes are names: "y" then holds indices into this list.
+  public var classNames: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2283,7 +2294,7 @@ nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Chimera_V1_WorkerHello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerHello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}rows\0\u{3}feature_names\0\u{3}label_values\0\u{1}software\0\u{1}dtypes\0\u{1}pid\0\u{1}host\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}rows\0\u{3}feature_names\0\u{3}label_values\0\u{1}software\0\u{1}dtypes\0\u{1}pid\0\u{1}host\0\u{3}label_names\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2299,6 +2310,7 @@ nonisolated extension Chimera_V1_WorkerHello: SwiftProtobuf.Message, SwiftProtob
       case 6: try { try decoder.decodeRepeatedEnumField(value: &self.dtypes) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.pid) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.host) }()
+      case 9: try { try decoder.decodeRepeatedStringField(value: &self.labelNames) }()
       default: break
       }
     }
@@ -2329,6 +2341,9 @@ nonisolated extension Chimera_V1_WorkerHello: SwiftProtobuf.Message, SwiftProtob
     if !self.host.isEmpty {
       try visitor.visitSingularStringField(value: self.host, fieldNumber: 8)
     }
+    if !self.labelNames.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.labelNames, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2341,6 +2356,7 @@ nonisolated extension Chimera_V1_WorkerHello: SwiftProtobuf.Message, SwiftProtob
     if lhs.dtypes != rhs.dtypes {return false}
     if lhs.pid != rhs.pid {return false}
     if lhs.host != rhs.host {return false}
+    if lhs.labelNames != rhs.labelNames {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2837,7 +2853,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Chimera_V1_JobStart: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JobStart"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}kind\0\u{1}config\0\u{3}feature_names\0\u{1}classes\0\u{3}start_clock\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}kind\0\u{1}config\0\u{3}feature_names\0\u{1}classes\0\u{3}start_clock\0\u{3}class_names\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2851,6 +2867,7 @@ nonisolated extension Chimera_V1_JobStart: SwiftProtobuf.Message, SwiftProtobuf.
       case 4: try { try decoder.decodeRepeatedStringField(value: &self.featureNames) }()
       case 5: try { try decoder.decodeRepeatedDoubleField(value: &self.classes) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.startClock) }()
+      case 7: try { try decoder.decodeRepeatedStringField(value: &self.classNames) }()
       default: break
       }
     }
@@ -2879,6 +2896,9 @@ nonisolated extension Chimera_V1_JobStart: SwiftProtobuf.Message, SwiftProtobuf.
     if self.startClock != 0 {
       try visitor.visitSingularUInt64Field(value: self.startClock, fieldNumber: 6)
     }
+    if !self.classNames.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.classNames, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2889,6 +2909,7 @@ nonisolated extension Chimera_V1_JobStart: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.featureNames != rhs.featureNames {return false}
     if lhs.classes != rhs.classes {return false}
     if lhs.startClock != rhs.startClock {return false}
+    if lhs.classNames != rhs.classNames {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3579,7 +3600,7 @@ nonisolated extension Chimera_V1_PredictRequest: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Chimera_V1_PredictReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PredictReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}classes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}classes\0\u{3}class_names\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3588,6 +3609,7 @@ nonisolated extension Chimera_V1_PredictReply: SwiftProtobuf.Message, SwiftProto
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedDoubleField(value: &self.classes) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.classNames) }()
       default: break
       }
     }
@@ -3597,11 +3619,15 @@ nonisolated extension Chimera_V1_PredictReply: SwiftProtobuf.Message, SwiftProto
     if !self.classes.isEmpty {
       try visitor.visitPackedDoubleField(value: self.classes, fieldNumber: 1)
     }
+    if !self.classNames.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.classNames, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Chimera_V1_PredictReply, rhs: Chimera_V1_PredictReply) -> Bool {
     if lhs.classes != rhs.classes {return false}
+    if lhs.classNames != rhs.classNames {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

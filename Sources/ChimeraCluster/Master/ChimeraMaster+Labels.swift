@@ -1,0 +1,43 @@
+import ChimeraML
+
+/// What a fit's labels are, from the ready workers' hellos: numbers, or class names.
+struct JobLabels {
+    /// Distinct label values; for names, 0, 1, …, K−1 (the index of each name).
+    let values: [Float]
+    /// Sorted union of the workers' class names; empty for numeric labels.
+    let classNames: [String]
+
+    var kind: LabelKind { classNames.isEmpty ? LabelKind(distinct: Set(values)) : LabelKind(classNames: classNames.count) }
+}
+
+extension ChimeraMaster {
+    /// The labels of a fit over `ready`; a refusal text when some workers hold names and others numbers.
+    func jobLabels(_ ready: [WorkerRecord]) -> Result<JobLabels, FitRefusal> {
+        let named = ready.filter { !$0.labelNames.isEmpty }
+        guard !named.isEmpty else {
+            return .success(JobLabels(values: Array(Set(ready.flatMap(\.labels))).sorted(), classNames: []))
+        }
+        if let numeric = ready.first(where: { $0.labelNames.isEmpty }) {
+            return .failure(
+                FitRefusal(
+                    "\(named[0].name)'s labels are class names (\(named[0].labelNames.prefix(3).joined(separator: ", "))…), \(numeric.name)'s are numbers: every y_train.csv must hold the same kind"
+                ))
+        }
+        let names = Array(Set(named.flatMap(\.labelNames))).sorted()
+        return .success(JobLabels(values: (0..<names.count).map(Float.init), classNames: names))
+    }
+
+    /// Why a worker registering during `job` cannot join it (its labels do not fit the job's), or nil.
+    func labelMismatch(_ record: WorkerRecord, joining classNames: [String]) -> String? {
+        if classNames.isEmpty { return record.labelNames.isEmpty ? nil : "its labels are class names, the job's numbers" }
+        if record.labelNames.isEmpty { return "its labels are numbers, the job's class names" }
+        let unknown = Set(record.labelNames).subtracting(classNames).sorted()
+        return unknown.isEmpty ? nil : "it has classes the job does not know (\(unknown.joined(separator: ", ")))"
+    }
+}
+
+/// A fit refused before it started, with the text the client sees.
+struct FitRefusal: Error {
+    let text: String
+    init(_ text: String) { self.text = text }
+}
