@@ -10,6 +10,7 @@ public final class RequestChannel {
     private let context: Context
     private var socket: Socket?
     private var nextRequestID: UInt64 = 1
+    private var received: [Frame] = []
     /// The current socket's receive timeout (set only when it changes).
     private var receiveTimeout: Int32?
 
@@ -38,6 +39,16 @@ public final class RequestChannel {
         return try receiveReply(timeoutMilliseconds: timeoutMilliseconds)
     }
 
+    /// Like `request(timeoutMilliseconds:encode:)`, but `write` sends the request's frames itself on
+    /// the socket (the round codec writes straight from the update, with no frame objects).
+    public func request(timeoutMilliseconds: Int32, write: (Socket, UInt64) throws -> Void) throws -> [Frame]? {
+        let socket = try currentSocket()
+        let requestID = nextRequestID
+        nextRequestID += 1
+        try write(socket, requestID)
+        return try receiveReply(timeoutMilliseconds: timeoutMilliseconds)
+    }
+
     /// Sends the frames `encode` makes for the next request id without waiting for the reply;
     /// `receiveReply` must come next (possibly on another thread, after a memory barrier: a ZeroMQ
     /// socket may move between threads, not be used by two at once).
@@ -56,12 +67,14 @@ public final class RequestChannel {
             try socket.setReceiveTimeout(milliseconds: timeoutMilliseconds)
             receiveTimeout = timeoutMilliseconds
         }
-        guard let frames = try socket.receiveMultipart() else {
+        // Received into the last reply's frames when nothing holds them any more: a worker's round
+        // then allocates no frame objects.
+        guard try socket.receiveMultipart(into: &received) else {
             socket.close()
             self.socket = nil
             return nil
         }
-        return frames
+        return received
     }
 
     private func currentSocket() throws -> Socket {

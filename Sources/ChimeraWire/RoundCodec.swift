@@ -25,6 +25,44 @@ public enum RoundCodec {
     public static func encode(
         _ push: Chimera_V1_GradientPush, requestID: UInt64, update: UnsafeBufferPointer<Float>, outputs: Int, stride: Int
     ) throws -> [Frame] {
+        try frames(
+            control: control(push, requestID: requestID, outputs: outputs, stride: stride), tensor: UnsafeRawBufferPointer(update),
+            outputs: outputs, stride: stride)
+    }
+
+    /// The frames of a `Weights` reply carrying `weights`, float32 `[outputs, stride]`.
+    public static func encode(
+        _ header: Chimera_V1_Weights, requestID: UInt64, weights: UnsafeBufferPointer<Float>, outputs: Int, stride: Int
+    ) throws -> [Frame] {
+        try frames(
+            control: control(header, requestID: requestID, outputs: outputs, stride: stride),
+            tensor: UnsafeRawBufferPointer(weights), outputs: outputs, stride: stride)
+    }
+
+    /// Sends what `encode` makes for a push as the rest of a message on `socket` (after any routing
+    /// envelope the caller sent), copying straight from `update`: no frame objects. Returns the bytes sent.
+    @discardableResult
+    public static func send(
+        _ push: Chimera_V1_GradientPush, requestID: UInt64, update: UnsafeBufferPointer<Float>, outputs: Int, stride: Int,
+        on socket: Socket
+    ) throws -> Int {
+        try send(
+            control: control(push, requestID: requestID, outputs: outputs, stride: stride), tensor: UnsafeRawBufferPointer(update),
+            outputs: outputs, stride: stride, on: socket)
+    }
+
+    /// Sends what `encode` makes for a `Weights` reply, as `send` does for a push.
+    @discardableResult
+    public static func send(
+        _ header: Chimera_V1_Weights, requestID: UInt64, weights: UnsafeBufferPointer<Float>, outputs: Int, stride: Int,
+        on socket: Socket
+    ) throws -> Int {
+        try send(
+            control: control(header, requestID: requestID, outputs: outputs, stride: stride),
+            tensor: UnsafeRawBufferPointer(weights), outputs: outputs, stride: stride, on: socket)
+    }
+
+    private static func control(_ push: Chimera_V1_GradientPush, requestID: UInt64, outputs: Int, stride: Int) -> [UInt8] {
         var writer = ProtoWriter()
         writer.varintField(1, requestID)
         writeSpec(&writer, name: push.isDelta ? "delta" : "gradient", outputs: outputs, stride: stride)
@@ -37,13 +75,10 @@ public enum RoundCodec {
             body.varintField(6, push.isDelta ? 1 : 0)
             body.varintField(7, push.thenPull ? 1 : 0)
         }
-        return try frames(control: writer.bytes, tensor: UnsafeRawBufferPointer(update), outputs: outputs, stride: stride)
+        return writer.bytes
     }
 
-    /// The frames of a `Weights` reply carrying `weights`, float32 `[outputs, stride]`.
-    public static func encode(
-        _ header: Chimera_V1_Weights, requestID: UInt64, weights: UnsafeBufferPointer<Float>, outputs: Int, stride: Int
-    ) throws -> [Frame] {
+    private static func control(_ header: Chimera_V1_Weights, requestID: UInt64, outputs: Int, stride: Int) -> [UInt8] {
         var writer = ProtoWriter()
         writer.varintField(1, requestID)
         writeSpec(&writer, name: "weights", outputs: outputs, stride: stride)
@@ -53,7 +88,7 @@ public enum RoundCodec {
             body.varintField(3, header.minClock)
             body.varintField(4, header.done ? 1 : 0)
         }
-        return try frames(control: writer.bytes, tensor: UnsafeRawBufferPointer(weights), outputs: outputs, stride: stride)
+        return writer.bytes
     }
 
     private static let protocolFrameBytes = WireCodec.protocolFrame
@@ -63,6 +98,16 @@ public enum RoundCodec {
         let header = try protocolFrameBytes.withUnsafeBytes { try Frame(copying: $0) }
         let controlFrame = try control.withUnsafeBytes { try Frame(copying: $0) }
         return [header, controlFrame, try Frame(copying: tensor)]
+    }
+
+    private static func send(
+        control: [UInt8], tensor: UnsafeRawBufferPointer, outputs: Int, stride: Int, on socket: Socket
+    ) throws -> Int {
+        precondition(tensor.count == outputs * stride * 4, "tensor does not hold \(outputs) × \(stride) floats")
+        try protocolFrameBytes.withUnsafeBytes { try socket.send(copying: $0, more: true) }
+        try control.withUnsafeBytes { try socket.send(copying: $0, more: true) }
+        try socket.send(copying: tensor)
+        return protocolFrameBytes.count + control.count + tensor.count
     }
 
     private static func writeSpec(_ writer: inout ProtoWriter, name: StaticString, outputs: Int, stride: Int) {

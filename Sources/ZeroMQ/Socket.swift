@@ -92,6 +92,17 @@ public final class Socket {
         }
     }
 
+    /// Sends a copy of `bytes` as one frame (`zmq_send`: no frame object, for per-message paths).
+    public func send(copying bytes: UnsafeRawBufferPointer, more: Bool = false) throws(ZMQError) {
+        let socket = try raw()
+        let flags: Int32 = more ? ZMQ_SNDMORE : 0
+        while true {
+            if zmq_send(socket, bytes.baseAddress, bytes.count, flags) != -1 { return }
+            let error = ZMQError.last("zmq_send")
+            if error.code != .interrupted { throw error }
+        }
+    }
+
     /// Sends a copy of `bytes` as one frame.
     public func send(bytes: some Collection<UInt8>, more: Bool = false, dontWait: Bool = false) throws(ZMQError) {
         try send(Frame(bytes), more: more, dontWait: dontWait)
@@ -131,6 +142,36 @@ public final class Socket {
             frames.append(next)
         }
         return frames
+    }
+
+    /// Receives every frame of one multipart message into `frames`, reusing its frame objects that
+    /// nothing else holds (a busy loop then allocates none per message); `frames` ends up holding
+    /// exactly the message's frames. False when none arrived in time.
+    public func receiveMultipart(into frames: inout [Frame], dontWait: Bool = false) throws(ZMQError) -> Bool {
+        let socket = try raw()
+        var index = 0
+        while true {
+            if index == frames.count {
+                frames.append(Frame())
+            } else if !isKnownUniquelyReferenced(&frames[index]) {
+                frames[index] = Frame()
+            }
+            let frame = frames[index]
+            let wait = index > 0 || dontWait
+            while zmq_msg_recv(frame.pointer, socket, wait ? ZMQ_DONTWAIT : 0) == -1 {
+                let error = ZMQError.last("zmq_msg_recv")
+                if error.code == .interrupted { continue }
+                if error.code == .wouldBlock && index == 0 { return false }
+                if error.code == .wouldBlock {
+                    throw ZMQError(code: .wouldBlock, function: "zmq_msg_recv", detail: "multipart message cut short")
+                }
+                throw error
+            }
+            index += 1
+            if !frame.hasMore { break }
+        }
+        if frames.count > index { frames.removeLast(frames.count - index) }
+        return true
     }
 
     /// Whether the socket can receive (or send) right now without blocking.

@@ -73,6 +73,39 @@ struct RoundCodecTests {
         }
     }
 
+    @Test("sent straight to a socket: the frames encode makes, for pushes and weights")
+    func sentOnSocket() throws {
+        let context = try Context()
+        let receiver = try context.socket(.pair)
+        try receiver.bind("inproc://round-codec-send")
+        let sender = try context.socket(.pair)
+        try sender.connect("inproc://round-codec-send")
+        var random = SystemRandomNumberGenerator()
+        var frames: [Frame] = []
+        for _ in 0..<300 {
+            let push = Self.randomPush(&random)
+            let stride = Int.random(in: 1...100, using: &random)
+            let values = (0..<stride).map { _ in Float.random(in: -5...5, using: &random) }
+            let (sent, expected) = try values.withUnsafeBufferPointer {
+                (
+                    try RoundCodec.send(push, requestID: 7, update: $0, outputs: 1, stride: stride, on: sender),
+                    try RoundCodec.encode(push, requestID: 7, update: $0, outputs: 1, stride: stride)
+                )
+            }
+            #expect(try receiver.receiveMultipart(into: &frames))
+            #expect(frames.map(\.bytes) == expected.map(\.bytes) && sent == expected.reduce(0) { $0 + $1.count })
+            var header = Chimera_V1_Weights()
+            header.version = push.clock
+            header.done = push.isDelta
+            let weights = try values.withUnsafeBufferPointer {
+                try RoundCodec.send(header, requestID: 9, weights: $0, outputs: 1, stride: stride, on: sender)
+                return try RoundCodec.encode(header, requestID: 9, weights: $0, outputs: 1, stride: stride)
+            }
+            #expect(try receiver.receiveMultipart(into: &frames))
+            #expect(frames.map(\.bytes) == weights.map(\.bytes))
+        }
+    }
+
     @Test("anything but the plain form is left to the generic decoder")
     func fallsBack() throws {
         var push = Chimera_V1_GradientPush()

@@ -102,3 +102,41 @@ struct RequestReplyTests {
         }
     }
 }
+
+@Suite("Receiving into reused frames")
+struct ReusedFramesTests {
+    @Test("messages of any length arrive whole into one array; frames nobody holds are reused, held ones never overwritten")
+    func reuse() async throws {
+        try await blocking {
+            let endpoints = try EndpointFactory()
+            let context = try Context()
+            let pull = try testSocket(context, .pull)
+            let endpoint = try pull.bind(endpoints.bindable(.inproc))
+            let push = try testSocket(context, .push)
+            try push.connect(endpoint)
+            var frames: [Frame] = []
+            #expect(try pull.receiveMultipart(into: &frames, dontWait: true) == false)
+            var held: [Frame] = []
+            var heldText: [String] = []
+            var reused = 0
+            for round in 0..<200 {
+                let parts = (0..<(1 + round % 5)).map { "m\(round)-p\($0)-" + String(repeating: "x", count: round % 70) }
+                for (index, part) in parts.enumerated() {
+                    Array(part.utf8).withUnsafeBytes { bytes in
+                        try! push.send(copying: bytes, more: index < parts.count - 1)
+                    }
+                }
+                let before = frames.map(ObjectIdentifier.init)
+                #expect(try pull.receiveMultipart(into: &frames))
+                #expect(frames.map(\.string) == parts)
+                reused += zip(before, frames.map(ObjectIdentifier.init)).filter { $0 == $1 }.count
+                if round % 7 == 0 {
+                    held.append(frames[0])
+                    heldText.append(parts[0])
+                }
+            }
+            #expect(held.map(\.string) == heldText, "a frame kept by the caller is never received into again")
+            #expect(reused > 200, "unheld frames are reused (\(reused))")
+        }
+    }
+}

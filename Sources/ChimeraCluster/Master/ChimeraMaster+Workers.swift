@@ -232,20 +232,18 @@ extension ChimeraMaster {
         header.version = UInt64(current.state.version)
         header.minClock = UInt64(current.state.barrier.minClock ?? 0)
         let now = monotonicSeconds()
-        // Encode every reply first, then send them back to back: libzmq's I/O thread then wakes once
-        // for the round's replies instead of once per reply (as psround's single PUB send does).
-        var outgoing: [(peer: Frame, frames: [Frame])] = []
-        outgoing.reserveCapacity(replies.count)
-        for case .weights(let worker, let done) in replies {
-            guard let record = workers[worker], let pending = record.pendingPull else { continue }
-            record.pendingPull = nil
-            record.barrierWaitSeconds += now - pending.since
-            header.done = done
-            let frames = try current.state.weights.withUnsafeBufferPointer {
-                try RoundCodec.encode(header, requestID: pending.requestID, weights: $0, outputs: objective.outputs, stride: objective.stride)
+        // Sent back to back, each written straight from the weights: libzmq's I/O thread wakes once
+        // for the round's replies (as for psround's single PUB send).
+        try current.state.weights.withUnsafeBufferPointer { weights in
+            for case .weights(let worker, let done) in replies {
+                guard let record = workers[worker], let pending = record.pendingPull else { continue }
+                record.pendingPull = nil
+                record.barrierWaitSeconds += now - pending.since
+                header.done = done
+                try sendWeights(
+                    to: pending.peer, header, requestID: pending.requestID, weights: weights, outputs: objective.outputs,
+                    stride: objective.stride)
             }
-            outgoing.append((pending.peer, frames))
         }
-        for (peer, frames) in outgoing { try send(workersSocket, to: peer, frames: frames) }
     }
 }

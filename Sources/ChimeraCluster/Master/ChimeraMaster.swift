@@ -45,6 +45,8 @@ public final class ChimeraMaster {
     var nextJobID: UInt64 = 1
     var syncSequence: UInt64 = 0
     var lastSync = 0.0
+    /// The frames of the last message received, reused for the next one when nothing kept them.
+    private var received: [Frame] = []
     /// Set it (from any thread, e.g. a signal handler) to make `run()` return.
     public let stopFlag = StopFlag()
 
@@ -110,12 +112,19 @@ public final class ChimeraMaster {
         try poller.add(workersSocket)
         try poller.add(controlSocket)
         var lastLivenessCheck = 0.0
+        var needSync = false
+        var lastSyncCheck = -1.0
         while !stopFlag.isStopped {
-            let needSync = workers.values.contains { $0.alive && !$0.subscribed }
-            let events = try poller.poll(timeoutMilliseconds: needSync ? 20 : 100)
-            if events[0].contains(.readable) { try drain(workersSocket, handler: handleWorkerMessage) }
-            if events[1].contains(.readable) { try drain(controlSocket, handler: handleControlMessage) }
+            let ready = try poller.pollReadable(timeoutMilliseconds: needSync ? 20 : 100)
+            if ready.contains(0) { try drain(workersSocket, handler: handleWorkerMessage) }
+            if ready.contains(1) { try drain(controlSocket, handler: handleControlMessage) }
             let now = monotonicSeconds()
+            // Whether a worker still has to confirm its subscription: looked at every few ms, not on
+            // every message of a training round.
+            if needSync || now - lastSyncCheck >= 0.005 {
+                needSync = workers.values.contains { $0.alive && !$0.subscribed }
+                lastSyncCheck = now
+            }
             if needSync && now - lastSync >= 0.02 { try publishSync(now) }
             if now - lastLivenessCheck >= 0.1 {
                 lastLivenessCheck = now
@@ -128,7 +137,8 @@ public final class ChimeraMaster {
     /// Handles every message already queued on `socket` (bounded, so the other socket is not starved).
     private func drain(_ socket: Socket, handler: (Frame, WireMessage) throws -> Void) throws {
         for _ in 0..<256 {
-            guard let frames = try socket.receiveMultipart(dontWait: true) else { return }
+            guard try socket.receiveMultipart(into: &received, dontWait: true) else { return }
+            let frames = received
             counters.bytesReceived += frames.reduce(0) { $0 + $1.count }
             let peer: Frame
             let payload: ArraySlice<Frame>
@@ -166,13 +176,34 @@ public final class ChimeraMaster {
     func send(_ socket: Socket, to peer: Frame, frames: [Frame]) throws {
         counters.bytesSent += frames.reduce(0) { $0 + $1.count }
         do {
-            // The stored peer frame may answer again later (parked pulls): send a copy.
-            try socket.send(try copy(peer), more: true)
-            try socket.send(Frame(), more: true)
+            try sendEnvelope(socket, to: peer)
             try socket.send(frames)
+        } catch {
+            guard error.code == .hostUnreachable else { throw error }
+            log("master: peer disconnected before its reply")
+        }
+    }
+
+    /// A round's `Weights` reply, written straight from `weights` (no frame objects).
+    func sendWeights(
+        to peer: Frame, _ header: Chimera_V1_Weights, requestID: UInt64, weights: UnsafeBufferPointer<Float>, outputs: Int,
+        stride: Int
+    ) throws {
+        do {
+            try sendEnvelope(workersSocket, to: peer)
+            let sent = try RoundCodec.send(
+                header, requestID: requestID, weights: weights, outputs: outputs, stride: stride, on: workersSocket)
+            counters.bytesSent += sent + peer.count
         } catch let error as ZMQError where error.code == .hostUnreachable {
             log("master: peer disconnected before its reply")
         }
+    }
+
+    /// The routing envelope (a copy of the peer's identity: the stored frame may answer again later,
+    /// as parked pulls do) and the empty delimiter a REQ peer expects.
+    private func sendEnvelope(_ socket: Socket, to peer: Frame) throws(ZMQError) {
+        try peer.withUnsafeBytes { (identity) throws(ZMQError) in try socket.send(copying: identity, more: true) }
+        try socket.send(copying: UnsafeRawBufferPointer(start: nil, count: 0), more: true)
     }
 
     func reply(to peer: Frame, _ message: WireMessage) throws { try send(workersSocket, to: peer, message) }

@@ -237,6 +237,11 @@ public final class WorkerNode {
         var stragglerRandom = SplitMix64(seed: options.straggler.seed ^ options.name.hashValueStable)
         log("\(options.name): job \(start.jobID) from iteration \(clock)")
         heartbeat?.update(jobID: start.jobID, clock: UInt64(clock))
+        // Read once: each access to `options` inside the loop copied the whole struct (strings, keys).
+        let straggler = options.straggler
+        let baseDelay = Double(options.delayPerIterationMilliseconds) / 1000
+        let pullTimeout = options.pullTimeoutMilliseconds
+        let computeThreads = options.computeThreads
         // The weights for the next iteration, when the previous push's reply carried them.
         var next: RoundReply?
         var weights = [Float](repeating: 0, count: objective.weightCount)
@@ -246,46 +251,39 @@ public final class WorkerNode {
         var iterationsHere = 0
         while !isStopping {
             if let end = try pollBroadcast(jobID: start.jobID) { return end }
-            let reply: RoundReply
-            if let carried = next {
-                reply = carried
-                next = nil
-            } else {
-                let pull = Chimera_V1_WeightPull.with {
-                    $0.workerID = workerID
-                    $0.jobID = start.jobID
-                    $0.clock = UInt64(clock)
+            // In its own scope: the reply's frames are free again (reused for the next receive) once
+            // the weights are copied out.
+            do {
+                let reply: RoundReply
+                if let carried = next {
+                    reply = carried
+                    next = nil
+                } else {
+                    let pull = Chimera_V1_WeightPull.with {
+                        $0.workerID = workerID
+                        $0.jobID = start.jobID
+                        $0.clock = UInt64(clock)
+                    }
+                    guard let answer = try roundCall(timeout: pullTimeout, write: { socket, requestID in
+                        try socket.send(try WireCodec.encode(WireMessage(.weightPull(pull), requestID: requestID)))
+                    }) else {
+                        return .reRegister
+                    }
+                    reply = answer
                 }
-                guard let answer = try roundCall(timeout: options.pullTimeoutMilliseconds, encode: { requestID in
-                    try WireCodec.encode(WireMessage(.weightPull(pull), requestID: requestID))
-                }) else {
-                    return .reRegister
+                switch try take(reply, into: &weights, shape: shape) {
+                case .weights: break
+                case .done:
+                    log(
+                        String(
+                            format: "%@: job %llu done: %d iterations here, compute %.3f s, messaging and barrier %.3f s",
+                            options.name, start.jobID, iterationsHere, computeSeconds,
+                            monotonicSeconds() - jobBegan - computeSeconds))
+                    return .finished
+                case .refused(let message):
+                    return try handleRefusal(message)
                 }
-                reply = answer
             }
-            let header: Chimera_V1_Weights
-            let received: Tensor?  // a `done` reply may come without weights
-            switch reply {
-            case .fast(let message):
-                header = message.body
-                received = message.tensor
-            case .generic(let message):
-                guard case .weights(let body) = message.body else { return try handleRefusal(message) }
-                header = body
-                received = body.done ? nil : try message.tensor(named: "weights", dtype: .float32, shape: shape)
-            }
-            if header.done {
-                log(
-                    String(
-                        format: "%@: job %llu done: %d iterations here, compute %.3f s, messaging and barrier %.3f s",
-                        options.name, start.jobID, iterationsHere, computeSeconds, monotonicSeconds() - jobBegan - computeSeconds))
-                return .finished
-            }
-            guard let received, received.shape == shape else {
-                let found = received.map { "\($0.dtype) \($0.shape)" } ?? "missing"
-                throw WireError(.wrongTensor, "tensor \"weights\" is \(found), expected float32 \(shape)")
-            }
-            weights.withUnsafeMutableBytes { out in received.withUnsafeBytes { out.copyMemory(from: $0) } }
             var push = Chimera_V1_GradientPush()
             push.workerID = workerID
             push.jobID = start.jobID
@@ -301,7 +299,7 @@ public final class WorkerNode {
                 delta = step
             } else if let blocked {
                 push.loss = objective.lossAndGradient(
-                    weights: weights, rows: blocked, threads: options.computeThreads, gradient: &gradient)
+                    weights: weights, rows: blocked, threads: computeThreads, gradient: &gradient)
                 push.rows = UInt64(blocked.rows)
             } else {
                 let batch = minibatch(shard, size: configuration.batchSize, random: &random)
@@ -312,15 +310,16 @@ public final class WorkerNode {
             computeSeconds += passSeconds
             if let refusal = scheduling.observe(passSeconds: passSeconds) { log("\(options.name): \(refusal)") }
             iterationsHere += 1
-            let extra = options.straggler.extraSeconds(
-                compute: passSeconds, baseDelay: Double(options.delayPerIterationMilliseconds) / 1000,
+            let extra = straggler.extraSeconds(
+                compute: passSeconds, baseDelay: baseDelay,
                 iteration: clock, random: &stragglerRandom)
             if extra > 0 { usleep(UInt32(min(extra, 3600) * 1e6)) }
             // The reply is the next iteration's weights (possibly parked at the barrier), or an error.
             let update = push.isDelta ? delta : gradient
-            guard let answer = try roundCall(timeout: options.pullTimeoutMilliseconds, encode: { requestID in
-                try update.withUnsafeBufferPointer {
-                    try RoundCodec.encode(push, requestID: requestID, update: $0, outputs: objective.outputs, stride: objective.stride)
+            guard let answer = try roundCall(timeout: pullTimeout, write: { socket, requestID in
+                _ = try update.withUnsafeBufferPointer {
+                    try RoundCodec.send(
+                        push, requestID: requestID, update: $0, outputs: objective.outputs, stride: objective.stride, on: socket)
                 }
             })
             else { return .reRegister }
@@ -345,11 +344,40 @@ public final class WorkerNode {
         case generic(WireMessage)
     }
 
-    /// Sends a round request (pull or push) and reads the reply; nil when none came in time.
-    private func roundCall(timeout: Int32, encode: (UInt64) throws -> [Frame]) throws -> RoundReply? {
-        guard let frames = try requests.request(timeoutMilliseconds: timeout, encode: encode) else { return nil }
+    /// Sends a round request (pull or push; `write` sends its frames) and reads the reply; nil when
+    /// none came in time.
+    private func roundCall(timeout: Int32, write: (Socket, UInt64) throws -> Void) throws -> RoundReply? {
+        guard let frames = try requests.request(timeoutMilliseconds: timeout, write: write) else { return nil }
         if let weights = RoundCodec.decodeWeights(frames[...]) { return .fast(weights) }
         return .generic(try WireCodec.decode(frames))
+    }
+
+    private enum Taken {
+        case weights
+        case done
+        case refused(WireMessage)
+    }
+
+    /// Copies a round reply's weights into `weights`; or says the job is done, or the reply refused.
+    private func take(_ reply: RoundReply, into weights: inout [Float], shape: [Int]) throws -> Taken {
+        let header: Chimera_V1_Weights
+        let received: Tensor?  // a `done` reply may come without weights
+        switch reply {
+        case .fast(let message):
+            header = message.body
+            received = message.tensor
+        case .generic(let message):
+            guard case .weights(let body) = message.body else { return .refused(message) }
+            header = body
+            received = body.done ? nil : try message.tensor(named: "weights", dtype: .float32, shape: shape)
+        }
+        if header.done { return .done }
+        guard let received, received.shape == shape else {
+            let found = received.map { "\($0.dtype) \($0.shape)" } ?? "missing"
+            throw WireError(.wrongTensor, "tensor \"weights\" is \(found), expected float32 \(shape)")
+        }
+        weights.withUnsafeMutableBytes { out in received.withUnsafeBytes { out.copyMemory(from: $0) } }
+        return .weights
     }
 
     private func blockedShard(_ data: Dataset, standardizer: Standardizer?) -> BlockedRows {
@@ -454,7 +482,8 @@ public final class WorkerNode {
 
     /// Reads pending broadcasts between iterations: JobStop ends the job, Shutdown the process.
     private func pollBroadcast(jobID: UInt64) throws -> JobEnd? {
-        guard let sub = broadcast else { return nil }
+        // Asking first costs no allocation: nothing is waiting in almost every iteration.
+        guard let sub = broadcast, try sub.pendingEvents().contains(.readable) else { return nil }
         while let frames = try sub.receiveMultipart(dontWait: true) {
             guard let message = try? WireCodec.decode(frames) else { continue }
             switch message.body {
