@@ -76,6 +76,15 @@ extension ControlBody {
         }
     }
 
+    /// Whether this is a client's request (fit, predict, status, job status, cancel), answered on the
+    /// control endpoint; everything else a master receives comes from workers.
+    public var isControlRequest: Bool {
+        switch self {
+        case .fitRequest, .predictRequest, .statusRequest, .jobStatusRequest, .cancelJob: true
+        default: false
+        }
+    }
+
     /// Whether float tensors of this kind must hold only finite values. Updates, weights and inputs
     /// must: one NaN would poison the model. Predictions may carry what a diverged model produced.
     public var requiresFiniteTensors: Bool {

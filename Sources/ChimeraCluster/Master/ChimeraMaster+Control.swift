@@ -4,18 +4,18 @@ import Foundation
 import SwiftProtobuf
 import ZeroMQ
 
-/// Requests on the control ROUTER (gateway, `chimera fit` / `predict`), and the job lifecycle.
+/// Client requests (gateway, `chimera fit` / `predict`, on the control endpoint), and the job lifecycle.
 extension ChimeraMaster {
     func handleControlMessage(_ peer: Frame, _ message: WireMessage) throws {
         let requestID = message.control.requestID
         switch message.body {
         case .fitRequest(let request):
             if let refusal = modeMismatch(request.kind) {
-                return try send(controlSocket, to: peer, .error(.wrongMode, refusal, requestID: requestID))
+                return try send(router, to: peer, .error(.wrongMode, refusal, requestID: requestID))
             }
             if isBusy {
                 let id = job?.id ?? aggregation?.id ?? 0
-                return try send(controlSocket, to: peer, .error(.busy, "job \(id) is running", requestID: requestID))
+                return try send(router, to: peer, .error(.busy, "job \(id) is running", requestID: requestID))
             }
             if options.mode == .aggregation {
                 try startAggregation(peer, request, requestID)
@@ -25,25 +25,25 @@ extension ChimeraMaster {
         case .predictRequest(let request):
             try predict(peer, request, message)
         case .statusRequest:
-            try send(controlSocket, to: peer, WireMessage(.clusterStatus(clusterStatus()), requestID: requestID))
+            try send(router, to: peer, WireMessage(.clusterStatus(clusterStatus()), requestID: requestID))
         case .jobStatusRequest(let request):
-            try send(controlSocket, to: peer, jobStatus(request.jobID, requestID: requestID))
+            try send(router, to: peer, jobStatus(request.jobID, requestID: requestID))
         case .cancelJob(let request):
             if let current = aggregation, current.id == request.jobID {
                 try finishAggregation(state: .cancelled, error: "cancelled")
                 return try send(
-                    controlSocket, to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = current.id }), requestID: requestID))
+                    router, to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = current.id }), requestID: requestID))
             }
             guard let current = job, current.id == request.jobID else {
-                try send(controlSocket, to: peer, .error(.unknownJob, "job \(request.jobID) is not running", requestID: requestID))
+                try send(router, to: peer, .error(.unknownJob, "job \(request.jobID) is not running", requestID: requestID))
                 return
             }
             try finishJob(state: .cancelled, error: "cancelled")
-            try send(controlSocket, to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = current.id }), requestID: requestID))
+            try send(router, to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = current.id }), requestID: requestID))
         default:
             counters.reject("unexpected_body")
             try send(
-                controlSocket, to: peer,
+                router, to: peer,
                 .error(.badRequest, "\(message.body?.kindName ?? "?") is not a control request", requestID: requestID))
         }
     }
@@ -54,7 +54,7 @@ extension ChimeraMaster {
     var readyWorkers: [WorkerRecord] { workers.values.filter { $0.alive && $0.subscribed }.sorted { $0.id < $1.id } }
 
     func refuseFit(_ peer: Frame, _ requestID: UInt64, _ code: Chimera_V1_ErrorCode, _ text: String) throws {
-        try send(controlSocket, to: peer, .error(code, text, requestID: requestID))
+        try send(router, to: peer, .error(code, text, requestID: requestID))
     }
 
     private func startJob(_ peer: Frame, _ request: Chimera_V1_FitRequest, _ requestID: UInt64) throws {
@@ -129,7 +129,7 @@ extension ChimeraMaster {
         try publish(WireMessage(.jobStart(current.start(startClock: 0)), tensors: current.standardizerTensors))
         if request.asynchronous {
             try send(
-                controlSocket, to: peer,
+                router, to: peer,
                 WireMessage(.fitReply(Chimera_V1_FitReply.with { $0.jobID = current.id; $0.state = .running }), requestID: requestID))
         }
     }
@@ -198,14 +198,14 @@ extension ChimeraMaster {
                 current.state.completedIterations, current.state.currentLoss ?? .nan, report.wallSeconds))
         if let client = current.client {
             if state == .failed {
-                try send(controlSocket, to: client.peer, .error(.noWorkers, error, requestID: client.requestID))
+                try send(router, to: client.peer, .error(.noWorkers, error, requestID: client.requestID))
             } else {
                 let reply = Chimera_V1_FitReply.with {
                     $0.jobID = current.id
                     $0.state = state
                     $0.report = report
                 }
-                try send(controlSocket, to: client.peer, WireMessage(.fitReply(reply), requestID: client.requestID))
+                try send(router, to: client.peer, WireMessage(.fitReply(reply), requestID: client.requestID))
             }
         }
     }
@@ -352,7 +352,7 @@ extension ChimeraMaster {
     private func predict(_ peer: Frame, _ request: Chimera_V1_PredictRequest, _ message: WireMessage) throws {
         let requestID = message.control.requestID
         if let refusal = modeMismatch(request.kind) {
-            return try send(controlSocket, to: peer, .error(.wrongMode, refusal, requestID: requestID))
+            return try send(router, to: peer, .error(.wrongMode, refusal, requestID: requestID))
         }
         let x: Tensor
         do throws(WireError) {
@@ -362,11 +362,11 @@ extension ChimeraMaster {
             }
         } catch {
             counters.reject(error.code.metricLabel)
-            return try send(controlSocket, to: peer, .error(.wrongShape, error.message, requestID: requestID))
+            return try send(router, to: peer, .error(.wrongShape, error.message, requestID: requestID))
         }
         if options.mode == .aggregation { return try predictEnsemble(peer, request, message, x: x) }
         guard let fitted = model else {
-            return try send(controlSocket, to: peer, .error(.notFitted, "no model yet: fit first", requestID: requestID))
+            return try send(router, to: peer, .error(.notFitted, "no model yet: fit first", requestID: requestID))
         }
         let data: Dataset
         do {
@@ -377,7 +377,7 @@ extension ChimeraMaster {
                     featureNames: fitted.featureNames, standardizer: fitted.standardizer)
             }
         } catch {
-            return try send(controlSocket, to: peer, .error(.unknownColumn, error.description, requestID: requestID))
+            return try send(router, to: peer, .error(.unknownColumn, error.description, requestID: requestID))
         }
         let objective = fitted.objective
         let predictions = objective.predict(weights: fitted.weights, data: data)
@@ -389,7 +389,7 @@ extension ChimeraMaster {
             $0.classes = fitted.classes.map(Double.init)
             $0.classNames = fitted.classNames ?? []
         }
-        try send(controlSocket, to: peer, WireMessage(.predictReply(reply), requestID: requestID, tensors: tensors))
+        try send(router, to: peer, WireMessage(.predictReply(reply), requestID: requestID, tensors: tensors))
     }
 
     /// Where the model's features are among `columns`, from the last request's plan when the columns

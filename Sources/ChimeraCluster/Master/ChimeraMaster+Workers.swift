@@ -4,7 +4,7 @@ import Foundation
 import SwiftProtobuf
 import ZeroMQ
 
-/// Messages on the workers ROUTER.
+/// Workers' messages (on the workers endpoint).
 extension ChimeraMaster {
     func handleWorkerMessage(_ peer: Frame, _ message: WireMessage) throws {
         let requestID = message.control.requestID
