@@ -146,7 +146,10 @@ public func buildGateway(
                 try client.status(timeoutMilliseconds: requestTimeout)
             }
             let workers: [[String: Any]] = status.workers.map {
-                ["id": Int($0.workerID), "name": $0.name, "alive": $0.alive, "ready": $0.ready, "clock": Int($0.clock)]
+                [
+                    "id": Int($0.workerID), "name": $0.name, "alive": $0.alive, "ready": $0.ready, "clock": Int($0.clock),
+                    "pid": Int($0.pid), "host": $0.host,
+                ]
             }
             return json([
                 "mode": status.mode == .aggregation ? "aggregation" : "parameter-server",

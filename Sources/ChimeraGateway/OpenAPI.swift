@@ -80,8 +80,9 @@ enum OpenAPI {
             ], required: ["X_pred_columns", "X_pred_rows"]),
         "PredictOutput": object(
             [
-                "y_pred_rows": ["type": "array", "items": ["type": "number"]],
-                "classes": ["type": "array", "items": ["type": "number"]],
+                // Class names when the labels were names, numbers otherwise.
+                "y_pred_rows": ["type": "array", "items": ["oneOf": [["type": "number"], ["type": "string"]]]],
+                "classes": ["type": "array", "items": ["oneOf": [["type": "number"], ["type": "string"]]]],
                 "y_proba_rows": ["type": "array", "items": ["type": "array", "items": ["type": "number"]]],
             ], required: ["y_pred_rows"]),
         "Cluster": object([
@@ -89,7 +90,8 @@ enum OpenAPI {
                 "type": "array",
                 "items": object([
                     "id": ["type": "integer"], "name": ["type": "string"], "alive": ["type": "boolean"],
-                    "ready": ["type": "boolean"], "clock": ["type": "integer"],
+                    "ready": ["type": "boolean"], "clock": ["type": "integer"], "pid": ["type": "integer"],
+                    "host": ["type": "string"],
                 ]),
             ],
             "mode": ["type": "string", "enum": ["parameter-server", "aggregation"]],

@@ -234,7 +234,9 @@ struct Status: ParsableCommand {
         let status = try MasterClient(endpoint: master, curve: try curve.settings()).status()
         print("job \(status.currentJobID) \(status.currentJobState)  iteration \(status.iteration)  loss \(status.loss)")
         for worker in status.workers {
-            print("  \(worker.name) (worker \(worker.workerID)): \(worker.alive ? "alive" : "dead"), clock \(worker.clock)")
+            print(
+                "  \(worker.name) (worker \(worker.workerID), pid \(worker.pid) on \(worker.host)): \(worker.alive ? "alive" : "dead"), clock \(worker.clock)"
+            )
         }
         print("rejected messages: \(status.rejectedMessages) \(status.rejectedByKind.sorted { $0.key < $1.key })")
     }

@@ -355,6 +355,9 @@ class Worker:
                 log(f"waiting for the master at {self.master}")
                 continue
             control, tensors = reply
+            if control.WhichOneof("body") == "error" and control.error.code == pb.ERROR_CODE_NAME_IN_USE:
+                time.sleep(0.5)  # another live process holds the name (README §3.1): wait for it to go
+                continue
             if control.WhichOneof("body") != "welcome":
                 raise SystemExit(f"not welcomed: {control}")
             break

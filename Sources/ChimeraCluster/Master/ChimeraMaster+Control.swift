@@ -238,6 +238,8 @@ extension ChimeraMaster {
                 $0.alive = record.alive
                 $0.ready = record.alive && record.subscribed
                 $0.barrierWaitSeconds = record.barrierWaitSeconds
+                $0.pid = record.pid
+                $0.host = record.host
             }
         }
     }

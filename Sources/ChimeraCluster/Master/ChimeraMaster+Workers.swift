@@ -98,7 +98,15 @@ extension ChimeraMaster {
             try reply(to: peer, .error(.badRequest, "\(hello.name): \(error.message)", requestID: requestID))
             return
         }
-        // A worker restarted under the same name takes over its old identity.
+        // A worker restarted under the same name takes over its old identity; another live process
+        // under a name in use waits (two processes sharing one identity would push twice per round).
+        if let holder = workers.values.first(where: { $0.name == hello.name && $0.alive }),
+            let refusal = nameInUse(holder, hello)
+        {
+            counters.reject("name_in_use")
+            try reply(to: peer, .error(.nameInUse, refusal, requestID: requestID))
+            return
+        }
         let id: UInt32
         if let previous = workers.values.first(where: { $0.name == hello.name }) {
             id = previous.id
@@ -109,7 +117,8 @@ extension ChimeraMaster {
         }
         let record = WorkerRecord(
             id: id, name: hello.name, rows: Int(hello.rows), featureNames: features, labels: hello.labelValues.map(Float.init),
-            labelNames: Array(Set(hello.labelNames)).sorted(), moments: moments, pid: hello.pid, lastSeen: monotonicSeconds())
+            labelNames: Array(Set(hello.labelNames)).sorted(), moments: moments, pid: hello.pid, host: hello.host,
+            lastSeen: monotonicSeconds())
         workers[id] = record
         var welcome = Chimera_V1_Welcome()
         welcome.workerID = id
@@ -128,6 +137,17 @@ extension ChimeraMaster {
         }
         log("master: \(hello.name) (pid \(hello.pid), \(hello.rows) rows) registered as worker \(id)")
         try reply(to: peer, WireMessage(.welcome(welcome), requestID: requestID, tensors: tensors))
+    }
+
+    /// Why `hello` may not take the name `holder` (a live worker) holds: it comes from another process
+    /// (pid or host differ). Nil when it is the same process registering again, or when either side
+    /// sent no pid (then it cannot be told apart from a restart, which takes the name over).
+    func nameInUse(_ holder: WorkerRecord, _ hello: Chimera_V1_WorkerHello) -> String? {
+        guard holder.pid != 0, hello.pid != 0, holder.pid != hello.pid || holder.host != hello.host else { return nil }
+        let seen = monotonicSeconds() - holder.lastSeen
+        return String(
+            format: "a worker named %@ is registered (pid %u on %@, seen %.1f s ago): this one waits until it leaves or is declared dead; give it another name to run both",
+            hello.name, holder.pid, holder.host.isEmpty ? "?" : holder.host, seen)
     }
 
     /// The hello's column sums (float64, or float32, `[features]` each), nil when it sent none.

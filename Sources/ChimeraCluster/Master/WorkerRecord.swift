@@ -15,6 +15,7 @@ final class WorkerRecord {
     var labelNames: [String]
     var moments: ColumnMoments?
     var pid: UInt32
+    var host: String
     var lastSeen: Double
     var subscribed = false
     var alive = true
@@ -31,8 +32,7 @@ final class WorkerRecord {
 
     init(
         id: UInt32, name: String, rows: Int, featureNames: [String], labels: [Float], labelNames: [String], moments: ColumnMoments?,
-        pid: UInt32,
-        lastSeen: Double
+        pid: UInt32, host: String, lastSeen: Double
     ) {
         self.id = id
         self.name = name
@@ -42,6 +42,7 @@ final class WorkerRecord {
         self.labelNames = labelNames
         self.moments = moments
         self.pid = pid
+        self.host = host
         self.lastSeen = lastSeen
     }
 }

@@ -153,6 +153,11 @@ public final class WorkerNode {
                     return (welcome.currentJob, try standardizer(from: reply))
                 }
                 return nil
+            case .error(let error) where error.code == .nameInUse:
+                // Another process holds the name; it may be this worker's own crashed predecessor,
+                // which the master declares dead after the heartbeat timeout. Wait, and say why.
+                if attempt == 1 || attempt % 10 == 0 { log("\(options.name): \(error.message)") }
+                usleep(500_000)
             case .error(let error):
                 throw ClusterError("\(options.name): the master refused us: \(error.message)")
             default:

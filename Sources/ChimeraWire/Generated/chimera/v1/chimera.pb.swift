@@ -463,6 +463,9 @@ public nonisolated enum Chimera_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIter
 
   /// e.g. a bagging fit sent to a parameter-server master
   case wrongMode // = 15
+
+  /// another live worker process holds this name: retry later
+  case nameInUse // = 16
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -487,6 +490,7 @@ public nonisolated enum Chimera_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIter
     case 13: self = .internal
     case 14: self = .unauthorized
     case 15: self = .wrongMode
+    case 16: self = .nameInUse
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -509,6 +513,7 @@ public nonisolated enum Chimera_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIter
     case .internal: return 13
     case .unauthorized: return 14
     case .wrongMode: return 15
+    case .nameInUse: return 16
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -531,6 +536,7 @@ public nonisolated enum Chimera_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIter
     .internal,
     .unauthorized,
     .wrongMode,
+    .nameInUse,
   ]
 
 }
@@ -1466,6 +1472,11 @@ public nonisolated struct Chimera_V1_WorkerClock: Sendable {
   /// completed the broadcast handshake: takes part in the next fit
   public var ready: Bool = false
 
+  /// from the worker's hello
+  public var pid: UInt32 = 0
+
+  public var host: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1724,7 +1735,7 @@ nonisolated extension Chimera_V1_JobState: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Chimera_V1_ErrorCode: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_UNSPECIFIED\0\u{1}ERROR_CODE_BAD_REQUEST\0\u{1}ERROR_CODE_UNSUPPORTED_VERSION\0\u{1}ERROR_CODE_WRONG_SHAPE\0\u{1}ERROR_CODE_NON_FINITE\0\u{1}ERROR_CODE_NOT_FITTED\0\u{1}ERROR_CODE_UNKNOWN_COLUMN\0\u{1}ERROR_CODE_BUSY\0\u{1}ERROR_CODE_UNKNOWN_WORKER\0\u{1}ERROR_CODE_UNKNOWN_JOB\0\u{1}ERROR_CODE_STALE\0\u{1}ERROR_CODE_TOO_LARGE\0\u{1}ERROR_CODE_NO_WORKERS\0\u{1}ERROR_CODE_INTERNAL\0\u{1}ERROR_CODE_UNAUTHORIZED\0\u{1}ERROR_CODE_WRONG_MODE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_UNSPECIFIED\0\u{1}ERROR_CODE_BAD_REQUEST\0\u{1}ERROR_CODE_UNSUPPORTED_VERSION\0\u{1}ERROR_CODE_WRONG_SHAPE\0\u{1}ERROR_CODE_NON_FINITE\0\u{1}ERROR_CODE_NOT_FITTED\0\u{1}ERROR_CODE_UNKNOWN_COLUMN\0\u{1}ERROR_CODE_BUSY\0\u{1}ERROR_CODE_UNKNOWN_WORKER\0\u{1}ERROR_CODE_UNKNOWN_JOB\0\u{1}ERROR_CODE_STALE\0\u{1}ERROR_CODE_TOO_LARGE\0\u{1}ERROR_CODE_NO_WORKERS\0\u{1}ERROR_CODE_INTERNAL\0\u{1}ERROR_CODE_UNAUTHORIZED\0\u{1}ERROR_CODE_WRONG_MODE\0\u{1}ERROR_CODE_NAME_IN_USE\0")
 }
 
 nonisolated extension Chimera_V1_TensorSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -3456,7 +3467,7 @@ nonisolated extension Chimera_V1_IterationRecord: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Chimera_V1_WorkerClock: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerClock"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}name\0\u{1}clock\0\u{1}alive\0\u{3}barrier_wait_seconds\0\u{1}ready\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}name\0\u{1}clock\0\u{1}alive\0\u{3}barrier_wait_seconds\0\u{1}ready\0\u{1}pid\0\u{1}host\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3470,6 +3481,8 @@ nonisolated extension Chimera_V1_WorkerClock: SwiftProtobuf.Message, SwiftProtob
       case 4: try { try decoder.decodeSingularBoolField(value: &self.alive) }()
       case 5: try { try decoder.decodeSingularDoubleField(value: &self.barrierWaitSeconds) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.ready) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.pid) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.host) }()
       default: break
       }
     }
@@ -3494,6 +3507,12 @@ nonisolated extension Chimera_V1_WorkerClock: SwiftProtobuf.Message, SwiftProtob
     if self.ready != false {
       try visitor.visitSingularBoolField(value: self.ready, fieldNumber: 6)
     }
+    if self.pid != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pid, fieldNumber: 7)
+    }
+    if !self.host.isEmpty {
+      try visitor.visitSingularStringField(value: self.host, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3504,6 +3523,8 @@ nonisolated extension Chimera_V1_WorkerClock: SwiftProtobuf.Message, SwiftProtob
     if lhs.alive != rhs.alive {return false}
     if lhs.barrierWaitSeconds != rhs.barrierWaitSeconds {return false}
     if lhs.ready != rhs.ready {return false}
+    if lhs.pid != rhs.pid {return false}
+    if lhs.host != rhs.host {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
