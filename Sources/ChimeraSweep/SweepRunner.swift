@@ -219,7 +219,17 @@ public final class SweepRunner {
         -> SweepRun
     {
         let objective = model.objective
-        let test = model.standardizer?.apply(to: prepared.test) ?? prepared.test
+        var test = model.standardizer?.apply(to: prepared.test) ?? prepared.test
+        if let names = model.classNames, !names.isEmpty, !test.labelNames.isEmpty {
+            // Named test labels, re-indexed into the model's classes; rows of a class no training
+            // shard had cannot be scored and are left out.
+            let known = Set(names)
+            let rowNames = test.labels.map { test.labelNames[Int($0)] }
+            let kept = rowNames.indices.filter { known.contains(rowNames[$0]) }
+            let rows = test.gather(kept)
+            let named = Dataset(featureNames: rows.featureNames, features: rows.features, labelNames: kept.map { rowNames[$0] })
+            test = named.relabelled(into: names) ?? test
+        }
         var gradient = [Float](repeating: 0, count: objective.weightCount)
         let points = report.timeline.map { record -> SweepRun.Point in
             let loss = objective.lossAndGradient(weights: record.weights, data: test, gradient: &gradient)

@@ -174,3 +174,22 @@ struct NamedLabelTests {
         #expect(try ShardLayout.loadShard(scratch.folder("worker-1")) == both)
     }
 }
+
+@Suite("Files written by pandas")
+struct PandasFilesTests {
+    @Test("an index column (empty header cell) is named as pandas names it; a labels file with one gets a hint")
+    func indexColumn() throws {
+        let scratch = try Scratch()
+        try scratch.write("w1/X_train.csv", ",age,\n0,41,1\n1,35,0\n")
+        try scratch.write("w1/y_train.csv", "y\n1\n0\n")
+        let shard = try ShardLayout.loadShard(scratch.folder("w1"))
+        #expect(shard.featureNames == ["unnamed: 0", "age", "unnamed: 2"])
+        #expect(try columnPositions(["Unnamed: 0", "age", "Unnamed: 2"], for: shard.featureNames) == [0, 1, 2])
+
+        for labels in [",y\n0,1\n1,0\n", ",y\n0,yes\n1,no\n"] {
+            try scratch.write("w1/y_train.csv", labels)
+            let error = #expect(throws: DataError.self) { try ShardLayout.loadShard(scratch.folder("w1")) }
+            #expect(error?.problem.contains("index=False") == true, "\(String(describing: error))")
+        }
+    }
+}

@@ -51,6 +51,38 @@ struct SweepProcessTests {
         }
     }
 
+    @Test("a sweep over data whose labels are class names scores held-out accuracy by name")
+    func namedLabels() async throws {
+        try await blocking {
+            let data = try NamedLabelsProcessTests.namedData()
+            // A test split without one of the classes: its names sort differently from the model's.
+            let testFolder = data.appendingPathComponent("test")
+            let x = try String(contentsOf: testFolder.appendingPathComponent("X_test.csv"), encoding: .utf8).split(separator: "\n")
+            let y = try String(contentsOf: testFolder.appendingPathComponent("y_test.csv"), encoding: .utf8).split(separator: "\n")
+            let kept = y.indices.filter { y[$0] != "beta" }
+            try (kept.map { x[$0] }.joined(separator: "\n") + "\n").write(
+                to: testFolder.appendingPathComponent("X_test.csv"), atomically: true, encoding: .utf8)
+            try (kept.map { y[$0] }.joined(separator: "\n") + "\n").write(
+                to: testFolder.appendingPathComponent("y_test.csv"), atomically: true, encoding: .utf8)
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-sweep-\(UUID().uuidString.prefix(8))")
+            let config = out.appendingPathExtension("yaml")
+            defer { for url in [data, out, config] { try? FileManager.default.removeItem(at: url) } }
+            try """
+                name: named
+                data: {path: \(data.path)}
+                model: softmax
+                iterations: 60
+                staleness: [0]
+                workers: [2]
+                """.write(to: config, atomically: true, encoding: .utf8)
+            let result = try runChimera(["sweep", "--config", config.path, "--out", out.path])
+            #expect(result.status == 0, "\(result.stderr)")
+            let runs = try JSONDecoder().decode([SweepRun].self, from: Data(contentsOf: out.appendingPathComponent("sweep.json")))
+            let accuracy = try #require(runs.first?.heldOutAccuracy)
+            #expect(accuracy >= 0.8, "held-out accuracy by name \(accuracy)")
+        }
+    }
+
     @Test("a malformed configuration fails with the field named")
     func malformed() async throws {
         try await blocking {

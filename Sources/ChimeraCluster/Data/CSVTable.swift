@@ -33,16 +33,15 @@ struct CSVTable {
         return CSVTable(columns: columns, values: values)
     }
 
-    /// Reads a one-column file whose cells are text (trimmed, unquoted): class names.
-    static func readText(_ path: String) throws -> (column: String, cells: [(row: Int, text: String)]) {
+    /// Reads a file's header and, when it has one column, its cells as text (trimmed, unquoted): class names.
+    static func readText(_ path: String) throws -> (columns: [String], cells: [(row: Int, text: String)]) {
         guard FileManager.default.fileExists(atPath: path) else { throw DataError(file: path, "file not found") }
         guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "cannot be read") }
         var cells: [(row: Int, text: String)] = []
         let columns = try forEachRecord(data, file: path) { lineNumber, columns, fields in
-            guard fields.count == 1 else { throw DataError(file: path, "must have exactly one column, has \(columns.count)") }
-            cells.append((lineNumber, String(decoding: fields[0], as: UTF8.self).trimmingQuotes))
+            if fields.count == 1 { cells.append((lineNumber, String(decoding: fields[0], as: UTF8.self).trimmingQuotes)) }
         }
-        return (columns[0], cells)
+        return (columns, cells)
     }
 
     /// Calls `body` with every data record's line number, the header's names and the record's fields
@@ -68,7 +67,12 @@ struct CSVTable {
                 if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
                 let fields = split(line)
                 if columns.isEmpty {
-                    columns = fields.map { normalizedColumnName(String(decoding: $0, as: UTF8.self).trimmingQuotes) }
+                    // An empty header cell is named as pandas names it ("Unnamed: 2"), so a file written
+                    // with its index column matches what Python clients send for it.
+                    columns = fields.enumerated().map { index, field in
+                        let name = normalizedColumnName(String(decoding: field, as: UTF8.self).trimmingQuotes)
+                        return name.isEmpty ? "unnamed: \(index)" : name
+                    }
                     if let duplicate = Dictionary(grouping: columns, by: { $0 }).first(where: { $0.value.count > 1 }) {
                         throw DataError(file: file, row: 1, column: duplicate.key, "duplicate column name")
                     }

@@ -64,17 +64,23 @@ public enum ShardLayout {
     public static func loadLabelColumn(_ path: String) throws -> LabelColumn {
         do {
             let y = try CSVTable.read(path)
-            guard y.columns.count == 1 else {
-                throw DataError(file: path, "must have exactly one column, has \(y.columns.count) (\(y.columns.joined(separator: ", ")))")
-            }
+            guard y.columns.count == 1 else { throw labelColumns(path, y.columns) }
             return .values(y.values)
         } catch let error as DataError where error.cellNotNumeric {
-            let (column, cells) = try CSVTable.readText(path)
+            let (columns, cells) = try CSVTable.readText(path)
+            guard columns.count == 1 else { throw labelColumns(path, columns) }
             for cell in cells where isMissingValue(cell.text) {
-                throw DataError(file: path, row: cell.row, column: column, "missing label (\"\(cell.text)\")")
+                throw DataError(file: path, row: cell.row, column: columns[0], "missing label (\"\(cell.text)\")")
             }
             return .names(cells.map(\.text))
         }
+    }
+
+    private static func labelColumns(_ path: String, _ columns: [String]) -> DataError {
+        let index =
+            columns.count == 2 && columns[0].hasPrefix("unnamed: ")
+            ? ": the first looks like the index column pandas writes by default (to_csv(..., index=False) leaves it out)" : ""
+        return DataError(file: path, "must have exactly one column, has \(columns.count) (\(columns.joined(separator: ", ")))\(index)")
     }
 
     private static func isMissingValue(_ text: String) -> Bool {
