@@ -111,12 +111,16 @@ struct BenchParameterServer: ParsableCommand {
     @Option(help: "The zmq-floor folder (for psround).") var floorDir = "../shared/baselines/zmq-floor"
     @Option(help: "Iterations per fit.") var iterations = 200
     @Option(help: "Fits (and psround runs, interleaved) per configuration; medians are reported.") var repeats = 9
+    @Option(
+        help: "Iterations of the tiny-shard fits whose steady-state median round is compared with psround's (which runs 1.5 s).")
+    var overheadIterations = 2000
 
     func run() throws {
         var options = ParameterServerBenchmark.Options(
             baselineSource: baseline.source, floorDirectory: URL(fileURLWithPath: floorDir), scratch: baseline.scratchFolder)
         options.workers = runs.workerCounts
         options.iterations = iterations
+        options.overheadIterations = max(10, overheadIterations)
         options.repeats = max(1, repeats)
         options.reusePython = runs.reusePython
         try baseline.emit(try ParameterServerBenchmark.run(options, log: BaselineOptions.log))
