@@ -44,28 +44,4 @@ public struct Poller {
         }
         return items.map { PollEvents(rawValue: $0.revents) }
     }
-
-    /// `poll` for readability only, answered as a bit set (no array per call: a busy event loop
-    /// polls once per message). Sockets beyond the 64th are never reported.
-    public mutating func pollReadable(timeoutMilliseconds: Int? = nil) throws(ZMQError) -> ReadableSockets {
-        let timeout = timeoutMilliseconds.map { CLong($0) } ?? -1
-        let count = Int32(items.count)
-        let result = items.withUnsafeMutableBufferPointer { zmq_poll($0.baseAddress, count, timeout) }
-        if result == -1 {
-            let error = ZMQError.last("zmq_poll")
-            if error.code == .interrupted { return ReadableSockets(bits: 0) }
-            throw error
-        }
-        var bits: UInt64 = 0
-        for index in 0..<min(items.count, 64) where items[index].revents & Int16(ZMQ_POLLIN) != 0 { bits |= 1 << index }
-        return ReadableSockets(bits: bits)
-    }
-}
-
-/// The sockets `Poller.pollReadable` found readable, by their index in the poller.
-public struct ReadableSockets: Sendable, Equatable {
-    let bits: UInt64
-
-    public func contains(_ index: Int) -> Bool { index < 64 && bits & (1 << index) != 0 }
-    public var isEmpty: Bool { bits == 0 }
 }

@@ -52,8 +52,8 @@ extension ChimeraMaster {
         )
         try publish(WireMessage(.jobStart(current.start)))
         if request.asynchronous {
-            try send(
-                router, to: peer,
+            try reply(
+                to: peer,
                 WireMessage(.fitReply(Chimera_V1_FitReply.with { $0.jobID = current.id; $0.state = .running }), requestID: requestID))
         }
     }
@@ -170,14 +170,14 @@ extension ChimeraMaster {
                 current.trees.count, report.wallSeconds))
         guard let client = current.client else { return }
         if state == .failed {
-            try send(router, to: client.peer, .error(.noWorkers, error, requestID: client.requestID))
+            try reply(to: client.peer, .error(.noWorkers, error, requestID: client.requestID))
         } else {
             let reply = Chimera_V1_FitReply.with {
                 $0.jobID = current.id
                 $0.state = state
                 $0.report = report
             }
-            try send(router, to: client.peer, WireMessage(.fitReply(reply), requestID: client.requestID))
+            try self.reply(to: client.peer, WireMessage(.fitReply(reply), requestID: client.requestID))
         }
     }
 
@@ -197,7 +197,7 @@ extension ChimeraMaster {
     func predictEnsemble(_ peer: Frame, _ request: Chimera_V1_PredictRequest, _ message: WireMessage, x: Tensor) throws {
         let requestID = message.control.requestID
         guard let fitted = ensemble else {
-            return try send(router, to: peer, .error(.notFitted, "no ensemble yet: fit first", requestID: requestID))
+            return try reply(to: peer, .error(.notFitted, "no ensemble yet: fit first", requestID: requestID))
         }
         let data: Dataset
         do {
@@ -209,7 +209,7 @@ extension ChimeraMaster {
                     standardizer: nil)
             }
         } catch {
-            return try send(router, to: peer, .error(.unknownColumn, error.description, requestID: requestID))
+            return try reply(to: peer, .error(.unknownColumn, error.description, requestID: requestID))
         }
         if request.fanOut {
             return try startFanOut(peer, requestID: requestID, data: data, probabilities: request.probabilities, fitted: fitted)
@@ -236,15 +236,15 @@ extension ChimeraMaster {
             $0.classes = ensemble.classes.map(Double.init)
             $0.classNames = fitted.classNames
         }
-        try send(router, to: peer, WireMessage(.predictReply(reply), requestID: requestID, tensors: tensors))
+        try self.reply(to: peer, WireMessage(.predictReply(reply), requestID: requestID, tensors: tensors))
     }
 
     private func startFanOut(_ peer: Frame, requestID: UInt64, data: Dataset, probabilities: Bool, fitted: FittedEnsemble) throws {
         let names = Set(fitted.membersByWorker.keys)
         let expected = Set(workers.values.filter { $0.alive && $0.subscribed && names.contains($0.name) }.map(\.id))
         guard !expected.isEmpty else {
-            return try send(
-                router, to: peer, .error(.noWorkers, "no worker holding members of the ensemble is connected", requestID: requestID))
+            return try reply(
+                to: peer, .error(.noWorkers, "no worker holding members of the ensemble is connected", requestID: requestID))
         }
         let taskID = nextTaskID
         nextTaskID += 1
@@ -293,8 +293,8 @@ extension ChimeraMaster {
         fanOuts[taskID] = nil
         guard task.members > 0, let fitted = ensemble else {
             let reasons = task.failures + task.expected.map { "\(workers[$0]?.name ?? "worker \($0)"): no answer in time" }
-            return try send(
-                router, to: task.peer,
+            return try reply(
+                to: task.peer,
                 .error(.noWorkers, "every worker's prediction failed (\(reasons.joined(separator: "; ")))", requestID: task.requestID))
         }
         if !task.failures.isEmpty || !task.expected.isEmpty {

@@ -11,11 +11,11 @@ extension ChimeraMaster {
         switch message.body {
         case .fitRequest(let request):
             if let refusal = modeMismatch(request.kind) {
-                return try send(router, to: peer, .error(.wrongMode, refusal, requestID: requestID))
+                return try reply(to: peer, .error(.wrongMode, refusal, requestID: requestID))
             }
             if isBusy {
                 let id = job?.id ?? aggregation?.id ?? 0
-                return try send(router, to: peer, .error(.busy, "job \(id) is running", requestID: requestID))
+                return try reply(to: peer, .error(.busy, "job \(id) is running", requestID: requestID))
             }
             if options.mode == .aggregation {
                 try startAggregation(peer, request, requestID)
@@ -25,25 +25,24 @@ extension ChimeraMaster {
         case .predictRequest(let request):
             try predict(peer, request, message)
         case .statusRequest:
-            try send(router, to: peer, WireMessage(.clusterStatus(clusterStatus()), requestID: requestID))
+            try reply(to: peer, WireMessage(.clusterStatus(clusterStatus()), requestID: requestID))
         case .jobStatusRequest(let request):
-            try send(router, to: peer, jobStatus(request.jobID, requestID: requestID))
+            try reply(to: peer, jobStatus(request.jobID, requestID: requestID))
         case .cancelJob(let request):
             if let current = aggregation, current.id == request.jobID {
                 try finishAggregation(state: .cancelled, error: "cancelled")
-                return try send(
-                    router, to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = current.id }), requestID: requestID))
+                return try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = current.id }), requestID: requestID))
             }
             guard let current = job, current.id == request.jobID else {
-                try send(router, to: peer, .error(.unknownJob, "job \(request.jobID) is not running", requestID: requestID))
+                try reply(to: peer, .error(.unknownJob, "job \(request.jobID) is not running", requestID: requestID))
                 return
             }
             try finishJob(state: .cancelled, error: "cancelled")
-            try send(router, to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = current.id }), requestID: requestID))
+            try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = current.id }), requestID: requestID))
         default:
             counters.reject("unexpected_body")
-            try send(
-                router, to: peer,
+            try reply(
+                to: peer,
                 .error(.badRequest, "\(message.body?.kindName ?? "?") is not a control request", requestID: requestID))
         }
     }
@@ -54,7 +53,7 @@ extension ChimeraMaster {
     var readyWorkers: [WorkerRecord] { workers.values.filter { $0.alive && $0.subscribed }.sorted { $0.id < $1.id } }
 
     func refuseFit(_ peer: Frame, _ requestID: UInt64, _ code: Chimera_V1_ErrorCode, _ text: String) throws {
-        try send(router, to: peer, .error(code, text, requestID: requestID))
+        try reply(to: peer, .error(code, text, requestID: requestID))
     }
 
     private func startJob(_ peer: Frame, _ request: Chimera_V1_FitRequest, _ requestID: UInt64) throws {
@@ -128,8 +127,8 @@ extension ChimeraMaster {
         )
         try publish(WireMessage(.jobStart(current.start(startClock: 0)), tensors: current.standardizerTensors))
         if request.asynchronous {
-            try send(
-                router, to: peer,
+            try reply(
+                to: peer,
                 WireMessage(.fitReply(Chimera_V1_FitReply.with { $0.jobID = current.id; $0.state = .running }), requestID: requestID))
         }
     }
@@ -198,14 +197,14 @@ extension ChimeraMaster {
                 current.state.completedIterations, current.state.currentLoss ?? .nan, report.wallSeconds))
         if let client = current.client {
             if state == .failed {
-                try send(router, to: client.peer, .error(.noWorkers, error, requestID: client.requestID))
+                try reply(to: client.peer, .error(.noWorkers, error, requestID: client.requestID))
             } else {
                 let reply = Chimera_V1_FitReply.with {
                     $0.jobID = current.id
                     $0.state = state
                     $0.report = report
                 }
-                try send(router, to: client.peer, WireMessage(.fitReply(reply), requestID: client.requestID))
+                try self.reply(to: client.peer, WireMessage(.fitReply(reply), requestID: client.requestID))
             }
         }
     }
@@ -354,7 +353,7 @@ extension ChimeraMaster {
     private func predict(_ peer: Frame, _ request: Chimera_V1_PredictRequest, _ message: WireMessage) throws {
         let requestID = message.control.requestID
         if let refusal = modeMismatch(request.kind) {
-            return try send(router, to: peer, .error(.wrongMode, refusal, requestID: requestID))
+            return try reply(to: peer, .error(.wrongMode, refusal, requestID: requestID))
         }
         let x: Tensor
         do throws(WireError) {
@@ -364,11 +363,11 @@ extension ChimeraMaster {
             }
         } catch {
             counters.reject(error.code.metricLabel)
-            return try send(router, to: peer, .error(.wrongShape, error.message, requestID: requestID))
+            return try reply(to: peer, .error(.wrongShape, error.message, requestID: requestID))
         }
         if options.mode == .aggregation { return try predictEnsemble(peer, request, message, x: x) }
         guard let fitted = model else {
-            return try send(router, to: peer, .error(.notFitted, "no model yet: fit first", requestID: requestID))
+            return try reply(to: peer, .error(.notFitted, "no model yet: fit first", requestID: requestID))
         }
         let data: Dataset
         do {
@@ -379,7 +378,7 @@ extension ChimeraMaster {
                     featureNames: fitted.featureNames, standardizer: fitted.standardizer)
             }
         } catch {
-            return try send(router, to: peer, .error(.unknownColumn, error.description, requestID: requestID))
+            return try reply(to: peer, .error(.unknownColumn, error.description, requestID: requestID))
         }
         let objective = fitted.objective
         let predictions = objective.predict(weights: fitted.weights, data: data)
@@ -391,7 +390,7 @@ extension ChimeraMaster {
             $0.classes = fitted.classes.map(Double.init)
             $0.classNames = fitted.classNames ?? []
         }
-        try send(router, to: peer, WireMessage(.predictReply(reply), requestID: requestID, tensors: tensors))
+        try self.reply(to: peer, WireMessage(.predictReply(reply), requestID: requestID, tensors: tensors))
     }
 
     /// Where the model's features are among `columns`, from the last request's plan when the columns

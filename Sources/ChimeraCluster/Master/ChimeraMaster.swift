@@ -157,7 +157,7 @@ public final class ChimeraMaster {
         } catch {
             counters.reject(error.code.metricLabel)
             log("master: rejected a message: \(error)")
-            return try send(router, to: peer, .error(error.replyCode, error.description))
+            return try reply(to: peer, .error(error.replyCode, error.description))
         }
         if message.body?.isControlRequest == true {
             try handleControlMessage(peer, message)
@@ -168,15 +168,13 @@ public final class ChimeraMaster {
 
     // MARK: Sending
 
-    func send(_ socket: Socket, to peer: Frame, _ message: WireMessage) throws {
-        try send(socket, to: peer, frames: try WireCodec.encode(message))
-    }
-
-    func send(_ socket: Socket, to peer: Frame, frames: [Frame]) throws {
+    /// Answers a worker or a client (both reach the one ROUTER).
+    func reply(to peer: Frame, _ message: WireMessage) throws {
+        let frames = try WireCodec.encode(message)
         counters.bytesSent += frames.reduce(0) { $0 + $1.count }
         do {
-            try sendEnvelope(socket, to: peer)
-            try socket.send(frames)
+            try sendEnvelope(to: peer)
+            try router.send(frames)
         } catch {
             guard error.code == .hostUnreachable else { throw error }
             log("master: peer disconnected before its reply")
@@ -189,7 +187,7 @@ public final class ChimeraMaster {
         stride: Int
     ) throws {
         do {
-            try sendEnvelope(router, to: peer)
+            try sendEnvelope(to: peer)
             let sent = try RoundCodec.send(
                 header, requestID: requestID, weights: weights, outputs: outputs, stride: stride, on: router)
             counters.bytesSent += sent + peer.count
@@ -200,12 +198,10 @@ public final class ChimeraMaster {
 
     /// The routing envelope (a copy of the peer's identity: the stored frame may answer again later,
     /// as parked pulls do) and the empty delimiter a REQ peer expects.
-    private func sendEnvelope(_ socket: Socket, to peer: Frame) throws(ZMQError) {
-        try peer.withUnsafeBytes { (identity) throws(ZMQError) in try socket.send(copying: identity, more: true) }
-        try socket.send(copying: UnsafeRawBufferPointer(start: nil, count: 0), more: true)
+    private func sendEnvelope(to peer: Frame) throws(ZMQError) {
+        try peer.withUnsafeBytes { (identity) throws(ZMQError) in try router.send(copying: identity, more: true) }
+        try router.send(copying: UnsafeRawBufferPointer(start: nil, count: 0), more: true)
     }
-
-    func reply(to peer: Frame, _ message: WireMessage) throws { try send(router, to: peer, message) }
 
     func publish(_ message: WireMessage) throws {
         let frames = try WireCodec.encode(message)
