@@ -115,6 +115,53 @@ struct NamedLabelsProcessTests {
         }
     }
 
+    @Test(
+        "a worker arriving mid-fit with a class the job lacks waits for the next fit instead of joining (named, numbered)",
+        arguments: [true, false])
+    func lateJoinerWithNewClass(named: Bool) async throws {
+        try await blocking {
+            let data = try Self.namedData(named: named)
+            let newClass = named ? "delta" : "3"
+            defer { try? FileManager.default.removeItem(at: data) }
+            // worker-3: worker-1's rows, some of them of a fourth class.
+            let late = data.appendingPathComponent("worker-3")
+            try FileManager.default.createDirectory(at: late, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(
+                at: data.appendingPathComponent("worker-1/X_train.csv"), to: late.appendingPathComponent("X_train.csv"))
+            let labels = try String(contentsOf: data.appendingPathComponent("worker-1/y_train.csv"), encoding: .utf8)
+                .split(separator: "\n").enumerated().map { $0.offset > 0 && $0.offset % 5 == 0 ? newClass : String($0.element) }
+            try (labels.joined(separator: "\n") + "\n").write(to: late.appendingPathComponent("y_train.csv"), atomically: true, encoding: .utf8)
+
+            let cluster = try LocalCluster()
+            for name in ["worker-1", "worker-2"] {
+                try cluster.startWorker(name: name, data: data.appendingPathComponent(name), delayMilliseconds: 5)
+            }
+            try cluster.waitFor("2 workers") { $0.workers.filter(\.ready).count == 2 }
+            let client = try cluster.client()
+            let job = try ParameterServerProcessTests.asyncFit(client, iterations: 600)
+            try cluster.startWorker(name: "worker-3", data: late)
+            try cluster.waitFor("worker-3 registered") { $0.workers.contains { $0.name == "worker-3" && $0.alive } }
+            #expect(try client.jobStatus(job).state == .running, "worker-3 arrived during the fit")
+            let finished = try ParameterServerProcessTests.waitForJob(client, job)
+            #expect(finished.state == .succeeded)
+            let clocks = Dictionary(uniqueKeysWithValues: finished.report.clocks.map { ($0.name, $0.clock) })
+            #expect(clocks["worker-1"] == 600 && clocks["worker-2"] == 600 && (clocks["worker-3"] ?? 0) == 0, "\(clocks)")
+
+            try cluster.waitFor("worker-3 ready") { $0.workers.filter(\.ready).count == 3 }
+            var next = Chimera_V1_FitRequest()
+            next.config.maxIterations = 20
+            let reply = try client.fit(next, timeoutMilliseconds: 60_000)
+            #expect(reply.state == .succeeded && reply.report.clocks.filter { $0.clock == 20 }.count == 3, "\(reply)")
+            let (columns, rows) = try ShardLayout.loadFeatures(data.appendingPathComponent("test/X_test.csv").path)
+            let prediction = try client.predict(columns: columns, values: rows.flatMap { $0 }, rows: rows.count)
+            if named {
+                #expect(prediction.classNames == ["alpha", "beta", "delta", "gamma"])
+            } else {
+                #expect(prediction.classes == [0, 1, 2, 3])
+            }
+        }
+    }
+
     @Test("workers holding names and workers holding numbers: the fit is refused, naming both")
     func mixedKinds() async throws {
         try await blocking {

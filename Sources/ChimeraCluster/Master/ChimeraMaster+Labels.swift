@@ -27,11 +27,17 @@ extension ChimeraMaster {
         return .success(JobLabels(values: (0..<names.count).map(Float.init), classNames: names))
     }
 
-    /// Why a worker registering during `job` cannot join it (its labels do not fit the job's), or nil.
-    func labelMismatch(_ record: WorkerRecord, joining classNames: [String]) -> String? {
-        if classNames.isEmpty { return record.labelNames.isEmpty ? nil : "its labels are class names, the job's numbers" }
+    /// Why a worker arriving during `job` cannot join it (its labels do not fit the job's classes: it
+    /// would train on rows the model has no class for), or nil.
+    func labelMismatch(_ record: WorkerRecord, joining job: Job) -> String? {
+        if job.classNames.isEmpty {
+            guard record.labelNames.isEmpty else { return "its labels are class names, the job's numbers" }
+            let unknown = Set(record.labels).subtracting(job.classes).sorted()
+            guard !job.classes.isEmpty, !unknown.isEmpty else { return nil }
+            return "it has classes the job does not know (\(unknown.map { "\($0)" }.joined(separator: ", ")))"
+        }
         if record.labelNames.isEmpty { return "its labels are numbers, the job's class names" }
-        let unknown = Set(record.labelNames).subtracting(classNames).sorted()
+        let unknown = Set(record.labelNames).subtracting(job.classNames).sorted()
         return unknown.isEmpty ? nil : "it has classes the job does not know (\(unknown.joined(separator: ", ")))"
     }
 }

@@ -15,7 +15,9 @@ extension ChimeraMaster {
             guard try known(ready.workerID, peer, requestID) else { return }
             workers[ready.workerID]?.subscribed = true
             // A worker that registered just before a fit started missed its JobStart: hand it over now.
-            if var current = job, current.state.clock(of: ready.workerID) == nil, let record = workers[ready.workerID] {
+            if var current = job, current.state.clock(of: ready.workerID) == nil, let record = workers[ready.workerID],
+                labelMismatch(record, joining: current) == nil
+            {
                 let clock = current.state.join(ready.workerID, rows: record.rows)
                 job = current
                 log("master: \(record.name) joined job \(current.id) at iteration \(clock)")
@@ -126,7 +128,7 @@ extension ChimeraMaster {
         welcome.heartbeatLiveness = options.heartbeatLiveness
         welcome.broadcastEndpoint = endpoints.broadcast
         var tensors: [NamedTensor] = []
-        if let current = job, let mismatch = labelMismatch(record, joining: current.classNames) {
+        if let current = job, let mismatch = labelMismatch(record, joining: current) {
             log("master: \(hello.name) does not join job \(current.id): \(mismatch); it waits for the next fit")
         } else if var current = job {
             let clock = current.state.join(id, rows: Int(hello.rows))
