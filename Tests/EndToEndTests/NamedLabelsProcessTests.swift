@@ -142,7 +142,7 @@ struct NamedLabelsProcessTests {
             try cluster.startWorker(name: "worker-3", data: late)
             try cluster.waitFor("worker-3 registered") { $0.workers.contains { $0.name == "worker-3" && $0.alive } }
             #expect(try client.jobStatus(job).state == .running, "worker-3 arrived during the fit")
-            let finished = try ParameterServerProcessTests.waitForJob(client, job)
+            let finished = try ParameterServerProcessTests.waitForJob(client, job, timeoutSeconds: 120)
             #expect(finished.state == .succeeded)
             let clocks = Dictionary(uniqueKeysWithValues: finished.report.clocks.map { ($0.name, $0.clock) })
             #expect(clocks["worker-1"] == 600 && clocks["worker-2"] == 600 && (clocks["worker-3"] ?? 0) == 0, "\(clocks)")
