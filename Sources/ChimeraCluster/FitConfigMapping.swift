@@ -39,6 +39,12 @@ extension TrainingConfiguration {
         if wire.seed != 0 { seed = wire.seed }
         standardize = !wire.rawFeatures
         checkpointEvery = Int(wire.checkpointEvery)
+        switch wire.onDivergence {
+        case .unspecified, .fail: onDivergence = .fail
+        case .backoff: onDivergence = .backoff
+        case .UNRECOGNIZED(let value): throw ConfigurationError("unknown on_divergence \(value)")
+        }
+        if wire.maxBackoffs != 0 { maxBackoffs = Int(wire.maxBackoffs) }
         try validate()
     }
 
@@ -46,6 +52,9 @@ extension TrainingConfiguration {
         guard alpha >= 0, alpha.isFinite else { throw ConfigurationError("alpha must be ≥ 0") }
         guard (0...1).contains(l1Ratio) else { throw ConfigurationError("l1_ratio must be in [0, 1]") }
         guard eta0 > 0, eta0.isFinite else { throw ConfigurationError("eta0 must be > 0") }
+        // The master steps in float32: a rate that does not fit one is infinity, not a rate.
+        guard Float(eta0).isFinite else { throw ConfigurationError("eta0 must be at most 3.4e38 (float32), got \(eta0)") }
+        guard (0...100).contains(maxBackoffs) else { throw ConfigurationError("max_backoffs must be 0…100") }
         guard momentum >= 0, momentum < 1 else { throw ConfigurationError("momentum must be in [0, 1)") }
         guard (1...10_000_000).contains(maxIterations) else { throw ConfigurationError("max_iterations must be 1…10,000,000") }
         guard tolerance >= 0 else { throw ConfigurationError("tolerance must be ≥ 0") }
@@ -89,6 +98,8 @@ extension TrainingConfiguration {
         out.seed = seed
         out.rawFeatures = !standardize
         out.checkpointEvery = UInt32(checkpointEvery)
+        out.onDivergence = onDivergence == .backoff ? .backoff : .fail
+        out.maxBackoffs = UInt32(maxBackoffs)
         return out
     }
 }

@@ -23,12 +23,13 @@ public final class RequestChannel {
     }
 
     /// Sends `message` and returns the decoded reply, or nil when none came within the timeout.
-    public func request(_ message: WireMessage, timeoutMilliseconds: Int32) throws -> WireMessage? {
-        let frames = try request(timeoutMilliseconds: timeoutMilliseconds) { requestID in
+    public func request(_ message: WireMessage, timeoutMilliseconds: Int32, abandon: (() -> Bool)? = nil) throws -> WireMessage? {
+        try send { requestID in
             var message = message
             message.control.requestID = requestID
             return try WireCodec.encode(message)
         }
+        let frames = try receiveReply(timeoutMilliseconds: timeoutMilliseconds, abandon: abandon)
         return try frames.map { try WireCodec.decode($0) }
     }
 
@@ -41,12 +42,14 @@ public final class RequestChannel {
 
     /// Like `request(timeoutMilliseconds:encode:)`, but `write` sends the request's frames itself on
     /// the socket (the round codec writes straight from the update, with no frame objects).
-    public func request(timeoutMilliseconds: Int32, write: (Socket, UInt64) throws -> Void) throws -> [Frame]? {
+    public func request(
+        timeoutMilliseconds: Int32, abandon: (() -> Bool)? = nil, write: (Socket, UInt64) throws -> Void
+    ) throws -> [Frame]? {
         let socket = try currentSocket()
         let requestID = nextRequestID
         nextRequestID += 1
         try write(socket, requestID)
-        return try receiveReply(timeoutMilliseconds: timeoutMilliseconds)
+        return try receiveReply(timeoutMilliseconds: timeoutMilliseconds, abandon: abandon)
     }
 
     /// Sends the frames `encode` makes for the next request id without waiting for the reply;
@@ -61,21 +64,33 @@ public final class RequestChannel {
 
     /// The reply to what `send` sent, or nil when none came within the timeout (the socket is then
     /// closed; the next request opens a fresh one).
-    public func receiveReply(timeoutMilliseconds: Int32) throws -> [Frame]? {
+    ///
+    /// With `abandon`, the wait is cut into slices of `abandonCheckMilliseconds` and given up (as a
+    /// timeout) as soon as `abandon()` says so: a long wait stays responsive to shutdown and to news
+    /// that the master is gone. A reply that is already there costs no more than without it.
+    public func receiveReply(timeoutMilliseconds: Int32, abandon: (() -> Bool)? = nil) throws -> [Frame]? {
         let socket = try currentSocket()
-        if timeoutMilliseconds != receiveTimeout {
-            try socket.setReceiveTimeout(milliseconds: timeoutMilliseconds)
-            receiveTimeout = timeoutMilliseconds
+        let slice = abandon == nil ? timeoutMilliseconds : min(timeoutMilliseconds, Self.abandonCheckMilliseconds)
+        if slice != receiveTimeout {
+            try socket.setReceiveTimeout(milliseconds: slice)
+            receiveTimeout = slice
         }
+        var waited: Int32 = 0
         // Received into the last reply's frames when nothing holds them any more: a worker's round
         // then allocates no frame objects.
-        guard try socket.receiveMultipart(into: &received) else {
-            socket.close()
-            self.socket = nil
-            return nil
+        while try !socket.receiveMultipart(into: &received) {
+            waited += slice
+            if waited >= timeoutMilliseconds || abandon?() == true {
+                socket.close()
+                self.socket = nil
+                return nil
+            }
         }
         return received
     }
+
+    /// How often a wait with an `abandon` condition looks at it.
+    public static let abandonCheckMilliseconds: Int32 = 100
 
     private func currentSocket() throws -> Socket {
         if let socket { return socket }

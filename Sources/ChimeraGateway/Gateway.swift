@@ -230,5 +230,6 @@ private func jobJSON(_ status: Chimera_V1_JobStatus) -> [String: Any] {
     if status.report.members > 0 { object["members"] = Int(status.report.members) }
     if !status.report.failedWorkers.isEmpty { object["failed_workers"] = status.report.failedWorkers }
     if !status.error.isEmpty { object["error"] = status.error }
+    if !status.report.backoffs.isEmpty { object["backoffs"] = status.report.backoffs }
     return object
 }

@@ -20,6 +20,8 @@ struct FitInput: Decodable {
     var batch_size: Int?
     var seed: Int?
     var raw_features: Bool?
+    var on_divergence: String?
+    var max_backoffs: Int?
     // Aggregation (bagging) settings.
     var trees_per_worker: Int?
     var criterion: String?
@@ -92,6 +94,17 @@ struct FitInput: Decodable {
         if let batch_size { config.batchSize = UInt64(max(0, batch_size)) }
         if let seed { config.seed = UInt64(max(0, seed)) }
         if let raw_features { config.rawFeatures = raw_features }
+        if let on_divergence {
+            switch on_divergence {
+            case "fail": config.onDivergence = .fail
+            case "backoff": config.onDivergence = .backoff
+            default: throw GatewayError(.badRequest, "ValidationError", "on_divergence must be fail or backoff")
+            }
+        }
+        if let max_backoffs {
+            guard (0...100).contains(max_backoffs) else { throw GatewayError(.badRequest, "ValidationError", "max_backoffs must be 0…100") }
+            config.maxBackoffs = UInt32(max_backoffs)
+        }
     }
 }
 
@@ -144,6 +157,9 @@ struct GatewayError: Error, HTTPResponseError {
             case .busy: return GatewayError(.conflict, "Busy", message)
             case .wrongMode: return GatewayError(.conflict, "WrongMode", message)
             case .noWorkers: return GatewayError(.serviceUnavailable, "NoWorkers", message)
+            case .diverged: return GatewayError(.unprocessableContent, "Diverged", message)
+            case .limit: return GatewayError(.tooManyRequests, "LimitReached", message)
+            case .forbidden, .unauthorized: return GatewayError(.forbidden, "Forbidden", message)
             case .unknownJob: return GatewayError(.notFound, "UnknownJob", message)
             default: return GatewayError(.badGateway, "MasterError", message)
             }

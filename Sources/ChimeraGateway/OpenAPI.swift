@@ -64,7 +64,7 @@ enum OpenAPI {
             "schedule": ["type": "string", "enum": ["constant", "invscaling", "optimal"]],
             "staleness": ["type": "integer", "minimum": 0], "unbounded_staleness": ["type": "boolean"],
             "batch_size": ["type": "integer", "minimum": 0], "seed": ["type": "integer", "minimum": 0],
-            "raw_features": ["type": "boolean"],
+            "raw_features": ["type": "boolean"], "on_divergence": ["type": "string", "enum": ["fail", "backoff"]], "max_backoffs": ["type": "integer"],
             "trees_per_worker": ["type": "integer", "minimum": 1],
             "criterion": ["type": "string", "enum": ["gini", "entropy", "squared_error"]],
             "max_depth": ["type": "integer", "minimum": 0], "min_samples_split": ["type": "integer", "minimum": 2],
@@ -110,7 +110,7 @@ enum OpenAPI {
                     "items": object(["worker": ["type": "string"], "clock": ["type": "integer"], "alive": ["type": "boolean"]]),
                 ],
                 "staleness_histogram": ["type": "array", "items": ["type": "integer"]], "error": ["type": "string"],
-                "members": ["type": "integer"], "failed_workers": ["type": "array", "items": ["type": "string"]],
+                "members": ["type": "integer"], "failed_workers": ["type": "array", "items": ["type": "string"]], "backoffs": ["type": "array", "items": ["type": "string"]],
             ], required: ["job_id", "state"]),
         "Error": object(
             [

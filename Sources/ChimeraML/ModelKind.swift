@@ -66,3 +66,11 @@ public enum LabelKind: Sendable, Equatable {
         }
     }
 }
+
+/// What a parameter-server fit does when its loss or weights stop being usable.
+public enum DivergencePolicy: String, Sendable, CaseIterable, Codable {
+    /// End the fit `failed`, keeping the best finite weights.
+    case fail
+    /// Go back to the best finite weights with half the step, at most `maxBackoffs` times; then fail.
+    case backoff
+}

@@ -13,9 +13,10 @@ public struct SGDOptimizer: Sendable {
     }
 
     /// w ← w − η_t · g (with momentum: v ← μ·v + g; w ← w − η_t · v).
-    public mutating func step(weights: inout [Float], gradient: [Float]) {
+    /// `scale` shrinks the step after a divergence backoff.
+    public mutating func step(weights: inout [Float], gradient: [Float], scale: Double = 1) {
         steps += 1
-        let eta = Float(learningRate.rate(at: steps))
+        let eta = Float(learningRate.rate(at: steps) * scale)
         if momentum > 0 {
             for i in weights.indices {
                 velocity[i] = momentum * velocity[i] + gradient[i]
@@ -24,6 +25,11 @@ public struct SGDOptimizer: Sendable {
         } else {
             for i in weights.indices { weights[i] -= eta * gradient[i] }
         }
+    }
+
+    /// Forgets the momentum (after going back to earlier weights).
+    public mutating func resetVelocity() {
+        for i in velocity.indices { velocity[i] = 0 }
     }
 
     /// Restores the step counter (resuming from a checkpoint).

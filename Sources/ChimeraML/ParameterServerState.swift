@@ -34,20 +34,39 @@ public struct ParameterServerState: Sendable {
     public private(set) var isDone = false
     public private(set) var rejectedUpdates = 0
 
+    /// Why the fit diverged, when it ended that way (the job then fails with this text).
+    public private(set) var divergence: Divergence?
+    /// The divergences answered by going back to the best weights with half the step.
+    public private(set) var backoffs: [Divergence] = []
+    /// The step's multiplier: halved at every backoff.
+    public private(set) var stepScale = 1.0
+
     private var roundSum: [Float]
     private var roundRows = 0
     private var roundLoss = 0.0
+    /// A push of this BSP round that could not be used (non-finite loss): the round is not applied.
+    private var roundPoisoned: Divergence?
+    /// The lowest loss seen and the weights it was measured on: where a backoff goes back to, and
+    /// what a diverged fit keeps.
+    private var best: (loss: Double, weights: [Float])?
+    /// Backoffs taken when each worker started its current iteration: an update computed on weights
+    /// from before a backoff is dropped, not applied to the restored ones.
+    private var startedEpoch: [UInt32: Int] = [:]
     private var latestLoss: [UInt32: Double] = [:]
     /// The iteration each worker was last allowed to start (its push must carry it).
     private var started: [UInt32: Int] = [:]
 
-    public init(configuration: TrainingConfiguration, objective: Objective, initialWeights: [Float]? = nil) {
+    /// `startIteration`: resuming a job from a checkpoint taken after that many iterations (the
+    /// workers join at it and the schedule goes on from it).
+    public init(configuration: TrainingConfiguration, objective: Objective, initialWeights: [Float]? = nil, startIteration: Int = 0) {
         precondition(initialWeights.map { $0.count == objective.weightCount } ?? true, "initial weights size")
         self.configuration = configuration
         self.objective = objective
         weights = initialWeights ?? [Float](repeating: 0, count: objective.weightCount)
         barrier = SSPBarrier(staleness: configuration.staleness)
         optimizer = SGDOptimizer(configuration, weightCount: objective.weightCount)
+        optimizer.restore(steps: startIteration)
+        completedIterations = startIteration
         regularizer = Regularizer(configuration)
         roundSum = [Float](repeating: 0, count: objective.weightCount)
     }
@@ -87,13 +106,23 @@ public struct ParameterServerState: Sendable {
             rejectedUpdates += 1
             return (.rejected("update for iteration \(clock), but worker \(worker) is at iteration \(current)"), [])
         }
-        guard loss.isFinite else {
-            rejectedUpdates += 1
-            return (.rejected("loss is not finite"), [])
-        }
         started[worker] = nil
         let weight = max(pushedRows, 1)
-        if isBSP {
+        // Computed on weights a backoff has since replaced: counted for the barrier, not applied.
+        let outdated = startedEpoch.removeValue(forKey: worker).map { $0 != backoffs.count } ?? false
+        if outdated {
+            // Nothing to apply.
+        } else if !loss.isFinite {
+            // A worker whose loss or update overflowed says so with a non-finite loss (and no usable update).
+            let found = Divergence(
+                iteration: clock, loss: loss, firstLoss: lossHistory.first,
+                cause: "worker \(worker)'s loss is not finite (\(loss))")
+            if isBSP {
+                roundPoisoned = roundPoisoned ?? found
+            } else {
+                diverged(found)
+            }
+        } else if isBSP {
             addUpdate(&roundSum, Float(weight))
             roundRows += weight
             roundLoss += loss * Double(weight)
@@ -108,6 +137,7 @@ public struct ParameterServerState: Sendable {
     public mutating func leave(_ worker: UInt32) -> [Reply] {
         rows[worker] = nil
         started[worker] = nil
+        startedEpoch[worker] = nil
         latestLoss[worker] = nil
         let released = barrier.leave(worker)
         return settle(released: released)
@@ -125,6 +155,7 @@ public struct ParameterServerState: Sendable {
 
     private mutating func noteStart(_ worker: UInt32, clock: Int) {
         started[worker] = clock
+        startedEpoch[worker] = backoffs.count
         let ahead = max(0, clock - (barrier.minClock ?? clock))
         if stalenessHistogram.count <= ahead {
             stalenessHistogram += Array(repeating: 0, count: ahead + 1 - stalenessHistogram.count)
@@ -137,13 +168,16 @@ public struct ParameterServerState: Sendable {
     private mutating func settle(released: [UInt32]) -> [Reply] {
         let minimum = barrier.minClock ?? completedIterations
         if isBSP {
-            if minimum > completedIterations, roundRows > 0 {
+            if minimum > completedIterations, roundRows > 0 || roundPoisoned != nil {
                 applyRound()
             }
         } else {
             completedIterations = max(completedIterations, minimum)
         }
-        if completedIterations >= configuration.maxIterations || converged() {
+        if divergence == nil, completedIterations >= configuration.maxIterations || converged() {
+            checkFinalLoss()
+        }
+        if divergence != nil || completedIterations >= configuration.maxIterations || converged() {
             return released.map { .weights(worker: $0, done: true) } + finish()
         }
         return (released + barrier.releaseAll()).map { worker in
@@ -153,23 +187,123 @@ public struct ParameterServerState: Sendable {
     }
 
     private mutating func applyRound() {
+        defer {
+            version += 1
+            completedIterations += 1
+            for i in roundSum.indices { roundSum[i] = 0 }
+            roundRows = 0
+            roundLoss = 0
+            roundPoisoned = nil
+        }
+        if let poisoned = roundPoisoned { return diverged(poisoned) }
         let scale = 1 / Float(roundRows)
         var gradient = roundSum
         for i in gradient.indices { gradient[i] *= scale }
         var loss = roundLoss / Double(roundRows)
+        if configuration.workerMode != .localSGD {
+            loss += regularizer.apply(weights: weights, stride: objective.stride, gradient: &gradient)
+        }
+        // The round's loss was measured on the weights as they are before this step.
+        if let explosion = exploding(loss, iteration: completedIterations) { return diverged(explosion) }
+        noteLoss(loss)
         if configuration.workerMode == .localSGD {
             // Deltas: the rows-weighted mean delta is the new step.
-            for i in weights.indices { weights[i] += gradient[i] }
+            let step = Float(stepScale)
+            for i in weights.indices { weights[i] += step * gradient[i] }
         } else {
-            loss += regularizer.apply(weights: weights, stride: objective.stride, gradient: &gradient)
-            optimizer.step(weights: &weights, gradient: gradient)
+            optimizer.step(weights: &weights, gradient: gradient, scale: stepScale)
         }
         lossHistory.append(loss)
-        version += 1
-        completedIterations += 1
-        for i in roundSum.indices { roundSum[i] = 0 }
-        roundRows = 0
-        roundLoss = 0
+        checkWeights(iteration: completedIterations, loss: loss)
+    }
+
+    // MARK: Divergence
+
+    /// A loss this many times the first one (or one past 1e-3 when the first was smaller) is an
+    /// explosion, not noise: SGD that converges never climbs that far above its starting point.
+    public static let explosionFactor = 1e3
+    /// A fit whose last loss is this many times its first failed to learn: it ends `failed`.
+    public static let finalLossFactor = 10.0
+
+    private func exploding(_ loss: Double, iteration: Int) -> Divergence? {
+        if !loss.isFinite {
+            return Divergence(iteration: iteration, loss: loss, firstLoss: lossHistory.first, cause: "the loss is not finite")
+        }
+        guard let first = lossHistory.first, loss > Self.explosionFactor * max(first, 1e-3) else { return nil }
+        return Divergence(
+            iteration: iteration, loss: loss, firstLoss: first,
+            cause: "the loss exploded to \(Divergence.short(loss / first))× its first value")
+    }
+
+    /// Keeps the weights of the lowest loss so far (measured on the weights as they are now).
+    private mutating func noteLoss(_ loss: Double) {
+        guard loss.isFinite, loss <= best?.loss ?? .infinity else { return }
+        if best == nil {
+            best = (loss, weights)
+        } else {
+            best!.loss = loss
+            // In place: no new array per improving round.
+            best!.weights.withUnsafeMutableBufferPointer { out in
+                weights.withUnsafeBufferPointer { out.baseAddress!.update(from: $0.baseAddress!, count: $0.count) }
+            }
+        }
+    }
+
+    /// After an update: weights that overflowed are a divergence (never handed to a worker).
+    private mutating func checkWeights(iteration: Int, loss: Double) {
+        guard weights.contains(where: { !$0.isFinite }) else { return }
+        diverged(
+            Divergence(
+                iteration: iteration, loss: loss, firstLoss: lossHistory.first,
+                cause: "the update overflowed the weights (a weight became infinite or NaN)"))
+    }
+
+    private mutating func checkFinalLoss() {
+        guard let first = lossHistory.first, let last = lossHistory.last, lossHistory.count > 1,
+            last > Self.finalLossFactor * max(first, 1e-3)
+        else { return }
+        restoreBest()
+        divergence = Divergence(
+            iteration: completedIterations, loss: last, firstLoss: first,
+            cause: "the final loss is \(Divergence.short(last / first))× the first", hint: hint)
+    }
+
+    /// Ends the fit (`fail`), or goes back to the best weights with half the step (`backoff`).
+    private mutating func diverged(_ found: Divergence) {
+        var found = found
+        found.hint = hint
+        restoreBest()
+        if configuration.onDivergence == .backoff, backoffs.count < configuration.maxBackoffs {
+            backoffs.append(found)
+            stepScale *= 0.5
+            optimizer.resetVelocity()
+        } else {
+            divergence = found
+            isDone = true
+        }
+    }
+
+    /// The weights go back to those of the lowest loss (the initial ones when none was measured).
+    private mutating func restoreBest() {
+        if let best {
+            weights = best.weights
+        } else if weights.contains(where: { !$0.isFinite }) {
+            weights = [Float](repeating: 0, count: weights.count)
+        }
+    }
+
+    /// What to change, for the error a diverged fit ends with.
+    private var hint: String {
+        let eta = configuration.eta0 * stepScale
+        var text: String
+        if configuration.schedule == .optimal {
+            text = "the 'optimal' schedule's first steps are too large for these features: use schedule constant with eta0 ≤ \(Divergence.short(0.1)), or a larger alpha"
+        } else {
+            text = "learning rate too high for these features: try eta0 ≤ \(Divergence.short(eta / 10))"
+        }
+        if !configuration.standardize { text += ", or standardised features (drop raw_features)" }
+        if configuration.onDivergence == .fail { text += "; on_divergence backoff retries with half the step" }
+        return text
     }
 
     private mutating func applyImmediate(
@@ -177,21 +311,26 @@ public struct ParameterServerState: Sendable {
     ) {
         let totalRows = max(self.rows.values.reduce(0, +), rows)
         let share = Float(rows) / Float(totalRows)
+        if let explosion = exploding(loss, iteration: clock) { return diverged(explosion) }
+        let step = Float(stepScale)
         if configuration.workerMode == .localSGD {
-            addUpdate(&weights, share)
+            addUpdate(&weights, share * step)
         } else {
             var gradient = [Float](repeating: 0, count: weights.count)
             addUpdate(&gradient, 1)
             _ = regularizer.apply(weights: weights, stride: objective.stride, gradient: &gradient)
-            let eta = Float(optimizer.learningRate.rate(at: clock + 1)) * share
+            let eta = Float(optimizer.learningRate.rate(at: clock + 1)) * share * step
             for i in weights.indices { weights[i] -= eta * gradient[i] }
         }
+        checkWeights(iteration: clock, loss: loss)
         version += 1
         latestLoss[worker] = loss
         let live = latestLoss.filter { self.rows[$0.key] != nil }
         let liveRows = live.keys.reduce(0) { $0 + (self.rows[$1] ?? 0) }
         if liveRows > 0, clock + 1 > lossHistory.count {
-            lossHistory.append(live.reduce(0) { $0 + $1.value * Double(self.rows[$1.key] ?? 0) } / Double(liveRows))
+            let mean = live.reduce(0) { $0 + $1.value * Double(self.rows[$1.key] ?? 0) } / Double(liveRows)
+            noteLoss(mean)
+            lossHistory.append(mean)
         }
     }
 
@@ -202,5 +341,39 @@ public struct ParameterServerState: Sendable {
         let recent = lossHistory[lossHistory.count - 1]
         let before = lossHistory[lossHistory.count - 1 - patience]
         return before - recent < tolerance
+    }
+}
+
+/// How a fit diverged: where, with which loss, why, and what to change.
+public struct Divergence: Sendable, Equatable, CustomStringConvertible {
+    public var iteration: Int
+    public var loss: Double
+    public var firstLoss: Double?
+    public var cause: String
+    public var hint = ""
+
+    public var description: String {
+        var text = "diverged at iteration \(iteration): \(cause) (loss \(Self.short(loss))"
+        if let firstLoss { text += ", first loss \(Self.short(firstLoss))" }
+        text += ")"
+        if !hint.isEmpty { text += "; \(hint)" }
+        return text
+    }
+
+    /// Four significant digits, without Foundation.
+    static func short(_ value: Double) -> String {
+        guard value.isFinite, value != 0 else { return "\(value)" }
+        var exponent = 0
+        var mantissa = abs(value)
+        while mantissa >= 10 { mantissa /= 10; exponent += 1 }
+        while mantissa < 1 { mantissa *= 10; exponent -= 1 }
+        let sign = value < 0 ? "-" : ""
+        if (-3...5).contains(exponent) {
+            let scale = LibM.pow(10, Double(3 - exponent))
+            let plain = "\((abs(value) * scale).rounded() / scale)"
+            return sign + (plain.hasSuffix(".0") ? String(plain.dropLast(2)) : plain)
+        }
+        let rounded = "\((mantissa * 1000).rounded() / 1000)"
+        return sign + (rounded.hasSuffix(".0") ? String(rounded.dropLast(2)) : rounded) + "e\(exponent)"
     }
 }

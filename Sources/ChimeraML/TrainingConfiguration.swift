@@ -21,8 +21,42 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     public var seed: UInt64 = 42
     public var standardize: Bool = true
     public var checkpointEvery: Int = 0
+    /// A non-finite or exploding loss or update ends the fit (`fail`) or restarts it from the best
+    /// finite weights with half the step (`backoff`, at most `maxBackoffs` times).
+    public var onDivergence: DivergencePolicy = .fail
+    public var maxBackoffs: Int = 3
 
     public init() {}
+
+    // Decoded field by field so that model files written before a field existed still load.
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func read<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+            if let found = try c.decodeIfPresent(T.self, forKey: key) { value = found }
+        }
+        try read(.model, &model)
+        try read(.penalty, &penalty)
+        try read(.alpha, &alpha)
+        try read(.l1Ratio, &l1Ratio)
+        try read(.schedule, &schedule)
+        try read(.eta0, &eta0)
+        try read(.powerT, &powerT)
+        try read(.momentum, &momentum)
+        try read(.maxIterations, &maxIterations)
+        try read(.tolerance, &tolerance)
+        try read(.patience, &patience)
+        try read(.batchSize, &batchSize)
+        try read(.workerMode, &workerMode)
+        try read(.localSteps, &localSteps)
+        // Absent means unbounded, as the synthesized encoder leaves a nil bound out.
+        staleness = try c.decodeIfPresent(Int.self, forKey: .staleness)
+        try read(.seed, &seed)
+        try read(.standardize, &standardize)
+        try read(.checkpointEvery, &checkpointEvery)
+        try read(.onDivergence, &onDivergence)
+        try read(.maxBackoffs, &maxBackoffs)
+    }
 }
 
 /// The penalty's contribution, on every weight but the biases.

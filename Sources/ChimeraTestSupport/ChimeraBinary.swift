@@ -61,9 +61,9 @@ public func processIsGone(_ pid: Int32) -> Bool {
 
 /// Waits (bounded, up to ~10 s) until every process in `pids` is gone; SIGKILLs stragglers so a failing
 /// test leaves nothing behind. Returns whether they all went by themselves.
-public func waitUntilGone(_ pids: [Int32]) -> Bool {
+public func waitUntilGone(_ pids: [Int32], seconds: Double = 10) -> Bool {
     var gone = false
-    for _ in 0..<1000 where !gone {
+    for _ in 0..<Int(seconds * 100) where !gone {
         gone = pids.allSatisfy(processIsGone)
         if !gone { usleep(10_000) }
     }

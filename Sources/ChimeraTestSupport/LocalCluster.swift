@@ -5,9 +5,10 @@ public import Foundation
 /// A real master and real worker processes of the built `chimera` binary, on 127.0.0.1 with OS-chosen
 /// ports, for end-to-end tests. Everything is killed when the cluster is released.
 public final class LocalCluster {
-    public let master: ChildProcess
+    public private(set) var master: ChildProcess
     public let workersEndpoint: String
-    public let controlEndpoint: String
+    public private(set) var controlEndpoint: String
+    private let heartbeatMilliseconds: Int
     public private(set) var workers: [String: ChildProcess] = [:]
     public let modelDirectory: URL
     /// CURVE keys for the test's own client (when the master requires CURVE).
@@ -16,16 +17,39 @@ public final class LocalCluster {
     /// Starts a master; `heartbeatMilliseconds` small keeps death detection quick in tests.
     public init(heartbeatMilliseconds: Int = 200, extraArguments: [String] = []) throws {
         modelDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-e2e-\(UUID().uuidString.prefix(8))")
-        master = try ChildProcess(
+        self.heartbeatMilliseconds = heartbeatMilliseconds
+        (master, workersEndpoint, controlEndpoint) = try Self.startMaster(
+            port: 0, heartbeatMilliseconds: heartbeatMilliseconds, modelDirectory: modelDirectory, extraArguments: extraArguments)
+    }
+
+    private static func startMaster(port: Int, heartbeatMilliseconds: Int, modelDirectory: URL, extraArguments: [String]) throws
+        -> (ChildProcess, String, String)
+    {
+        let master = try ChildProcess(
             name: "master",
-            arguments: ["master", "--port", "0", "--heartbeat-ms", "\(heartbeatMilliseconds)", "--model-dir", modelDirectory.path]
+            arguments: ["master", "--port", "\(port)", "--heartbeat-ms", "\(heartbeatMilliseconds)", "--model-dir", modelDirectory.path]
                 + extraArguments,
             prefix: "[master]", captureOutput: true, executable: try chimeraExecutable())
         guard let line = master.nextLine(timeoutSeconds: 60), let endpoints = MasterAnnouncement(line: line) else {
+            master.send(signal: SIGKILL)
             throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "the master printed no endpoints"])
         }
-        workersEndpoint = endpoints.workers
-        controlEndpoint = endpoints.control
+        return (master, endpoints.workers, endpoints.control)
+    }
+
+    /// SIGKILLs the master and starts a new one on the same workers port (its broadcast and control
+    /// ports are the next two), with the same model folder. The workers are left as they are.
+    public func restartMaster(extraArguments: [String] = []) throws {
+        master.send(signal: SIGKILL)
+        master.wait(timeoutSeconds: 10)
+        guard let port = workersEndpoint.split(separator: ":").last.flatMap({ Int($0) }) else {
+            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "no port in \(workersEndpoint)"])
+        }
+        let (fresh, workers, control) = try Self.startMaster(
+            port: port, heartbeatMilliseconds: heartbeatMilliseconds, modelDirectory: modelDirectory, extraArguments: extraArguments)
+        master = fresh
+        controlEndpoint = control
+        precondition(workers == workersEndpoint, "the restarted master bound \(workers), not \(workersEndpoint)")
     }
 
     deinit {

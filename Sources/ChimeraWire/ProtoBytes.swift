@@ -30,6 +30,13 @@ struct ProtoWriter {
         withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
+    /// A fixed64 field, left out when zero.
+    mutating func fixed64Field(_ field: Int, _ value: UInt64) {
+        guard value != 0 else { return }
+        tag(field, 1)
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
     /// A length-delimited field whose content `body` writes. The content is written in place after a
     /// one-byte length, which is widened afterwards in the rare case it is 128 bytes or more.
     mutating func nested(_ field: Int, _ body: (inout ProtoWriter) -> Void) {

@@ -74,6 +74,7 @@ public enum RoundCodec {
             body.doubleField(5, push.loss)
             body.varintField(6, push.isDelta ? 1 : 0)
             body.varintField(7, push.thenPull ? 1 : 0)
+            body.fixed64Field(8, push.session)
         }
         return writer.bytes
     }
@@ -232,11 +233,11 @@ public enum RoundCodec {
         var push = Chimera_V1_GradientPush()
         var seen = 0
         while !reader.atEnd {
-            guard let (number, wireType) = reader.field(), number <= 7, seen & (1 << number) == 0 else { return nil }
+            guard let (number, wireType) = reader.field(), number <= 8, seen & (1 << number) == 0 else { return nil }
             seen |= 1 << number
-            if number == 5 {
+            if number == 5 || number == 8 {
                 guard wireType == 1, let bits = reader.fixed64() else { return nil }
-                push.loss = Double(bitPattern: bits)
+                if number == 5 { push.loss = Double(bitPattern: bits) } else { push.session = bits }
                 continue
             }
             guard wireType == 0, let value = reader.varint() else { return nil }

@@ -24,6 +24,9 @@ struct FitOptions: ParsableArguments {
     @Option(help: "Seed.") var seed: UInt64 = 42
     @Flag(help: "Skip global standardisation.") var rawFeatures = false
     @Option(help: "Checkpoint every K iterations (0: only at the end).") var checkpointEvery = 0
+    @Option(help: "A non-finite or exploding loss: fail (end the fit), or backoff (best weights, half the step, at most --max-backoffs times).")
+    var onDivergence = "fail"
+    @Option(help: "Backoffs before a diverging fit fails (with --on-divergence backoff).") var maxBackoffs = 3
     @Option(help: "Aggregation: trees each worker fits.") var treesPerWorker = 1
     @Option(help: "Aggregation: gini, entropy (classification), squared_error (regression), or auto: gini unless the labels are continuous.")
     var criterion = "auto"
@@ -99,6 +102,9 @@ struct FitOptions: ParsableArguments {
         c.seed = seed
         c.standardize = !rawFeatures
         c.checkpointEvery = checkpointEvery
+        guard let policy = DivergencePolicy(rawValue: onDivergence) else { throw ValidationError("--on-divergence: fail or backoff") }
+        c.onDivergence = policy
+        c.maxBackoffs = maxBackoffs
         do {
             try c.validate()
         } catch {
@@ -166,6 +172,7 @@ enum FitReportText {
                     clock.alive ? "alive" : "dead", clock.barrierWaitSeconds))
         }
         if !r.failedWorkers.isEmpty { lines.append("  failed workers: \(r.failedWorkers.joined(separator: ", "))") }
+        for backoff in r.backoffs { lines.append("  backed off: \(backoff)") }
         return lines.joined(separator: "\n")
     }
 }

@@ -15,7 +15,13 @@ struct Master: AsyncParsableCommand {
     @Option(help: "Heartbeat interval the workers are told to use, in ms.") var heartbeatMs: UInt32 = 1_000
     @Option(help: "Missed heartbeats before a worker is declared dead.") var liveness: UInt32 = 3
     @Option(help: "Folder for model.json and checkpoint.json (ensemble.json in aggregation mode).") var modelDir: String?
-    @Flag(help: "Load the last checkpoint/model from --model-dir; the next fit starts from its weights.") var resume = false
+    @Flag(
+        help:
+            "Load the last checkpoint/model from --model-dir: a job the previous master left mid-fit resumes from its checkpoint once its workers are back; otherwise the next fit starts from its weights."
+    ) var resume = false
+    @Option(help: "Resuming: wait for this many ready workers (default: the checkpoint's workers, by name).") var expectWorkers: Int?
+    @Option(help: "Resuming: seconds to wait for the workers before going on with those that are back.") var resumeWaitS = 30.0
+    @Option(help: "Permissions of the model files, in octal.") var modelMode = "600"
     @Option(help: "Largest accepted frame in MiB.") var maxFrameMib = 1024
     @Option(help: "Aggregation: how long a fan-out prediction waits for the workers, in ms.") var fanOutTimeoutMs = 10_000
     @Option(help: "Exit when this pid dies (set by chimera local).") var parent: Int32?
@@ -39,6 +45,12 @@ struct Master: AsyncParsableCommand {
         guard heartbeatMs >= 50 else { throw ValidationError("--heartbeat-ms must be ≥ 50") }
         guard liveness >= 1 else { throw ValidationError("--liveness must be ≥ 1") }
         if resume && modelDir == nil { throw ValidationError("--resume needs --model-dir") }
+        guard let mode = Int(modelMode, radix: 8), (0...0o777).contains(mode) else {
+            throw ValidationError("--model-mode: octal permissions such as 600 or 640")
+        }
+        if (mode & 0o600) != 0o600 { throw ValidationError("--model-mode must let the owner read and write (6xx)") }
+        if let expectWorkers, expectWorkers < 1 { throw ValidationError("--expect-workers must be ≥ 1") }
+        guard resumeWaitS >= 0 else { throw ValidationError("--resume-wait-s must be ≥ 0") }
     }
 
     func run() async throws {
@@ -52,6 +64,9 @@ struct Master: AsyncParsableCommand {
         options.heartbeatLiveness = liveness
         options.modelDirectory = modelDir.map { URL(fileURLWithPath: $0) }
         options.resume = resume
+        options.expectWorkers = expectWorkers
+        options.resumeWaitSeconds = resumeWaitS
+        options.modelFileMode = Int(modelMode, radix: 8)!
         options.maxFrameBytes = maxFrameMib << 20
         options.curve = try curve.settings()
         if !isLoopback(host) && options.curve == nil {

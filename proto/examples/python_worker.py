@@ -330,6 +330,7 @@ class Worker:
         self.requests = Requester(self.context, self.master)
         self.sub = None
         self.worker_id = None
+        self.session = 0
         self.members = None  # (job id, trees, outputs) of the last aggregation job
         self.status = {"job_id": 0, "clock": 0, "state": pb.WORKER_STATE_IDLE}
         self.stopping = threading.Event()
@@ -363,6 +364,7 @@ class Worker:
             break
         welcome = control.welcome
         self.worker_id = welcome.worker_id
+        self.session = welcome.session  # every later message carries it
         log(f"registered as worker {self.worker_id} ({len(self.x)} rows, {len(self.columns)} features)")
         if self.sub is None:
             self.sub = self.context.socket(zmq.SUB)
@@ -379,7 +381,7 @@ class Worker:
                 continue
             if control.WhichOneof("body") == "sync":
                 break
-        reply = self.call("subscription_ready", pb.SubscriptionReady(worker_id=self.worker_id,
+        reply = self.call("subscription_ready", pb.SubscriptionReady(worker_id=self.worker_id, session=self.session,
                                                                      sync_sequence=control.sync.sequence))
         if reply is not None and reply[0].WhichOneof("body") == "job_start":
             pending = (reply[0].job_start, reply[1])
@@ -391,7 +393,7 @@ class Worker:
         def beat():
             requester = Requester(self.context, self.master, timeout_ms=max(interval_ms * 3, 1000))
             while not self.stopping.wait(interval_ms / 1000):
-                requester.call("heartbeat", pb.Heartbeat(worker_id=self.worker_id, **self.status))
+                requester.call("heartbeat", pb.Heartbeat(worker_id=self.worker_id, session=self.session, **self.status))
             requester.close()
         self.heartbeat = threading.Thread(target=beat, daemon=True)
         self.heartbeat.start()
@@ -423,7 +425,7 @@ class Worker:
             elif kind == "shutdown":
                 log(f"shutdown: {control.shutdown.reason}")
                 self.stopping.set()
-        self.call("goodbye", pb.WorkerGoodbye(worker_id=self.worker_id))
+        self.call("goodbye", pb.WorkerGoodbye(worker_id=self.worker_id, session=self.session))
 
     def targets(self, start):
         """The labels as the job numbers them: a name becomes its index in start.class_names."""
@@ -454,7 +456,7 @@ class Worker:
         rng = np.random.default_rng([config.seed, zlib.crc32(self.name.encode())])
         clock = start.start_clock
         self.status.update(job_id=start.job_id, clock=clock, state=pb.WORKER_STATE_TRAINING)
-        reply = self.call("weight_pull", pb.WeightPull(worker_id=self.worker_id, job_id=start.job_id, clock=clock))
+        reply = self.call("weight_pull", pb.WeightPull(worker_id=self.worker_id, session=self.session, job_id=start.job_id, clock=clock))
         while True:
             if reply is None:
                 log("the master did not answer; leaving the job")
@@ -479,7 +481,10 @@ class Worker:
                 xb, yb = batch(rng, x, self.y, config.batch_size)
                 loss, update = loss_and_gradient(config.model, weights, xb, yb, classes)
                 name, rows = "gradient", len(xb)
-            push = pb.GradientPush(worker_id=self.worker_id, job_id=start.job_id, clock=clock, rows=rows, loss=loss,
+            if not (np.isfinite(loss) and np.all(np.isfinite(update))):
+                # Overflow: say so with a non-finite loss and a zero update (tensors must be finite).
+                loss, update = float("inf"), np.zeros_like(update)
+            push = pb.GradientPush(worker_id=self.worker_id, session=self.session, job_id=start.job_id, clock=clock, rows=rows, loss=loss,
                                    is_delta=name == "delta", then_pull=True)
             reply = self.call("gradient_push", push, [(name, update.astype("<f4"))])
             clock += 1
@@ -492,7 +497,7 @@ class Worker:
         began = time.monotonic()
         config = start.config
         self.status.update(job_id=start.job_id, clock=0, state=pb.WORKER_STATE_TRAINING)
-        result = pb.WorkerResult(worker_id=self.worker_id, job_id=start.job_id)
+        result = pb.WorkerResult(worker_id=self.worker_id, session=self.session, job_id=start.job_id)
         tensors = []
         try:
             if list(start.feature_names) != self.columns:
@@ -518,7 +523,7 @@ class Worker:
         self.status.update(state=pb.WORKER_STATE_IDLE)
 
     def answer_member_predict(self, task, tensors):
-        answer = pb.MemberPrediction(worker_id=self.worker_id, task_id=task.task_id)
+        answer = pb.MemberPrediction(worker_id=self.worker_id, session=self.session, task_id=task.task_id)
         out = []
         if self.members is None or self.members[0] != task.job_id:
             answer.failed, answer.error = True, "no members of that job here"

@@ -146,7 +146,7 @@ extension ChimeraMaster {
             membersByWorker: Dictionary(uniqueKeysWithValues: members.map { (current.participants[$0.key] ?? "\($0.key)", $0.value.count) }))
         if let directory = options.modelDirectory, let fitted = ensemble {
             do {
-                try fitted.save(to: directory.appendingPathComponent("ensemble.json"))
+                try fitted.save(to: directory.appendingPathComponent("ensemble.json"), permissions: options.modelFileMode)
             } catch {
                 log("master: could not save ensemble.json: \(error)")
             }

@@ -17,6 +17,13 @@ extension ChimeraMaster {
                 let id = job?.id ?? aggregation?.id ?? 0
                 return try reply(to: peer, .error(.busy, "job \(id) is running", requestID: requestID))
             }
+            if let waiting = resumeWaitText() {
+                return try reply(to: peer, .error(.busy, waiting, requestID: requestID))
+            }
+            if let plan = interrupted {
+                log("master: the interrupted job \(plan.jobID ?? 0) is abandoned: a new fit was asked for")
+                interrupted = nil
+            }
             if options.mode == .aggregation {
                 try startAggregation(peer, request, requestID)
             } else {
@@ -56,13 +63,21 @@ extension ChimeraMaster {
         try reply(to: peer, .error(code, text, requestID: requestID))
     }
 
-    private func startJob(_ peer: Frame, _ request: Chimera_V1_FitRequest, _ requestID: UInt64) throws {
-        func refuse(_ code: Chimera_V1_ErrorCode, _ text: String) throws { try refuseFit(peer, requestID, code, text) }
+    /// Starts a job for a client's request, or (`resume`, no client) the interrupted job of a checkpoint.
+    func startJob(_ peer: Frame?, _ request: Chimera_V1_FitRequest, _ requestID: UInt64, resume: FittedModel? = nil) throws {
+        func refuse(_ code: Chimera_V1_ErrorCode, _ text: String) throws {
+            if let peer { return try refuseFit(peer, requestID, code, text) }
+            log("master: cannot resume job \(resume?.jobID ?? 0): \(text)")
+        }
         var configuration: TrainingConfiguration
-        do {
-            configuration = try TrainingConfiguration(wire: request.config)
-        } catch {
-            return try refuse(.badRequest, error.description)
+        if let resume {
+            configuration = resume.configuration
+        } else {
+            do {
+                configuration = try TrainingConfiguration(wire: request.config)
+            } catch {
+                return try refuse(.badRequest, error.description)
+            }
         }
         let ready = readyWorkers
         guard let first = ready.first else { return try refuse(.noWorkers, "no worker is connected") }
@@ -71,7 +86,7 @@ extension ChimeraMaster {
         case .success(let found): labels = found
         case .failure(let refusal): return try refuse(.badRequest, refusal.text)
         }
-        if request.config.model == .unspecified {
+        if resume == nil && request.config.model == .unspecified {
             configuration.model = labels.kind.linearModel
             log("master: the fit names no model; the labels are \(labels.kind), so \(configuration.model.rawValue)")
         }
@@ -102,31 +117,42 @@ extension ChimeraMaster {
         }
         let objective = Objective(kind: configuration.model, features: features.count, classes: classes)
         var initial: [Float]?
-        if options.resume, let previous = model, previous.featureNames == features, previous.classes == classes,
+        if let resume {
+            guard resume.featureNames == features, resume.classes == classes, resume.classNames ?? [] == classNames else {
+                return try refuse(.badRequest, "the workers' columns or classes are not the checkpoint's")
+            }
+            // The weights were learnt in the checkpoint's standardisation: keep it.
+            standardizer = resume.standardizer
+            initial = resume.weights
+        } else if options.resume, let previous = model, previous.featureNames == features, previous.classes == classes,
             previous.classNames ?? [] == classNames, previous.model == configuration.model
         {
             initial = previous.weights
         }
-        var state = ParameterServerState(configuration: configuration, objective: objective, initialWeights: initial)
+        var state = ParameterServerState(
+            configuration: configuration, objective: objective, initialWeights: initial, startIteration: resume?.iterations ?? 0)
         for record in ready {
             _ = state.join(record.id, rows: record.rows)
             workers[record.id]?.barrierWaitSeconds = 0
         }
+        let id = resume?.jobID ?? nextJobID
         var current = Job(
-            id: nextJobID, state: state, featureNames: features, classes: classes, classNames: classNames,
+            id: id, state: state, featureNames: features, classes: classes, classNames: classNames,
             standardizer: standardizer,
             startedAt: monotonicSeconds(), bytesAtStart: (counters.bytesSent, counters.bytesReceived))
-        nextJobID += 1
+        nextJobID = max(nextJobID, id + 1)
+        current.lastCheckpoint = state.completedIterations
         current.recordTimeline = request.config.recordTimeline
         current.recordWeights = request.config.recordWeights
         if current.recordTimeline { current.timeline.append(iterationRecord(current)) }
-        if !request.asynchronous { current.client = (try copy(peer), requestID) }
+        if let peer, !request.asynchronous { current.client = (try copy(peer), requestID) }
         job = current
         log(
-            "master: job \(current.id) started: \(configuration.model.rawValue), \(ready.count) workers, \(configuration.maxIterations) iterations, staleness \(configuration.staleness.map(String.init) ?? "unbounded")"
+            "master: job \(current.id) \(resume == nil ? "started" : "resumed at iteration \(state.completedIterations)"): \(configuration.model.rawValue), \(ready.count) workers (\(ready.map(\.name).joined(separator: ", "))), \(configuration.maxIterations) iterations, staleness \(configuration.staleness.map(String.init) ?? "unbounded")"
         )
-        try publish(WireMessage(.jobStart(current.start(startClock: 0)), tensors: current.standardizerTensors))
-        if request.asynchronous {
+        try publish(
+            WireMessage(.jobStart(current.start(startClock: state.completedIterations)), tensors: current.standardizerTensors))
+        if let peer, request.asynchronous {
             try reply(
                 to: peer,
                 WireMessage(.fitReply(Chimera_V1_FitReply.with { $0.jobID = current.id; $0.state = .running }), requestID: requestID))
@@ -158,7 +184,13 @@ extension ChimeraMaster {
         }
         // Read in place (no copy of the job: this runs after every message of a round).
         guard job != nil else { return }
-        if job!.state.isDone {
+        if job!.state.backoffs.count > job!.backoffsLogged {
+            job!.backoffsLogged = job!.state.backoffs.count
+            log("master: job \(job!.id) backed off (\(job!.backoffsLogged) of \(job!.state.configuration.maxBackoffs)): \(job!.state.backoffs.last!)")
+        }
+        if let divergence = job!.state.divergence {
+            try finishJob(state: .failed, error: divergence.description, code: .diverged)
+        } else if job!.state.isDone {
             try finishJob(state: .succeeded, error: "")
         } else if job!.state.barrier.clocks.isEmpty {
             try finishJob(state: .failed, error: "every worker failed (\(job!.failedWorkers.sorted().joined(separator: ", ")))")
@@ -166,11 +198,11 @@ extension ChimeraMaster {
             job!.state.completedIterations - job!.lastCheckpoint >= job!.state.configuration.checkpointEvery
         {
             job!.lastCheckpoint = job!.state.completedIterations
-            saveModel(fittedModel(job!), file: "checkpoint.json")
+            saveModel(fittedModel(job!, finished: false), file: "checkpoint.json")
         }
     }
 
-    func finishJob(state: Chimera_V1_JobState, error: String) throws {
+    func finishJob(state: Chimera_V1_JobState, error: String, code: Chimera_V1_ErrorCode = .noWorkers) throws {
         guard var current = job else { return }
         try deliver(current.state.finish())
         job = current
@@ -182,10 +214,17 @@ extension ChimeraMaster {
             jobStateName(state), iterations: current.state.completedIterations, staleness: current.state.stalenessHistogram,
             barrierWait: report.barrierWaitSeconds)
         if state == .succeeded || (state == .cancelled && current.state.completedIterations > 0) {
-            let fitted = fittedModel(current)
+            let fitted = fittedModel(current, finished: true)
             model = fitted
             saveModel(fitted, file: "model.json")
             saveModel(fitted, file: "checkpoint.json")
+        } else if let directory = options.modelDirectory,
+            let saved = try? FittedModel.load(from: directory.appendingPathComponent("checkpoint.json")), saved.jobID == current.id
+        {
+            // A failed job's checkpoint is not to be resumed; the last finished model stays served.
+            var ended = saved
+            ended.finished = true
+            saveModel(ended, file: "checkpoint.json")
         }
         try publish(
             WireMessage(
@@ -197,7 +236,7 @@ extension ChimeraMaster {
                 current.state.completedIterations, current.state.currentLoss ?? .nan, report.wallSeconds))
         if let client = current.client {
             if state == .failed {
-                try reply(to: client.peer, .error(.noWorkers, error, requestID: client.requestID))
+                try reply(to: client.peer, .error(code, error, requestID: client.requestID))
             } else {
                 let reply = Chimera_V1_FitReply.with {
                     $0.jobID = current.id
@@ -209,20 +248,20 @@ extension ChimeraMaster {
         }
     }
 
-    private func fittedModel(_ current: Job) -> FittedModel {
+    private func fittedModel(_ current: Job, finished: Bool) -> FittedModel {
         var clocks: [String: Int] = [:]
         for (id, clock) in current.state.barrier.clocks { clocks[workers[id]?.name ?? "\(id)"] = clock }
         return FittedModel(
             model: current.state.configuration.model, weights: current.state.weights, featureNames: current.featureNames,
             classes: current.classes, standardizer: current.standardizer, configuration: current.state.configuration,
             iterations: current.state.completedIterations, finalLoss: current.state.currentLoss, clocks: clocks,
-            classNames: current.classNames.isEmpty ? nil : current.classNames)
+            classNames: current.classNames.isEmpty ? nil : current.classNames, jobID: current.id, finished: finished)
     }
 
     private func saveModel(_ fitted: FittedModel, file: String) {
         guard let directory = options.modelDirectory else { return }
         do {
-            try fitted.save(to: directory.appendingPathComponent(file))
+            try fitted.save(to: directory.appendingPathComponent(file), permissions: options.modelFileMode)
         } catch {
             log("master: could not save \(file): \(error)")
         }
@@ -270,6 +309,8 @@ extension ChimeraMaster {
             $0.bytesSent = UInt64(counters.bytesSent - current.bytesAtStart.sent)
             $0.bytesReceived = UInt64(counters.bytesReceived - current.bytesAtStart.received)
             $0.failedWorkers = current.failedWorkers.sorted()
+            $0.backoffs = current.state.backoffs.map(\.description)
+            $0.divergence = current.state.divergence?.description ?? ""
             $0.timeline = current.timeline
         }
     }

@@ -12,7 +12,7 @@ extension ChimeraMaster {
         case .hello(let hello):
             try handleHello(peer, hello, message)
         case .subscriptionReady(let ready):
-            guard try known(ready.workerID, peer, requestID) else { return }
+            guard try known(ready.workerID, ready.session, peer, requestID) else { return }
             workers[ready.workerID]?.subscribed = true
             // A worker that registered just before a fit started missed its JobStart: hand it over now.
             if var current = job, current.state.clock(of: ready.workerID) == nil, let record = workers[ready.workerID],
@@ -28,24 +28,24 @@ extension ChimeraMaster {
             }
             try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack()), requestID: requestID))
         case .heartbeat(let beat):
-            guard try known(beat.workerID, peer, requestID) else { return }
+            guard try known(beat.workerID, beat.session, peer, requestID) else { return }
             try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = job?.id ?? 0 }), requestID: requestID))
         case .weightPull(let pull):
-            guard try known(pull.workerID, peer, requestID) else { return }
+            guard try known(pull.workerID, pull.session, peer, requestID) else { return }
             try handlePull(peer, pull, requestID)
         case .gradientPush(let push):
-            guard try known(push.workerID, peer, requestID) else { return }
+            guard try known(push.workerID, push.session, peer, requestID) else { return }
             try handlePush(peer, push, requestID: requestID) { shape throws(WireError) in
                 try message.tensor(named: push.isDelta ? "delta" : "gradient", dtype: .float32, shape: shape)
             }
         case .workerResult(let result):
-            guard try known(result.workerID, peer, requestID) else { return }
+            guard try known(result.workerID, result.session, peer, requestID) else { return }
             try handleWorkerResult(peer, result, message)
         case .memberPrediction(let answer):
-            guard try known(answer.workerID, peer, requestID) else { return }
+            guard try known(answer.workerID, answer.session, peer, requestID) else { return }
             try handleMemberPrediction(peer, answer, message)
         case .goodbye(let goodbye):
-            guard try known(goodbye.workerID, peer, requestID) else { return }
+            guard try known(goodbye.workerID, goodbye.session, peer, requestID) else { return }
             log("master: \(workers[goodbye.workerID]?.name ?? "?") left: \(goodbye.reason)")
             try markDead(goodbye.workerID, reason: "left: \(goodbye.reason)")
             try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack()), requestID: requestID))
@@ -57,11 +57,20 @@ extension ChimeraMaster {
         }
     }
 
-    /// Whether `id` is a live worker; if not, answers UNKNOWN_WORKER so it says hello again.
-    private func known(_ id: UInt32, _ peer: Frame, _ requestID: UInt64) throws -> Bool {
+    /// Whether `id` is a live worker and the message carries its registration's session; if not,
+    /// answers UNKNOWN_WORKER (a worker that was forgotten says hello again; another peer cannot act
+    /// for it).
+    private func known(_ id: UInt32, _ session: UInt64, _ peer: Frame, _ requestID: UInt64) throws -> Bool {
         guard let record = workers[id], record.alive else {
             counters.reject("unknown_worker")
             try reply(to: peer, .error(.unknownWorker, "worker \(id) is not registered: send WorkerHello", requestID: requestID))
+            return false
+        }
+        guard record.session == session else {
+            counters.reject("wrong_session")
+            try reply(
+                to: peer,
+                .error(.unknownWorker, "worker \(id): the session is not this registration's (send WorkerHello)", requestID: requestID))
             return false
         }
         record.lastSeen = monotonicSeconds()
@@ -120,10 +129,11 @@ extension ChimeraMaster {
         let record = WorkerRecord(
             id: id, name: hello.name, rows: Int(hello.rows), featureNames: features, labels: hello.labelValues.map(Float.init),
             labelNames: Array(Set(hello.labelNames)).sorted(), moments: moments, pid: hello.pid, host: hello.host,
-            lastSeen: monotonicSeconds())
+            lastSeen: monotonicSeconds(), session: UInt64.random(in: 1...UInt64.max))
         workers[id] = record
         var welcome = Chimera_V1_Welcome()
         welcome.workerID = id
+        welcome.session = record.session
         welcome.heartbeatIntervalMs = options.heartbeatIntervalMilliseconds
         welcome.heartbeatLiveness = options.heartbeatLiveness
         welcome.broadcastEndpoint = endpoints.broadcast
@@ -190,7 +200,7 @@ extension ChimeraMaster {
 
     /// A push read by the round codec (plain form, finite float32 tensor of two dimensions).
     func handleRoundPush(_ peer: Frame, _ push: RoundCodec.Message<Chimera_V1_GradientPush>) throws {
-        guard try known(push.body.workerID, peer, push.requestID) else { return }
+        guard try known(push.body.workerID, push.body.session, peer, push.requestID) else { return }
         try handlePush(peer, push.body, requestID: push.requestID) { shape throws(WireError) in
             guard push.tensor.shape == shape else {
                 let name = push.body.isDelta ? "delta" : "gradient"

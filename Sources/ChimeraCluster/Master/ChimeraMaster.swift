@@ -45,6 +45,10 @@ public final class ChimeraMaster {
     var nextTaskID: UInt64 = 1
     var counters = MasterCounters()
     var nextJobID: UInt64 = 1
+    /// The checkpoint of a job a previous master left mid-fit, resumed when its workers are back.
+    var interrupted: FittedModel?
+    var resumeDeadline = 0.0
+    var resumeReported = -1
     var syncSequence: UInt64 = 0
     var lastSync = 0.0
     /// The frames of the last message received, reused for the next one when nothing kept them.
@@ -96,6 +100,7 @@ public final class ChimeraMaster {
                 if let loaded = try? FittedModel.load(from: url) {
                     model = loaded
                     log("master: resumed \(file) (\(loaded.model.rawValue), \(loaded.iterations) iterations)")
+                    planResume(loaded)
                     break
                 }
             }
@@ -132,6 +137,7 @@ public final class ChimeraMaster {
                 lastLivenessCheck = now
                 try checkLiveness(now)
                 try expireFanOuts(now)
+                try resumeIfReady(now)
             }
         }
     }

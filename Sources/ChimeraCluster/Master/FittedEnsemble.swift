@@ -32,7 +32,7 @@ public struct FittedEnsemble: Sendable {
     }
 
     /// Writes JSON atomically, so a crash never leaves half a file.
-    public func save(to url: URL) throws {
+    public func save(to url: URL, permissions: Int = 0o600) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         let saved = Saved(
             task: ensemble.task, featureNames: ensemble.featureNames, classes: ensemble.classes,
@@ -41,6 +41,7 @@ public struct FittedEnsemble: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try encoder.encode(saved).write(to: url, options: .atomic)
+        try FileManager.default.setAttributes([.posixPermissions: permissions], ofItemAtPath: url.path)
     }
 
     public static func load(from url: URL) throws -> FittedEnsemble {

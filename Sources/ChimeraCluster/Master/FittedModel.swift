@@ -16,16 +16,27 @@ public struct FittedModel: Codable, Sendable {
     /// Class names when the labels were names: class `classes[i]` (= i) is `classNames[i]`. Optional,
     /// so model files saved before names existed still load.
     public var classNames: [String]? = nil
+    /// The job that wrote it, and whether that job had ended when it did: a checkpoint of a job that
+    /// had not (the master crashed or was stopped mid-fit) is resumed by a master started with
+    /// `--resume`. Optional: files written before these existed load as finished.
+    public var jobID: UInt64? = nil
+    public var finished: Bool? = nil
 
     public var objective: Objective { Objective(kind: model, features: featureNames.count, classes: classes) }
 
     /// Writes JSON atomically (temporary file, then rename), so a crash never leaves half a file.
-    public func save(to url: URL) throws {
+    /// `permissions`: the file's mode (model files hold what was learnt from the workers' data:
+    /// owner-only by default).
+    public func save(to url: URL, permissions: Int = 0o600) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(self).write(to: url, options: .atomic)
+        try FileManager.default.setAttributes([.posixPermissions: permissions], ofItemAtPath: url.path)
     }
+
+    /// Whether this is the checkpoint of a job that did not end (the master went away mid-fit).
+    public var isInterrupted: Bool { finished == false && jobID != nil && iterations < configuration.maxIterations }
 
     public static func load(from url: URL) throws -> FittedModel {
         try JSONDecoder().decode(FittedModel.self, from: Data(contentsOf: url))

@@ -18,6 +18,8 @@ struct Job {
     var client: (peer: Frame, requestID: UInt64)?
     var failedWorkers: Set<String> = []
     var lastCheckpoint = 0
+    /// Backoffs already logged (the state machine counts them).
+    var backoffsLogged = 0
     /// Per-iteration records for tuning runs (FitConfig.record_timeline).
     var recordTimeline = false
     var recordWeights = false

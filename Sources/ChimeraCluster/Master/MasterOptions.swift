@@ -20,6 +20,12 @@ public struct MasterOptions: Sendable {
     public var modelDirectory: URL?
     /// Load the last checkpoint or model from `modelDirectory` at start and warm-start the next fit.
     public var resume = false
+    /// Resuming an interrupted job: how many ready workers to wait for (nil: the checkpoint's workers,
+    /// by name), and for how long before resuming with those that are back.
+    public var expectWorkers: Int?
+    public var resumeWaitSeconds = 30.0
+    /// Model files' permissions.
+    public var modelFileMode = 0o600
     /// Largest frame accepted from a peer, in bytes (larger messages are refused by libzmq and the codec).
     public var maxFrameBytes = 1 << 30
     /// Fan-out prediction (aggregation): how long to wait for the workers' answers.

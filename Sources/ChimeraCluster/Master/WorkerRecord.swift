@@ -17,6 +17,8 @@ final class WorkerRecord {
     var pid: UInt32
     var host: String
     var lastSeen: Double
+    /// The Welcome's secret: every later message of this registration must carry it.
+    let session: UInt64
     var subscribed = false
     var alive = true
     /// A start request waiting for the barrier: where to answer and since when.
@@ -32,8 +34,9 @@ final class WorkerRecord {
 
     init(
         id: UInt32, name: String, rows: Int, featureNames: [String], labels: [Float], labelNames: [String], moments: ColumnMoments?,
-        pid: UInt32, host: String, lastSeen: Double
+        pid: UInt32, host: String, lastSeen: Double, session: UInt64
     ) {
+        self.session = session
         self.id = id
         self.name = name
         self.rows = rows

@@ -62,12 +62,26 @@ public final class WorkerNode {
 
     /// Registers and serves jobs until the master says shutdown or `stop()` is called.
     public func run() throws {
-        defer { heartbeat?.stop() }
+        defer {
+            heartbeat?.stop()
+            sayGoodbye()
+        }
         var pendingJob = try register()
         while !isStopping {
             if let job = pendingJob {
                 pendingJob = nil
-                switch try runJob(job.start, standardizer: job.standardizer) {
+                let end: JobEnd
+                do {
+                    end = try runJob(job.start, standardizer: job.standardizer)
+                } catch let error as ZMQError {
+                    throw error
+                } catch {
+                    // A job this worker cannot run (bad settings, a bad message from the master) ends
+                    // here, not the process: the worker stays registered for the next fit.
+                    log("\(options.name): job \(job.start.jobID) stopped: \(error)")
+                    end = .stopped
+                }
+                switch end {
                 case .finished, .stopped: continue
                 case .reRegister: pendingJob = try register()
                 case .shutdown: return
@@ -75,7 +89,7 @@ public final class WorkerNode {
                 continue
             }
             if heartbeat?.masterForgotUs == true {
-                log("\(options.name): the master declared this worker dead; registering again")
+                log("\(options.name): the master does not know this worker (restarted, or it declared us dead); registering again")
                 pendingJob = try register()
                 continue
             }
@@ -108,6 +122,8 @@ public final class WorkerNode {
     // MARK: Registration
 
     private var subscribed = false
+    /// The Welcome's session secret, carried by every later message.
+    private var session: UInt64 = 0
 
     /// Says hello until welcomed; connects the broadcast socket and starts heartbeats. Returns the job
     /// to join when one is running.
@@ -134,20 +150,23 @@ public final class WorkerNode {
         var attempt = 0
         while !isStopping {
             attempt += 1
-            guard let reply = try call(WireMessage(.hello(hello), tensors: tensors), timeout: options.requestTimeoutMilliseconds)
-            else {
+            // Short: a restarted master gets the next hello within about this long.
+            let helloTimeout = min(options.requestTimeoutMilliseconds, 2_000)
+            guard let reply = try call(WireMessage(.hello(hello), tensors: tensors), timeout: helloTimeout) else {
                 if attempt == 1 || attempt % 6 == 0 { log("\(options.name): waiting for the master at \(options.masterEndpoint)") }
                 continue
             }
             switch reply.body {
             case .welcome(let welcome):
                 workerID = welcome.workerID
+                session = welcome.session
                 try connectBroadcast(welcome.broadcastEndpoint)
                 // A new registration starts unconfirmed on the master: confirm the next Sync again.
                 subscribed = false
                 heartbeat = try HeartbeatSender(
                     context: context, endpoint: options.masterEndpoint, curve: options.curve, workerID: workerID,
-                    intervalMilliseconds: Int(max(welcome.heartbeatIntervalMs, 50)))
+                    session: session, intervalMilliseconds: Int(max(welcome.heartbeatIntervalMs, 50)),
+                    liveness: Int(max(welcome.heartbeatLiveness, 1)))
                 log("\(options.name): registered as worker \(workerID) (\(data.rows) rows, \(data.columns) features)")
                 if welcome.hasCurrentJob {
                     return (welcome.currentJob, try standardizer(from: reply))
@@ -186,6 +205,7 @@ public final class WorkerNode {
         guard !subscribed else { return nil }
         let ready = Chimera_V1_SubscriptionReady.with {
             $0.workerID = workerID
+            $0.session = session
             $0.syncSequence = sequence
         }
         guard let reply = try call(WireMessage(.subscriptionReady(ready)), timeout: options.requestTimeoutMilliseconds) else {
@@ -255,6 +275,8 @@ public final class WorkerNode {
         var computeSeconds = 0.0
         var iterationsHere = 0
         var lastBroadcastCheck = 0.0
+        // The last weights could not be used: this iteration reports instead of computing.
+        var unusable = false
         while !isStopping {
             // Broadcasts (JobStop, Shutdown) are rare and the round's replies say when a job is done:
             // looked at every few ms, as each look costs libzmq two system calls.
@@ -273,18 +295,29 @@ public final class WorkerNode {
                 } else {
                     let pull = Chimera_V1_WeightPull.with {
                         $0.workerID = workerID
+                        $0.session = session
                         $0.jobID = start.jobID
                         $0.clock = UInt64(clock)
                     }
                     guard let answer = try roundCall(timeout: pullTimeout, write: { socket, requestID in
                         try socket.send(try WireCodec.encode(WireMessage(.weightPull(pull), requestID: requestID)))
                     }) else {
-                        return .reRegister
+                        return abandonedWait(job: start.jobID)
                     }
                     reply = answer
                 }
-                switch try take(reply, into: &weights, shape: shape) {
+                let taken: Taken
+                do {
+                    taken = try take(reply, into: &weights, shape: shape)
+                } catch let error as WireError {
+                    // Weights this worker cannot use: it says so with a non-finite loss (the master
+                    // ends or backs off the fit) instead of leaving the job or the process.
+                    log("\(options.name): job \(start.jobID): unusable weights from the master (\(error.message)); reporting")
+                    taken = .unusable
+                }
+                switch taken {
                 case .weights: break
+                case .unusable: unusable = true
                 case .done:
                     log(
                         String(
@@ -298,12 +331,16 @@ public final class WorkerNode {
             }
             var push = Chimera_V1_GradientPush()
             push.workerID = workerID
+            push.session = session
             push.jobID = start.jobID
             push.clock = UInt64(clock)
             push.thenPull = true
             let computeStart = monotonicSeconds()
             var delta: [Float] = []
-            if configuration.workerMode == .localSGD {
+            if unusable {
+                push.loss = .nan
+                push.rows = UInt64(data.rows)
+            } else if configuration.workerMode == .localSGD {
                 let (step, loss) = localSGD.delta(weights: weights, data: shard, iteration: clock, random: &random)
                 push.loss = loss
                 push.isDelta = true
@@ -326,17 +363,24 @@ public final class WorkerNode {
                 compute: passSeconds, baseDelay: baseDelay,
                 iteration: clock, random: &stragglerRandom)
             if extra > 0 { usleep(UInt32(min(extra, 3600) * 1e6)) }
+            // An overflowed loss or update is reported as a non-finite loss with a zero update (the
+            // wire carries only finite tensors); the master ends or backs off the fit.
+            var update = push.isDelta ? delta : gradient
+            if unusable || !push.loss.isFinite || update.contains(where: { !$0.isFinite }) {
+                if push.loss.isFinite { push.loss = .infinity }
+                update = [Float](repeating: 0, count: objective.weightCount)
+            }
+            unusable = false
             // The reply is the next iteration's weights (possibly parked at the barrier), or an error.
-            let update = push.isDelta ? delta : gradient
             guard let answer = try roundCall(timeout: pullTimeout, write: { socket, requestID in
                 _ = try update.withUnsafeBufferPointer {
                     try RoundCodec.send(
                         push, requestID: requestID, update: $0, outputs: objective.outputs, stride: objective.stride, on: socket)
                 }
             })
-            else { return .reRegister }
+            else { return abandonedWait(job: start.jobID) }
             switch answer {
-            case .fast: next = answer
+            case .fast, .malformed: next = answer
             case .generic(let message):
                 switch message.body {
                 case .weights: next = answer
@@ -354,20 +398,28 @@ public final class WorkerNode {
     private enum RoundReply {
         case fast(RoundCodec.Message<Chimera_V1_Weights>)
         case generic(WireMessage)
+        /// A reply this worker could not decode (e.g. a non-finite weight).
+        case malformed(WireError)
     }
 
     /// Sends a round request (pull or push; `write` sends its frames) and reads the reply; nil when
     /// none came in time.
     private func roundCall(timeout: Int32, write: (Socket, UInt64) throws -> Void) throws -> RoundReply? {
-        guard let frames = try requests.request(timeoutMilliseconds: timeout, write: write) else { return nil }
+        guard let frames = try requests.request(timeoutMilliseconds: timeout, abandon: { self.shouldAbandonWait }, write: write)
+        else { return nil }
         if let weights = RoundCodec.decodeWeights(frames[...]) { return .fast(weights) }
-        return .generic(try WireCodec.decode(frames))
+        do {
+            return .generic(try WireCodec.decode(frames))
+        } catch let error as WireError {
+            return .malformed(error)
+        }
     }
 
     private enum Taken {
         case weights
         case done
         case refused(WireMessage)
+        case unusable
     }
 
     /// Copies a round reply's weights into `weights`; or says the job is done, or the reply refused.
@@ -382,6 +434,8 @@ public final class WorkerNode {
             guard case .weights(let body) = message.body else { return .refused(message) }
             header = body
             received = body.done ? nil : try message.tensor(named: "weights", dtype: .float32, shape: shape)
+        case .malformed(let error):
+            throw error
         }
         if header.done { return .done }
         guard let received, received.shape == shape else {
@@ -422,6 +476,7 @@ public final class WorkerNode {
         let began = monotonicSeconds()
         var result = Chimera_V1_WorkerResult()
         result.workerID = workerID
+        result.session = session
         result.jobID = start.jobID
         var tensors: [NamedTensor] = []
         heartbeat?.update(jobID: start.jobID, clock: 0)
@@ -462,6 +517,7 @@ public final class WorkerNode {
     private func answerMemberPredict(_ task: Chimera_V1_MemberPredict, _ message: WireMessage) throws {
         var answer = Chimera_V1_MemberPrediction()
         answer.workerID = workerID
+        answer.session = session
         answer.taskID = task.taskID
         var tensors: [NamedTensor] = []
         if let members, !members.trees.isEmpty {
@@ -510,9 +566,40 @@ public final class WorkerNode {
 
     // MARK: Requests
 
-    /// Sends a request and waits for its reply; on timeout the socket is replaced and nil returned.
+    /// Sends a request and waits for its reply; on timeout (or when the wait is abandoned) the socket
+    /// is replaced and nil returned.
     private func call(_ message: WireMessage, timeout: Int32) throws -> WireMessage? {
-        try requests.request(message, timeoutMilliseconds: timeout)
+        try requests.request(message, timeoutMilliseconds: timeout, abandon: { self.shouldAbandonWait })
+    }
+
+    /// Why a wait for the master should end early: stopping, a master that no longer knows this
+    /// worker (restarted), or one silent for its liveness (dead). Looked at every 100 ms of a wait.
+    private var shouldAbandonWait: Bool {
+        isStopping || heartbeat?.masterForgotUs == true || heartbeat?.masterSilent == true
+    }
+
+    /// What a job does after a wait for the master ended without a reply.
+    private func abandonedWait(job: UInt64) -> JobEnd {
+        if isStopping { return .stopped }
+        if heartbeat?.masterSilent == true {
+            log("\(options.name): job \(job): the master stopped answering; registering again")
+        } else if heartbeat?.masterForgotUs == true {
+            log("\(options.name): job \(job): the master does not know this worker (restarted?); registering again")
+        } else {
+            log("\(options.name): job \(job): no reply from the master; registering again")
+        }
+        return .reRegister
+    }
+
+    /// Tells the master this worker leaves (best effort, briefly): it need not wait for missed heartbeats.
+    private func sayGoodbye() {
+        guard workerID != 0, session != 0 else { return }
+        let goodbye = Chimera_V1_WorkerGoodbye.with {
+            $0.workerID = workerID
+            $0.session = session
+            $0.reason = isStopping ? "stopped" : "exiting"
+        }
+        _ = try? requests.request(WireMessage(.goodbye(goodbye)), timeoutMilliseconds: 300)
     }
 }
 

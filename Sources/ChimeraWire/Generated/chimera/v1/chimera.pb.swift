@@ -377,6 +377,46 @@ public nonisolated enum Chimera_V1_WorkerMode: SwiftProtobuf.Enum, Swift.CaseIte
 
 }
 
+public nonisolated enum Chimera_V1_DivergencePolicy: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// fail
+  case unspecified // = 0
+  case fail // = 1
+  case backoff // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .fail
+    case 2: self = .backoff
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .fail: return 1
+    case .backoff: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Chimera_V1_DivergencePolicy] = [
+    .unspecified,
+    .fail,
+    .backoff,
+  ]
+
+}
+
 public nonisolated enum Chimera_V1_JobState: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
@@ -466,6 +506,15 @@ public nonisolated enum Chimera_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIter
 
   /// another live worker process holds this name: retry later
   case nameInUse // = 16
+
+  /// the fit diverged (non-finite or exploding loss); the message says why
+  case diverged // = 17
+
+  /// a resource cap is reached (registered workers, request rate)
+  case limit // = 18
+
+  /// this peer's CURVE key has no right to this request (worker vs client)
+  case forbidden // = 19
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -491,6 +540,9 @@ public nonisolated enum Chimera_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIter
     case 14: self = .unauthorized
     case 15: self = .wrongMode
     case 16: self = .nameInUse
+    case 17: self = .diverged
+    case 18: self = .limit
+    case 19: self = .forbidden
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -514,6 +566,9 @@ public nonisolated enum Chimera_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIter
     case .unauthorized: return 14
     case .wrongMode: return 15
     case .nameInUse: return 16
+    case .diverged: return 17
+    case .limit: return 18
+    case .forbidden: return 19
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -537,6 +592,9 @@ public nonisolated enum Chimera_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIter
     .unauthorized,
     .wrongMode,
     .nameInUse,
+    .diverged,
+    .limit,
+    .forbidden,
   ]
 
 }
@@ -903,6 +961,11 @@ public nonisolated struct Chimera_V1_Welcome: Sendable {
   /// Clears the value of `currentJob`. Subsequent reads from it will return its default value.
   public mutating func clearCurrentJob() {self._currentJob = nil}
 
+  /// A random secret for this registration: every later message of this worker carries it in its
+  /// `session` field, and the master refuses a worker's message whose session differs (UNKNOWN_WORKER),
+  /// so no other peer can act for the worker. A new Welcome brings a new session.
+  public var session: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -925,6 +988,9 @@ public nonisolated struct Chimera_V1_Heartbeat: Sendable {
 
   public var state: Chimera_V1_WorkerState = .unspecified
 
+  /// Welcome.session
+  public var session: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -940,6 +1006,9 @@ public nonisolated struct Chimera_V1_SubscriptionReady: Sendable {
 
   /// the Sync.sequence it received
   public var syncSequence: UInt64 = 0
+
+  /// Welcome.session
+  public var session: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -968,6 +1037,9 @@ public nonisolated struct Chimera_V1_WorkerGoodbye: Sendable {
   public var workerID: UInt32 = 0
 
   public var reason: String = String()
+
+  /// Welcome.session
+  public var session: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1149,6 +1221,18 @@ public nonisolated struct Chimera_V1_FitConfig: @unchecked Sendable {
     set {_uniqueStorage()._recordWeights = newValue}
   }
 
+  /// What a non-finite or exploding loss or update does: end the fit failed (the default), or go
+  /// back to the best weights with half the step, at most `max_backoffs` times (default 3).
+  public var onDivergence: Chimera_V1_DivergencePolicy {
+    get {_storage._onDivergence}
+    set {_uniqueStorage()._onDivergence = newValue}
+  }
+
+  public var maxBackoffs: UInt32 {
+    get {_storage._maxBackoffs}
+    set {_uniqueStorage()._maxBackoffs = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1252,6 +1336,9 @@ public nonisolated struct Chimera_V1_GradientPush: Sendable {
   /// (parked until the SSP bound allows it) instead of an Ack. Saves one round trip per iteration.
   public var thenPull: Bool = false
 
+  /// Welcome.session
+  public var session: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1269,6 +1356,9 @@ public nonisolated struct Chimera_V1_WeightPull: Sendable {
   public var jobID: UInt64 = 0
 
   public var clock: UInt64 = 0
+
+  /// Welcome.session
+  public var session: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1316,6 +1406,9 @@ public nonisolated struct Chimera_V1_WorkerResult: Sendable {
 
   public var seconds: Double = 0
 
+  /// Welcome.session
+  public var session: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1355,6 +1448,9 @@ public nonisolated struct Chimera_V1_MemberPrediction: Sendable {
   public var failed: Bool = false
 
   public var error: String = String()
+
+  /// Welcome.session
+  public var session: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1418,6 +1514,12 @@ public nonisolated struct Chimera_V1_FitReport: Sendable {
 
   /// aggregation: trees in the fitted ensemble
   public var members: UInt32 = 0
+
+  /// each divergence answered by a backoff (on_divergence backoff)
+  public var backoffs: [String] = []
+
+  /// why the fit diverged, when it ended that way
+  public var divergence: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1730,12 +1832,16 @@ nonisolated extension Chimera_V1_WorkerMode: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0WORKER_MODE_GRADIENT\0\u{1}WORKER_MODE_LOCAL_SGD\0")
 }
 
+nonisolated extension Chimera_V1_DivergencePolicy: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DIVERGENCE_POLICY_UNSPECIFIED\0\u{1}DIVERGENCE_POLICY_FAIL\0\u{1}DIVERGENCE_POLICY_BACKOFF\0")
+}
+
 nonisolated extension Chimera_V1_JobState: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0JOB_STATE_UNSPECIFIED\0\u{1}JOB_STATE_QUEUED\0\u{1}JOB_STATE_RUNNING\0\u{1}JOB_STATE_SUCCEEDED\0\u{1}JOB_STATE_FAILED\0\u{1}JOB_STATE_CANCELLED\0")
 }
 
 nonisolated extension Chimera_V1_ErrorCode: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_UNSPECIFIED\0\u{1}ERROR_CODE_BAD_REQUEST\0\u{1}ERROR_CODE_UNSUPPORTED_VERSION\0\u{1}ERROR_CODE_WRONG_SHAPE\0\u{1}ERROR_CODE_NON_FINITE\0\u{1}ERROR_CODE_NOT_FITTED\0\u{1}ERROR_CODE_UNKNOWN_COLUMN\0\u{1}ERROR_CODE_BUSY\0\u{1}ERROR_CODE_UNKNOWN_WORKER\0\u{1}ERROR_CODE_UNKNOWN_JOB\0\u{1}ERROR_CODE_STALE\0\u{1}ERROR_CODE_TOO_LARGE\0\u{1}ERROR_CODE_NO_WORKERS\0\u{1}ERROR_CODE_INTERNAL\0\u{1}ERROR_CODE_UNAUTHORIZED\0\u{1}ERROR_CODE_WRONG_MODE\0\u{1}ERROR_CODE_NAME_IN_USE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_UNSPECIFIED\0\u{1}ERROR_CODE_BAD_REQUEST\0\u{1}ERROR_CODE_UNSUPPORTED_VERSION\0\u{1}ERROR_CODE_WRONG_SHAPE\0\u{1}ERROR_CODE_NON_FINITE\0\u{1}ERROR_CODE_NOT_FITTED\0\u{1}ERROR_CODE_UNKNOWN_COLUMN\0\u{1}ERROR_CODE_BUSY\0\u{1}ERROR_CODE_UNKNOWN_WORKER\0\u{1}ERROR_CODE_UNKNOWN_JOB\0\u{1}ERROR_CODE_STALE\0\u{1}ERROR_CODE_TOO_LARGE\0\u{1}ERROR_CODE_NO_WORKERS\0\u{1}ERROR_CODE_INTERNAL\0\u{1}ERROR_CODE_UNAUTHORIZED\0\u{1}ERROR_CODE_WRONG_MODE\0\u{1}ERROR_CODE_NAME_IN_USE\0\u{1}ERROR_CODE_DIVERGED\0\u{1}ERROR_CODE_LIMIT\0\u{1}ERROR_CODE_FORBIDDEN\0")
 }
 
 nonisolated extension Chimera_V1_TensorSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -2375,7 +2481,7 @@ nonisolated extension Chimera_V1_WorkerHello: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Chimera_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Welcome"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}heartbeat_interval_ms\0\u{3}heartbeat_liveness\0\u{3}broadcast_endpoint\0\u{3}current_job\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}heartbeat_interval_ms\0\u{3}heartbeat_liveness\0\u{3}broadcast_endpoint\0\u{3}current_job\0\u{1}session\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2388,6 +2494,7 @@ nonisolated extension Chimera_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.heartbeatLiveness) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.broadcastEndpoint) }()
       case 5: try { try decoder.decodeSingularMessageField(value: &self._currentJob) }()
+      case 6: try { try decoder.decodeSingularFixed64Field(value: &self.session) }()
       default: break
       }
     }
@@ -2413,6 +2520,9 @@ nonisolated extension Chimera_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._
     try { if let v = self._currentJob {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     } }()
+    if self.session != 0 {
+      try visitor.visitSingularFixed64Field(value: self.session, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2422,6 +2532,7 @@ nonisolated extension Chimera_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.heartbeatLiveness != rhs.heartbeatLiveness {return false}
     if lhs.broadcastEndpoint != rhs.broadcastEndpoint {return false}
     if lhs._currentJob != rhs._currentJob {return false}
+    if lhs.session != rhs.session {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2429,7 +2540,7 @@ nonisolated extension Chimera_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Chimera_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Heartbeat"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}job_id\0\u{1}clock\0\u{1}state\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}job_id\0\u{1}clock\0\u{1}state\0\u{1}session\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2441,6 +2552,7 @@ nonisolated extension Chimera_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.jobID) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.clock) }()
       case 4: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 5: try { try decoder.decodeSingularFixed64Field(value: &self.session) }()
       default: break
       }
     }
@@ -2459,6 +2571,9 @@ nonisolated extension Chimera_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf
     if self.state != .unspecified {
       try visitor.visitSingularEnumField(value: self.state, fieldNumber: 4)
     }
+    if self.session != 0 {
+      try visitor.visitSingularFixed64Field(value: self.session, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2467,6 +2582,7 @@ nonisolated extension Chimera_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.jobID != rhs.jobID {return false}
     if lhs.clock != rhs.clock {return false}
     if lhs.state != rhs.state {return false}
+    if lhs.session != rhs.session {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2474,7 +2590,7 @@ nonisolated extension Chimera_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Chimera_V1_SubscriptionReady: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubscriptionReady"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}sync_sequence\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}sync_sequence\0\u{1}session\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2484,6 +2600,7 @@ nonisolated extension Chimera_V1_SubscriptionReady: SwiftProtobuf.Message, Swift
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.workerID) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.syncSequence) }()
+      case 3: try { try decoder.decodeSingularFixed64Field(value: &self.session) }()
       default: break
       }
     }
@@ -2496,12 +2613,16 @@ nonisolated extension Chimera_V1_SubscriptionReady: SwiftProtobuf.Message, Swift
     if self.syncSequence != 0 {
       try visitor.visitSingularUInt64Field(value: self.syncSequence, fieldNumber: 2)
     }
+    if self.session != 0 {
+      try visitor.visitSingularFixed64Field(value: self.session, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Chimera_V1_SubscriptionReady, rhs: Chimera_V1_SubscriptionReady) -> Bool {
     if lhs.workerID != rhs.workerID {return false}
     if lhs.syncSequence != rhs.syncSequence {return false}
+    if lhs.session != rhs.session {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2539,7 +2660,7 @@ nonisolated extension Chimera_V1_Sync: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Chimera_V1_WorkerGoodbye: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerGoodbye"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}reason\0\u{1}session\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2549,6 +2670,7 @@ nonisolated extension Chimera_V1_WorkerGoodbye: SwiftProtobuf.Message, SwiftProt
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.workerID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 3: try { try decoder.decodeSingularFixed64Field(value: &self.session) }()
       default: break
       }
     }
@@ -2561,12 +2683,16 @@ nonisolated extension Chimera_V1_WorkerGoodbye: SwiftProtobuf.Message, SwiftProt
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
     }
+    if self.session != 0 {
+      try visitor.visitSingularFixed64Field(value: self.session, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Chimera_V1_WorkerGoodbye, rhs: Chimera_V1_WorkerGoodbye) -> Bool {
     if lhs.workerID != rhs.workerID {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.session != rhs.session {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2609,7 +2735,7 @@ nonisolated extension Chimera_V1_Ack: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FitConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{4}\u{c}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0\u{3}max_leaf_nodes\0\u{3}no_bootstrap\0\u{4}\u{3}record_timeline\0\u{3}record_weights\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{3}on_divergence\0\u{3}max_backoffs\0\u{4}\u{a}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0\u{3}max_leaf_nodes\0\u{3}no_bootstrap\0\u{4}\u{3}record_timeline\0\u{3}record_weights\0")
 
   fileprivate class _StorageClass {
     var _model: Chimera_V1_Model = .unspecified
@@ -2640,6 +2766,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
     var _noBootstrap: Bool = false
     var _recordTimeline: Bool = false
     var _recordWeights: Bool = false
+    var _onDivergence: Chimera_V1_DivergencePolicy = .unspecified
+    var _maxBackoffs: UInt32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2678,6 +2806,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       _noBootstrap = source._noBootstrap
       _recordTimeline = source._recordTimeline
       _recordWeights = source._recordWeights
+      _onDivergence = source._onDivergence
+      _maxBackoffs = source._maxBackoffs
     }
   }
 
@@ -2714,6 +2844,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         case 16: try { try decoder.decodeSingularUInt64Field(value: &_storage._seed) }()
         case 17: try { try decoder.decodeSingularBoolField(value: &_storage._rawFeatures) }()
         case 18: try { try decoder.decodeSingularUInt32Field(value: &_storage._checkpointEvery) }()
+        case 19: try { try decoder.decodeSingularEnumField(value: &_storage._onDivergence) }()
+        case 20: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxBackoffs) }()
         case 30: try { try decoder.decodeSingularUInt32Field(value: &_storage._treesPerWorker) }()
         case 31: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxDepth) }()
         case 32: try { try decoder.decodeSingularUInt32Field(value: &_storage._minSamplesSplit) }()
@@ -2786,6 +2918,12 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       if _storage._checkpointEvery != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._checkpointEvery, fieldNumber: 18)
       }
+      if _storage._onDivergence != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._onDivergence, fieldNumber: 19)
+      }
+      if _storage._maxBackoffs != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._maxBackoffs, fieldNumber: 20)
+      }
       if _storage._treesPerWorker != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._treesPerWorker, fieldNumber: 30)
       }
@@ -2853,6 +2991,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._noBootstrap != rhs_storage._noBootstrap {return false}
         if _storage._recordTimeline != rhs_storage._recordTimeline {return false}
         if _storage._recordWeights != rhs_storage._recordWeights {return false}
+        if _storage._onDivergence != rhs_storage._onDivergence {return false}
+        if _storage._maxBackoffs != rhs_storage._maxBackoffs {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2998,7 +3138,7 @@ nonisolated extension Chimera_V1_Shutdown: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Chimera_V1_GradientPush: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GradientPush"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}job_id\0\u{1}clock\0\u{1}rows\0\u{1}loss\0\u{3}is_delta\0\u{3}then_pull\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}job_id\0\u{1}clock\0\u{1}rows\0\u{1}loss\0\u{3}is_delta\0\u{3}then_pull\0\u{1}session\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3013,6 +3153,7 @@ nonisolated extension Chimera_V1_GradientPush: SwiftProtobuf.Message, SwiftProto
       case 5: try { try decoder.decodeSingularDoubleField(value: &self.loss) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.isDelta) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.thenPull) }()
+      case 8: try { try decoder.decodeSingularFixed64Field(value: &self.session) }()
       default: break
       }
     }
@@ -3040,6 +3181,9 @@ nonisolated extension Chimera_V1_GradientPush: SwiftProtobuf.Message, SwiftProto
     if self.thenPull != false {
       try visitor.visitSingularBoolField(value: self.thenPull, fieldNumber: 7)
     }
+    if self.session != 0 {
+      try visitor.visitSingularFixed64Field(value: self.session, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3051,6 +3195,7 @@ nonisolated extension Chimera_V1_GradientPush: SwiftProtobuf.Message, SwiftProto
     if lhs.loss != rhs.loss {return false}
     if lhs.isDelta != rhs.isDelta {return false}
     if lhs.thenPull != rhs.thenPull {return false}
+    if lhs.session != rhs.session {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3058,7 +3203,7 @@ nonisolated extension Chimera_V1_GradientPush: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Chimera_V1_WeightPull: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WeightPull"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}job_id\0\u{1}clock\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}job_id\0\u{1}clock\0\u{1}session\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3069,6 +3214,7 @@ nonisolated extension Chimera_V1_WeightPull: SwiftProtobuf.Message, SwiftProtobu
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.workerID) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.jobID) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.clock) }()
+      case 4: try { try decoder.decodeSingularFixed64Field(value: &self.session) }()
       default: break
       }
     }
@@ -3084,6 +3230,9 @@ nonisolated extension Chimera_V1_WeightPull: SwiftProtobuf.Message, SwiftProtobu
     if self.clock != 0 {
       try visitor.visitSingularUInt64Field(value: self.clock, fieldNumber: 3)
     }
+    if self.session != 0 {
+      try visitor.visitSingularFixed64Field(value: self.session, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3091,6 +3240,7 @@ nonisolated extension Chimera_V1_WeightPull: SwiftProtobuf.Message, SwiftProtobu
     if lhs.workerID != rhs.workerID {return false}
     if lhs.jobID != rhs.jobID {return false}
     if lhs.clock != rhs.clock {return false}
+    if lhs.session != rhs.session {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3143,7 +3293,7 @@ nonisolated extension Chimera_V1_Weights: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Chimera_V1_WorkerResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerResult"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}job_id\0\u{1}failed\0\u{1}error\0\u{1}seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}job_id\0\u{1}failed\0\u{1}error\0\u{1}seconds\0\u{1}session\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3156,6 +3306,7 @@ nonisolated extension Chimera_V1_WorkerResult: SwiftProtobuf.Message, SwiftProto
       case 3: try { try decoder.decodeSingularBoolField(value: &self.failed) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.error) }()
       case 5: try { try decoder.decodeSingularDoubleField(value: &self.seconds) }()
+      case 6: try { try decoder.decodeSingularFixed64Field(value: &self.session) }()
       default: break
       }
     }
@@ -3177,6 +3328,9 @@ nonisolated extension Chimera_V1_WorkerResult: SwiftProtobuf.Message, SwiftProto
     if self.seconds.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.seconds, fieldNumber: 5)
     }
+    if self.session != 0 {
+      try visitor.visitSingularFixed64Field(value: self.session, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3186,6 +3340,7 @@ nonisolated extension Chimera_V1_WorkerResult: SwiftProtobuf.Message, SwiftProto
     if lhs.failed != rhs.failed {return false}
     if lhs.error != rhs.error {return false}
     if lhs.seconds != rhs.seconds {return false}
+    if lhs.session != rhs.session {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3228,7 +3383,7 @@ nonisolated extension Chimera_V1_MemberPredict: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Chimera_V1_MemberPrediction: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MemberPrediction"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}task_id\0\u{1}members\0\u{1}failed\0\u{1}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}task_id\0\u{1}members\0\u{1}failed\0\u{1}error\0\u{1}session\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3241,6 +3396,7 @@ nonisolated extension Chimera_V1_MemberPrediction: SwiftProtobuf.Message, SwiftP
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.members) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.failed) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      case 6: try { try decoder.decodeSingularFixed64Field(value: &self.session) }()
       default: break
       }
     }
@@ -3262,6 +3418,9 @@ nonisolated extension Chimera_V1_MemberPrediction: SwiftProtobuf.Message, SwiftP
     if !self.error.isEmpty {
       try visitor.visitSingularStringField(value: self.error, fieldNumber: 5)
     }
+    if self.session != 0 {
+      try visitor.visitSingularFixed64Field(value: self.session, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3271,6 +3430,7 @@ nonisolated extension Chimera_V1_MemberPrediction: SwiftProtobuf.Message, SwiftP
     if lhs.members != rhs.members {return false}
     if lhs.failed != rhs.failed {return false}
     if lhs.error != rhs.error {return false}
+    if lhs.session != rhs.session {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3322,7 +3482,7 @@ nonisolated extension Chimera_V1_FitRequest: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Chimera_V1_FitReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FitReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}iterations\0\u{3}final_loss\0\u{3}wall_seconds\0\u{3}seconds_per_iteration\0\u{1}clocks\0\u{3}barrier_wait_seconds\0\u{3}staleness_histogram\0\u{3}bytes_sent\0\u{3}bytes_received\0\u{3}failed_workers\0\u{1}timeline\0\u{1}members\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}iterations\0\u{3}final_loss\0\u{3}wall_seconds\0\u{3}seconds_per_iteration\0\u{1}clocks\0\u{3}barrier_wait_seconds\0\u{3}staleness_histogram\0\u{3}bytes_sent\0\u{3}bytes_received\0\u{3}failed_workers\0\u{1}timeline\0\u{1}members\0\u{1}backoffs\0\u{1}divergence\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3342,6 +3502,8 @@ nonisolated extension Chimera_V1_FitReport: SwiftProtobuf.Message, SwiftProtobuf
       case 10: try { try decoder.decodeRepeatedStringField(value: &self.failedWorkers) }()
       case 11: try { try decoder.decodeRepeatedMessageField(value: &self.timeline) }()
       case 12: try { try decoder.decodeSingularUInt32Field(value: &self.members) }()
+      case 13: try { try decoder.decodeRepeatedStringField(value: &self.backoffs) }()
+      case 14: try { try decoder.decodeSingularStringField(value: &self.divergence) }()
       default: break
       }
     }
@@ -3384,6 +3546,12 @@ nonisolated extension Chimera_V1_FitReport: SwiftProtobuf.Message, SwiftProtobuf
     if self.members != 0 {
       try visitor.visitSingularUInt32Field(value: self.members, fieldNumber: 12)
     }
+    if !self.backoffs.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.backoffs, fieldNumber: 13)
+    }
+    if !self.divergence.isEmpty {
+      try visitor.visitSingularStringField(value: self.divergence, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3400,6 +3568,8 @@ nonisolated extension Chimera_V1_FitReport: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.failedWorkers != rhs.failedWorkers {return false}
     if lhs.timeline != rhs.timeline {return false}
     if lhs.members != rhs.members {return false}
+    if lhs.backoffs != rhs.backoffs {return false}
+    if lhs.divergence != rhs.divergence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,58 @@
+import ChimeraML
+import ChimeraWire
+import Foundation
+
+/// Resuming the job a crashed (or stopped) master left mid-fit: a master started with `--resume`
+/// finds the job's checkpoint, waits for its workers to come back (their heartbeats meet "unknown
+/// worker" and they say hello again within about two liveness periods), then goes on from the
+/// checkpoint's iteration under the same job id.
+extension ChimeraMaster {
+    /// The checkpoint's workers that are registered and ready again, and how many the resume waits for.
+    func resumeProgress(_ plan: FittedModel) -> (back: [String], wanted: Int) {
+        let ready = readyWorkers.map(\.name)
+        if let expected = options.expectWorkers { return (ready, expected) }
+        let names = Set(plan.clocks.keys)
+        return (ready.filter(names.contains), names.count)
+    }
+
+    /// Why a fit must wait while an interrupted job waits for its workers (nil: it need not).
+    func resumeWaitText() -> String? {
+        guard let plan = interrupted, monotonicSeconds() < resumeDeadline else { return nil }
+        let (back, wanted) = resumeProgress(plan)
+        return "job \(plan.jobID ?? 0) is resuming from its checkpoint (iteration \(plan.iterations)): \(back.count) of \(wanted) workers back"
+    }
+
+    /// Starts the interrupted job once its workers are back, or at the deadline with those that are.
+    func resumeIfReady(_ now: Double) throws {
+        guard let plan = interrupted, job == nil else { return }
+        let (back, wanted) = resumeProgress(plan)
+        if back.count != resumeReported {
+            resumeReported = back.count
+            log("master: job \(plan.jobID ?? 0) waits to resume: \(back.count) of \(wanted) workers back")
+        }
+        guard back.count >= wanted || (now >= resumeDeadline && !back.isEmpty) else { return }
+        if back.count < wanted {
+            log(
+                "master: warning: job \(plan.jobID ?? 0) resumes with \(back.count) of \(wanted) workers after \(Int(options.resumeWaitSeconds)) s: the missing workers' data is left out until they return"
+            )
+        }
+        interrupted = nil
+        var request = Chimera_V1_FitRequest()
+        request.kind = .parameterServer
+        request.asynchronous = true
+        request.config = plan.configuration.wire
+        try startJob(nil, request, 0, resume: plan)
+    }
+
+    /// At start: the interrupted job of `checkpoint`, if it is one, becomes the plan.
+    func planResume(_ checkpoint: FittedModel) {
+        guard options.mode == .parameterServer, checkpoint.isInterrupted else { return }
+        interrupted = checkpoint
+        resumeDeadline = monotonicSeconds() + options.resumeWaitSeconds
+        let names = checkpoint.clocks.keys.sorted()
+        let wanted = options.expectWorkers.map { "\($0) workers" } ?? "its workers (\(names.joined(separator: ", ")))"
+        log(
+            "master: job \(checkpoint.jobID ?? 0) was interrupted at iteration \(checkpoint.iterations) of \(checkpoint.configuration.maxIterations); it resumes when \(wanted) are back (at most \(Int(options.resumeWaitSeconds)) s, then with those that are)"
+        )
+    }
+}
