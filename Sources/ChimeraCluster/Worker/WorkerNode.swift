@@ -39,6 +39,7 @@ public final class WorkerNode {
     public let stopFlag = StopFlag()
     private var workerID: UInt32 = 0
     private var broadcast: Socket?
+    private var broadcastEndpoint = ""
     private var heartbeat: HeartbeatSender?
     /// Aggregation: the trees this worker fitted last, kept for fan-out predictions.
     private var members: TreeEnsemble?
@@ -186,16 +187,22 @@ public final class WorkerNode {
         return nil
     }
 
-    private func connectBroadcast(_ endpoint: String) throws {
-        guard broadcast == nil else { return }
+    private func connectBroadcast(_ advertised: String) throws {
+        let endpoint = reachableEndpoint(advertised: advertised, masterEndpoint: options.masterEndpoint)
+        // The same endpoint: the SUB socket reconnects by itself (also to a restarted master). A
+        // restarted master may publish elsewhere: then a new socket.
+        if broadcast != nil, endpoint == broadcastEndpoint { return }
+        broadcast?.close()
+        broadcast = nil
         let sub = try context.socket(.sub)
         try sub.setLinger(milliseconds: 0)
         try sub.setReceiveHighWaterMark(0)
         try sub.setReceiveTimeout(milliseconds: 100)
         try sub.subscribe()
         try options.curve?.apply(to: sub)
-        try sub.connect(reachableEndpoint(advertised: endpoint, masterEndpoint: options.masterEndpoint))
+        try sub.connect(endpoint)
         broadcast = sub
+        broadcastEndpoint = endpoint
         subscribed = false
     }
 
@@ -410,7 +417,7 @@ public final class WorkerNode {
         if let weights = RoundCodec.decodeWeights(frames[...]) { return .fast(weights) }
         do {
             return .generic(try WireCodec.decode(frames))
-        } catch let error as WireError {
+        } catch {
             return .malformed(error)
         }
     }
