@@ -15,6 +15,10 @@ public final class RequestChannel {
     private var receiveTimeout: Int32?
 
     private let curve: CurveClientSettings?
+    /// With CURVE: the socket's handshake events, to tell a refused key from silence.
+    private var monitor: SocketMonitor?
+    /// The last wait that went unanswered saw the server refuse our CURVE key (ZAP said no).
+    public private(set) var handshakeRefused = false
 
     public init(context: Context, endpoint: String, curve: CurveClientSettings? = nil) {
         self.context = context
@@ -81,11 +85,14 @@ public final class RequestChannel {
         while try !socket.receiveMultipart(into: &received) {
             waited += slice
             if waited >= timeoutMilliseconds || abandon?() == true {
+                if let events = monitor?.drain() { handshakeRefused = events.contains(.handshakeFailedAuthentication) }
+                monitor = nil
                 socket.close()
                 self.socket = nil
                 return nil
             }
         }
+        handshakeRefused = false
         return received
     }
 
@@ -98,6 +105,7 @@ public final class RequestChannel {
         try fresh.setLinger(milliseconds: 0)
         try fresh.setReconnectInterval(milliseconds: 100)
         try curve?.apply(to: fresh)
+        if curve != nil { monitor = try SocketMonitor(fresh, events: [.handshakeFailedAuthentication, .handshakeSucceeded]) }
         try fresh.connect(endpoint)
         socket = fresh
         receiveTimeout = nil

@@ -33,15 +33,27 @@ public func buildGateway(
     _ = GatewayMetrics.registry  // bootstraps swift-metrics before any metric is made
     let router = Router()
     if let token = options.bearerToken {
-        router.add(middleware: BearerTokenMiddleware(token: token, open: ["/healthz", "/openapi.json"]))
+        router.add(middleware: BearerTokenMiddleware(token: token, open: ["/healthz", "/readyz", "/openapi.json"]))
     }
     router.add(middleware: RequestMetricsMiddleware())
     let limit = options.maxBodyBytes
     let fitTimeout = Int32(min(options.fitTimeoutSeconds * 1000, 2_000_000_000))
     let requestTimeout = Int32(min(options.requestTimeoutSeconds * 1000, 2_000_000_000))
 
+    // Health: whether the master answers (the bridge's probe asks it twice a second); readiness:
+    // whether it also has a ready worker, i.e. a fit could start now.
     router.get("/healthz") { _, _ -> Response in
-        json(["status": "ok"])
+        if let problem = bridge.probe.problem { throw GatewayError.from(problem) }
+        return json(["status": "ok", "master": "reachable"])
+    }
+
+    router.get("/readyz") { _, _ -> Response in
+        if let problem = bridge.probe.problem { throw GatewayError.from(problem) }
+        let ready = bridge.probe.lastStatus?.workers.filter(\.ready).count ?? 0
+        guard ready > 0 else {
+            throw GatewayError(.serviceUnavailable, "NoWorkers", "the master answers but no worker is ready")
+        }
+        return json(["status": "ready", "master": "reachable", "ready_workers": ready])
     }
 
     router.get("/metrics") { _, _ -> Response in

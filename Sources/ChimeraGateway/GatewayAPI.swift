@@ -147,6 +147,10 @@ struct GatewayError: Error, HTTPResponseError {
         switch client {
         case .timedOut:
             return GatewayError(.gatewayTimeout, "MasterTimeout", client.description)
+        case .unreachable:
+            return GatewayError(.serviceUnavailable, "MasterUnavailable", client.description)
+        case .curveRefused:
+            return GatewayError(.serviceUnavailable, "CurveKeyRefused", client.description)
         case .unexpected:
             return GatewayError(.badGateway, "BadGateway", client.description)
         case .refused(let code, let message):

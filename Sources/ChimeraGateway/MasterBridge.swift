@@ -28,13 +28,17 @@ public final class MasterBridge: Sendable {
     private let slots: [Slot]
     public let endpoint: String
     public let size: Int
+    /// Watches the master for every client: requests end as soon as it is gone, not at their timeout.
+    public let probe: MasterProbe
 
     /// `context`: the one of an `inproc://` endpoint's master (an embedded gateway); else a new one.
     public init(endpoint: String, size: Int = 4, curve: CurveClientSettings? = nil, context: Context? = nil) throws {
         self.endpoint = endpoint
         self.size = max(1, size)
         let context = try context ?? Context()
-        slots = try (0..<self.size).map { _ in Slot(try MasterClient(endpoint: endpoint, context: context, curve: curve)) }
+        let probe = MasterProbe(endpoint: endpoint, context: context, curve: curve)
+        self.probe = probe
+        slots = try (0..<self.size).map { _ in Slot(try MasterClient(endpoint: endpoint, context: context, curve: curve, probe: probe)) }
         state.withLock { $0.idle = slots }
         for (index, slot) in slots.enumerated() {
             DedicatedThread.start(name: "chimera-bridge-\(index)") { [self] in serve(slot) }
@@ -46,6 +50,7 @@ public final class MasterBridge: Sendable {
     /// Stops the threads (requests in flight finish first).
     public func shutdown() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        probe.stop()
         for slot in slots { slot.wake.signal() }
     }
 

@@ -13,7 +13,12 @@ enum OpenAPI {
     }
 
     static let routes: [Route] = [
-        Route(method: "get", path: "/healthz", summary: "Liveness of the gateway", requestSchema: nil, responseSchema: "Health", errors: []),
+        Route(
+            method: "get", path: "/healthz", summary: "Whether the master answers (503 MasterUnavailable or CurveKeyRefused if not)",
+            requestSchema: nil, responseSchema: "Health", errors: [503]),
+        Route(
+            method: "get", path: "/readyz", summary: "Whether a fit could start now: the master answers and at least one worker is ready",
+            requestSchema: nil, responseSchema: "Health", errors: [503]),
         Route(
             method: "post", path: "/v1/chimera/parameter-server/fit",
             summary: "Fit on the cluster (blocks until done); the body is optional", requestSchema: "FitInput",
@@ -49,7 +54,8 @@ enum OpenAPI {
     ]
 
     static var schemas: [String: Any] { [
-        "Health": object(["status": ["type": "string"]], required: ["status"]),
+        "Health": object(
+            ["status": ["type": "string"], "master": ["type": "string"], "ready_workers": ["type": "integer"]], required: ["status"]),
         "FitOK": object(["fit": ["type": "string", "enum": ["ok"]]], required: ["fit"]),
         "FitInput": object([
             "model": [

@@ -124,7 +124,7 @@ struct Fit: ParsableCommand {
     @OptionGroup var curve: CurveClientOptions
 
     func run() throws {
-        let client = try MasterClient(endpoint: master, curve: try curve.settings())
+        let client = try MasterClient.watching(endpoint: master, curve: try curve.settings())
         // The master's mode decides which settings apply: SGD hyper-parameters or tree settings.
         var request = Chimera_V1_FitRequest()
         request.kind = try client.status().mode == .aggregation ? .aggregation : .parameterServer
@@ -189,7 +189,7 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         let (columns, rows) = try ShardLayout.loadFeatures(x)
-        let client = try MasterClient(endpoint: master, curve: try curve.settings())
+        let client = try MasterClient.watching(endpoint: master, curve: try curve.settings())
         let start = Date()
         let prediction = try client.predict(
             columns: columns, values: rows.flatMap { $0 }, rows: rows.count, probabilities: y != nil, fanOut: fanOut)
@@ -238,7 +238,7 @@ struct Status: ParsableCommand {
     @OptionGroup var curve: CurveClientOptions
 
     func run() throws {
-        let status = try MasterClient(endpoint: master, curve: try curve.settings()).status()
+        let status = try MasterClient.watching(endpoint: master, curve: try curve.settings()).status()
         print("job \(status.currentJobID) \(status.currentJobState)  iteration \(status.iteration)  loss \(status.loss)")
         for worker in status.workers {
             print(

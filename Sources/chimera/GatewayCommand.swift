@@ -52,7 +52,11 @@ func gatewayOptions(
             throw ValidationError("cannot read --\(flagPrefix)token-file \(tokenFile)")
         }
         options.bearerToken = text.trimmingCharacters(in: .whitespacesAndNewlines)
-    } else if let token = ProcessInfo.processInfo.environment["CHIMERA_GATEWAY_TOKEN"], !token.isEmpty {
+    } else if let token = ProcessInfo.processInfo.environment["CHIMERA_GATEWAY_TOKEN"] {
+        // Set but empty is a mistake (an unset variable in a script), not "no token".
+        guard !token.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw ValidationError("CHIMERA_GATEWAY_TOKEN is set but empty: give a token, or unset it to run without one")
+        }
         options.bearerToken = token
     }
     if options.bearerToken?.isEmpty ?? false { throw ValidationError("the bearer token is empty") }

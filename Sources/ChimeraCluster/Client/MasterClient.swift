@@ -9,9 +9,19 @@ public import ZeroMQ
 public final class MasterClient {
     public var endpoint: String { channel.endpoint }
     private let channel: RequestChannel
+    /// When set, a wait for a reply ends as soon as the probe finds the master gone.
+    public let probe: MasterProbe?
 
-    public init(endpoint: String, context: Context? = nil, curve: CurveClientSettings? = nil) throws {
+    public init(endpoint: String, context: Context? = nil, curve: CurveClientSettings? = nil, probe: MasterProbe? = nil) throws {
         channel = RequestChannel(context: try context ?? Context(), endpoint: endpoint, curve: curve)
+        self.probe = probe
+    }
+
+    /// A client that watches the master with a probe of its own (for long waits: synchronous fits).
+    public static func watching(endpoint: String, curve: CurveClientSettings? = nil) throws -> MasterClient {
+        let context = try Context()
+        return try MasterClient(
+            endpoint: endpoint, context: context, curve: curve, probe: MasterProbe(endpoint: endpoint, context: context, curve: curve))
     }
 
     /// Sends a request and returns the reply; an `Error` reply is thrown as `MasterClientError.refused`.
@@ -32,7 +42,10 @@ public final class MasterClient {
 
     /// The second half of `call`: the reply to what `send` sent.
     public func receive(timeoutMilliseconds: Int32) throws -> WireMessage {
-        guard let frames = try channel.receiveReply(timeoutMilliseconds: timeoutMilliseconds) else {
+        let abandon: (() -> Bool)? = probe.map { probe in { probe.problem != nil } }
+        guard let frames = try channel.receiveReply(timeoutMilliseconds: timeoutMilliseconds, abandon: abandon) else {
+            if let problem = probe?.problem { throw problem }
+            if channel.handshakeRefused { throw MasterClientError.curveRefused(endpoint: endpoint) }
             throw MasterClientError.timedOut(endpoint: endpoint, milliseconds: Int(timeoutMilliseconds))
         }
         let reply = try WireCodec.decode(frames)
@@ -142,14 +155,22 @@ public final class MasterClient {
     }
 }
 
-public enum MasterClientError: Error, CustomStringConvertible {
+public enum MasterClientError: Error, CustomStringConvertible, Sendable {
     case timedOut(endpoint: String, milliseconds: Int)
     case refused(Chimera_V1_ErrorCode, String)
     case unexpected(String?)
+    /// No answer to the probe's status requests for this long: the master is dead or cut off.
+    case unreachable(endpoint: String, milliseconds: Int)
+    /// The master's ZAP handler refused our CURVE public key (not in its allow-list).
+    case curveRefused(endpoint: String)
 
     public var description: String {
         switch self {
         case .timedOut(let endpoint, let ms): "the master at \(endpoint) did not answer within \(ms) ms"
+        case .unreachable(let endpoint, let ms):
+            "no master answers at \(endpoint) (silent for \(ms / 1000) s): it is down, restarting or unreachable"
+        case .curveRefused(let endpoint):
+            "the master at \(endpoint) refused our CURVE key: add this client's public key to its allow-list (--curve-allow)"
         case .refused(let code, let message): "the master refused (\(code)): \(message)"
         case .unexpected(let kind): "unexpected reply from the master: \(kind ?? "none")"
         }
