@@ -16,15 +16,47 @@ public struct CurveClientSettings: Sendable {
     }
 }
 
-/// CURVE settings of the master: its key pair and the client public keys it admits.
+/// CURVE settings of the master: its key pair and the public keys it admits, by role.
 public struct CurveServerSettings: Sendable {
     public var keyPair: CurveKeyPair
+    /// Keys that may act as workers and as clients.
     public var allowedClientKeys: Set<String>
+    /// Keys that may only register and train as workers (no fits, predictions or cancels).
+    public var workerKeys: Set<String>
+    /// Keys that may only send client requests (fit, predict, status, cancel), never join training.
+    public var clientKeys: Set<String>
 
-    public init(keyPair: CurveKeyPair, allowedClientKeys: Set<String>) {
+    public init(keyPair: CurveKeyPair, allowedClientKeys: Set<String>, workerKeys: Set<String> = [], clientKeys: Set<String> = []) {
         self.keyPair = keyPair
         self.allowedClientKeys = allowedClientKeys
+        self.workerKeys = workerKeys
+        self.clientKeys = clientKeys
     }
+
+    /// Every admitted key and its role ("worker", "client" or "any"; a key in both role lists is "any").
+    public var roles: [String: String] {
+        var roles: [String: String] = [:]
+        for key in workerKeys { roles[key] = "worker" }
+        for key in clientKeys { roles[key] = roles[key] == "worker" ? "any" : "client" }
+        for key in allowedClientKeys { roles[key] = "any" }
+        return roles
+    }
+}
+
+/// What a peer may do, from the ZAP handler's "User-Id" ("ROLE:KEY"); without CURVE every peer is `.any`.
+public enum PeerRole: Sendable, Equatable {
+    case worker, client, any
+
+    init(userID: String?) {
+        switch userID?.split(separator: ":", maxSplits: 1).first {
+        case "worker": self = .worker
+        case "client": self = .client
+        default: self = .any
+        }
+    }
+
+    var mayTrain: Bool { self != .client }
+    var mayCommand: Bool { self != .worker }
 }
 
 extension CurveKeyPair {

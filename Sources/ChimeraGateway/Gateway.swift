@@ -115,12 +115,15 @@ public func buildGateway(
         }
     }
 
-    // Asynchronous jobs (an addition): start a fit and poll it.
+    // Asynchronous jobs (an addition): start a fit and poll it. The gateway keeps the tokens of the
+    // jobs it started, so its callers (who passed its bearer token) can cancel them.
+    let tokens = JobTokens()
     router.post("/v1/chimera/jobs") { request, _ -> Response in
         // The master's own mode decides the kind of job.
         let request = try fitRequest(try await collect(request, limit: limit), kind: .unspecified, asynchronous: true)
         do {
             let reply = try await bridge.perform { client in try client.fit(request, timeoutMilliseconds: requestTimeout) }
+            tokens.remember(reply.jobID, reply.jobToken)
             return json(["job_id": Int(reply.jobID), "state": stateName(reply.state)], status: .accepted)
         } catch {
             throw GatewayError.from(error)
@@ -143,6 +146,7 @@ public func buildGateway(
             let status = try await bridge.perform { client in
                 var cancel = Chimera_V1_CancelJob()
                 cancel.jobID = id
+                cancel.jobToken = tokens.token(of: id) ?? 0
                 _ = try client.call(WireMessage(.cancelJob(cancel)), timeoutMilliseconds: requestTimeout)
                 return try client.jobStatus(id, timeoutMilliseconds: requestTimeout)
             }

@@ -52,13 +52,21 @@ public struct CurveKeyPair: Sendable, Hashable, Codable {
 /// libzmq asks the handler bound at `inproc://zeromq.zap.01` in the server's context about every new
 /// connection to a CURVE server socket; without a handler any client that knows the server key gets in.
 /// The handler runs on its own thread until `stop()` (or release). Start it before binding servers.
+///
+/// Each admitted key has a role; the connection's messages then carry "User-Id" = "ROLE:KEY"
+/// (`Frame.metadata("User-Id")`), so the server can tell what a peer may do and who it is.
 public final class CurveAuthenticator: Sendable {
     private let state: State
     private let finished: DispatchSemaphore
 
-    /// - Parameter allowedClientKeys: Z85 public keys of the clients to admit.
-    public init(context: Context, allowedClientKeys: Set<String>) throws(ZMQError) {
-        let state = State(allowed: allowedClientKeys)
+    /// - Parameter allowedClientKeys: Z85 public keys of the clients to admit (role "any").
+    public convenience init(context: Context, allowedClientKeys: Set<String>) throws(ZMQError) {
+        try self.init(context: context, roles: Dictionary(uniqueKeysWithValues: allowedClientKeys.map { ($0, "any") }))
+    }
+
+    /// - Parameter roles: Z85 public key → its role (a word without ":"), for the keys to admit.
+    public init(context: Context, roles: [String: String]) throws(ZMQError) {
+        let state = State(allowed: roles)
         let ready = DispatchSemaphore(value: 0)
         let finished = DispatchSemaphore(value: 0)
         self.state = state
@@ -80,8 +88,8 @@ public final class CurveAuthenticator: Sendable {
         }
     }
 
-    /// Replaces the allow-list; connections made from now on are checked against it.
-    public func allow(_ keys: Set<String>) { state.allowed.withLock { $0 = keys } }
+    /// Replaces the allow-list (every key with role "any"); connections made from now on are checked against it.
+    public func allow(_ keys: Set<String>) { state.allowed.withLock { $0 = Dictionary(uniqueKeysWithValues: keys.map { ($0, "any") }) } }
 
     /// How many connection attempts were refused so far.
     public var deniedCount: Int { state.denied.load(ordering: .relaxed) }
@@ -89,13 +97,13 @@ public final class CurveAuthenticator: Sendable {
     public var admittedCount: Int { state.admitted.load(ordering: .relaxed) }
 
     private final class State: Sendable {
-        let allowed: Mutex<Set<String>>
+        let allowed: Mutex<[String: String]>
         let stopping = Atomic<Bool>(false)
         let denied = Atomic<Int>(0)
         let admitted = Atomic<Int>(0)
         let startError = Mutex<ZMQError?>(nil)
 
-        init(allowed: Set<String>) { self.allowed = Mutex(allowed) }
+        init(allowed: [String: String]) { self.allowed = Mutex(allowed) }
 
         func serve(context: Context, ready: DispatchSemaphore) {
             let socket: Socket
@@ -129,8 +137,10 @@ public final class CurveAuthenticator: Sendable {
             if request.count >= 7, request[0].string == "1.0", request[5].string == "CURVE",
                 let key = CurveKeyPair.z85(rawKey: request[6].bytes)
             {
-                admit = allowed.withLock { $0.contains(key) }
-                userID = key
+                if let role = allowed.withLock({ $0[key] }) {
+                    admit = true
+                    userID = "\(role):\(key)"
+                }
             }
             if admit {
                 admitted.add(1, ordering: .relaxed)

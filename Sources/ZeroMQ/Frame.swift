@@ -104,6 +104,13 @@ public final class Frame {
     /// A copy of the payload.
     public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
 
+    /// A metadata property of a received frame (`zmq_msg_gets`): "User-Id" (what the ZAP handler
+    /// said of the peer), "Peer-Address", "Socket-Type"… Nil when the frame has none.
+    public func metadata(_ property: String) -> String? {
+        guard let value = zmq_msg_gets(pointer, property) else { return nil }
+        return String(cString: value)
+    }
+
     /// The payload decoded as UTF-8 (invalid sequences repaired).
     public var string: String { withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }
 

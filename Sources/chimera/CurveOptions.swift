@@ -24,26 +24,41 @@ struct CurveClientOptions: ParsableArguments {
 struct CurveServerOptions: ParsableArguments {
     @Option(help: "Our CURVE key pair (PREFIX.secret): every socket of the master then requires CURVE.")
     var curveKeys: String?
-    @Option(help: "Client public keys to admit: files (one key per line) or 40-character keys; repeatable.")
+    @Option(help: "Public keys to admit as workers and clients: files (one key per line) or 40-character keys; repeatable.")
     var curveAllow: [String] = []
+    @Option(help: "Public keys to admit as workers only (they cannot fit, predict or cancel); repeatable.")
+    var curveAllowWorkers: [String] = []
+    @Option(help: "Public keys to admit as clients only (they cannot join training); repeatable.")
+    var curveAllowClients: [String] = []
 
     func settings() throws -> CurveServerSettings? {
         guard let curveKeys else {
-            if !curveAllow.isEmpty { throw ValidationError("--curve-allow needs --curve-keys") }
+            if !(curveAllow + curveAllowWorkers + curveAllowClients).isEmpty {
+                throw ValidationError("--curve-allow, --curve-allow-workers and --curve-allow-clients need --curve-keys")
+            }
             return nil
         }
-        var allowed = Set<String>()
-        for entry in curveAllow {
-            if entry.utf8.count == 40 {
-                allowed.insert(entry)
-            } else {
-                guard let text = try? String(contentsOfFile: entry, encoding: .utf8) else {
-                    throw ValidationError("cannot read --curve-allow \(entry)")
+        func keys(_ entries: [String], _ flag: String) throws -> Set<String> {
+            var allowed = Set<String>()
+            for entry in entries {
+                if entry.utf8.count == 40 {
+                    allowed.insert(entry)
+                } else {
+                    guard let text = try? String(contentsOfFile: entry, encoding: .utf8) else {
+                        throw ValidationError("cannot read \(flag) \(entry)")
+                    }
+                    allowed.formUnion(CurveKeyPair.keys(in: text))
                 }
-                allowed.formUnion(CurveKeyPair.keys(in: text))
             }
+            return allowed
         }
-        guard !allowed.isEmpty else { throw ValidationError("--curve-keys needs at least one --curve-allow key") }
-        return CurveServerSettings(keyPair: try CurveKeyPair.load(prefix: curveKeys), allowedClientKeys: allowed)
+        let settings = CurveServerSettings(
+            keyPair: try CurveKeyPair.load(prefix: curveKeys), allowedClientKeys: try keys(curveAllow, "--curve-allow"),
+            workerKeys: try keys(curveAllowWorkers, "--curve-allow-workers"),
+            clientKeys: try keys(curveAllowClients, "--curve-allow-clients"))
+        guard !settings.roles.isEmpty else {
+            throw ValidationError("--curve-keys needs at least one --curve-allow, --curve-allow-workers or --curve-allow-clients key")
+        }
+        return settings
     }
 }

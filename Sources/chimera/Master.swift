@@ -22,6 +22,8 @@ struct Master: AsyncParsableCommand {
     @Option(help: "Resuming: wait for this many ready workers (default: the checkpoint's workers, by name).") var expectWorkers: Int?
     @Option(help: "Resuming: seconds to wait for the workers before going on with those that are back.") var resumeWaitS = 30.0
     @Option(help: "Permissions of the model files, in octal.") var modelMode = "600"
+    @Option(help: "Live workers admitted; a hello beyond is refused.") var maxWorkers = 1_024
+    @Option(help: "Messages one peer may send per second; more are dropped unanswered and counted.") var maxPeerRate = 100_000
     @Option(help: "Largest accepted frame in MiB.") var maxFrameMib = 1024
     @Option(help: "Aggregation: how long a fan-out prediction waits for the workers, in ms.") var fanOutTimeoutMs = 10_000
     @Option(help: "Exit when this pid dies (set by chimera local).") var parent: Int32?
@@ -50,6 +52,7 @@ struct Master: AsyncParsableCommand {
         }
         if (mode & 0o600) != 0o600 { throw ValidationError("--model-mode must let the owner read and write (6xx)") }
         if let expectWorkers, expectWorkers < 1 { throw ValidationError("--expect-workers must be ≥ 1") }
+        guard maxWorkers >= 1, maxPeerRate >= 10 else { throw ValidationError("--max-workers must be ≥ 1 and --max-peer-rate ≥ 10") }
         guard resumeWaitS >= 0 else { throw ValidationError("--resume-wait-s must be ≥ 0") }
     }
 
@@ -67,6 +70,8 @@ struct Master: AsyncParsableCommand {
         options.expectWorkers = expectWorkers
         options.resumeWaitSeconds = resumeWaitS
         options.modelFileMode = Int(modelMode, radix: 8)!
+        options.maxWorkers = maxWorkers
+        options.maxPeerMessagesPerSecond = maxPeerRate
         options.maxFrameBytes = maxFrameMib << 20
         options.curve = try curve.settings()
         if !isLoopback(host) && options.curve == nil {
@@ -79,7 +84,7 @@ struct Master: AsyncParsableCommand {
                 fitTimeout: 3600, requestTimeout: 30, tokenFile: httpTokenFile, insecure: httpInsecure, flagPrefix: "http-")
             options.inprocControlEndpoint = Self.inprocControl
             // With CURVE the embedded clients present the master's own key.
-            if let key = options.curve?.keyPair.publicKey { options.curve?.allowedClientKeys.insert(key) }
+            if let key = options.curve?.keyPair.publicKey { options.curve?.clientKeys.insert(key) }
         }
         let master = try ChimeraMaster(options: options, log: logLine)
         let stopFlag = master.stopFlag

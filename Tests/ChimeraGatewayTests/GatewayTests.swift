@@ -240,7 +240,7 @@ struct OpenAPITests {
             #expect(Set(paths.keys) == [
                 "/healthz", "/openapi.json", "/v1/chimera/cluster", "/v1/chimera/parameter-server/fit",
                 "/v1/chimera/parameter-server/predict", "/v1/chimera/aggregation/fit", "/v1/chimera/aggregation/predict",
-                "/v1/chimera/jobs", "/v1/chimera/jobs/{id}", "/v1/chimera/jobs/{id}/cancel", "/metrics",
+                "/v1/chimera/jobs", "/v1/chimera/jobs/{id}", "/v1/chimera/jobs/{id}/cancel", "/metrics", "/readyz",
             ])
             // Each documented operation exists on the router (anything but 404/405).
             for (path, operations) in paths {

@@ -23,6 +23,7 @@ struct RoundCodecTests {
         push.loss = [0.0, -0.0, 0.6931, 1e-300, Double.random(in: -10...10, using: &random)][Int.random(in: 0..<5, using: &random)]
         push.isDelta = Bool.random(using: &random)
         push.thenPull = Bool.random(using: &random)
+        push.session = pick(&random)
         return push
     }
 

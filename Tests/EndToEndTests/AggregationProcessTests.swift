@@ -185,6 +185,7 @@ struct AggregationProcessTests {
                 if case .sync(let sync) = message.body {
                     var ready = Chimera_V1_SubscriptionReady()
                     ready.workerID = welcome.workerID
+                    ready.session = welcome.session
                     ready.syncSequence = sync.sequence
                     _ = try exchange(WireMessage(.subscriptionReady(ready)))
                     break
@@ -198,6 +199,7 @@ struct AggregationProcessTests {
             #expect(start?.jobID == started.jobID && start?.kind == .aggregation)
             var result = Chimera_V1_WorkerResult()
             result.workerID = welcome.workerID
+            result.session = welcome.session
             result.jobID = started.jobID
             let garbage = WireMessage(.workerResult(result), tensors: [NamedTensor("tree.0", .bytes(Array("CHTR not a tree".utf8)))])
             guard case .error(let error) = try exchange(garbage)?.body else {

@@ -54,7 +54,7 @@ extension ChimeraMaster {
         if request.asynchronous {
             try reply(
                 to: peer,
-                WireMessage(.fitReply(Chimera_V1_FitReply.with { $0.jobID = current.id; $0.state = .running }), requestID: requestID))
+                WireMessage(.fitReply(Chimera_V1_FitReply.with { $0.jobID = current.id; $0.state = .running; $0.jobToken = jobToken(current.id) }), requestID: requestID))
         }
     }
 
@@ -173,6 +173,7 @@ extension ChimeraMaster {
             try reply(to: client.peer, .error(.noWorkers, error, requestID: client.requestID))
         } else {
             let reply = Chimera_V1_FitReply.with {
+                $0.jobToken = jobToken(current.id)
                 $0.jobID = current.id
                 $0.state = state
                 $0.report = report
@@ -245,6 +246,11 @@ extension ChimeraMaster {
         guard !expected.isEmpty else {
             return try reply(
                 to: peer, .error(.noWorkers, "no worker holding members of the ensemble is connected", requestID: requestID))
+        }
+        guard fanOuts.count < options.maxFanOuts else {
+            counters.reject("too_many_fan_outs")
+            return try reply(
+                to: peer, .error(.limit, "\(fanOuts.count) fan-out predictions are waiting for the workers: try again", requestID: requestID))
         }
         let taskID = nextTaskID
         nextTaskID += 1

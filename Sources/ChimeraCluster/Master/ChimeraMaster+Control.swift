@@ -8,6 +8,17 @@ import ZeroMQ
 extension ChimeraMaster {
     func handleControlMessage(_ peer: Frame, _ message: WireMessage) throws {
         let requestID = message.control.requestID
+        // Under CURVE a worker's key may read status, not command the cluster.
+        switch message.body {
+        case .statusRequest, .jobStatusRequest: break
+        default:
+            guard peerRole.mayCommand else {
+                counters.reject("forbidden_role")
+                logRejection("forbidden_role", "master: refused a \(message.body?.kindName ?? "?") from a worker's CURVE key")
+                return try reply(
+                    to: peer, .error(.forbidden, "this CURVE key is a worker's: it may not send client requests", requestID: requestID))
+            }
+        }
         switch message.body {
         case .fitRequest(let request):
             if let refusal = modeMismatch(request.kind) {
@@ -36,6 +47,17 @@ extension ChimeraMaster {
         case .jobStatusRequest(let request):
             try reply(to: peer, jobStatus(request.jobID, requestID: requestID))
         case .cancelJob(let request):
+            // Only the client that started a job holds its token; an authenticated CURVE client
+            // (a key with the client role) may cancel any job.
+            guard request.jobToken == jobToken(request.jobID) || (options.curve != nil && peerRole.mayCommand) else {
+                counters.reject("forbidden_cancel")
+                logRejection("forbidden_cancel", "master: refused to cancel job \(request.jobID): no job token")
+                return try reply(
+                    to: peer,
+                    .error(
+                        .forbidden, "cancelling job \(request.jobID) needs its job_token (FitReply.job_token, given to the client that started it)",
+                        requestID: requestID))
+            }
             if let current = aggregation, current.id == request.jobID {
                 try finishAggregation(state: .cancelled, error: "cancelled")
                 return try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = current.id }), requestID: requestID))
@@ -134,6 +156,7 @@ extension ChimeraMaster {
         for record in ready {
             _ = state.join(record.id, rows: record.rows)
             workers[record.id]?.barrierWaitSeconds = 0
+            workers[record.id]?.lastClock = 0
         }
         let id = resume?.jobID ?? nextJobID
         var current = Job(
@@ -155,7 +178,7 @@ extension ChimeraMaster {
         if let peer, request.asynchronous {
             try reply(
                 to: peer,
-                WireMessage(.fitReply(Chimera_V1_FitReply.with { $0.jobID = current.id; $0.state = .running }), requestID: requestID))
+                WireMessage(.fitReply(Chimera_V1_FitReply.with { $0.jobID = current.id; $0.state = .running; $0.jobToken = jobToken(current.id) }), requestID: requestID))
         }
     }
 
@@ -239,6 +262,8 @@ extension ChimeraMaster {
                 try reply(to: client.peer, .error(code, error, requestID: client.requestID))
             } else {
                 let reply = Chimera_V1_FitReply.with {
+                    $0.jobToken = jobToken(current.id)
+                $0.jobToken = jobToken(current.id)
                     $0.jobID = current.id
                     $0.state = state
                     $0.report = report
@@ -267,12 +292,16 @@ extension ChimeraMaster {
         }
     }
 
+    /// Every live worker and the 256 most recently seen dead ones (a status answer stays small).
     func workerClocks(_ current: Job?) -> [Chimera_V1_WorkerClock] {
-        workers.values.sorted { $0.id < $1.id }.map { record in
+        var listed = workers.values.filter(\.alive)
+        let dead = workers.values.filter { !$0.alive }
+        listed += dead.count <= 256 ? dead : Array(dead.sorted { $0.lastSeen > $1.lastSeen }.prefix(256))
+        return listed.sorted { $0.id < $1.id }.map { record in
             Chimera_V1_WorkerClock.with {
                 $0.workerID = record.id
                 $0.name = record.name
-                $0.clock = UInt64(current?.state.clock(of: record.id) ?? 0)
+                $0.clock = UInt64(current?.state.clock(of: record.id) ?? (current == nil ? 0 : record.lastClock))
                 $0.alive = record.alive
                 $0.ready = record.alive && record.subscribed
                 $0.barrierWaitSeconds = record.barrierWaitSeconds

@@ -19,6 +19,7 @@ extension ChimeraMaster {
                 labelMismatch(record, joining: current) == nil
             {
                 let clock = current.state.join(ready.workerID, rows: record.rows)
+                current.failedWorkers.remove(record.name)
                 job = current
                 log("master: \(record.name) joined job \(current.id) at iteration \(clock)")
                 try reply(
@@ -51,6 +52,7 @@ extension ChimeraMaster {
             try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack()), requestID: requestID))
         default:
             counters.reject("unexpected_body")
+            logRejection("unexpected_body", "master: \(message.body?.kindName ?? "?") is not a worker request")
             try reply(
                 to: peer,
                 .error(.badRequest, "\(message.body?.kindName ?? "?") is not a worker request", requestID: requestID))
@@ -79,6 +81,11 @@ extension ChimeraMaster {
 
     private func handleHello(_ peer: Frame, _ hello: Chimera_V1_WorkerHello, _ message: WireMessage) throws {
         let requestID = message.control.requestID
+        guard peerRole.mayTrain else {
+            counters.reject("forbidden_role")
+            logRejection("forbidden_role", "master: refused \(hello.name): its CURVE key is a client's, not a worker's")
+            return try reply(to: peer, .error(.forbidden, "this CURVE key is a client's: it may not join training", requestID: requestID))
+        }
         let features = hello.featureNames.map(normalizedColumnName)
         guard !hello.name.isEmpty, !features.isEmpty, hello.rows > 0 else {
             counters.reject("bad_hello")
@@ -118,6 +125,15 @@ extension ChimeraMaster {
             try reply(to: peer, .error(.nameInUse, refusal, requestID: requestID))
             return
         }
+        let live = workers.values.reduce(0) { $0 + ($1.alive ? 1 : 0) }
+        if live >= options.maxWorkers, workers.values.first(where: { $0.name == hello.name && $0.alive }) == nil {
+            counters.reject("too_many_workers")
+            logRejection("too_many_workers", "master: refused \(hello.name): \(live) workers are registered (--max-workers \(options.maxWorkers))")
+            return try reply(
+                to: peer,
+                .error(.limit, "the master has its maximum of \(options.maxWorkers) live workers (--max-workers)", requestID: requestID))
+        }
+        pruneDeadWorkers(keeping: hello.name)
         let id: UInt32
         if let previous = workers.values.first(where: { $0.name == hello.name }) {
             id = previous.id
@@ -142,6 +158,8 @@ extension ChimeraMaster {
             log("master: \(hello.name) does not join job \(current.id): \(mismatch); it waits for the next fit")
         } else if var current = job {
             let clock = current.state.join(id, rows: Int(hello.rows))
+            // Back in the job: its earlier failure is no longer the report's news.
+            current.failedWorkers.remove(hello.name)
             welcome.currentJob = current.start(startClock: clock)
             tensors = current.standardizerTensors
             job = current
@@ -149,6 +167,21 @@ extension ChimeraMaster {
         }
         log("master: \(hello.name) (pid \(hello.pid), \(hello.rows) rows) registered as worker \(id)")
         try reply(to: peer, WireMessage(.welcome(welcome), requestID: requestID, tensors: tensors))
+    }
+
+    /// Forgets workers dead for longer than the retention (a crowd of one-off hellos must not stay
+    /// forever), and the oldest dead ones at once when there are more records than the cap allows.
+    func pruneDeadWorkers(keeping name: String? = nil) {
+        let now = monotonicSeconds()
+        let liveness = Double(options.heartbeatIntervalMilliseconds * options.heartbeatLiveness) / 1000
+        let retention = max(60, 10 * liveness)
+        let inJob = Set(job?.state.barrier.clocks.keys.map { $0 } ?? [])
+        var dead = workers.values.filter { !$0.alive && $0.name != name && !inJob.contains($0.id) }
+        for record in dead where now - record.lastSeen > retention { workers[record.id] = nil }
+        let excess = workers.count - 2 * options.maxWorkers
+        guard excess > 0 else { return }
+        dead = dead.filter { workers[$0.id] != nil }.sorted { $0.lastSeen < $1.lastSeen }
+        for record in dead.prefix(excess) { workers[record.id] = nil }
     }
 
     /// Why `hello` may not take the name `holder` (a live worker) holds: it comes from another process

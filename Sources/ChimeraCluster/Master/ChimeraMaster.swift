@@ -53,6 +53,12 @@ public final class ChimeraMaster {
     var lastSync = 0.0
     /// The frames of the last message received, reused for the next one when nothing kept them.
     private var received: [Frame] = []
+    /// Per-peer message rates and rate-limited rejection logs.
+    var peerGuard: PeerGuard
+    /// What the sender of the message being handled may do (its CURVE key's role; `.any` without CURVE).
+    var peerRole = PeerRole.any
+    /// Mixed with a job's id into the job's token (only the client that started the job gets it).
+    let tokenSecret = UInt64.random(in: 1...UInt64.max)
     /// Set it (from any thread, e.g. a signal handler) to make `run()` return.
     public let stopFlag = StopFlag()
 
@@ -60,19 +66,23 @@ public final class ChimeraMaster {
         self.options = options
         self.log = log
         limits = WireLimits(maxFrameBytes: options.maxFrameBytes)
+        peerGuard = PeerGuard(maxMessagesPerSecond: options.maxPeerMessagesPerSecond)
         let context = try Context()
         self.context = context
         // The authenticator must be bound before the server sockets accept connections.
         if let curve = options.curve {
-            authenticator = try CurveAuthenticator(context: context, allowedClientKeys: curve.allowedClientKeys)
+            authenticator = try CurveAuthenticator(context: context, roles: curve.roles)
         } else {
             authenticator = nil
         }
         router = try context.socket(.router)
         broadcastSocket = try context.socket(.pub)
         try router.setLinger(milliseconds: 0)
-        try router.setReceiveHighWaterMark(0)
-        try router.setSendHighWaterMark(0)
+        // Bounded queues: a peer that sends without reading its replies, or faster than the loop
+        // reads, is held back by TCP (receive side) or loses replies it never reads (send side),
+        // instead of growing the master's memory. A REQ peer never has more than one reply queued.
+        try router.setReceiveHighWaterMark(10_000)
+        try router.setSendHighWaterMark(100)
         try router.setMaxMessageSize(bytes: Int64(options.maxFrameBytes) + 4096)
         if let curve = options.curve {
             for socket in [router, broadcastSocket] {
@@ -80,7 +90,7 @@ public final class ChimeraMaster {
             }
         }
         try broadcastSocket.setLinger(milliseconds: 1_000)
-        try broadcastSocket.setSendHighWaterMark(0)
+        try broadcastSocket.setSendHighWaterMark(100_000)
         let requested = options.endpoints
         endpoints = Endpoints(
             workers: try router.bind(requested.workers),
@@ -152,9 +162,16 @@ public final class ChimeraMaster {
             (peer, payload) = try WireCodec.splitRoutingEnvelope(frames)
         } catch {
             counters.reject(error.code.metricLabel)
-            log("master: dropped a message without a routing envelope")
+            logRejection("no_envelope", "master: dropped a message without a routing envelope")
             return
         }
+        guard peerGuard.admit(peer, now: monotonicSeconds()) else {
+            // A flood is dropped unanswered: answering it would cost what it is meant to cost.
+            counters.reject("rate_limited")
+            logRejection("rate_limited", "master: a peer sent more than \(options.maxPeerMessagesPerSecond) messages in a second: dropped")
+            return
+        }
+        if options.curve != nil { peerRole = PeerRole(userID: frames.last?.metadata("User-Id")) }
         // A training round's push takes the hand-written codec; anything else the generic one.
         if let push = RoundCodec.decodePush(payload) { return try handleRoundPush(peer, push) }
         let message: WireMessage
@@ -162,7 +179,7 @@ public final class ChimeraMaster {
             message = try WireCodec.decode(payload, limits: limits)
         } catch {
             counters.reject(error.code.metricLabel)
-            log("master: rejected a message: \(error)")
+            logRejection(error.code.metricLabel, "master: rejected a message: \(error)")
             return try reply(to: peer, .error(error.replyCode, error.description))
         }
         if message.body?.isControlRequest == true {
@@ -170,6 +187,17 @@ public final class ChimeraMaster {
         } else {
             try handleWorkerMessage(peer, message)
         }
+    }
+
+    /// Logs a rejection, at most one line per kind a second (all are counted in `counters`).
+    func logRejection(_ kind: String, _ text: @autoclosure () -> String) {
+        if let line = peerGuard.logLine(kind, text(), now: monotonicSeconds()) { log(line) }
+    }
+
+    /// The token of job `id`: given to the client that started it, needed to cancel it.
+    func jobToken(_ id: UInt64) -> UInt64 {
+        var mix = SplitMix64(seed: tokenSecret ^ id &* 0x9E37_79B9_7F4A_7C15)
+        return mix.next() | 1
     }
 
     // MARK: Sending
@@ -224,6 +252,7 @@ public final class ChimeraMaster {
     // MARK: Liveness
 
     private func checkLiveness(_ now: Double) throws {
+        pruneDeadWorkers()
         let timeout = Double(options.heartbeatIntervalMilliseconds * options.heartbeatLiveness) / 1000
         for (id, record) in workers where record.alive && record.pendingPull == nil && now - record.lastSeen > timeout {
             log("master: \(record.name) (worker \(id)) missed \(options.heartbeatLiveness) heartbeats: declared dead")
@@ -235,8 +264,12 @@ public final class ChimeraMaster {
         guard let record = workers[id], record.alive else { return }
         record.alive = false
         record.pendingPull = nil
+        // One that never finished the handshake is forgotten at once (a crowd of one-off hellos);
+        // a real worker that died that early just registers again.
+        if !record.subscribed && job?.state.clock(of: id) == nil { workers[id] = nil }
         try aggregationWorkerLost(id, reason: reason)
-        if var current = job {
+        if var current = job, let clock = current.state.clock(of: id) {
+            record.lastClock = clock
             let replies = current.state.leave(id)
             current.failedWorkers.insert(record.name)
             job = current

@@ -24,6 +24,12 @@ public struct MasterOptions: Sendable {
     /// by name), and for how long before resuming with those that are back.
     public var expectWorkers: Int?
     public var resumeWaitSeconds = 30.0
+    /// Live workers a master admits (a hello beyond is refused with ERROR_CODE_LIMIT).
+    public var maxWorkers = 1_024
+    /// Messages one peer may send per second; more are dropped unanswered (counted as rate_limited).
+    public var maxPeerMessagesPerSecond = 100_000
+    /// Fan-out predictions waiting for the workers at once (aggregation).
+    public var maxFanOuts = 256
     /// Model files' permissions.
     public var modelFileMode = 0o600
     /// Largest frame accepted from a peer, in bytes (larger messages are refused by libzmq and the codec).

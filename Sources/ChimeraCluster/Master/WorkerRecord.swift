@@ -24,6 +24,8 @@ final class WorkerRecord {
     /// A start request waiting for the barrier: where to answer and since when.
     var pendingPull: PendingPull?
     var barrierWaitSeconds = 0.0
+    /// Its clock in the current job when it left it (a dead worker's report shows how far it got).
+    var lastClock = 0
 
     struct PendingPull {
         let peer: Frame

@@ -1584,29 +1584,42 @@ public nonisolated struct Chimera_V1_WorkerClock: Sendable {
   public init() {}
 }
 
-public nonisolated struct Chimera_V1_FitReply: Sendable {
+public nonisolated struct Chimera_V1_FitReply: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var jobID: UInt64 = 0
+  public var jobID: UInt64 {
+    get {_storage._jobID}
+    set {_uniqueStorage()._jobID = newValue}
+  }
 
-  public var state: Chimera_V1_JobState = .unspecified
+  public var state: Chimera_V1_JobState {
+    get {_storage._state}
+    set {_uniqueStorage()._state = newValue}
+  }
 
   public var report: Chimera_V1_FitReport {
-    get {_report ?? Chimera_V1_FitReport()}
-    set {_report = newValue}
+    get {_storage._report ?? Chimera_V1_FitReport()}
+    set {_uniqueStorage()._report = newValue}
   }
   /// Returns true if `report` has been explicitly set.
-  public var hasReport: Bool {self._report != nil}
+  public var hasReport: Bool {_storage._report != nil}
   /// Clears the value of `report`. Subsequent reads from it will return its default value.
-  public mutating func clearReport() {self._report = nil}
+  public mutating func clearReport() {_uniqueStorage()._report = nil}
+
+  /// A secret of this job, given only to the client that started it: CancelJob must carry it (unless
+  /// the canceller is an authenticated CURVE client).
+  public var jobToken: UInt64 {
+    get {_storage._jobToken}
+    set {_uniqueStorage()._jobToken = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _report: Chimera_V1_FitReport? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Tensor "x", float32, shape [rows, columns]; `columns` names them (any order, matched by name).
@@ -1778,6 +1791,9 @@ public nonisolated struct Chimera_V1_CancelJob: Sendable {
   // methods supported on all messages.
 
   public var jobID: UInt64 = 0
+
+  /// FitReply.job_token of the job
+  public var jobToken: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -3702,43 +3718,90 @@ nonisolated extension Chimera_V1_WorkerClock: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Chimera_V1_FitReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FitReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}state\0\u{1}report\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}state\0\u{1}report\0\u{3}job_token\0")
+
+  fileprivate class _StorageClass {
+    var _jobID: UInt64 = 0
+    var _state: Chimera_V1_JobState = .unspecified
+    var _report: Chimera_V1_FitReport? = nil
+    var _jobToken: UInt64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _jobID = source._jobID
+      _state = source._state
+      _report = source._report
+      _jobToken = source._jobToken
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.jobID) }()
-      case 2: try { try decoder.decodeSingularEnumField(value: &self.state) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._report) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._jobID) }()
+        case 2: try { try decoder.decodeSingularEnumField(value: &_storage._state) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._report) }()
+        case 4: try { try decoder.decodeSingularFixed64Field(value: &_storage._jobToken) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.jobID != 0 {
-      try visitor.visitSingularUInt64Field(value: self.jobID, fieldNumber: 1)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._jobID != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._jobID, fieldNumber: 1)
+      }
+      if _storage._state != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._state, fieldNumber: 2)
+      }
+      try { if let v = _storage._report {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      if _storage._jobToken != 0 {
+        try visitor.visitSingularFixed64Field(value: _storage._jobToken, fieldNumber: 4)
+      }
     }
-    if self.state != .unspecified {
-      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 2)
-    }
-    try { if let v = self._report {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Chimera_V1_FitReply, rhs: Chimera_V1_FitReply) -> Bool {
-    if lhs.jobID != rhs.jobID {return false}
-    if lhs.state != rhs.state {return false}
-    if lhs._report != rhs._report {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._jobID != rhs_storage._jobID {return false}
+        if _storage._state != rhs_storage._state {return false}
+        if _storage._report != rhs_storage._report {return false}
+        if _storage._jobToken != rhs_storage._jobToken {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4094,7 +4157,7 @@ nonisolated extension Chimera_V1_JobStatus: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Chimera_V1_CancelJob: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CancelJob"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}job_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4103,6 +4166,7 @@ nonisolated extension Chimera_V1_CancelJob: SwiftProtobuf.Message, SwiftProtobuf
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.jobID) }()
+      case 2: try { try decoder.decodeSingularFixed64Field(value: &self.jobToken) }()
       default: break
       }
     }
@@ -4112,11 +4176,15 @@ nonisolated extension Chimera_V1_CancelJob: SwiftProtobuf.Message, SwiftProtobuf
     if self.jobID != 0 {
       try visitor.visitSingularUInt64Field(value: self.jobID, fieldNumber: 1)
     }
+    if self.jobToken != 0 {
+      try visitor.visitSingularFixed64Field(value: self.jobToken, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Chimera_V1_CancelJob, rhs: Chimera_V1_CancelJob) -> Bool {
     if lhs.jobID != rhs.jobID {return false}
+    if lhs.jobToken != rhs.jobToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
