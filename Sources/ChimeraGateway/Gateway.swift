@@ -36,6 +36,7 @@ public func buildGateway(
         router.add(middleware: BearerTokenMiddleware(token: token, open: ["/healthz", "/readyz", "/openapi.json"]))
     }
     router.add(middleware: RequestMetricsMiddleware())
+    router.add(middleware: ErrorShapeMiddleware())
     let limit = options.maxBodyBytes
     let fitTimeout = Int32(min(options.fitTimeoutSeconds * 1000, 2_000_000_000))
     let requestTimeout = Int32(min(options.requestTimeoutSeconds * 1000, 2_000_000_000))

@@ -251,7 +251,12 @@ struct OpenAPITests {
                     }
                 }
             }
-            try await client.execute(uri: "/v1/chimera/nothing-here", method: .get) { #expect($0.status == .notFound) }
+            // An unknown route is answered in the error shape too.
+            try await client.execute(uri: "/v1/chimera/nothing-here", method: .get) { response in
+                #expect(response.status == .notFound)
+                let (code, kind) = try GatewayTests.errorKind(response.body)
+                #expect(code == 404 && kind == "NotFound")
+            }
         }
     }
 }

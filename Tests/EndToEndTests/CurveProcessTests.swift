@@ -62,4 +62,60 @@ struct CurveProcessTests {
             }
         }
     }
+
+    @Test("roles: a client key cannot join training, a worker key cannot fit or cancel")
+    func roles() async throws {
+        try await blocking {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-keys-\(UUID().uuidString.prefix(8))")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            var pairs: [String: CurveKeyPair] = [:]
+            for name in ["master", "worker", "client"] {
+                let pair = try CurveKeyPair.generate()
+                pairs[name] = pair
+                try (pair.secretKey + "\n").write(to: folder.appendingPathComponent("\(name).secret"), atomically: true, encoding: .utf8)
+            }
+            let prefix = { (name: String) in folder.appendingPathComponent(name).path }
+            let cluster = try LocalCluster(extraArguments: [
+                "--curve-keys", prefix("master"), "--curve-allow-workers", pairs["worker"]!.publicKey,
+                "--curve-allow-clients", pairs["client"]!.publicKey,
+            ])
+            let data = repositoryRoot.appendingPathComponent("deploy/data/breast-cancer")
+            let serverKey = ["--curve-server-key", pairs["master"]!.publicKey]
+            try cluster.startWorker(
+                name: "worker", data: data.appendingPathComponent("worker-1"), extraArguments: serverKey + ["--curve-keys", prefix("worker")])
+            // A worker process holding the client's key is admitted by CURVE but refused as a worker.
+            let impostor = try cluster.startWorker(
+                name: "impostor", data: data.appendingPathComponent("worker-2"), extraArguments: serverKey + ["--curve-keys", prefix("client")])
+            #expect(impostor.wait(timeoutSeconds: 60) != 0, "a worker with a client's key exits with the refusal")
+            cluster.clientCurve = CurveClientSettings(serverPublicKey: pairs["master"]!.publicKey, keyPair: pairs["client"]!)
+            try cluster.waitFor("the worker") { $0.workers.filter(\.ready).count == 1 }
+            #expect(try cluster.client().status().workers.map(\.name) == ["worker"])
+
+            // The worker's key may read status but not command.
+            let asWorker = try MasterClient(
+                endpoint: cluster.controlEndpoint, curve: CurveClientSettings(serverPublicKey: pairs["master"]!.publicKey, keyPair: pairs["worker"]!))
+            #expect(try asWorker.status().workers.count == 1)
+            var request = Chimera_V1_FitRequest()
+            request.asynchronous = true
+            request.config.maxIterations = 1_000_000
+            do {
+                _ = try asWorker.fit(request, timeoutMilliseconds: 10_000)
+                Issue.record("a worker key started a fit")
+            } catch MasterClientError.refused(let code, _) {
+                #expect(code == .forbidden)
+            }
+            // The client starts a job; the worker's key cannot cancel it, the client's (any client's) can.
+            let started = try cluster.client().fit(request, timeoutMilliseconds: 10_000)
+            var cancel = Chimera_V1_CancelJob()
+            cancel.jobID = started.jobID
+            cancel.jobToken = started.jobToken
+            #expect(throws: MasterClientError.self) { try asWorker.call(WireMessage(.cancelJob(cancel)), timeoutMilliseconds: 10_000) }
+            #expect(try cluster.client().jobStatus(started.jobID).state == .running)
+            cancel.jobToken = 0
+            _ = try cluster.client().call(WireMessage(.cancelJob(cancel)), timeoutMilliseconds: 10_000)
+            #expect(try cluster.client().jobStatus(started.jobID).state == .cancelled)
+            #expect(try cluster.client().status().rejectedByKind["forbidden_role"] ?? 0 >= 3)
+        }
+    }
 }
