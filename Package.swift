@@ -13,6 +13,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "chimera", targets: ["chimera"]),
+        .executable(name: "chimera-fuzz", targets: ["ChimeraFuzz"]),
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
         .library(name: "ChimeraWire", targets: ["ChimeraWire"]),
     ],
@@ -70,6 +71,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         // Benchmarks live apart from tests; the CLI exposes them as `chimera bench`.
         .target(name: "ChimeraBenchmarks", dependencies: ["ZeroMQ", "ChimeraWire", "ChimeraCluster"], swiftSettings: swiftSettings),
+        // A seeded mutation fuzzer for the wire decoders and the predict-body reader (CI runs it for 60 s).
+        .executableTarget(
+            name: "ChimeraFuzz", dependencies: ["ChimeraWire", "ZeroMQ", "ChimeraGateway", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: swiftSettings),
         // Helpers shared by the test targets: endpoints per transport, blocking bodies off the pool.
         .target(name: "ChimeraTestSupport", dependencies: ["ZeroMQ", "ChimeraCluster", "ChimeraWire"], swiftSettings: swiftSettings),
         // Thin executable.
