@@ -87,6 +87,7 @@ struct HTTPFit: AsyncParsableCommand {
         line += String(format: ", %.3f s", status["wall_seconds"] as? Double ?? 0)
         print(line)
         if let failed = status["failed_workers"] as? [String], !failed.isEmpty { print("failed workers: \(failed.joined(separator: "; "))") }
+        for backoff in status["backoffs"] as? [String] ?? [] { print("backed off: \(backoff)") }
         if let error = status["error"] as? String { print("error: \(error)") }
         guard state == "succeeded" else { throw ExitCode(1) }
     }
@@ -191,6 +192,7 @@ extension FitOptions {
         var body: [String: Any] = [
             "iterations": iterations, "eta0": eta0, "alpha": alpha, "penalty": penalty, "schedule": schedule,
             "momentum": momentum, "batch_size": batchSize, "seed": Int(seed), "raw_features": rawFeatures,
+            "on_divergence": onDivergence, "max_backoffs": maxBackoffs,
         ]
         if let staleness = configuration.staleness { body["staleness"] = staleness } else { body["unbounded_staleness"] = true }
         if model != "auto" { body["model"] = model }

@@ -28,6 +28,10 @@ struct RecoveryProcessTests {
             request.config.checkpointEvery = 10
             let jobID = try cluster.client().fit(request, timeoutMilliseconds: 30_000).jobID
             try cluster.waitFor("30 iterations") { $0.iteration >= 30 }
+            // What was learnt from the workers' data is the owner's alone.
+            let checkpoint = cluster.modelDirectory.appendingPathComponent("checkpoint.json").path
+            let mode = try FileManager.default.attributesOfItem(atPath: checkpoint)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "checkpoint.json mode \(String(mode ?? 0, radix: 8))")
 
             try cluster.restartMaster(extraArguments: ["--resume"])
             let client = try cluster.client()
