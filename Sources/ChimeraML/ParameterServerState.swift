@@ -52,6 +52,10 @@ public struct ParameterServerState: Sendable {
     /// Backoffs taken when each worker started its current iteration: an update computed on weights
     /// from before a backoff is dropped, not applied to the restored ones.
     private var startedEpoch: [UInt32: Int] = [:]
+    /// Updates in a row whose loss was above `risingFactor` × the first.
+    private var risingCount = 0
+    /// Losses recorded before the last backoff: the window looks only at those after it.
+    private var lossesBeforeBackoff = 0
     private var latestLoss: [UInt32: Double] = [:]
     /// The iteration each worker was last allowed to start (its push must carry it).
     private var started: [UInt32: Int] = [:]
@@ -222,17 +226,41 @@ public struct ParameterServerState: Sendable {
     /// A loss this many times the first one (or one past 1e-3 when the first was smaller) is an
     /// explosion, not noise: SGD that converges never climbs that far above its starting point.
     public static let explosionFactor = 1e3
-    /// A fit whose last loss is this many times its first failed to learn: it ends `failed`.
-    public static let finalLossFactor = 10.0
+    /// A loss this many times the first, `risingPatience` updates in a row, is a divergence.
+    public static let risingFactor = 10.0
+    /// A fit whose last losses (the mean of up to 5) end above this many times its first did not
+    /// learn — it diverged slowly, or oscillates at the edge of stability: it ends `failed`.
+    public static let finalLossFactor = 2.0
 
-    private func exploding(_ loss: Double, iteration: Int) -> Divergence? {
+    /// Losses in a row above `risingFactor` × the first that make a divergence: one noisy
+    /// mini-batch is not, a fit that stays that far above where it started is.
+    public static let risingPatience = 3
+
+    private mutating func exploding(_ loss: Double, iteration: Int) -> Divergence? {
         if !loss.isFinite {
             return Divergence(iteration: iteration, loss: loss, firstLoss: lossHistory.first, cause: "the loss is not finite")
         }
-        guard let first = lossHistory.first, loss > Self.explosionFactor * max(first, 1e-3) else { return nil }
+        guard let first = lossHistory.first else { return nil }
+        let floor = max(first, 1e-3)
+        if loss > Self.explosionFactor * floor {
+            return Divergence(
+                iteration: iteration, loss: loss, firstLoss: first,
+                cause: "the loss exploded to \(Divergence.short(loss / first))× its first value")
+        }
+        risingCount = loss > Self.risingFactor * floor ? risingCount + 1 : 0
+        if risingCount >= Self.risingPatience {
+            return Divergence(
+                iteration: iteration, loss: loss, firstLoss: first,
+                cause: "the loss stayed above \(Divergence.short(Self.risingFactor))× its first value for \(Self.risingPatience) updates")
+        }
+        // Oscillating at the edge of stability: never exploding, never learning. Looked at from the
+        // tenth loss on, over the last five (one noisy mini-batch does not move their mean much).
+        guard lossHistory.count - lossesBeforeBackoff >= 9 else { return nil }
+        let window = lossHistory.suffix(4).reduce(loss, +) / 5
+        guard window > Self.finalLossFactor * floor else { return nil }
         return Divergence(
-            iteration: iteration, loss: loss, firstLoss: first,
-            cause: "the loss exploded to \(Divergence.short(loss / first))× its first value")
+            iteration: iteration, loss: window, firstLoss: first,
+            cause: "the loss averaged \(Divergence.short(window / first))× its first value over the last 5 updates: it is not learning")
     }
 
     /// Keeps the weights of the lowest loss so far (measured on the weights as they are now).
@@ -259,13 +287,15 @@ public struct ParameterServerState: Sendable {
     }
 
     private mutating func checkFinalLoss() {
-        guard let first = lossHistory.first, let last = lossHistory.last, lossHistory.count > 1,
-            last > Self.finalLossFactor * max(first, 1e-3)
-        else { return }
+        guard let first = lossHistory.first, lossHistory.count > 1 else { return }
+        let tail = lossHistory.suffix(min(5, lossHistory.count - 1))
+        let last = tail.reduce(0, +) / Double(tail.count)
+        guard last > Self.finalLossFactor * max(first, 1e-3) else { return }
         restoreBest()
         divergence = Divergence(
             iteration: completedIterations, loss: last, firstLoss: first,
-            cause: "the final loss is \(Divergence.short(last / first))× the first", hint: hint)
+            cause: "the fit ended with its loss \(Divergence.short(last / first))× the first (mean of the last \(tail.count)): it did not learn",
+            hint: hint)
     }
 
     /// Ends the fit (`fail`), or goes back to the best weights with half the step (`backoff`).
@@ -275,6 +305,8 @@ public struct ParameterServerState: Sendable {
         restoreBest()
         if configuration.onDivergence == .backoff, backoffs.count < configuration.maxBackoffs {
             backoffs.append(found)
+            risingCount = 0
+            lossesBeforeBackoff = lossHistory.count
             stepScale *= 0.5
             optimizer.resetVelocity()
         } else {

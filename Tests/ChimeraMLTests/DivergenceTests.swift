@@ -116,6 +116,32 @@ struct DivergenceTests {
         #expect(exploding.weights.allSatisfy { $0.isFinite })
     }
 
+    @Test("a fit that ends well above its first loss (oscillating, never exploding) ends failed: it did not learn")
+    func didNotLearn() {
+        var configuration = Self.configuration(eta0: 1e-4)
+        configuration.maxIterations = 20
+        var state = ParameterServerState(configuration: configuration, objective: Objective(kind: .linearRegression, features: 2, classes: []))
+        _ = state.join(1, rows: 10)
+        for clock in 0..<20 {
+            _ = state.requestStart(1, clock: clock)
+            // 1, then 3–5× the first: never 10×, never non-finite.
+            let loss = clock == 0 ? 1.0 : 3.0 + Double(clock % 3)
+            _ = state.push(1, clock: clock, rows: 10, loss: loss) { _, _ in }
+        }
+        #expect(state.isDone)
+        let divergence = try! #require(state.divergence)
+        #expect(divergence.cause.contains("not learning") && divergence.iteration < 12, "\(divergence)")
+        // A fit too short for the running check is judged at its end.
+        configuration.maxIterations = 4
+        var short = ParameterServerState(configuration: configuration, objective: Objective(kind: .linearRegression, features: 2, classes: []))
+        _ = short.join(1, rows: 10)
+        for clock in 0..<4 {
+            _ = short.requestStart(1, clock: clock)
+            _ = short.push(1, clock: clock, rows: 10, loss: clock == 0 ? 1.0 : 4.0) { _, _ in }
+        }
+        #expect(short.divergence?.cause.contains("did not learn") == true, "\(short.divergence.map(String.init(describing:)) ?? "none")")
+    }
+
     @Test("a fit that converges is not flagged")
     func healthyFit() {
         let state = Self.run(Self.configuration(eta0: 1e-4))
