@@ -7,18 +7,24 @@ import ZeroMQ
 
 @Suite("CURVE between master, workers and clients, end to end")
 struct CurveProcessTests {
+    /// A key pair per name, each secret written to FOLDER/NAME.secret (as `chimera keys` does).
+    static func keys(_ names: [String]) throws -> (URL, [String: CurveKeyPair]) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-keys-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var pairs: [String: CurveKeyPair] = [:]
+        for name in names {
+            let pair = try CurveKeyPair.generate()
+            pairs[name] = pair
+            try (pair.secretKey + "\n").write(to: folder.appendingPathComponent("\(name).secret"), atomically: true, encoding: .utf8)
+        }
+        return (folder, pairs)
+    }
+
     @Test("only workers and clients with allowed keys get in")
     func allowList() async throws {
         try await blocking {
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-keys-\(UUID().uuidString.prefix(8))")
+            let (folder, pairs) = try Self.keys(["master", "worker", "client", "stranger"])
             defer { try? FileManager.default.removeItem(at: folder) }
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            var pairs: [String: CurveKeyPair] = [:]
-            for name in ["master", "worker", "client", "stranger"] {
-                let pair = try CurveKeyPair.generate()
-                pairs[name] = pair
-                try (pair.secretKey + "\n").write(to: folder.appendingPathComponent("\(name).secret"), atomically: true, encoding: .utf8)
-            }
             let prefix = { (name: String) in folder.appendingPathComponent(name).path }
             // With a gateway embedded in the master: its in-process bridge must get through CURVE too.
             let cluster = try LocalCluster(extraArguments: [
@@ -66,15 +72,8 @@ struct CurveProcessTests {
     @Test("roles: a client key cannot join training, a worker key cannot fit or cancel")
     func roles() async throws {
         try await blocking {
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-keys-\(UUID().uuidString.prefix(8))")
+            let (folder, pairs) = try Self.keys(["master", "worker", "client"])
             defer { try? FileManager.default.removeItem(at: folder) }
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            var pairs: [String: CurveKeyPair] = [:]
-            for name in ["master", "worker", "client"] {
-                let pair = try CurveKeyPair.generate()
-                pairs[name] = pair
-                try (pair.secretKey + "\n").write(to: folder.appendingPathComponent("\(name).secret"), atomically: true, encoding: .utf8)
-            }
             let prefix = { (name: String) in folder.appendingPathComponent(name).path }
             let cluster = try LocalCluster(extraArguments: [
                 "--curve-keys", prefix("master"), "--curve-allow-workers", pairs["worker"]!.publicKey,

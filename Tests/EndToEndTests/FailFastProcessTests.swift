@@ -10,19 +10,6 @@ import Testing
 /// Clients learn of a dead master from the probe, not from their (hour-long) timeouts.
 @Suite("Fail fast, end to end", .serialized)
 struct FailFastProcessTests {
-    static func get(_ url: String) throws -> (Int, String) {
-        var request = URLRequest(url: URL(string: url)!)
-        request.timeoutInterval = 60
-        let done = DispatchSemaphore(value: 0)
-        let box = Box()
-        URLSession.shared.dataTask(with: request) { data, response, error in
-            box.set((response as? HTTPURLResponse)?.statusCode ?? -1, data.map { String(decoding: $0, as: UTF8.self) } ?? "\(error!)")
-            done.signal()
-        }.resume()
-        done.wait()
-        return box.value
-    }
-
     /// A master, two slow workers and a `chimera gateway` process; returns them and the gateway URL.
     static func clusterWithGateway() throws -> (LocalCluster, ChildProcess, String) {
         let cluster = try LocalCluster(heartbeatMilliseconds: 200)
@@ -76,11 +63,11 @@ struct FailFastProcessTests {
             let (cluster, gateway, url) = try Self.clusterWithGateway()
             defer { ChildProcess.stopAll([gateway]) }
             try cluster.waitFor("2 workers") { $0.workers.filter(\.ready).count == 2 }
-            var (status, body) = try Self.get("\(url)/healthz")
+            var (status, body) = try LocalClusterCommandTests.get("\(url)/healthz")
             #expect(status == 200 && body.contains("reachable"), "\(body)")
             for _ in 0..<100 where status != 200 || !body.contains("\"ready_workers\":2") {
                 usleep(50_000)
-                (status, body) = try Self.get("\(url)/readyz")
+                (status, body) = try LocalClusterCommandTests.get("\(url)/readyz")
             }
             #expect(status == 200 && body.contains("\"ready_workers\":2"), "\(body)")
 
@@ -93,18 +80,10 @@ struct FailFastProcessTests {
             let (fitStatus, fitBody) = try LocalClusterCommandTests.post(
                 "\(url)/v1/chimera/parameter-server/fit", Data(#"{"iterations": 1000000}"#.utf8))
             #expect(fitStatus == 503 && fitBody.contains("MasterUnavailable"), "\(fitStatus) \(fitBody)")
-            let (health, healthBody) = try Self.get("\(url)/healthz")
+            let (health, healthBody) = try LocalClusterCommandTests.get("\(url)/healthz")
             #expect(health == 503 && healthBody.contains("\"errorMessage\":\"MasterUnavailable\""), "\(healthBody)")
-            let (ready, _) = try Self.get("\(url)/readyz")
+            let (ready, _) = try LocalClusterCommandTests.get("\(url)/readyz")
             #expect(ready == 503)
         }
     }
-}
-
-private final class Box: @unchecked Sendable {
-    // Written once by URLSession's callback before the semaphore is signalled, read after the wait.
-    private let lock = NSLock()
-    private var stored: (Int, String) = (-1, "")
-    func set(_ status: Int, _ body: String) { lock.withLock { stored = (status, body) } }
-    var value: (Int, String) { lock.withLock { stored } }
 }

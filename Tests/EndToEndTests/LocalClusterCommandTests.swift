@@ -9,9 +9,14 @@ import Testing
 @Suite("chimera local, end to end")
 struct LocalClusterCommandTests {
     /// A blocking HTTP POST with curl-like simplicity (URLSession, on a dedicated thread).
-    static func post(_ url: String, _ body: Data?) throws -> (Int, String) {
+    static func post(_ url: String, _ body: Data?) throws -> (Int, String) { try send("POST", url, body) }
+
+    /// A blocking HTTP GET.
+    static func get(_ url: String) throws -> (Int, String) { try send("GET", url, nil) }
+
+    static func send(_ method: String, _ url: String, _ body: Data?) throws -> (Int, String) {
         var request = URLRequest(url: URL(string: url)!)
-        request.httpMethod = "POST"
+        request.httpMethod = method
         request.httpBody = body
         request.timeoutInterval = 120
         let done = DispatchSemaphore(value: 0)

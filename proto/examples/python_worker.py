@@ -89,12 +89,15 @@ class Requester:
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.connect(self.endpoint)
 
-    def call(self, body_field, message, tensors=()):
-        """The reply as (control, tensors), or None after a timeout."""
+    def call(self, body_field, message, tensors=(), timeout_ms=None, abandon=None):
+        """The reply as (control, tensors), or None after a timeout — or as soon as `abandon()` says
+        the wait is pointless (looked at every 100 ms: the master is gone, or we are stopping)."""
         self.socket.send_multipart(encode(body_field, message, tensors), copy=False)
-        if not self.socket.poll(self.timeout_ms):
-            self._open()
-            return None
+        deadline = time.monotonic() + (timeout_ms or self.timeout_ms) / 1000
+        while not self.socket.poll(100):
+            if time.monotonic() >= deadline or (abandon is not None and abandon()):
+                self._open()
+                return None
         return decode(self.socket.recv_multipart())
 
     def close(self):
@@ -327,8 +330,13 @@ class Worker:
         self.columns, self.x, self.labels = load_shard(args.data)
         self.names = sorted(set(self.labels)) if isinstance(self.labels, list) else []
         self.context = zmq.Context()
-        self.requests = Requester(self.context, self.master)
+        # Job requests may be parked at the barrier for long; the wait ends early when the master is gone.
+        self.requests = Requester(self.context, self.master, timeout_ms=600_000)
         self.sub = None
+        self.sub_endpoint = None
+        self.forgotten = threading.Event()  # a heartbeat met UNKNOWN_WORKER: register again
+        self.last_answer = time.monotonic()  # of any heartbeat reply
+        self.silence_s = 3.0  # heartbeat interval × liveness, from the Welcome
         self.worker_id = None
         self.session = 0
         self.members = None  # (job id, trees, outputs) of the last aggregation job
@@ -336,8 +344,12 @@ class Worker:
         self.stopping = threading.Event()
         self.heartbeat = None
 
+    def master_gone(self):
+        return (self.stopping.is_set() or self.forgotten.is_set()
+                or time.monotonic() - self.last_answer > self.silence_s)
+
     def call(self, field, message, tensors=()):
-        reply = self.requests.call(field, message, tensors)
+        reply = self.requests.call(field, message, tensors, abandon=self.master_gone)
         if reply is not None and reply[0].WhichOneof("body") == "error":
             log(f"{field} refused: {reply[0].error.message}")
         return reply
@@ -350,8 +362,12 @@ class Worker:
                                pid=os.getpid(), host=socket.gethostname())
         x = self.x.astype(np.float64)
         sums = [("column_sum", x.sum(axis=0)), ("column_sum_of_squares", (x * x).sum(axis=0))]
+        self.forgotten.clear()
         while True:
-            reply = self.call("hello", hello, sums)
+            if self.stopping.is_set():
+                raise SystemExit(0)
+            # Short: a restarted master gets the next hello within 2 s.
+            reply = self.requests.call("hello", hello, sums, timeout_ms=2_000)
             if reply is None:
                 log(f"waiting for the master at {self.master}")
                 continue
@@ -365,12 +381,18 @@ class Worker:
         welcome = control.welcome
         self.worker_id = welcome.worker_id
         self.session = welcome.session  # every later message carries it
+        self.last_answer = time.monotonic()
+        self.silence_s = (welcome.heartbeat_interval_ms or 1000) * (welcome.heartbeat_liveness or 3) / 1000
         log(f"registered as worker {self.worker_id} ({len(self.x)} rows, {len(self.columns)} features)")
-        if self.sub is None:
+        endpoint = broadcast_endpoint(welcome.broadcast_endpoint, self.master)
+        if self.sub is None or endpoint != self.sub_endpoint:  # a restarted master may publish elsewhere
+            if self.sub is not None:
+                self.sub.close(linger=0)
             self.sub = self.context.socket(zmq.SUB)
             self.sub.setsockopt(zmq.SUBSCRIBE, b"")
             self.sub.setsockopt(zmq.LINGER, 0)
-            self.sub.connect(broadcast_endpoint(welcome.broadcast_endpoint, self.master))
+            self.sub.connect(endpoint)
+            self.sub_endpoint = endpoint
         self.start_heartbeats(welcome.heartbeat_interval_ms or 1000)
         pending = (welcome.current_job, tensors) if welcome.HasField("current_job") else None
         while True:  # slow-joiner handshake: the first Sync we see proves our subscription is live
@@ -393,7 +415,11 @@ class Worker:
         def beat():
             requester = Requester(self.context, self.master, timeout_ms=max(interval_ms * 3, 1000))
             while not self.stopping.wait(interval_ms / 1000):
-                requester.call("heartbeat", pb.Heartbeat(worker_id=self.worker_id, session=self.session, **self.status))
+                reply = requester.call("heartbeat", pb.Heartbeat(worker_id=self.worker_id, session=self.session, **self.status))
+                if reply is not None:
+                    self.last_answer = time.monotonic()
+                    if reply[0].WhichOneof("body") == "error" and reply[0].error.code == pb.ERROR_CODE_UNKNOWN_WORKER:
+                        self.forgotten.set()  # a restarted master, or one that declared us dead
             requester.close()
         self.heartbeat = threading.Thread(target=beat, daemon=True)
         self.heartbeat.start()
@@ -409,6 +435,10 @@ class Worker:
                 else:
                     if self.train(start, tensors) == "re-register":
                         pending = self.register()
+                continue
+            if self.forgotten.is_set():
+                log("the master does not know this worker (restarted?); registering again")
+                pending = self.register()
                 continue
             if not self.sub.poll(500):
                 continue
@@ -459,6 +489,9 @@ class Worker:
         reply = self.call("weight_pull", pb.WeightPull(worker_id=self.worker_id, session=self.session, job_id=start.job_id, clock=clock))
         while True:
             if reply is None:
+                if self.master_gone() and not self.stopping.is_set():
+                    log("the master is gone or restarted; registering again")
+                    return "re-register"
                 log("the master did not answer; leaving the job")
                 break
             control, got = reply
