@@ -19,7 +19,10 @@ struct Master: AsyncParsableCommand {
         help:
             "Load the last checkpoint/model from --model-dir: a job the previous master left mid-fit resumes from its checkpoint once its workers are back; otherwise the next fit starts from its weights."
     ) var resume = false
-    @Option(help: "Resuming: wait for this many ready workers (default: the checkpoint's workers, by name).") var expectWorkers: Int?
+    @Option(
+        help:
+            "Wait for this many ready workers: an interrupted job resumes, and fits start (409 Busy before), only once they are ready, or after --resume-wait-s (default: the checkpoint's workers, by name)."
+    ) var expectWorkers: Int?
     @Option(help: "Resuming: seconds to wait for the workers before going on with those that are back.") var resumeWaitS = 30.0
     @Option(help: "Permissions of the model files, in octal.") var modelMode = "600"
     @Option(help: "Live workers admitted; a hello beyond is refused.") var maxWorkers = 1_024

@@ -53,6 +53,28 @@ struct RecoveryProcessTests {
         }
     }
 
+    @Test("--expect-workers: a fit waits (busy, naming how many are ready) until the expected workers are")
+    func expectWorkers() async throws {
+        try await blocking {
+            let data = ParameterServerProcessTests.breastCancer
+            let cluster = try LocalCluster(extraArguments: ["--expect-workers", "2", "--resume-wait-s", "600"])
+            try cluster.startWorker(name: "worker-1", data: data.appendingPathComponent("worker-1"))
+            try cluster.waitFor("a worker") { $0.workers.filter(\.ready).count == 1 }
+            var request = Chimera_V1_FitRequest()
+            request.config.maxIterations = 20
+            do {
+                _ = try cluster.client().fit(request, timeoutMilliseconds: 30_000)
+                Issue.record("a fit started with 1 of 2 expected workers")
+            } catch MasterClientError.refused(let code, let message) {
+                #expect(code == .busy && message.contains("1 of 2"), "\(message)")
+            }
+            try cluster.startWorker(name: "worker-2", data: data.appendingPathComponent("worker-2"))
+            try cluster.waitFor("both workers") { $0.workers.filter(\.ready).count == 2 }
+            let reply = try cluster.client().fit(request, timeoutMilliseconds: 60_000)
+            #expect(reply.state == .succeeded && reply.report.clocks.count == 2)
+        }
+    }
+
     /// Starts `chimera local` on the breast-cancer data and an asynchronous fit long enough to be
     /// interrupted; returns the process, the children's pids, and the gateway's URL.
     static func localFitting() throws -> (ChildProcess, [Int32], String) {

@@ -28,7 +28,7 @@ extension ChimeraMaster {
                 let id = job?.id ?? aggregation?.id ?? 0
                 return try reply(to: peer, .error(.busy, "job \(id) is running", requestID: requestID))
             }
-            if let waiting = resumeWaitText() {
+            if let waiting = resumeWaitText() ?? expectedWorkersWaitText() {
                 return try reply(to: peer, .error(.busy, waiting, requestID: requestID))
             }
             if let plan = interrupted {

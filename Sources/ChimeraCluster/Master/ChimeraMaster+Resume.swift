@@ -22,6 +22,22 @@ extension ChimeraMaster {
         return "job \(plan.jobID ?? 0) is resuming from its checkpoint (iteration \(plan.iterations)): \(back.count) of \(wanted) workers back"
     }
 
+    /// With `--expect-workers N`, why a fit must wait for workers (nil: N are ready, or the wait is
+    /// over). A master restarted under its clients would otherwise train on whoever came back first.
+    func expectedWorkersWaitText() -> String? {
+        guard let expected = options.expectWorkers else { return nil }
+        let ready = readyWorkers.count
+        guard ready < expected else { return nil }
+        guard monotonicSeconds() < startedAt + options.resumeWaitSeconds else {
+            if !warnedFewWorkers {
+                warnedFewWorkers = true
+                log("master: warning: \(ready) of the \(expected) expected workers are ready after \(Int(options.resumeWaitSeconds)) s; fits go on with those")
+            }
+            return nil
+        }
+        return "waiting for the expected workers: \(ready) of \(expected) ready (--expect-workers; at most \(Int(options.resumeWaitSeconds)) s after start)"
+    }
+
     /// Starts the interrupted job once its workers are back, or at the deadline with those that are.
     func resumeIfReady(_ now: Double) throws {
         guard let plan = interrupted, job == nil else { return }

@@ -49,6 +49,9 @@ public final class ChimeraMaster {
     var interrupted: FittedModel?
     var resumeDeadline = 0.0
     var resumeReported = -1
+    /// When this master started (the `--expect-workers` wait counts from it).
+    let startedAt = monotonicSeconds()
+    var warnedFewWorkers = false
     var syncSequence: UInt64 = 0
     var lastSync = 0.0
     /// The frames of the last message received, reused for the next one when nothing kept them.
