@@ -263,7 +263,6 @@ extension ChimeraMaster {
             } else {
                 let reply = Chimera_V1_FitReply.with {
                     $0.jobToken = jobToken(current.id)
-                $0.jobToken = jobToken(current.id)
                     $0.jobID = current.id
                     $0.state = state
                     $0.report = report

@@ -175,8 +175,9 @@ extension ChimeraMaster {
         let now = monotonicSeconds()
         let liveness = Double(options.heartbeatIntervalMilliseconds * options.heartbeatLiveness) / 1000
         let retention = max(60, 10 * liveness)
-        let inJob = Set(job?.state.barrier.clocks.keys.map { $0 } ?? [])
-        var dead = workers.values.filter { !$0.alive && $0.name != name && !inJob.contains($0.id) }
+        // A dead worker has left the job's barrier already (markDead): none is still needed by a job.
+        var dead = workers.values.filter { !$0.alive && $0.name != name }
+        guard !dead.isEmpty else { return }
         for record in dead where now - record.lastSeen > retention { workers[record.id] = nil }
         let excess = workers.count - 2 * options.maxWorkers
         guard excess > 0 else { return }

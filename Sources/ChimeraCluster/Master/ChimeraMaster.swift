@@ -194,7 +194,7 @@ public final class ChimeraMaster {
 
     /// Logs a rejection, at most one line per kind a second (all are counted in `counters`).
     func logRejection(_ kind: String, _ text: @autoclosure () -> String) {
-        if let line = peerGuard.logLine(kind, text(), now: monotonicSeconds()) { log(line) }
+        if let line = peerGuard.logLine(kind, text(), now: monotonicSeconds()) { log(line) }  // text() runs only when logged
     }
 
     /// The token of job `id`: given to the client that started it, needed to cancel it.

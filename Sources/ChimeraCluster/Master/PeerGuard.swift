@@ -26,12 +26,14 @@ struct PeerGuard {
         return count <= maxMessagesPerSecond
     }
 
-    /// The line to log for a rejection of `kind` now, or nil when one was logged less than a second ago.
-    mutating func logLine(_ kind: String, _ text: String, now: Double) -> String? {
+    /// The line to log for a rejection of `kind` now, or nil when one was logged less than a second
+    /// ago (then `text` is not even built: under a flood this runs for every message).
+    mutating func logLine(_ kind: String, _ text: @autoclosure () -> String, now: Double) -> String? {
         if let last = logWindow[kind], now - last.since < 1 {
             logWindow[kind]!.suppressed += 1
             return nil
         }
+        let text = text()
         let suppressed = logWindow[kind]?.suppressed ?? 0
         logWindow[kind] = (now, 0)
         return suppressed > 0 ? "\(text) (and \(suppressed) more like it in the last second, counted in rejected_messages)" : text
