@@ -73,7 +73,7 @@ public func buildGateway(
     // The Python Chimera's two endpoint pairs; each asks the master for its kind of job.
     for (path, kind) in [("parameter-server", Chimera_V1_JobKind.parameterServer), ("aggregation", .aggregation)] {
         router.post("/v1/chimera/\(path)/fit") { request, _ -> FitOK in
-            let request = try fitRequest(try await collect(request, limit: limit), kind: kind, asynchronous: false)
+            let request = try fitRequest(try fitSettings(try await collect(request, limit: limit)), kind: kind, asynchronous: false)
             do {
                 let reply = try await bridge.perform { client in
                     // A fit may rightly take an hour, so first make sure a master answers at all (503 if not).
@@ -120,10 +120,14 @@ public func buildGateway(
     // jobs it started, so its callers (who passed its bearer token) can cancel them.
     let tokens = JobTokens()
     router.post("/v1/chimera/jobs") { request, _ -> Response in
-        // The master's own mode decides the kind of job.
-        let request = try fitRequest(try await collect(request, limit: limit), kind: .unspecified, asynchronous: true)
+        // The master's own mode decides the kind of job, and so which settings the body may hold.
+        let settings = try fitSettings(try await collect(request, limit: limit))
         do {
-            let reply = try await bridge.perform { client in try client.fit(request, timeoutMilliseconds: requestTimeout) }
+            let reply = try await bridge.perform { client in
+                let mode = try client.status(timeoutMilliseconds: requestTimeout).mode
+                let request = try fitRequest(settings, kind: mode == .aggregation ? .aggregation : .parameterServer, asynchronous: true)
+                return try client.fit(request, timeoutMilliseconds: requestTimeout)
+            }
             tokens.remember(reply.jobID, reply.jobToken)
             return json(["job_id": Int(reply.jobID), "state": stateName(reply.state)], status: .accepted)
         } catch {
@@ -202,20 +206,29 @@ private func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) ->
     return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 
-/// A FitRequest from an optional JSON body of hyper-parameters (an empty body: the defaults).
-private func fitRequest(_ body: ByteBuffer, kind: Chimera_V1_JobKind, asynchronous: Bool) throws -> Chimera_V1_FitRequest {
+/// A FitRequest from an optional JSON body of fit settings (an empty body: the defaults), checked
+/// against the fit vocabulary for the fit's mode.
+private func fitRequest(_ settings: FitSettings, kind: Chimera_V1_JobKind, asynchronous: Bool) throws(GatewayError)
+    -> Chimera_V1_FitRequest
+{
     var fit = Chimera_V1_FitRequest()
     fit.kind = kind
     fit.asynchronous = asynchronous
-    guard body.readableBytes > 0 else { return fit }
-    let input: FitInput
     do {
-        input = try JSONDecoder().decode(FitInput.self, from: Data(body.readableBytesView))
+        fit.config = try settings.wire(mode: kind == .aggregation ? .aggregation : .parameterServer)
     } catch {
-        throw GatewayError(.badRequest, "InvalidJSON", "the fit body is not valid JSON: \(error)")
+        throw GatewayError(.badRequest, "ValidationError", error.description)
     }
-    try input.apply(to: &fit.config)
     return fit
+}
+
+/// The settings of a fit body; an unknown field, a wrong type or a value out of range is a 400 naming it.
+private func fitSettings(_ body: ByteBuffer) throws(GatewayError) -> FitSettings {
+    do {
+        return try FitSettings.parse(json: Data(body.readableBytesView))
+    } catch {
+        throw GatewayError(.badRequest, error.kind == .malformed ? "InvalidJSON" : "ValidationError", error.description)
+    }
 }
 
 private func jobID(_ context: some RequestContext) throws -> UInt64 {

@@ -1,4 +1,5 @@
 import Foundation
+import ChimeraCluster
 
 /// The gateway's OpenAPI 3.0 document, built from the same route list the router registers.
 enum OpenAPI {
@@ -57,27 +58,7 @@ enum OpenAPI {
         "Health": object(
             ["status": ["type": "string"], "master": ["type": "string"], "ready_workers": ["type": "integer"]], required: ["status"]),
         "FitOK": object(["fit": ["type": "string", "enum": ["ok"]]], required: ["fit"]),
-        "FitInput": object([
-            "model": [
-                "type": "string",
-                "enum": ["linear", "logistic", "softmax", "svm", "tree_classifier", "tree_regressor"],
-                "description":
-                    "Omitted: chosen from the workers' labels (two values: logistic or tree_classifier; up to 50 whole numbers: softmax or tree_classifier; otherwise linear or tree_regressor).",
-            ],
-            "iterations": ["type": "integer", "minimum": 1],
-            "eta0": ["type": "number"], "alpha": ["type": "number"], "momentum": ["type": "number"],
-            "penalty": ["type": "string", "enum": ["none", "l2", "l1", "elasticnet"]],
-            "schedule": ["type": "string", "enum": ["constant", "invscaling", "optimal"]],
-            "staleness": ["type": "integer", "minimum": 0], "unbounded_staleness": ["type": "boolean"],
-            "batch_size": ["type": "integer", "minimum": 0], "seed": ["type": "integer", "minimum": 0],
-            "raw_features": ["type": "boolean"], "on_divergence": ["type": "string", "enum": ["fail", "backoff"]], "max_backoffs": ["type": "integer"],
-            "trees_per_worker": ["type": "integer", "minimum": 1],
-            "criterion": ["type": "string", "enum": ["gini", "entropy", "squared_error"]],
-            "max_depth": ["type": "integer", "minimum": 0], "min_samples_split": ["type": "integer", "minimum": 2],
-            "min_samples_leaf": ["type": "integer", "minimum": 1], "max_leaf_nodes": ["type": "integer", "minimum": 0],
-            "max_features": ["type": "string", "description": "all, sqrt, log2, a fraction such as 0.5, or a count"],
-            "bootstrap": ["type": "boolean"],
-        ]),
+        "FitInput": FitVocabulary.jsonSchema,
         "PredictInput": object(
             [
                 "X_pred_columns": ["type": "array", "items": ["type": "string"]],

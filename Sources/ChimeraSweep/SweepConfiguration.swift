@@ -18,8 +18,11 @@ public struct SweepConfiguration: Sendable, Equatable {
     /// A folder in the Chimera layout to use instead of synthetic data (needs `test/`).
     public var dataPath: String?
     public var testFraction = 0.2
-    public var model: ModelKind = .logisticRegression
-    public var iterations = 200
+    /// Fixed fit settings of every run (the vocabulary's, parameter-server mode); the grid sets eta0
+    /// (`learning_rates`) and staleness per run.
+    public var fit = SweepConfiguration.defaultFit
+    public var model: ModelKind { fit["model"]?.text.flatMap(ModelKind.init(rawValue:)) ?? .logisticRegression }
+    public var iterations: Int { fit["iterations"]?.integer ?? 200 }
     public var learningRates: [Double] = [0.5]
     /// nil stands for unbounded.
     public var staleness: [Int?] = [0, 1, 2, 4, 8, nil]
@@ -35,6 +38,22 @@ public struct SweepConfiguration: Sendable, Equatable {
     public var masterControlEndpoint: String?
 
     public init() {}
+
+    static var defaultFit: FitSettings {
+        var fit = FitSettings()
+        try! fit.set("model", value: .text("logistic"))
+        return fit
+    }
+
+    /// The sweep's fixed settings with one grid point's learning rate and bound (and the sweep's seed
+    /// unless the fit block names one).
+    public func fitSettings(learningRate: Double, staleness: Int?) throws(FitSettingError) -> FitSettings {
+        var settings = fit
+        try settings.set("eta0", value: .number(learningRate))
+        try settings.set("staleness", value: staleness.map { .integer($0) } ?? .text("unbounded"))
+        if settings.given["seed"] == nil, seed >= 1 { try settings.set("seed", value: .integer(Int(clamping: seed))) }
+        return settings
+    }
 
     /// Parses YAML; every error names the offending field (e.g. `stragglers[1].pause_probability`).
     public static func parse(yaml text: String) throws(SweepConfigurationError) -> SweepConfiguration {
@@ -68,13 +87,18 @@ public struct SweepConfiguration: Sendable, Equatable {
             config.testFraction = try d.double("test_fraction", min: 0.01, max: 0.9) ?? config.testFraction
             try d.rejectUnknown()
         }
-        if let model = try reader.string("model") {
-            guard let kind = ModelKind(rawValue: model) else {
-                throw SweepConfigurationError(field: "model", "must be linear, logistic, softmax or svm, not \(model)")
-            }
-            config.model = kind
+        // Fit settings: a `fit:` block (any parameter-server setting), and `model`/`iterations` at the top.
+        for key in ["model", "iterations"] {
+            if let value = try reader.value(key) { try config.setFit(key, value, field: key) }
         }
-        config.iterations = try reader.int("iterations", min: 1) ?? config.iterations
+        if let block = try reader.map("fit") {
+            for key in block.keys.sorted() {
+                if ["eta0", "staleness", "unbounded_staleness"].contains(key) {
+                    throw SweepConfigurationError(field: "fit.\(key)", "is set by the grid (learning_rates, staleness)")
+                }
+                try config.setFit(key, block[key]!, field: "fit.\(key)")
+            }
+        }
         config.learningRates = try reader.doubles("learning_rates", min: 1e-12) ?? config.learningRates
         if let values = try reader.list("staleness") {
             config.staleness = try values.enumerated().map { index, value throws(SweepConfigurationError) -> Int? in
@@ -131,6 +155,20 @@ public struct SweepConfiguration: Sendable, Equatable {
         guard !config.staleness.isEmpty else { throw SweepConfigurationError(field: "staleness", "needs at least one bound") }
         guard !config.stragglers.isEmpty else { throw SweepConfigurationError(field: "stragglers", "needs at least one setting") }
         return config
+    }
+}
+
+extension SweepConfiguration {
+    mutating func setFit(_ key: String, _ value: Any, field: String) throws(SweepConfigurationError) {
+        do {
+            try fit.set(key, FitInput(document: value), spelling: .field)
+            // A sweep tunes parameter-server fits: a bagging setting is an error here.
+            var single = FitSettings()
+            try single.set(key, value: fit.given[key]!)
+            try single.check(mode: .parameterServer, spelling: .field)
+        } catch {
+            throw SweepConfigurationError(field: field, error.description)
+        }
     }
 }
 

@@ -198,15 +198,10 @@ public final class SweepRunner {
             guard Date() < deadline else { throw ClusterError("\(id): workers did not become ready") }
             usleep(20_000)
         }
-        var fit = TrainingConfiguration()
-        fit.model = configuration.model
-        fit.maxIterations = configuration.iterations
-        fit.eta0 = point.learningRate
-        fit.staleness = point.staleness
-        fit.seed = configuration.seed
+        let fit = try configuration.fitSettings(learningRate: point.learningRate, staleness: point.staleness)
         var request = Chimera_V1_FitRequest()
         request.kind = .parameterServer
-        request.config = fit.wire
+        request.config = try fit.wire(mode: .parameterServer)
         request.config.recordTimeline = true
         request.config.recordWeights = true
         let reply = try client.fit(request)

@@ -4,118 +4,35 @@ import ChimeraML
 import ChimeraWire
 import Foundation
 
-/// Fit hyper-parameters shared by `chimera fit` (and later sweeps).
+/// The fit settings of `chimera fit` and `chimera http fit`: every `--name value` the command itself
+/// does not take, parsed by the fit vocabulary (listed in `--help`).
 struct FitOptions: ParsableArguments {
-    @Option(help: "linear, logistic, softmax, svm, or auto: the master picks from the labels (two values: logistic; up to 50 whole numbers: softmax; else linear).")
-    var model = "auto"
-    @Option(help: "none, l2, l1 or elasticnet.") var penalty = "l2"
-    @Option(help: "Penalty strength.") var alpha = 1e-4
-    @Option(help: "Elastic-net mix.") var l1Ratio = 0.15
-    @Option(help: "constant, invscaling or optimal.") var schedule = "constant"
-    @Option(help: "Initial learning rate.") var eta0 = 0.1
-    @Option(help: "invscaling exponent.") var powerT = 0.25
-    @Option(help: "Master-side momentum.") var momentum = 0.0
-    @Option(help: "Iterations.") var iterations = 200
-    @Option(help: "Stop when the loss improves by less than this over 5 iterations (0: never).") var tolerance = 0.0
-    @Option(help: "Rows per mini-batch (0: full shard).") var batchSize = 0
-    @Option(help: "gradient or local-sgd.") var workerMode = "gradient"
-    @Option(help: "Local SGD steps per iteration.") var localSteps = 1
-    @Option(help: "SSP staleness bound (0 = BSP), or 'unbounded'.") var staleness = "0"
-    @Option(help: "Seed.") var seed: UInt64 = 42
-    @Flag(help: "Skip global standardisation.") var rawFeatures = false
-    @Option(help: "Checkpoint every K iterations (0: only at the end).") var checkpointEvery = 0
-    @Option(help: "A non-finite or exploding loss: fail (end the fit), or backoff (best weights, half the step, at most --max-backoffs times).")
-    var onDivergence = "fail"
-    @Option(help: "Backoffs before a diverging fit fails (with --on-divergence backoff).") var maxBackoffs = 3
-    @Option(help: "Aggregation: trees each worker fits.") var treesPerWorker = 1
-    @Option(help: "Aggregation: gini, entropy (classification), squared_error (regression), or auto: gini unless the labels are continuous.")
-    var criterion = "auto"
-    @Option(help: "Aggregation: maximum tree depth (0: unlimited).") var maxDepth = 0
-    @Option(help: "Aggregation: minimum samples to split a node.") var minSamplesSplit = 2
-    @Option(help: "Aggregation: minimum samples per leaf.") var minSamplesLeaf = 1
-    @Option(help: "Aggregation: features per split: all, sqrt, log2, a fraction or a count.") var maxFeatures = "all"
-    @Option(help: "Aggregation: maximum leaves per tree (0: unlimited; else grown best first).") var maxLeafNodes = 0
-    @Flag(help: "Aggregation: fit every tree on the whole shard instead of a bootstrap.") var noBootstrap = false
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp(visibility: .hidden)) var words: [String] = []
 
-    /// The FitConfig of a bagging fit.
-    func treeConfiguration() throws -> Chimera_V1_FitConfig {
-        var wire = Chimera_V1_FitConfig()
-        switch criterion {
-        case "auto": wire.model = .unspecified
-        case "squared_error": wire.model = .decisionTreeRegressor
-        default: wire.model = .decisionTreeClassifier
-        }
-        wire.criterion = criterion == "auto" ? "" : criterion
-        wire.treesPerWorker = UInt32(clamping: max(treesPerWorker, 0))
-        wire.maxDepth = UInt32(clamping: max(maxDepth, 0))
-        wire.minSamplesSplit = UInt32(clamping: max(minSamplesSplit, 0))
-        wire.minSamplesLeaf = UInt32(clamping: max(minSamplesLeaf, 0))
-        wire.maxFeatures = maxFeatures
-        wire.maxLeafNodes = UInt32(clamping: max(maxLeafNodes, 0))
-        wire.noBootstrap = noBootstrap
-        wire.seed = seed
+    func settings() throws -> FitSettings {
         do {
-            _ = try AggregationConfiguration(wire: wire)
+            return try FitSettings.parse(arguments: words)
         } catch {
             throw ValidationError(error.description)
         }
-        return wire
     }
+}
 
-    /// The FitConfig of an SGD fit; `--model auto` leaves the model to the master.
-    func sgdConfiguration() throws -> Chimera_V1_FitConfig {
-        var wire = try configuration().wire
-        if model == "auto" { wire.model = .unspecified }
-        return wire
-    }
-
-    func configuration() throws -> TrainingConfiguration {
-        var c = TrainingConfiguration()
-        guard let model = model == "auto" ? .logisticRegression : ModelKind(rawValue: model) else {
-            throw ValidationError("--model: linear, logistic, softmax, svm or auto")
-        }
-        guard let penalty = Penalty(rawValue: penalty) else { throw ValidationError("--penalty: none, l2, l1 or elasticnet") }
-        guard let schedule = LearningRateSchedule(rawValue: schedule) else {
-            throw ValidationError("--schedule: constant, invscaling or optimal")
-        }
-        guard let mode = WorkerMode(rawValue: workerMode) else { throw ValidationError("--worker-mode: gradient or local-sgd") }
-        c.model = model
-        c.penalty = penalty
-        c.alpha = alpha
-        c.l1Ratio = l1Ratio
-        c.schedule = schedule
-        c.eta0 = eta0
-        c.powerT = powerT
-        c.momentum = momentum
-        c.maxIterations = iterations
-        c.tolerance = tolerance
-        c.batchSize = batchSize
-        c.workerMode = mode
-        c.localSteps = localSteps
-        if staleness == "unbounded" || staleness == "inf" {
-            c.staleness = nil
-        } else if let s = Int(staleness), s >= 0 {
-            c.staleness = s
-        } else {
-            throw ValidationError("--staleness: a number ≥ 0 or 'unbounded'")
-        }
-        c.seed = seed
-        c.standardize = !rawFeatures
-        c.checkpointEvery = checkpointEvery
-        guard let policy = DivergencePolicy(rawValue: onDivergence) else { throw ValidationError("--on-divergence: fail or backoff") }
-        c.onDivergence = policy
-        c.maxBackoffs = maxBackoffs
+extension FitSettings {
+    /// The wire config for the master's mode, with command-line error messages.
+    func commandLineWire(mode: FitMode) throws -> Chimera_V1_FitConfig {
         do {
-            try c.validate()
+            try check(mode: mode, spelling: .flag)
+            return try wire(mode: mode)
         } catch {
             throw ValidationError(error.description)
         }
-        return c
     }
 }
 
 struct Fit: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Fit a model on the cluster and print the report.")
+    static let configuration = CommandConfiguration(
+        abstract: "Fit a model on the cluster and print the report.", discussion: FitVocabulary.helpText)
 
     @Option(help: "The master's control endpoint.") var master = "tcp://127.0.0.1:5557"
     @OptionGroup var fit: FitOptions
@@ -124,11 +41,12 @@ struct Fit: ParsableCommand {
     @OptionGroup var curve: CurveClientOptions
 
     func run() throws {
+        let settings = try fit.settings()
         let client = try MasterClient.watching(endpoint: master, curve: try curve.settings())
         // The master's mode decides which settings apply: SGD hyper-parameters or tree settings.
         var request = Chimera_V1_FitRequest()
         request.kind = try client.status().mode == .aggregation ? .aggregation : .parameterServer
-        request.config = request.kind == .aggregation ? try fit.treeConfiguration() : try fit.sgdConfiguration()
+        request.config = try settings.commandLineWire(mode: request.kind == .aggregation ? .aggregation : .parameterServer)
         if waitWorkers > 0 {
             let deadline = Date().addingTimeInterval(60)
             var ready = 0
@@ -246,5 +164,18 @@ struct Status: ParsableCommand {
             )
         }
         print("rejected messages: \(status.rejectedMessages) \(status.rejectedByKind.sorted { $0.key < $1.key })")
+    }
+}
+
+/// `chimera settings`: the fit vocabulary, as help text or as README's tables.
+struct Settings: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List every fit setting: flag, HTTP field, type, default, meaning.")
+    @Flag(help: "Print README's Markdown tables (one per mode).") var markdown = false
+
+    func run() {
+        guard markdown else { return print(FitVocabulary.helpText) }
+        for mode in FitMode.allCases {
+            print("\(mode.rawValue):\n\n\(FitVocabulary.markdownTable(mode: mode))\n")
+        }
     }
 }

@@ -43,7 +43,8 @@ struct GatewayConnection: ParsableArguments {
 struct HTTPFit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fit",
-        abstract: "Start a fit (POST /v1/chimera/jobs) and follow it: a progress bar on a terminal, plain lines otherwise.")
+        abstract: "Start a fit (POST /v1/chimera/jobs) and follow it: a progress bar on a terminal, plain lines otherwise.",
+        discussion: FitVocabulary.helpText)
 
     @OptionGroup var connection: GatewayConnection
     @OptionGroup var fit: FitOptions
@@ -51,6 +52,7 @@ struct HTTPFit: AsyncParsableCommand {
     @Option(help: "First wait (up to 60 s) until this many workers are ready.") var waitWorkers = 0
 
     func run() async throws {
+        let settings = try fit.settings()
         var cluster = try await connection.call("GET", "/v1/chimera/cluster")
         let deadline = Date().addingTimeInterval(60)
         func ready(_ cluster: [String: Any]) -> Int {
@@ -64,10 +66,12 @@ struct HTTPFit: AsyncParsableCommand {
             cluster = try await connection.call("GET", "/v1/chimera/cluster")
         }
         let aggregation = cluster["mode"] as? String == "aggregation"
-        let body = aggregation ? try fit.treeBody() : try fit.sgdBody()
+        // Checked here for command-line wording; the gateway checks the same vocabulary.
+        _ = try settings.commandLineWire(mode: aggregation ? .aggregation : .parameterServer)
+        let body = settings.body
         let started = try await connection.call("POST", "/v1/chimera/jobs", body: body)
         guard let id = started["job_id"] as? Int else { throw ValidationError("the gateway answered no job id") }
-        let progress = ProgressDisplay(total: aggregation ? nil : fit.iterations, label: "job \(id)")
+        let progress = ProgressDisplay(total: aggregation ? nil : settings["iterations"]?.integer, label: "job \(id)")
         var status: [String: Any] = started
         while true {
             status = try await connection.call("GET", "/v1/chimera/jobs/\(id)")
@@ -182,32 +186,5 @@ final class ProgressDisplay {
 
     func finish() {
         if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
-    }
-}
-
-extension FitOptions {
-    /// The gateway's fit body for an SGD model.
-    func sgdBody() throws -> [String: Any] {
-        let configuration = try configuration()
-        var body: [String: Any] = [
-            "iterations": iterations, "eta0": eta0, "alpha": alpha, "penalty": penalty, "schedule": schedule,
-            "momentum": momentum, "batch_size": batchSize, "seed": Int(seed), "raw_features": rawFeatures,
-            "on_divergence": onDivergence, "max_backoffs": maxBackoffs,
-        ]
-        if let staleness = configuration.staleness { body["staleness"] = staleness } else { body["unbounded_staleness"] = true }
-        if model != "auto" { body["model"] = model }
-        return body
-    }
-
-    /// The gateway's fit body for bagged trees.
-    func treeBody() throws -> [String: Any] {
-        _ = try treeConfiguration()
-        var body: [String: Any] = [
-            "trees_per_worker": treesPerWorker, "max_depth": maxDepth, "min_samples_split": minSamplesSplit,
-            "min_samples_leaf": minSamplesLeaf, "max_features": maxFeatures, "max_leaf_nodes": maxLeafNodes,
-            "bootstrap": !noBootstrap, "seed": Int(seed),
-        ]
-        if criterion != "auto" { body["criterion"] = criterion }
-        return body
     }
 }

@@ -147,6 +147,24 @@ struct GatewayTests {
                     #expect(code == status && kind == expectedKind, "\(kind)")
                 }
             }
+            // Fit bodies are checked against the fit vocabulary: each error names the field.
+            let fits: [(String, String)] = [
+                ("{\"iterationz\": 5}", "unknown fit setting iterationz (did you mean iterations?)"),
+                ("{\"iterations\": \"5\"}", "iterations must be an integer in 1…10000000, got the text \"5\""),
+                ("{\"max_depth\": 3}", "max_depth is a setting of bagging (aggregation) fits; this master runs parameter-server fits"),
+                ("{\"model\": \"tree_classifier\"}", "model: tree_classifier is a bagging model"),
+                ("{\"eta0\": 1e308}", "eta0 must be a number in (0, 1e+38]"),
+            ]
+            for (body, message) in fits {
+                for uri in ["/v1/chimera/parameter-server/fit", "/v1/chimera/jobs"] {
+                    try await client.execute(uri: uri, method: .post, body: ByteBuffer(string: body)) { response in
+                        #expect(response.status.code == 400, "\(uri) \(body)")
+                        let object = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                        let text = object?["message"] as? String ?? ""
+                        #expect(text.hasPrefix(message), "\(text)")
+                    }
+                }
+            }
             // Still serving after all of that.
             let good = try JSONSerialization.data(withJSONObject: ["X_pred_columns": columns, "X_pred_rows": rows.map { $0.map(Double.init) }])
             try await client.execute(uri: "/v1/chimera/parameter-server/predict", method: .post, body: ByteBuffer(bytes: good)) {

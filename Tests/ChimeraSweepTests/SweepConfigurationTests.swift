@@ -19,6 +19,7 @@ struct SweepConfigurationTests {
                 repeats: 2
                 target_loss: 0.3
                 delay_ms: 3
+                fit: {batch_size: 8, penalty: l1, raw_features: true}
                 stragglers:
                   - name: none
                   - name: transient
@@ -35,6 +36,11 @@ struct SweepConfigurationTests {
         #expect(config.workers == [2, 4])
         #expect(config.learningRates == [0.5, 0.1])
         #expect(config.stragglers.count == 3)
+        #expect(config.model == .logisticRegression && config.iterations == 150)
+        let fit = try config.fitSettings(learningRate: 0.5, staleness: nil)
+        let master = try TrainingConfiguration(wire: fit.wire(mode: .parameterServer))
+        #expect(master.batchSize == 8 && master.penalty == .l1 && !master.standardize && master.staleness == nil && master.eta0 == 0.5)
+        #expect(master.maxIterations == 150 && master.model == .logisticRegression && master.seed == 42)
         #expect(config.stragglers[1].straggler.pauseProbability == 0.05 && config.stragglers[1].workers == nil)
         #expect(config.stragglers[2].workers == [1] && config.stragglers[2].straggler.slowdown == 3)
     }
@@ -48,6 +54,11 @@ struct SweepConfigurationTests {
         ("data: {colour: blue}", "data.colour"),
         ("workerz: [4]", "workerz"),
         ("model: forest", "model"),
+        ("model: tree_classifier", "model"),
+        ("fit: {max_depth: 3}", "fit.max_depth"),
+        ("fit: {eta0: 0.1}", "fit.eta0"),
+        ("fit: {batchsize: 8}", "fit.batchsize"),
+        ("fit: {batch_size: eight}", "fit.batch_size"),
         ("- just a list", "(document)"),
         ("key: [unclosed", "(document)"),
     ])

@@ -1,0 +1,205 @@
+import ChimeraML
+public import ChimeraWire
+
+/// Every fit setting, defined once. `chimera fit`/`chimera http fit` flags, the HTTP fit body, the sweep
+/// YAML's `fit:` block, the FitConfig wire message, `/openapi.json` and README's tables all come from
+/// this list; a test round-trips each entry from the command line through HTTP and the wire to the
+/// master's configuration.
+public enum FitVocabulary {
+    static let ps: Set<FitMode> = [.parameterServer]
+    static let trees: Set<FitMode> = [.aggregation]
+    static let both: Set<FitMode> = [.parameterServer, .aggregation]
+
+    static let linearModels = ["linear", "logistic", "softmax", "svm"]
+    static let treeModels = ["tree_classifier", "tree_regressor"]
+
+    public static let all: [FitSetting] = [
+        FitSetting(
+            "model", .choice(["auto"] + linearModels + treeModels,
+                aliases: ["tree": "tree_classifier", "decision_tree_classifier": "tree_classifier",
+                    "decision_tree_regressor": "tree_regressor"]),
+            default: .text("auto"), modes: both,
+            help: "linear (squared loss), logistic (log loss), softmax (multinomial), svm (hinge); tree_classifier or tree_regressor for bagging; auto lets the master pick from the workers' labels (two values: logistic or a classification tree; up to 50 whole numbers: softmax or a classification tree; else linear or a regression tree)",
+            checkMode: { value, mode in
+                let name = value.text ?? ""
+                if mode == .parameterServer, treeModels.contains(name) {
+                    return "\(name) is a bagging model; this master trains linear models (linear, logistic, softmax, svm)"
+                }
+                if mode == .aggregation, linearModels.contains(name) {
+                    return "\(name) is a parameter-server model; this master fits bagged trees (tree_classifier, tree_regressor)"
+                }
+                return nil
+            },
+            apply: { value, wire in
+                wire.model =
+                    switch value.text {
+                    case "linear": .linearRegression
+                    case "logistic": .logisticRegression
+                    case "softmax": .softmax
+                    case "svm": .linearSvm
+                    case "tree_classifier": .decisionTreeClassifier
+                    case "tree_regressor": .decisionTreeRegressor
+                    default: .unspecified
+                    }
+            }),
+        FitSetting(
+            "iterations", .integer(1...10_000_000), default: .integer(200), modes: ps,
+            help: "stop after this many iterations", apply: { $1.maxIterations = UInt64($0.integer ?? 200) }),
+        FitSetting(
+            "tolerance", .number(0...Double.greatestFiniteMagnitude), default: .number(0), modes: ps,
+            help: "stop when the loss improves by less than this over 5 iterations (0: never)",
+            apply: { $1.tolerance = $0.number ?? 0 }),
+        FitSetting(
+            "penalty", .choice(["none", "l2", "l1", "elasticnet"], aliases: ["elastic_net": "elasticnet"]),
+            default: .text("l2"), modes: ps, help: "the regulariser, applied once per update by the master",
+            apply: { value, wire in
+                wire.penalty =
+                    switch value.text {
+                    case "none": .none
+                    case "l1": .l1
+                    case "elasticnet": .elasticNet
+                    default: .l2
+                    }
+            }),
+        FitSetting(
+            "alpha", .number(0...Double.greatestFiniteMagnitude), default: .number(1e-4), modes: ps,
+            help: "penalty strength", apply: { $1.alpha = $0.number ?? 1e-4 }),
+        FitSetting(
+            "l1_ratio", .number(0...1), default: .number(0.15), modes: ps, help: "elastic-net mix (1: all L1)",
+            apply: { $1.l1Ratio = $0.number ?? 0.15 }),
+        FitSetting(
+            "schedule", .choice(["constant", "invscaling", "optimal"]), default: .text("constant"), modes: ps,
+            help: "learning rate: constant, invscaling (eta0 / t^power_t) or optimal (scikit-learn's)",
+            apply: { value, wire in
+                wire.schedule =
+                    switch value.text {
+                    case "invscaling": .learningRateInverseScaling
+                    case "optimal": .learningRateOptimal
+                    default: .learningRateConstant
+                    }
+            }),
+        FitSetting(
+            "eta0", .number(0...1e38, above: true), default: .number(0.1), modes: ps,
+            help: "initial learning rate (the master steps in float32)", apply: { $1.eta0 = $0.number ?? 0.1 }),
+        FitSetting(
+            "power_t", .number(-1e6...1e6), default: .number(0.25), modes: ps, help: "invscaling exponent",
+            apply: { $1.powerT = $0.number ?? 0.25 }),
+        FitSetting(
+            "momentum", .number(0...1, below: true), default: .number(0), modes: ps, help: "master-side SGD momentum",
+            apply: { $1.momentum = $0.number ?? 0 }),
+        FitSetting(
+            "batch_size", .integer(0...Int.max), default: .integer(0), modes: ps,
+            help: "rows per mini-batch (0: the whole shard, i.e. full-batch gradient descent)",
+            apply: { $1.batchSize = UInt64($0.integer ?? 0) }),
+        FitSetting(
+            "worker_mode", .choice(["gradient", "local-sgd"], aliases: ["local_sgd": "local-sgd"]), default: .text("gradient"),
+            modes: ps, help: "gradient, or local-sgd: local SGD steps per iteration, pushing the weight delta (model averaging)",
+            apply: { $1.workerMode = $0.text == "local-sgd" ? .localSgd : .gradient }),
+        FitSetting(
+            "local_steps", .integer(1...1_000_000), default: .integer(1), modes: ps, help: "local SGD steps per iteration",
+            apply: { $1.localSteps = UInt32($0.integer ?? 1) }),
+        FitSetting(
+            "staleness", .integerOrWord(0...1_000_000_000, words: ["unbounded"], aliases: ["inf": "unbounded", "async": "unbounded"]),
+            default: .integer(0), modes: ps, help: "SSP staleness bound s (0 = BSP; unbounded = asynchronous)",
+            apply: { value, wire in
+                if let bound = value.integer {
+                    wire.staleness = UInt64(bound)
+                    wire.unboundedStaleness = false
+                } else {
+                    wire.staleness = 0
+                    wire.unboundedStaleness = true
+                }
+            }),
+        FitSetting(
+            "unbounded_staleness", .boolean, default: .boolean(false), modes: ps,
+            help: "true: asynchronous, the same as staleness unbounded (kept for older clients)",
+            apply: { value, wire in if value.boolean == true { wire.unboundedStaleness = true } }),
+        FitSetting(
+            "seed", .integer(1...Int.max), default: .integer(42), modes: both,
+            help: "mini-batch sampling; for bagging, the bootstraps and feature draws",
+            apply: { $1.seed = UInt64($0.integer ?? 42) }),
+        FitSetting(
+            "raw_features", .boolean, default: .boolean(false), modes: ps,
+            help: "skip global standardisation (mean and variance gathered from the workers' hellos)",
+            apply: { $1.rawFeatures = $0.boolean ?? false }),
+        FitSetting(
+            "checkpoint_every", .integer(0...10_000_000), default: .integer(0), modes: ps,
+            help: "write checkpoint.json every K iterations (0: only at the end; master --resume resumes the job from it)",
+            apply: { $1.checkpointEvery = UInt32($0.integer ?? 0) }),
+        FitSetting(
+            "on_divergence", .choice(["fail", "backoff"]), default: .text("fail"), modes: ps,
+            help: "a non-finite or exploding loss, or overflowing weights: fail ends the fit; backoff goes back to the best weights with half the step",
+            apply: { $1.onDivergence = $0.text == "backoff" ? .backoff : .fail }),
+        FitSetting(
+            "max_backoffs", .integer(0...100), default: .integer(3), modes: ps,
+            help: "backoffs before a diverging fit fails (with on_divergence backoff)",
+            apply: { $1.maxBackoffs = UInt32($0.integer ?? 3) }),
+        // Bagging.
+        FitSetting(
+            "trees_per_worker", .integer(1...10_000), default: .integer(1), modes: trees, help: "trees each worker fits",
+            apply: { $1.treesPerWorker = UInt32($0.integer ?? 1) }),
+        FitSetting(
+            "criterion", .choice(["auto", "gini", "entropy", "squared_error"]), default: .text("auto"), modes: trees,
+            help: "gini, entropy (classification) or squared_error (regression trees); auto: gini, or squared_error when the labels are continuous",
+            apply: { $1.criterion = $0.text == "auto" ? "" : ($0.text ?? "") }),
+        FitSetting(
+            "max_depth", .integer(0...1_000), default: .integer(0), modes: trees, help: "maximum tree depth (0: unlimited)",
+            apply: { $1.maxDepth = UInt32($0.integer ?? 0) }),
+        FitSetting(
+            "min_samples_split", .integer(2...Int(UInt32.max)), default: .integer(2), modes: trees,
+            help: "minimum samples to split a node (counted in bootstrap draws)",
+            apply: { $1.minSamplesSplit = UInt32($0.integer ?? 2) }),
+        FitSetting(
+            "min_samples_leaf", .integer(1...Int(UInt32.max)), default: .integer(1), modes: trees,
+            help: "minimum samples per leaf", apply: { $1.minSamplesLeaf = UInt32($0.integer ?? 1) }),
+        FitSetting(
+            "max_features",
+            .text(
+                "all, sqrt, log2, a fraction such as 0.5 or a count",
+                validate: { text in
+                    do {
+                        _ = try MaxFeatures(parsing: text)
+                        return nil
+                    } catch {
+                        return "\(error)"
+                    }
+                }),
+            default: .text("all"), modes: trees, help: "features tried per split: all, sqrt, log2, a fraction (0.5) or a count",
+            apply: { $1.maxFeatures = $0.text ?? "all" }),
+        FitSetting(
+            "max_leaf_nodes", .integer(0...Int(UInt32.max)), default: .integer(0), modes: trees,
+            help: "maximum leaves per tree (0: unlimited; otherwise nodes are split best first)",
+            apply: { $1.maxLeafNodes = UInt32($0.integer ?? 0) }),
+        FitSetting(
+            "bootstrap", .boolean, default: .boolean(true), modes: trees,
+            help: "fit each tree on a bootstrap of the shard (false: on the whole shard)",
+            apply: { $1.noBootstrap = !($0.boolean ?? true) }),
+    ]
+
+    static let byName: [String: FitSetting] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+
+    public static func setting(_ name: String) -> FitSetting? { byName[name] }
+
+    /// The known name closest to a misspelt one (at most two edits away), for "did you mean".
+    static func suggestion(for name: String) -> String? {
+        let lowered = name.lowercased().replacing("-", with: "_")
+        if byName[lowered] != nil { return lowered }
+        let best = all.map { ($0.name, editDistance(lowered, $0.name)) }.min { $0.1 < $1.1 }
+        guard let best, best.1 <= 2 else { return nil }
+        return best.0
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8)
+        let b = Array(b.utf8)
+        var previous = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return a.isEmpty ? b.count : previous[b.count]
+    }
+}
