@@ -79,3 +79,32 @@ public func normalizedColumnName(_ name: String) -> String {
     while let last = text.last, last.isWhitespace { text = text.dropLast() }
     return text.lowercased()
 }
+
+extension Dataset {
+    /// A 64-bit FNV-1a digest of the columns, values, labels and label names: the same shard gives the
+    /// same digest in every process, whatever its worker is called (seeds derive from it).
+    public var contentDigest: UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ byte: UInt8) {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        func mix(_ text: String) {
+            for byte in text.utf8 { mix(byte) }
+            mix(0)
+        }
+        for name in featureNames { mix(name) }
+        for name in labelNames { mix(name) }
+        for values in [features, labels] {
+            for value in values {
+                let bits = value.bitPattern
+                mix(UInt8(truncatingIfNeeded: bits))
+                mix(UInt8(truncatingIfNeeded: bits >> 8))
+                mix(UInt8(truncatingIfNeeded: bits >> 16))
+                mix(UInt8(truncatingIfNeeded: bits >> 24))
+            }
+            mix(0xFF)
+        }
+        return hash
+    }
+}

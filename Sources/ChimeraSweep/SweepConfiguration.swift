@@ -17,6 +17,8 @@ public struct SweepConfiguration: Sendable, Equatable {
     public var data = SyntheticData.Specification()
     /// A folder in the Chimera layout to use instead of synthetic data (needs `test/`).
     public var dataPath: String?
+    /// The held-out data's folder (X_test.csv, y_test.csv); default `<data.path>/test`.
+    public var testPath: String?
     public var testFraction = 0.2
     /// Fixed fit settings of every run (the vocabulary's, parameter-server mode); the grid sets eta0
     /// (`learning_rates`) and staleness per run.
@@ -72,6 +74,10 @@ public struct SweepConfiguration: Sendable, Equatable {
         if let data = try reader.map("data") {
             var d = FieldReader(data, path: "data")
             config.dataPath = try d.string("path")
+            config.testPath = try d.string("test")
+            if config.testPath != nil, config.dataPath == nil {
+                throw SweepConfigurationError(field: "data.test", "needs data.path (the workers' folders)")
+            }
             if let task = try d.string("task") {
                 guard let value = SyntheticData.Task(rawValue: task) else {
                     throw SweepConfigurationError(field: "data.task", "must be classification or regression, not \(task)")

@@ -59,8 +59,10 @@ public final class SweepRunner {
     }
 
     public func run() throws -> [SweepRun] {
+        // A folder of data is read and checked before anything is written: a bad one leaves no output.
+        let given = try configuration.dataPath.map { try loadGivenData($0) }
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        let prepared = try prepareData()
+        let prepared = try given ?? prepareData()
         var runs: [SweepRun] = []
         let grid = gridPoints()
         for (index, point) in grid.enumerated() {
@@ -110,28 +112,34 @@ public final class SweepRunner {
 
     // MARK: Data
 
+    /// A folder in the layout `chimera local --data` takes (any worker folder names; a `test/` folder or
+    /// `data.test`), loaded and checked once.
+    func loadGivenData(_ path: String) throws -> Prepared {
+        let root = URL(fileURLWithPath: path)
+        let testFolder = configuration.testPath.map { URL(fileURLWithPath: $0) } ?? root.appendingPathComponent("test")
+        let test = try ShardLayout.loadPair(
+            features: testFolder.appendingPathComponent("X_test.csv").path, labels: testFolder.appendingPathComponent("y_test.csv").path)
+        let folders = try ShardLayout.workerFolders(root)
+        var shards: [Int: [URL]] = [:]
+        var digests: [Int: [String]] = [:]
+        for n in configuration.workers {
+            guard folders.count >= n else {
+                throw SweepConfigurationError(field: "workers", "\(path) has \(folders.count) worker folders, a run needs \(n)")
+            }
+            shards[n] = Array(folders.prefix(n))
+            let loaded = try shards[n]!.map { try ShardLayout.loadShard($0) }
+            try ShardLayout.checkConsistent(zip(folders, loaded).map { ($0.lastPathComponent, $1.featureNames) })
+            digests[n] = loaded.map(digest)
+        }
+        return Prepared(shards: shards, digests: digests, test: test)
+    }
+
     /// Writes the partitions once per worker count: every run with N workers reads the same files.
     func prepareData() throws -> Prepared {
         var shards: [Int: [URL]] = [:]
         var digests: [Int: [String]] = [:]
         let test: Dataset
-        if let path = configuration.dataPath {
-            let root = URL(fileURLWithPath: path)
-            test = try ShardLayout.loadPair(
-                features: root.appendingPathComponent("test/X_test.csv").path,
-                labels: root.appendingPathComponent("test/y_test.csv").path)
-            let folders = try FileManager.default.contentsOfDirectory(atPath: root.path).filter { $0.hasPrefix("worker-") }
-                .sorted { $0.localizedStandardCompare($1) == .orderedAscending }
-            for n in configuration.workers {
-                guard folders.count >= n else {
-                    throw SweepConfigurationError(field: "workers", "\(path) has \(folders.count) worker folders, a run needs \(n)")
-                }
-                shards[n] = folders.prefix(n).map { root.appendingPathComponent($0) }
-                let loaded = try shards[n]!.map { try ShardLayout.loadShard($0) }
-                try ShardLayout.checkConsistent(zip(folders, loaded).map { ($0, $1.featureNames) })
-                digests[n] = loaded.map(digest)
-            }
-        } else {
+        do {
             var spec = configuration.data
             spec.task = configuration.model == .linearRegression ? .regression : spec.task
             let data = SyntheticData.generate(spec)

@@ -240,7 +240,7 @@ struct BenchKernel: ParsableCommand {
         spec.classes = model == "softmax" ? 5 : 2
         spec.task = model == "linear" ? .regression : .classification
         let data = SyntheticData.generate(spec)
-        guard let kind = ModelKind(rawValue: model) else { throw ValidationError("--model") }
+        guard let kind = ModelKind(rawValue: model) else { throw CommandError("--model") }
         let classes: [Float] = kind == .linearRegression ? [] : (0..<spec.classes).map(Float.init)
         let objective = Objective(kind: kind, features: features, classes: classes)
         let weights = [Float](repeating: 0.01, count: objective.weightCount)
@@ -319,7 +319,7 @@ struct BenchCodec: ParsableCommand {
                 for _ in 0..<repeats { frames = try encode() }
                 encodeBest = min(encodeBest, (monotonicSeconds() - start) / Double(repeats))
                 start = monotonicSeconds()
-                for _ in 0..<repeats where !decode(frames) { throw ValidationError("the round codec declined its own \(name)") }
+                for _ in 0..<repeats where !decode(frames) { throw CommandError("the round codec declined its own \(name)") }
                 decodeBest = min(decodeBest, (monotonicSeconds() - start) / Double(repeats))
             }
             print(String(format: "%@, round codec: encode %.2f µs, decode %.2f µs", name, encodeBest * 1e6, decodeBest * 1e6))
@@ -370,7 +370,7 @@ struct BenchMasterPredict: ParsableCommand {
     func run() throws {
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: body))) as? [String: Any]
         guard let columns = object?["X_pred_columns"] as? [String], let rows = object?["X_pred_rows"] as? [[Double]] else {
-            throw ValidationError("\(body) has no X_pred_columns and X_pred_rows")
+            throw CommandError("\(body) has no X_pred_columns and X_pred_rows")
         }
         let values = rows.flatMap { $0.map(Float.init) }
         let client = try MasterClient(endpoint: master, curve: try curve.settings())

@@ -15,7 +15,7 @@ struct CurveClientOptions: ParsableArguments {
         case (nil, nil): return nil
         case (let server?, let prefix?):
             return CurveClientSettings(serverPublicKey: try CurveKeyPair.readKey(server), keyPair: try CurveKeyPair.load(prefix: prefix))
-        default: throw ValidationError("--curve-server-key and --curve-keys go together")
+        default: throw CommandError("--curve-server-key and --curve-keys go together")
         }
     }
 }
@@ -34,7 +34,7 @@ struct CurveServerOptions: ParsableArguments {
     func settings() throws -> CurveServerSettings? {
         guard let curveKeys else {
             if !(curveAllow + curveAllowWorkers + curveAllowClients).isEmpty {
-                throw ValidationError("--curve-allow, --curve-allow-workers and --curve-allow-clients need --curve-keys")
+                throw CommandError("--curve-allow, --curve-allow-workers and --curve-allow-clients need --curve-keys")
             }
             return nil
         }
@@ -45,7 +45,7 @@ struct CurveServerOptions: ParsableArguments {
                     allowed.insert(entry)
                 } else {
                     guard let text = try? String(contentsOfFile: entry, encoding: .utf8) else {
-                        throw ValidationError("cannot read \(flag) \(entry)")
+                        throw CommandError("cannot read \(flag) \(entry)")
                     }
                     allowed.formUnion(CurveKeyPair.keys(in: text))
                 }
@@ -57,7 +57,7 @@ struct CurveServerOptions: ParsableArguments {
             workerKeys: try keys(curveAllowWorkers, "--curve-allow-workers"),
             clientKeys: try keys(curveAllowClients, "--curve-allow-clients"))
         guard !settings.roles.isEmpty else {
-            throw ValidationError("--curve-keys needs at least one --curve-allow, --curve-allow-workers or --curve-allow-clients key")
+            throw CommandError("--curve-keys needs at least one --curve-allow, --curve-allow-workers or --curve-allow-clients key")
         }
         return settings
     }

@@ -13,7 +13,7 @@ struct FitOptions: ParsableArguments {
         do {
             return try FitSettings.parse(arguments: words)
         } catch {
-            throw ValidationError(error.description)
+            throw CommandError(error.description)
         }
     }
 }
@@ -25,7 +25,7 @@ extension FitSettings {
             try check(mode: mode, spelling: .flag)
             return try wire(mode: mode)
         } catch {
-            throw ValidationError(error.description)
+            throw CommandError(error.description)
         }
     }
 }
@@ -36,7 +36,8 @@ struct Fit: ParsableCommand {
 
     @Option(help: "The master's control endpoint.") var master = "tcp://127.0.0.1:5557"
     @OptionGroup var fit: FitOptions
-    @Option(help: "Give up after this many seconds.") var timeout = 3600.0
+    @Option(help: "Cancel the fit if it has not ended after this many seconds.") var timeout = 3600.0
+    @Option(help: "Seconds between progress polls.") var poll = 0.1
     @Option(help: "First wait (up to 60 s) until this many workers are ready.") var waitWorkers = 0
     @OptionGroup var curve: CurveClientOptions
 
@@ -54,29 +55,86 @@ struct Fit: ParsableCommand {
                 ready = try client.status().workers.filter(\.ready).count
                 if ready >= waitWorkers { break }
                 guard Date() < deadline else {
-                    throw ValidationError("only \(ready) of \(waitWorkers) workers became ready within 60 s")
+                    throw CommandError("only \(ready) of \(waitWorkers) workers became ready within 60 s")
                 }
                 usleep(50_000)
             }
         }
-        let reply = try client.fit(request, timeoutMilliseconds: Int32(min(timeout * 1000, 2e9)))
-        print(FitReportText.render(reply))
+        // Started as a job and followed: progress on the way, and Ctrl-C or --timeout cancel it.
+        request.asynchronous = true
+        let interrupted = StopFlag()
+        TerminationSignals.onTerminate { _ in interrupted.stop() }
+        let started = try client.fit(request, timeoutMilliseconds: 30_000)
+        let id = started.jobID
+        logLine(
+            "job \(id) started: Ctrl-C cancels it (from elsewhere: chimera cancel \(id) --token \(String(started.jobToken, radix: 16)))")
+        let total = request.kind == .aggregation ? nil : settings["iterations"]?.integer
+        let progress = ProgressDisplay(total: total, label: "job \(id)")
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let status = try client.jobStatus(id)
+            progress.update(iteration: Int(status.iteration), loss: status.loss, state: FitReportText.name(status.state))
+            if ![.running, .queued].contains(status.state) {
+                progress.finish()
+                print(FitReportText.render(jobID: id, state: status.state, report: status.report))
+                if !status.error.isEmpty { print("error: \(status.error)") }
+                guard status.state == .succeeded else { throw ExitCode(1) }
+                return
+            }
+            if interrupted.isStopped || Date() > deadline {
+                progress.finish()
+                try client.cancel(jobID: id, token: started.jobToken)
+                if interrupted.isStopped {
+                    logLine("job \(id) cancelled (Ctrl-C)")
+                    throw ExitCode(130)
+                }
+                throw CommandError("job \(id) had not ended after --timeout \(timeout) s (the master answers; the fit is long): cancelled it")
+            }
+            usleep(useconds_t(max(poll, 0.01) * 1e6))
+        }
+    }
+}
+
+struct Cancel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Cancel a running job: with the token `chimera fit` printed, or as a CURVE client (use `chimera http cancel` through a gateway).")
+    @Argument(help: "The job's id.") var job: UInt64
+    @Option(help: "The job's token (hex), printed by the chimera fit that started it.") var token: String?
+    @Option(help: "The master's control endpoint.") var master = "tcp://127.0.0.1:5557"
+    @OptionGroup var curve: CurveClientOptions
+
+    func run() throws {
+        guard let value = UInt64(token ?? "0", radix: 16) else { throw ValidationError("--token is hex, as chimera fit prints it") }
+        let client = try MasterClient.watching(endpoint: master, curve: try curve.settings())
+        try client.cancel(jobID: job, token: value)
+        let status = try client.jobStatus(job)
+        print("job \(job): \(FitReportText.name(status.state))")
     }
 }
 
 enum FitReportText {
-    static func render(_ reply: Chimera_V1_FitReply) -> String {
-        let r = reply.report
+    static func name(_ state: Chimera_V1_JobState) -> String {
+        switch state {
+        case .queued: "queued"
+        case .running: "running"
+        case .succeeded: "succeeded"
+        case .failed: "failed"
+        case .cancelled: "cancelled"
+        default: "none"
+        }
+    }
+
+    static func render(jobID: UInt64, state: Chimera_V1_JobState, report r: Chimera_V1_FitReport) -> String {
         if r.members > 0 {
             var lines = [
-                "job \(reply.jobID): \(reply.state): \(r.members) trees",
+                "job \(jobID): \(name(state)): \(r.members) trees",
                 String(format: "  wall %.3f s   bytes sent %llu   received %llu", r.wallSeconds, r.bytesSent, r.bytesReceived),
             ]
             if !r.failedWorkers.isEmpty { lines.append("  failed workers: \(r.failedWorkers.joined(separator: "; "))") }
             return lines.joined(separator: "\n")
         }
         var lines = [
-            "job \(reply.jobID): \(reply.state)",
+            "job \(jobID): \(name(state))",
             String(format: "  iterations %llu   final loss %.6g", r.iterations, r.finalLoss),
             String(format: "  wall %.3f s   %.3f ms per iteration", r.wallSeconds, r.secondsPerIteration * 1e3),
             String(format: "  barrier wait %.3f s (all workers)", r.barrierWaitSeconds),
@@ -118,13 +176,13 @@ struct Predict: ParsableCommand {
         }
         let column = try ShardLayout.loadLabelColumn(y)
         guard column.count == prediction.values.count else {
-            throw ValidationError("\(y) has \(column.count) rows, \(x) has \(prediction.values.count)")
+            throw CommandError("\(y) has \(column.count) rows, \(x) has \(prediction.values.count)")
         }
         let timing = String(format: "predict %.1f ms", elapsed * 1e3)
         switch column {
         case .names(let truth):
             guard !prediction.classNames.isEmpty else {
-                throw ValidationError("\(y) holds class names; the model's classes are numbers")
+                throw CommandError("\(y) holds class names; the model's classes are numbers")
             }
             printAccuracy(truth: truth, predicted: prediction.labels.map(prediction.className), timing)
         case .values(let values) where prediction.classes.isEmpty:
@@ -135,7 +193,7 @@ struct Predict: ParsableCommand {
             print(String(format: "R² %.4f on %d rows (%@)", 1 - residual / total, truth.count, timing))
         case .values(let values):
             guard prediction.classNames.isEmpty else {
-                throw ValidationError("\(y) holds numbers; the model's classes are names (\(prediction.classNames.joined(separator: ", ")))")
+                throw CommandError("\(y) holds numbers; the model's classes are names (\(prediction.classNames.joined(separator: ", ")))")
             }
             printAccuracy(truth: values.map(Double.init), predicted: prediction.labels, timing)
         }
@@ -157,7 +215,13 @@ struct Status: ParsableCommand {
 
     func run() throws {
         let status = try MasterClient.watching(endpoint: master, curve: try curve.settings()).status()
-        print("job \(status.currentJobID) \(status.currentJobState)  iteration \(status.iteration)  loss \(status.loss)")
+        if status.currentJobID == 0 {
+            print("no job yet (\(status.mode == .aggregation ? "aggregation" : "parameter-server") master)")
+        } else if status.mode == .aggregation {
+            print("job \(status.currentJobID) \(FitReportText.name(status.currentJobState))")
+        } else {
+            print("job \(status.currentJobID) \(FitReportText.name(status.currentJobState))  iteration \(status.iteration)  loss \(status.loss)")
+        }
         for worker in status.workers {
             print(
                 "  \(worker.name) (worker \(worker.workerID), pid \(worker.pid) on \(worker.host)): \(worker.alive ? "alive" : "dead"), clock \(worker.clock)"

@@ -49,32 +49,39 @@ func gatewayOptions(
     options.requestTimeoutSeconds = requestTimeout
     if let tokenFile {
         guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
-            throw ValidationError("cannot read --\(flagPrefix)token-file \(tokenFile)")
+            throw CommandError("cannot read --\(flagPrefix)token-file \(tokenFile)")
         }
         options.bearerToken = text.trimmingCharacters(in: .whitespacesAndNewlines)
     } else if let token = ProcessInfo.processInfo.environment["CHIMERA_GATEWAY_TOKEN"] {
         // Set but empty is a mistake (an unset variable in a script), not "no token".
         guard !token.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            throw ValidationError("CHIMERA_GATEWAY_TOKEN is set but empty: give a token, or unset it to run without one")
+            throw CommandError("CHIMERA_GATEWAY_TOKEN is set but empty: give a token, or unset it to run without one")
         }
         options.bearerToken = token
     }
-    if options.bearerToken?.isEmpty ?? false { throw ValidationError("the bearer token is empty") }
+    if options.bearerToken?.isEmpty ?? false { throw CommandError("the bearer token is empty") }
     if !isLoopback(host) && options.bearerToken == nil && !insecure {
-        throw ValidationError(
+        throw CommandError(
             "listening on \(host) needs a bearer token (--\(flagPrefix)token-file or CHIMERA_GATEWAY_TOKEN), or --\(flagPrefix)insecure")
     }
     return options
 }
 
 /// Serves the gateway until SIGINT/SIGTERM, then stops the bridge.
-func serveGateway(_ options: GatewayOptions, bridge: MasterBridge) async throws {
+func serveGateway(_ options: GatewayOptions, bridge: MasterBridge, flag: String = "--port") async throws {
     let host = options.host
     let app = buildGateway(options, bridge: bridge) { port in
         // One machine-readable line on stdout, like the master's.
         print("chimera-gateway url=http://\(host):\(port)")
         fflush(nil)
     }
-    try await app.runService()
+    do {
+        try await app.runService()
+    } catch where isAddressInUse(error) {
+        bridge.shutdown()
+        throw CommandError(
+            "port \(options.port) on \(host) is already in use (another gateway, or chimera local?): choose another "
+                + "\(flag) (\(flag) 0: any free port)")
+    }
     bridge.shutdown()
 }

@@ -10,7 +10,7 @@ import FoundationNetworking
 struct HTTPCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "http", abstract: "Fit and predict through a chimera gateway (HTTP), with progress.",
-        subcommands: [HTTPFit.self, HTTPPredict.self])
+        subcommands: [HTTPFit.self, HTTPPredict.self, HTTPCancel.self])
 }
 
 struct GatewayConnection: ParsableArguments {
@@ -19,7 +19,7 @@ struct GatewayConnection: ParsableArguments {
 
     /// Sends a request; returns the JSON object of a 2xx reply, throws the gateway's error message otherwise.
     func call(_ method: String, _ path: String, body: Any? = nil) async throws -> [String: Any] {
-        guard let url = URL(string: gateway + path) else { throw ValidationError("bad --gateway \(gateway)") }
+        guard let url = URL(string: gateway + path) else { throw CommandError("bad --gateway \(gateway)") }
         var request = URLRequest(url: url, timeoutInterval: 3_600)
         request.httpMethod = method
         if let token = token ?? ProcessInfo.processInfo.environment["CHIMERA_GATEWAY_TOKEN"] {
@@ -34,7 +34,7 @@ struct GatewayConnection: ParsableArguments {
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) else {
             let kind = (object["details"] as? [String: Any])?["errorMessage"] as? String ?? "HTTP \(status)"
-            throw ValidationError("\(kind): \(object["message"] as? String ?? String(decoding: data, as: UTF8.self))")
+            throw CommandError("\(kind): \(object["message"] as? String ?? String(decoding: data, as: UTF8.self))")
         }
         return object
     }
@@ -60,7 +60,7 @@ struct HTTPFit: AsyncParsableCommand {
         }
         while ready(cluster) < waitWorkers {
             guard Date() < deadline else {
-                throw ValidationError("only \(ready(cluster)) of \(waitWorkers) workers became ready within 60 s")
+                throw CommandError("only \(ready(cluster)) of \(waitWorkers) workers became ready within 60 s")
             }
             try await Task.sleep(for: .milliseconds(50))
             cluster = try await connection.call("GET", "/v1/chimera/cluster")
@@ -70,7 +70,10 @@ struct HTTPFit: AsyncParsableCommand {
         _ = try settings.commandLineWire(mode: aggregation ? .aggregation : .parameterServer)
         let body = settings.body
         let started = try await connection.call("POST", "/v1/chimera/jobs", body: body)
-        guard let id = started["job_id"] as? Int else { throw ValidationError("the gateway answered no job id") }
+        guard let id = started["job_id"] as? Int else { throw CommandError("the gateway answered no job id") }
+        let interrupted = StopFlag()
+        TerminationSignals.onTerminate { _ in interrupted.stop() }
+        logLine("job \(id) started: Ctrl-C cancels it (from elsewhere: chimera http cancel \(id))")
         let progress = ProgressDisplay(total: aggregation ? nil : settings["iterations"]?.integer, label: "job \(id)")
         var status: [String: Any] = started
         while true {
@@ -78,6 +81,12 @@ struct HTTPFit: AsyncParsableCommand {
             let state = status["state"] as? String ?? "unknown"
             progress.update(iteration: status["iteration"] as? Int ?? 0, loss: status["loss"] as? Double, state: state)
             if state != "running" && state != "queued" { break }
+            if interrupted.isStopped {
+                progress.finish()
+                _ = try await connection.call("POST", "/v1/chimera/jobs/\(id)/cancel")
+                logLine("job \(id) cancelled (Ctrl-C)")
+                throw ExitCode(130)
+            }
             try await Task.sleep(for: .seconds(max(poll, 0.01)))
         }
         progress.finish()
@@ -94,6 +103,19 @@ struct HTTPFit: AsyncParsableCommand {
         for backoff in status["backoffs"] as? [String] ?? [] { print("backed off: \(backoff)") }
         if let error = status["error"] as? String { print("error: \(error)") }
         guard state == "succeeded" else { throw ExitCode(1) }
+    }
+}
+
+struct HTTPCancel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel", abstract: "Cancel a job started through this gateway (POST /v1/chimera/jobs/ID/cancel).")
+
+    @OptionGroup var connection: GatewayConnection
+    @Argument(help: "The job's id.") var job: Int
+
+    func run() async throws {
+        let status = try await connection.call("POST", "/v1/chimera/jobs/\(job)/cancel")
+        print("job \(job): \(status["state"] as? String ?? "unknown")")
     }
 }
 
@@ -121,7 +143,7 @@ struct HTTPPredict: AsyncParsableCommand {
             return
         }
         let column = try ShardLayout.loadLabelColumn(y)
-        guard column.count == answers.count else { throw ValidationError("\(y) has \(column.count) rows, the reply \(answers.count)") }
+        guard column.count == answers.count else { throw CommandError("\(y) has \(column.count) rows, the reply \(answers.count)") }
         let timing = String(format: "predict %.1f ms over HTTP", elapsed * 1e3)
         if case .names(let truth) = column {
             // Named classes come back as their names.
@@ -130,7 +152,7 @@ struct HTTPPredict: AsyncParsableCommand {
         }
         let truth = try ShardLayout.loadLabels(y).map(Double.init)
         let values = answers.compactMap { $0 as? Double }
-        guard values.count == truth.count else { throw ValidationError("\(y) holds numbers; the model answers class names") }
+        guard values.count == truth.count else { throw CommandError("\(y) holds numbers; the model answers class names") }
         guard let classes = reply["classes"] as? [Double], !classes.isEmpty else {
             let mean = truth.reduce(0, +) / Double(truth.count)
             let residual = zip(truth, values).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }

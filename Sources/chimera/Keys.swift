@@ -22,7 +22,7 @@ struct Keys: ParsableCommand {
         guard
             FileManager.default.createFile(
                 atPath: secretPath, contents: Data((pair.secretKey + "\n").utf8), attributes: [.posixPermissions: 0o600])
-        else { throw ValidationError("cannot write \(secretPath)") }
+        else { throw CommandError("cannot write \(secretPath)") }
         print("wrote \(output).public and \(secretPath)")
     }
 }

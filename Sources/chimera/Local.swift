@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChimeraCluster
+import ChimeraGateway
 import ChimeraML
 import Dispatch
 import Foundation
@@ -29,6 +30,14 @@ struct Local: ParsableCommand {
     func run() throws {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-local-\(getpid())")
         defer { try? FileManager.default.removeItem(at: scratch) }
+        // Two clusters on the default port collide: say so before starting anything.
+        guard tcpPortIsFree(host: "127.0.0.1", port: port) else {
+            throw CommandError("port \(port) is already in use (another chimera local or gateway?): choose another --port, or --port 0 for any free port")
+        }
+        for offset in 0..<3 where masterPort > 0 && !tcpPortIsFree(host: "127.0.0.1", port: masterPort + offset) {
+            throw CommandError(
+                "port \(masterPort + offset) is already in use: the master takes --master-port N, N+1 and N+2; choose another, or 0 for free ports")
+        }
         let shards = try shardFolders(scratch: scratch)
         let me = "\(getpid())"
         var children: [ChildProcess] = []
@@ -44,7 +53,7 @@ struct Local: ParsableCommand {
             prefix: "[master]", captureOutput: true)
         children.append(master)
         guard let line = master.nextLine(timeoutSeconds: 60), let endpoints = MasterAnnouncement(line: line) else {
-            throw ValidationError("the master did not start")
+            throw CommandError("the master did not start")
         }
         let workersEndpoint = endpoints.workers
         // The workers share this machine's cores: each gets its share for its gradient passes.
@@ -70,7 +79,7 @@ struct Local: ParsableCommand {
         guard let urlLine = gateway.nextLine(timeoutSeconds: 60), urlLine.hasPrefix("chimera-gateway url="),
             let url = urlLine.split(separator: "=", maxSplits: 1).last
         else {
-            throw ValidationError("the gateway did not start")
+            throw CommandError("the gateway did not start")
         }
         print("chimera local: gateway \(url)")
         print("chimera local: master workers endpoint \(workersEndpoint) (start more workers with chimera worker --master \(workersEndpoint) --data DIR)")
@@ -93,12 +102,12 @@ struct Local: ParsableCommand {
             let root = URL(fileURLWithPath: data)
             let folders = try ShardLayout.workerFolders(root)
             let count = workers ?? folders.count
-            guard count <= folders.count else { throw ValidationError("\(data) has \(folders.count) worker folders, --workers is \(count)") }
+            guard count <= folders.count else { throw CommandError("\(data) has \(folders.count) worker folders, --workers is \(count)") }
             return Array(folders.prefix(count))
         }
         let parts = (synth ?? "20000,20,2").split(separator: ",").compactMap { Int($0) }
         guard parts.count == 3, parts[0] > 0, parts[1] > 0, parts[2] >= 2 else {
-            throw ValidationError("--synth takes rows,features,classes")
+            throw CommandError("--synth takes rows,features,classes")
         }
         var spec = SyntheticData.Specification()
         spec.rows = parts[0]

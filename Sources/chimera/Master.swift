@@ -89,7 +89,14 @@ struct Master: AsyncParsableCommand {
             // With CURVE the embedded clients present the master's own key.
             if let key = options.curve?.keyPair.publicKey { options.curve?.clientKeys.insert(key) }
         }
-        let master = try ChimeraMaster(options: options, log: logLine)
+        let master: ChimeraMaster
+        do {
+            master = try ChimeraMaster(options: options, log: logLine)
+        } catch let error as ZMQError where error.code == .addressInUse {
+            throw CommandError(
+                "\(error.detail) is already in use (another master, or chimera local?): the master takes --port N, N+1 and N+2; "
+                    + "choose another --port, or --port 0 for free ports")
+        }
         let stopFlag = master.stopFlag
         TerminationSignals.onTerminate { _ in stopFlag.stop() }
         let e = master.endpoints
@@ -108,7 +115,7 @@ struct Master: AsyncParsableCommand {
         nonisolated(unsafe) let loop = master
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await DedicatedThread.run(name: "chimera-master") { try loop.run() } }
-            group.addTask { try await serveGateway(gateway, bridge: bridge) }
+            group.addTask { try await serveGateway(gateway, bridge: bridge, flag: "--http-port") }
             defer {
                 stopFlag.stop()
                 group.cancelAll()
@@ -154,7 +161,7 @@ struct Worker: ParsableCommand {
         do {
             shard = try ShardLayout.loadShard(folder)
         } catch {
-            throw ValidationError("cannot load the shard: \(error)")
+            throw CommandError("cannot load the shard: \(error)")
         }
         var options = WorkerNode.Options(name: name ?? folder.standardizedFileURL.lastPathComponent)
         options.masterEndpoint = master
@@ -162,7 +169,7 @@ struct Worker: ParsableCommand {
         options.delayPerIterationMilliseconds = max(0, delayMs)
         options.computeThreads = threads
         guard slowdown >= 1, (0...1).contains(pauseProbability), pauseEvery >= 0, pauseMs >= 0 else {
-            throw ValidationError("straggler settings: --slowdown ≥ 1, --pause-probability in [0, 1], --pause-ms ≥ 0")
+            throw CommandError("straggler settings: --slowdown ≥ 1, --pause-probability in [0, 1], --pause-ms ≥ 0")
         }
         options.straggler.slowdown = slowdown
         options.straggler.pauseProbability = pauseProbability

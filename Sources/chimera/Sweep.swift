@@ -14,13 +14,13 @@ struct Sweep: ParsableCommand {
 
     func run() throws {
         guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
-            throw ValidationError("cannot read \(config)")
+            throw CommandError("cannot read \(config)")
         }
         let configuration: SweepConfiguration
         do {
             configuration = try SweepConfiguration.parse(yaml: text)
         } catch {
-            throw ValidationError(error.description)
+            throw CommandError(error.description)
         }
         let folder = URL(fileURLWithPath: out)
         let runner = SweepRunner(configuration: configuration, output: folder, log: { print("sweep: \($0)"); fflush(nil) })

@@ -53,6 +53,27 @@ struct AggregationProcessTests {
         return (Double(zip(labels, truth).filter { $0 == Double($1) }.count) / Double(truth.count), prediction.values)
     }
 
+    @Test("the same data and seed give the same ensemble whatever the workers are called")
+    func ensembleIndependentOfNames() async throws {
+        try await blocking {
+            var answers: [[Double]] = []
+            for names in [["worker-1", "worker-2"], ["zeta", "alpha"]] {
+                let cluster = try LocalCluster(extraArguments: ["--mode", "aggregation"])
+                for (index, name) in names.enumerated() {
+                    try cluster.startWorker(name: name, data: Self.breastCancer.appendingPathComponent("worker-\(index + 1)"))
+                }
+                try cluster.waitFor("2 workers") { $0.workers.filter(\.ready).count == 2 }
+                let client = try cluster.client()
+                #expect(try client.fit(Self.treeFit(trees: 3, maxFeatures: "sqrt")).state == .succeeded)
+                answers.append(try Self.accuracy(client).values)
+                // Idle, the status names the last job and its state (not "job 0 unspecified").
+                let status = try client.status()
+                #expect(status.currentJobID == 1 && status.currentJobState == .succeeded)
+            }
+            #expect(answers[0] == answers[1])
+        }
+    }
+
     @Test("breast cancer, 4 workers: one tree each ≥ 0.89; 8 trees with sqrt features ≥ 0.94; fan-out agrees; saved")
     func breastCancerAccuracy() async throws {
         try await blocking {

@@ -51,6 +51,55 @@ struct SweepProcessTests {
         }
     }
 
+    @Test("a sweep takes what chimera local --data takes: any worker folder names, a separate test folder; a bad one writes nothing")
+    func dataLayout() async throws {
+        try await blocking {
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-sweep-data-\(UUID().uuidString.prefix(8))")
+            defer { try? FileManager.default.removeItem(at: root) }
+            let source = repositoryRoot.appendingPathComponent("deploy/data/breast-cancer")
+            let manager = FileManager.default
+            try manager.createDirectory(at: root.appendingPathComponent("shards"), withIntermediateDirectories: true)
+            try manager.copyItem(at: source.appendingPathComponent("worker-1"), to: root.appendingPathComponent("shards/worker1"))
+            try manager.copyItem(at: source.appendingPathComponent("worker-2"), to: root.appendingPathComponent("shards/alice"))
+            try manager.copyItem(at: source.appendingPathComponent("test"), to: root.appendingPathComponent("held-out"))
+            let out = root.appendingPathComponent("out")
+            let config = root.appendingPathComponent("sweep.yaml")
+            try """
+                data: {path: \(root.path)/shards, test: \(root.path)/held-out}
+                iterations: 20
+                staleness: [0]
+                workers: [2]
+                fit: {batch_size: 16}
+                """.write(to: config, atomically: true, encoding: .utf8)
+            let result = try runChimera(["sweep", "--config", config.path, "--out", out.path])
+            #expect(result.status == 0, "\(result.stderr)")
+            let runs = try JSONDecoder().decode([SweepRun].self, from: Data(contentsOf: out.appendingPathComponent("sweep.json")))
+            #expect(runs.count == 1 && runs[0].iterations == 20 && runs[0].partitionDigests.count == 2)
+
+            // A test folder that does not exist: an error naming it, and no output folder.
+            let badOut = root.appendingPathComponent("bad-out")
+            try """
+                data: {path: \(root.path)/shards, test: \(root.path)/nowhere}
+                staleness: [0]
+                workers: [2]
+                """.write(to: config, atomically: true, encoding: .utf8)
+            let bad = try runChimera(["sweep", "--config", config.path, "--out", badOut.path])
+            #expect(bad.status != 0)
+            #expect(bad.stderr.contains("nowhere"), "\(bad.stderr)")
+            #expect(!bad.stderr.contains("Usage:"), "\(bad.stderr)")
+            #expect(!manager.fileExists(atPath: badOut.path))
+            // Too few worker folders: the same.
+            try """
+                data: {path: \(root.path)/shards, test: \(root.path)/held-out}
+                staleness: [0]
+                workers: [3]
+                """.write(to: config, atomically: true, encoding: .utf8)
+            let few = try runChimera(["sweep", "--config", config.path, "--out", badOut.path])
+            #expect(few.status != 0 && few.stderr.contains("2 worker folders"), "\(few.stderr)")
+            #expect(!manager.fileExists(atPath: badOut.path))
+        }
+    }
+
     @Test("a sweep over data whose labels are class names scores held-out accuracy by name")
     func namedLabels() async throws {
         try await blocking {

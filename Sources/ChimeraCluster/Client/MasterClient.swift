@@ -60,6 +60,15 @@ public final class MasterClient {
         return fit
     }
 
+    /// Cancels a job: with its token (FitReply.job_token), or as a CURVE client with the client role.
+    public func cancel(jobID: UInt64, token: UInt64, timeoutMilliseconds: Int32 = 10_000) throws {
+        var cancel = Chimera_V1_CancelJob()
+        cancel.jobID = jobID
+        cancel.jobToken = token
+        let reply = try call(WireMessage(.cancelJob(cancel)), timeoutMilliseconds: timeoutMilliseconds)
+        guard case .ack = reply.body else { throw MasterClientError.unexpected(reply.body?.kindName) }
+    }
+
     public struct Prediction: Sendable {
         public let values: [Double]
         public let classes: [Double]

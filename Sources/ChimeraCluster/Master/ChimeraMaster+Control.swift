@@ -349,10 +349,11 @@ extension ChimeraMaster {
         Chimera_V1_ClusterStatus.with {
             $0.mode = options.mode == .aggregation ? .aggregation : .parameterServer
             $0.workers = workerClocks(job)
-            $0.currentJobID = job?.id ?? aggregation?.id ?? 0
-            $0.currentJobState = isBusy ? .running : .unspecified
-            $0.iteration = UInt64(job?.state.completedIterations ?? 0)
-            $0.loss = job?.state.currentLoss ?? 0
+            // Idle: the last job, whatever its kind (0 and unspecified before the first).
+            $0.currentJobID = job?.id ?? aggregation?.id ?? lastJob?.id ?? 0
+            $0.currentJobState = isBusy ? .running : lastJob?.state ?? .unspecified
+            $0.iteration = UInt64(job?.state.completedIterations ?? (isBusy ? 0 : Int(lastJob?.report.iterations ?? 0)))
+            $0.loss = job?.state.currentLoss ?? (isBusy ? 0 : lastJob?.report.finalLoss ?? 0)
             $0.rejectedMessages = UInt64(counters.rejectedTotal)
             $0.rejectedByKind = counters.rejected.mapValues(UInt64.init)
             $0.bytesSent = UInt64(counters.bytesSent)

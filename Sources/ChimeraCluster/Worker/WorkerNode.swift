@@ -32,6 +32,9 @@ public final class WorkerNode {
 
     let options: Options
     let data: Dataset
+    /// Seeds bootstraps and mini-batches: the same shard and fit seed give the same model whatever the
+    /// worker is called or however the cluster was started.
+    let shardDigest: UInt64
     let log: (String) -> Void
     let context: Context
     private let requests: RequestChannel
@@ -53,6 +56,7 @@ public final class WorkerNode {
     public init(options: Options, data: Dataset, log: @escaping (String) -> Void) throws {
         self.options = options
         self.data = data
+        shardDigest = data.contentDigest
         self.log = log
         context = try Context()
         requests = RequestChannel(context: context, endpoint: options.masterEndpoint, curve: options.curve)
@@ -262,7 +266,7 @@ public final class WorkerNode {
             objective.outputs == 1 && fullBatch && configuration.workerMode != .localSGD
             ? blockedShard(data, standardizer: standardizer) : nil
         let shard = blocked != nil ? data : (standardizer?.apply(to: data) ?? data)
-        var random = SplitMix64(seed: configuration.seed ^ UInt64(truncatingIfNeeded: options.name.hashValueStable))
+        var random = SplitMix64(seed: configuration.seed ^ shardDigest)
         var gradient = [Float](repeating: 0, count: objective.weightCount)
         let localSGD = LocalSGD(objective: objective, configuration: configuration)
         var clock = Int(start.startClock)
@@ -497,7 +501,7 @@ public final class WorkerNode {
             if bins?.maxBins != configuration.tree.maxBins { bins = FeatureBins(data, maxBins: configuration.tree.maxBins) }
             let trees = try Bagging.fit(
                 data: data, classes: classes, settings: configuration.tree, trees: configuration.treesPerWorker,
-                workerSeed: options.name.hashValueStable, bootstrap: configuration.bootstrap, bins: bins)
+                workerSeed: shardDigest, bootstrap: configuration.bootstrap, bins: bins)
             let delay = options.delayPerIterationMilliseconds * trees.count
             if delay > 0 { usleep(UInt32(min(delay, 3_600_000)) * 1000) }
             tensors = trees.enumerated().map { NamedTensor("tree.\($0.offset)", .bytes(TreeCodec.encode($0.element))) }

@@ -1678,6 +1678,8 @@ public nonisolated struct Chimera_V1_ClusterStatus: Sendable {
 
   public var workers: [Chimera_V1_WorkerClock] = []
 
+  /// The running job, or when idle the last one (0 and UNSPECIFIED before the first); iteration and
+  /// loss are the running job's, or the last job's final ones.
   public var currentJobID: UInt64 = 0
 
   public var currentJobState: Chimera_V1_JobState = .unspecified
