@@ -193,3 +193,46 @@ struct PandasFilesTests {
         }
     }
 }
+
+@Suite("CSV (RFC 4180)")
+struct CSVQuotingTests {
+    @Test("quoted fields hold commas, doubled quotes and line breaks; rows are counted by where a record starts")
+    func quoting() throws {
+        let scratch = try Scratch()
+        try scratch.write("w1/X_train.csv", "\"income, net\",\"say \"\"hi\"\"\", plain\n\"1.5\",2,3\n 4 , \"5\" ,6\r\n")
+        try scratch.write("w1/y_train.csv", "label\n\"New\nYork\"\n\"Paris, France\"\n")
+        let shard = try ShardLayout.loadShard(scratch.folder("w1"))
+        #expect(shard.featureNames == ["income, net", "say \"hi\"", "plain"])
+        #expect(shard.features == [1.5, 2, 3, 4, 5, 6])
+        // "1,5" is one cell: not a number (a decimal comma), named with its row.
+        try scratch.write("w3/X_train.csv", "a,b\n\"1,5\",2\n")
+        do {
+            _ = try ShardLayout.loadFeatures(scratch.folder("w3").appendingPathComponent("X_train.csv").path)
+            Issue.record("a decimal comma was read as a number")
+        } catch let error as DataError {
+            #expect("\(error)".contains("\"1,5\" is not a finite number") && "\(error)".contains("row 2"), "\(error)")
+        }
+        #expect(shard.labelNames.sorted() == ["New\nYork", "Paris, France"])
+
+        try scratch.write("w2/X_train.csv", "a,\"b\n\"\n1,2\n\"3\",4\n")
+        try scratch.write("w2/y_train.csv", "y\n0\n1\n")
+        let second = try ShardLayout.loadShard(scratch.folder("w2"))
+        #expect(second.featureNames == ["a", "b"] && second.features == [1, 2, 3, 4])
+    }
+
+    @Test("an unclosed quote and text after a closing quote are errors naming file and row")
+    func malformed() throws {
+        let scratch = try Scratch()
+        for (text, problem) in [
+            ("a,b\n1,2\n\"3,4\n5,6\n", "never closed"), ("a,b\n1,2\n\"3\"x,4\n", "text after a closing quote"),
+        ] {
+            try scratch.write("bad/X_train.csv", text)
+            do {
+                _ = try ShardLayout.loadFeatures(scratch.folder("bad").appendingPathComponent("X_train.csv").path)
+                Issue.record("\(text) was accepted")
+            } catch let error as DataError {
+                #expect("\(error)".contains(problem) && "\(error)".contains("row 3") && "\(error)".contains("X_train.csv"), "\(error)")
+            }
+        }
+    }
+}

@@ -23,7 +23,7 @@ struct CSVTable {
                 guard let value = parseFloat(field), value.isFinite else {
                     var error = DataError(
                         file: file, row: lineNumber, column: columns[index],
-                        "\"\(String(decoding: field, as: UTF8.self))\" is not a finite number")
+                        "\"\(field)\" is not a finite number")
                     error.cellNotNumeric = true
                     throw error
                 }
@@ -39,80 +39,49 @@ struct CSVTable {
         guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "cannot be read") }
         var cells: [(row: Int, text: String)] = []
         let columns = try forEachRecord(data, file: path) { lineNumber, columns, fields in
-            if fields.count == 1 { cells.append((lineNumber, String(decoding: fields[0], as: UTF8.self).trimmingQuotes)) }
+            if fields.count == 1 { cells.append((lineNumber, fields[0].trimmingCharacters(in: .whitespaces))) }
         }
         return (columns, cells)
     }
 
-    /// Calls `body` with every data record's line number, the header's names and the record's fields
+    /// Calls `body` with every data record's row number, the header's names and the record's fields
     /// (checked to match the header's count); returns the header's names.
     private static func forEachRecord(
-        _ data: Data, file: String,
-        _ body: (Int, [String], [UnsafeBufferPointer<UInt8>]) throws -> Void
+        _ data: Data, file: String, _ body: (Int, [String], [String]) throws -> Void
     ) throws -> [String] {
         var columns: [String] = []
-        var lineNumber = 0
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let bytes = raw.bindMemory(to: UInt8.self)
             // Spreadsheets save "CSV UTF-8" with a byte-order mark; it is not part of the first name.
-            var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
-            while start < bytes.count {
-                var end = start
-                while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
-                lineNumber += 1
-                var lineEnd = end
-                if lineEnd > start && bytes[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
-                let line = UnsafeBufferPointer(rebasing: bytes[start..<lineEnd])
-                start = end + 1
-                if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
-                let fields = split(line)
+            let start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+            try CSVRecords.forEach(bytes, from: start, file: file) { row, fields in
                 if columns.isEmpty {
                     // An empty header cell is named as pandas names it ("Unnamed: 2"), so a file written
                     // with its index column matches what Python clients send for it.
                     columns = fields.enumerated().map { index, field in
-                        let name = normalizedColumnName(String(decoding: field, as: UTF8.self).trimmingQuotes)
+                        let name = normalizedColumnName(field)
                         return name.isEmpty ? "unnamed: \(index)" : name
                     }
                     if let duplicate = Dictionary(grouping: columns, by: { $0 }).first(where: { $0.value.count > 1 }) {
                         throw DataError(file: file, row: 1, column: duplicate.key, "duplicate column name")
                     }
-                    continue
+                    return
                 }
                 guard fields.count == columns.count else {
-                    throw DataError(
-                        file: file, row: lineNumber, "has \(fields.count) cells, the header has \(columns.count)")
+                    throw DataError(file: file, row: row, "has \(fields.count) cells, the header has \(columns.count)")
                 }
-                try body(lineNumber, columns, fields)
+                try body(row, columns, fields)
             }
         }
         guard !columns.isEmpty else { throw DataError(file: file, "is empty (no header row)") }
         return columns
     }
 
-    private static func split(_ line: UnsafeBufferPointer<UInt8>) -> [UnsafeBufferPointer<UInt8>] {
-        var fields: [UnsafeBufferPointer<UInt8>] = []
-        var fieldStart = 0
-        for index in 0...line.count where index == line.count || line[index] == UInt8(ascii: ",") {
-            fields.append(UnsafeBufferPointer(rebasing: line[fieldStart..<index]))
-            fieldStart = index + 1
-        }
-        return fields
-    }
-
-    private static func parseFloat(_ field: UnsafeBufferPointer<UInt8>) -> Float? {
-        var text = String(decoding: field, as: UTF8.self).trimmingCharacters(in: .whitespaces)
-        if text.hasPrefix("\""), text.hasSuffix("\""), text.count >= 2 { text = String(text.dropFirst().dropLast()) }
+    private static func parseFloat(_ field: String) -> Float? {
+        let text = field.trimmingCharacters(in: .whitespaces)
         if text == "True" || text == "true" { return 1 }
         if text == "False" || text == "false" { return 0 }
         return Float(text)
-    }
-}
-
-extension String {
-    fileprivate var trimmingQuotes: String {
-        let trimmed = trimmingCharacters(in: .whitespaces)
-        if trimmed.count >= 2, trimmed.hasPrefix("\""), trimmed.hasSuffix("\"") { return String(trimmed.dropFirst().dropLast()) }
-        return trimmed
     }
 }
 
