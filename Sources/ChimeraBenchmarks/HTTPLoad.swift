@@ -18,7 +18,7 @@ public enum HTTPLoad {
 
         public var requestsPerSecond: Double { Double(latencies.count) / wallSeconds }
         public func percentile(_ p: Double) -> Double {
-            latencies.isEmpty ? .nan : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
+            Summary.percentile(sorted: latencies, p)
         }
     }
 

@@ -29,10 +29,16 @@ public struct Summary: Sendable {
         }
         median = sorted.count % 2 == 1
             ? sorted[sorted.count / 2] : 0.5 * (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2])
-        // nearest-rank percentile, as the C floor computes it
-        let rank = Swift.max(1, Swift.min(sorted.count, Int((0.99 * Double(sorted.count)).rounded(.up))))
-        p99 = sorted[rank - 1]
+        p99 = Summary.percentile(sorted: sorted, 0.99)
         min = sorted[0]
         mean = sorted.reduce(0, +) / Double(sorted.count)
+    }
+
+    /// The nearest-rank percentile (p in 0…1) of sorted samples, as the C floor computes it; NaN for none.
+    /// The one percentile every benchmark and report uses.
+    public static func percentile(sorted: [Double], _ p: Double) -> Double {
+        guard !sorted.isEmpty else { return .nan }
+        let rank = Swift.max(1, Swift.min(sorted.count, Int((p * Double(sorted.count)).rounded(.up))))
+        return sorted[rank - 1]
     }
 }

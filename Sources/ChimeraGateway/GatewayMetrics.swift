@@ -2,6 +2,7 @@ import ChimeraWire
 import CoreMetrics
 import Metrics
 import Prometheus
+import Synchronization
 
 /// The gateway's metrics in Prometheus text: HTTP requests and latencies by route (`RequestMetricsMiddleware`
 /// through swift-metrics), errors by kind, and the master's cluster figures mirrored
@@ -25,11 +26,31 @@ enum GatewayMetrics {
         CoreMetrics.Counter(label: "chimera_gateway_errors_total", dimensions: [("kind", kind), ("status", "\(status)")]).increment()
     }
 
-    /// Mirrors `status` (nil: the master did not answer) into gauges and renders the registry.
+    /// One scrape at a time: a mirrored counter is reset and set again, never seen half-way.
+    static let scrape = Mutex(())
+
+    /// Mirrors `status` (nil: the master did not answer) into gauges (levels) and counters (the
+    /// master's running totals, `_total`), and renders the registry.
     static func render(_ status: Chimera_V1_ClusterStatus?) -> String {
+        scrape.withLock { _ in mirror(status) }
+    }
+
+    private static func mirror(_ status: Chimera_V1_ClusterStatus?) -> String {
         let r = registry
         func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Prometheus.Gauge {
             labels.isEmpty ? r.makeGauge(name: name, help: help) : r.makeGauge(name: name, labels: labels, help: help)
+        }
+        // The master keeps the totals; the counter shows its value (a restarted master starts again
+        // from zero, which Prometheus reads as a counter reset).
+        struct Total {
+            let counter: Prometheus.Counter
+            func set(to value: Double) {
+                counter.reset()
+                counter.increment(by: value)
+            }
+        }
+        func counter(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Total {
+            Total(counter: labels.isEmpty ? r.makeCounter(name: name, help: help) : r.makeCounter(name: name, labels: labels, help: help))
         }
         gauge("chimera_master_up", "1 when the master answered the last scrape").set(to: status == nil ? 0 : 1)
         guard let status else { return r.emitToString() }
@@ -42,22 +63,22 @@ enum GatewayMetrics {
         gauge("chimera_job_iteration", "Completed iterations of the running job").set(to: Double(status.iteration))
         gauge("chimera_job_loss", "Latest training loss of the running job").set(to: status.loss)
         gauge("chimera_iterations_per_second", "Iterations per second of the running job").set(to: status.iterationsPerSecond)
-        gauge("chimera_iterations_total", "Completed parameter-server iterations since the master started")
+        counter("chimera_iterations_total", "Completed parameter-server iterations since the master started")
             .set(to: Double(status.iterationsTotal))
-        gauge("chimera_barrier_wait_seconds_total", "Time workers spent parked at the SSP barrier")
+        counter("chimera_barrier_wait_seconds_total", "Time workers spent parked at the SSP barrier")
             .set(to: status.barrierWaitSeconds)
-        gauge("chimera_master_bytes_sent_total", "Bytes the master sent").set(to: Double(status.bytesSent))
-        gauge("chimera_master_bytes_received_total", "Bytes the master received").set(to: Double(status.bytesReceived))
-        gauge("chimera_master_rejected_messages_total", "Malformed or refused messages").set(to: Double(status.rejectedMessages))
+        counter("chimera_master_bytes_sent_total", "Bytes the master sent").set(to: Double(status.bytesSent))
+        counter("chimera_master_bytes_received_total", "Bytes the master received").set(to: Double(status.bytesReceived))
+        counter("chimera_master_rejected_messages_total", "Malformed or refused messages").set(to: Double(status.rejectedMessages))
         for (kind, count) in status.rejectedByKind {
-            gauge("chimera_master_rejected_by_kind_total", "Rejected messages by kind", [("kind", kind)]).set(to: Double(count))
+            counter("chimera_master_rejected_by_kind_total", "Rejected messages by kind", [("kind", kind)]).set(to: Double(count))
         }
         for (staleness, count) in status.stalenessHistogram.enumerated() {
-            gauge("chimera_staleness_updates_total", "Updates applied k iterations stale", [("staleness", "\(staleness)")])
+            counter("chimera_staleness_updates_total", "Updates applied k iterations stale", [("staleness", "\(staleness)")])
                 .set(to: Double(count))
         }
         for (state, count) in status.jobsByState {
-            gauge("chimera_jobs_total", "Finished jobs by state", [("state", state)]).set(to: Double(count))
+            counter("chimera_jobs_total", "Finished jobs by state", [("state", state)]).set(to: Double(count))
         }
         for worker in status.workers {
             let labels = [("worker", worker.name)]

@@ -382,6 +382,6 @@ struct BenchMasterPredict: ParsableCommand {
         }
         latencies.sort()
         print(String(format: "%d rows × %d requests: median %.3f ms, p99 %.3f ms", rows.count, requests,
-            latencies[latencies.count / 2] * 1e3, latencies[min(latencies.count - 1, latencies.count * 99 / 100)] * 1e3))
+            Summary(latencies).median * 1e3, Summary(latencies).p99 * 1e3))
     }
 }

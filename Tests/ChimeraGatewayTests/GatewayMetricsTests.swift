@@ -32,6 +32,11 @@ extension GatewayTests {
                 #expect(samples.contains { $0.hasPrefix("chimera_staleness_updates_total{staleness=\"0\"}") })
                 #expect(samples.contains { $0.hasPrefix("chimera_worker_clock{worker=\"worker-1\"}") })
                 #expect(samples.contains { $0.contains("chimera_gateway_errors_total") && $0.contains("InvalidJSON") })
+                // Running totals are counters, levels are gauges.
+                for name in ["chimera_iterations_total", "chimera_jobs_total", "chimera_master_bytes_sent_total", "chimera_staleness_updates_total"] {
+                    #expect(text.contains("# TYPE \(name) counter"), "\(name)")
+                }
+                #expect(text.contains("# TYPE chimera_workers_live gauge"))
                 // Requests and latencies by route, from Hummingbird's middleware through swift-metrics.
                 #expect(samples.contains { $0.contains("/v1/chimera/parameter-server/fit") && $0.contains("_count") })
             }
