@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // Layer 0: the C library, as Debian's libzmq3-dev installs it.
@@ -52,28 +54,40 @@ let package = Package(
             name: "ChimeraCluster",
             dependencies: [
                 "ZeroMQ", "ChimeraWire", "ChimeraML", "CProcessShims",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         // SSP tuning runs: sweep configuration, runner, tables and SVG/HTML reports.
         .target(
             name: "ChimeraSweep",
-            dependencies: ["ChimeraCluster", "ChimeraML", "ChimeraWire", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "ChimeraCluster", "ChimeraML", "ChimeraWire", .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        // The predict body's reader: a strict single-pass JSON reader straight into float32 rows (kept
+        // where it beats JSONDecoder and JSONSerialization: `chimera bench json`).
+        .target(
+            name: "ChimeraPredictBody", dependencies: ["ChimeraWire", "ZeroMQ", "CKernels", "ChimeraCluster"],
             swiftSettings: swiftSettings),
         // HTTP gateway (Hummingbird): the Python Chimera's REST API bridged to the master over ZeroMQ.
         .target(
             name: "ChimeraGateway",
             dependencies: [
-                "ChimeraCluster", "ChimeraWire", "ZeroMQ", "CKernels", .product(name: "Hummingbird", package: "hummingbird"),
+                "ChimeraCluster", "ChimeraWire", "ZeroMQ", "CKernels", "ChimeraPredictBody",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings),
         // Benchmarks live apart from tests; the CLI exposes them as `chimera bench`.
-        .target(name: "ChimeraBenchmarks", dependencies: ["ZeroMQ", "ChimeraWire", "ChimeraCluster"], swiftSettings: swiftSettings),
+        .target(
+            name: "ChimeraBenchmarks", dependencies: ["ZeroMQ", "ChimeraWire", "ChimeraCluster", "ChimeraML", "ChimeraPredictBody"],
+            swiftSettings: swiftSettings),
         // A seeded mutation fuzzer for the wire decoders and the predict-body reader (CI runs it for 60 s).
         .executableTarget(
-            name: "ChimeraFuzz", dependencies: ["ChimeraWire", "ZeroMQ", "ChimeraGateway", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            name: "ChimeraFuzz", dependencies: ["ChimeraWire", "ZeroMQ", "ChimeraPredictBody", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: swiftSettings),
         // Helpers shared by the test targets: endpoints per transport, blocking bodies off the pool.
         .target(name: "ChimeraTestSupport", dependencies: ["ZeroMQ", "ChimeraCluster", "ChimeraWire"], swiftSettings: swiftSettings),
@@ -83,15 +97,18 @@ let package = Package(
             dependencies: [
                 "ZeroMQ", "ChimeraWire", "ChimeraML", "ChimeraCluster", "ChimeraBenchmarks", "ChimeraSweep",
                 "ChimeraGateway", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ChimeraMLTests", dependencies: ["ChimeraML"], swiftSettings: swiftSettings),
-        .testTarget(name: "ChimeraClusterTests", dependencies: ["ChimeraCluster", "ChimeraML", "ZeroMQ"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ChimeraClusterTests", dependencies: ["ChimeraCluster", "ChimeraML", "ZeroMQ", "ChimeraWire"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ChimeraGatewayTests",
             dependencies: [
-                "ChimeraGateway", "ChimeraTestSupport", "ChimeraCluster", "chimera", "ChimeraWire",
+                "ChimeraGateway", "ChimeraTestSupport", "ChimeraCluster", "chimera", "ChimeraWire", "ChimeraPredictBody",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),

@@ -1,4 +1,4 @@
-import ChimeraGateway
+import ChimeraPredictBody
 import ChimeraWire
 import Foundation
 import SwiftProtobuf

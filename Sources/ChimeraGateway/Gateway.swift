@@ -1,4 +1,5 @@
 import ChimeraCluster
+import ChimeraPredictBody
 import ChimeraWire
 import Foundation
 public import Hummingbird

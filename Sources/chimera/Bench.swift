@@ -2,7 +2,6 @@ import ArgumentParser
 import ChimeraBenchmarks
 import ChimeraML
 import ChimeraCluster
-import ChimeraGateway
 import ChimeraWire
 import ZeroMQ
 import Foundation
@@ -191,37 +190,7 @@ struct BenchTree: ParsableCommand {
     @Option var repeats = 10
 
     func run() throws {
-        var spec = SyntheticData.Specification()
-        spec.rows = rows
-        spec.features = features
-        let data = SyntheticData.generate(spec)
-        var settings = TreeSettings()
-        settings.maxDepth = maxDepth
-        settings.maxLeafNodes = maxLeafNodes
-        var binning: [Double] = []
-        var growing: [Double] = []
-        var predicting: [Double] = []
-        var leaves = 0
-        for index in 0..<repeats {
-            var start = monotonicSeconds()
-            let bins = FeatureBins(data, maxBins: settings.maxBins)
-            binning.append(monotonicSeconds() - start)
-            let builder = try TreeBuilder(data: data, bins: bins, classes: [0, 1], settings: settings)
-            var random = SplitMix64(seed: UInt64(index))
-            let weights = Bagging.bootstrapWeights(rows: rows, random: &random)
-            start = monotonicSeconds()
-            let tree = builder.fit(weights: weights, random: &random)
-            growing.append(monotonicSeconds() - start)
-            leaves = tree.leafCount
-            start = monotonicSeconds()
-            let predicted = tree.predict(data)
-            predicting.append(monotonicSeconds() - start)
-            precondition(predicted.count == rows * 2)
-        }
-        print(
-            String(
-                format: "%d × %d: binning %.2f ms, growing (%d leaves) %.2f ms, predicting every row %.1f ns per row (best of %d)",
-                rows, features, binning.min()! * 1e3, leaves, growing.min()! * 1e3, predicting.min()! / Double(rows) * 1e9, repeats))
+        print(try MicroBenchmarks.tree(rows: rows, features: features, maxDepth: maxDepth, maxLeafNodes: maxLeafNodes, repeats: repeats))
     }
 }
 
@@ -234,35 +203,8 @@ struct BenchKernel: ParsableCommand {
     @Option var repeats = 20
 
     func run() throws {
-        var spec = SyntheticData.Specification()
-        spec.rows = rows
-        spec.features = features
-        spec.classes = model == "softmax" ? 5 : 2
-        spec.task = model == "linear" ? .regression : .classification
-        let data = SyntheticData.generate(spec)
-        guard let kind = ModelKind(rawValue: model) else { throw CommandError("--model") }
-        let classes: [Float] = kind == .linearRegression ? [] : (0..<spec.classes).map(Float.init)
-        let objective = Objective(kind: kind, features: features, classes: classes)
-        let weights = [Float](repeating: 0.01, count: objective.weightCount)
-        var gradient = weights
-        func best(_ pass: () -> Void) -> Double {
-            (0..<repeats).map { _ in
-                let start = monotonicSeconds()
-                pass()
-                return monotonicSeconds() - start
-            }.min()!
-        }
-        func report(_ label: String, _ seconds: Double) {
-            print(String(format: "%@ %@: %.3f ms per pass, %.2f ns per row (best of %d)", model, label, seconds * 1e3, seconds / Double(rows) * 1e9, repeats))
-        }
-        report("row-major", best { _ = objective.lossAndGradient(weights: weights, data: data, gradient: &gradient) })
-        guard objective.outputs == 1 else { return }
-        let blocked = BlockedRows(data)
-        for threads in [1, 2] {
-            report("blocked, \(threads) thread(s)", best {
-                _ = objective.lossAndGradient(weights: weights, rows: blocked, threads: threads, gradient: &gradient)
-            })
-        }
+        guard let kind = ModelKind(rawValue: model) else { throw ValidationError("--model: linear, logistic, softmax or svm") }
+        print(MicroBenchmarks.kernel(rows: rows, features: features, model: kind, repeats: repeats))
     }
 }
 
@@ -271,90 +213,18 @@ struct BenchCodec: ParsableCommand {
         commandName: "codec", abstract: "Encode + decode of the parameter server's per-round messages (µs per message).")
     @Option var repeats = 20_000
 
-    func run() throws {
-        let gradient = NamedTensor("gradient", .float32([Float](repeating: 0.5, count: 22), shape: [1, 22]))
-        var push = Chimera_V1_GradientPush()
-        push.workerID = 1
-        push.jobID = 3
-        push.clock = 17
-        push.rows = 100
-        push.loss = 0.25
-        push.thenPull = true
-        var header = Chimera_V1_Weights()
-        header.jobID = 3
-        header.version = 17
-        let weights = NamedTensor("weights", .float32([Float](repeating: 0.5, count: 22), shape: [1, 22]))
-        let messages = [
-            ("GradientPush", WireMessage(.gradientPush(push), requestID: 9, tensors: [gradient])),
-            ("Weights", WireMessage(.weights(header), requestID: 9, tensors: [weights])),
-        ]
-        for (name, message) in messages {
-            var encodeBest = Double.infinity
-            var decodeBest = Double.infinity
-            for _ in 0..<5 {
-                var frames: [Frame] = []
-                var start = monotonicSeconds()
-                for _ in 0..<repeats { frames = try WireCodec.encode(message) }
-                encodeBest = min(encodeBest, (monotonicSeconds() - start) / Double(repeats))
-                start = monotonicSeconds()
-                for _ in 0..<repeats { _ = try WireCodec.decode(frames) }
-                decodeBest = min(decodeBest, (monotonicSeconds() - start) / Double(repeats))
-            }
-            print(String(format: "%@, generic codec: encode %.2f µs, decode %.2f µs", name, encodeBest * 1e6, decodeBest * 1e6))
-        }
-        // The round codec the master and workers use for these two messages.
-        let values = [Float](repeating: 0.5, count: 22)
-        let round: [(String, () throws -> [Frame], ([Frame]) -> Bool)] = [
-            ("GradientPush", { try values.withUnsafeBufferPointer { try RoundCodec.encode(push, requestID: 9, update: $0, outputs: 1, stride: 22) } },
-             { RoundCodec.decodePush($0[...]) != nil }),
-            ("Weights", { try values.withUnsafeBufferPointer { try RoundCodec.encode(header, requestID: 9, weights: $0, outputs: 1, stride: 22) } },
-             { RoundCodec.decodeWeights($0[...]) != nil }),
-        ]
-        for (name, encode, decode) in round {
-            var encodeBest = Double.infinity
-            var decodeBest = Double.infinity
-            for _ in 0..<5 {
-                var frames: [Frame] = []
-                var start = monotonicSeconds()
-                for _ in 0..<repeats { frames = try encode() }
-                encodeBest = min(encodeBest, (monotonicSeconds() - start) / Double(repeats))
-                start = monotonicSeconds()
-                for _ in 0..<repeats where !decode(frames) { throw CommandError("the round codec declined its own \(name)") }
-                decodeBest = min(decodeBest, (monotonicSeconds() - start) / Double(repeats))
-            }
-            print(String(format: "%@, round codec: encode %.2f µs, decode %.2f µs", name, encodeBest * 1e6, decodeBest * 1e6))
-        }
-    }
+    func run() throws { print(try MicroBenchmarks.codec(repeats: repeats)) }
 }
 
 struct BenchJSON: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "json", abstract: "Reading a predict body (JSON): the gateway's reader vs Foundation's JSONSerialization.")
+        commandName: "json",
+        abstract: "Reading a predict body (JSON): the gateway's reader vs Foundation's JSONDecoder and JSONSerialization.")
     @Option(help: "A predict body: {\"X_pred_columns\": [...], \"X_pred_rows\": [[...]]}.") var body: String
     @Option var repeats = 200
 
     func run() throws {
-        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: body)))
-        let (rows, columns) = try readPredictBody(bytes, split: false)
-        let numbers = Double(rows * columns)
-        func best(_ read: () throws -> Void) rethrows -> Double {
-            var fastest = Double.infinity
-            for _ in 0..<repeats {
-                let start = monotonicSeconds()
-                try read()
-                fastest = min(fastest, monotonicSeconds() - start)
-            }
-            return fastest
-        }
-        let data = Data(bytes)
-        let foundation = try best { _ = try JSONSerialization.jsonObject(with: data) }
-        print(String(format: "%d × %d body, %d bytes, best of %d", rows, columns, bytes.count, repeats))
-        print(String(format: "Foundation JSONSerialization: %.1f µs (%.1f ns per number)", foundation * 1e6, foundation / numbers * 1e9))
-        for split in [false, true] {
-            let ours = try best { _ = try readPredictBody(bytes, split: split) }
-            print(String(format: "gateway reader%@: %.1f µs (%.1f ns per number), %.0f× Foundation",
-                split ? ", two cores" : "", ours * 1e6, ours / numbers * 1e9, foundation / ours))
-        }
+        print(try MicroBenchmarks.predictBody(try [UInt8](Data(contentsOf: URL(fileURLWithPath: body))), repeats: repeats))
     }
 }
 

@@ -5,6 +5,7 @@ import Testing
 import ChimeraCluster
 
 @testable import ChimeraGateway
+@testable import ChimeraPredictBody
 
 @Suite("Predict body reader")
 struct PredictBodyTests {

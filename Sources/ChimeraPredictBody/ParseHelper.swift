@@ -13,8 +13,8 @@ import ZeroMQ
 /// and then spins briefly for its half, and the event loop spins for the result instead of sleeping.
 /// Spinning is bounded, and only happens for a body read alone (the caller's rule), so under load
 /// it costs nothing.
-final class ParseHelper: @unchecked Sendable {
-    static let shared = ParseHelper()
+public final class ParseHelper: @unchecked Sendable {
+    public static let shared = ParseHelper()
 
     /// How long the woken helper waits for its half before sleeping again.
     private static let spinForJob = 0.000_3
@@ -38,7 +38,7 @@ final class ParseHelper: @unchecked Sendable {
     }
 
     /// Wakes the helper ahead of a `run` (it looks for a job for a short while, then sleeps again).
-    func wakeEarly() {
+    public func wakeEarly() {
         if !awake.exchange(true, ordering: .sequentiallyConsistent) { wakeup.signal() }
     }
 

@@ -4,7 +4,7 @@ import Foundation
 
 /// A strict JSON reader over bytes (RFC 8259): callbacks for objects and arrays, typed scalars, and a
 /// skipper for values nobody asked for. Depth is bounded; every error names its byte offset.
-struct JSONReader {
+public struct JSONReader {
     struct Failure: Error {
         let message: String
     }

@@ -61,7 +61,7 @@ struct FloatRows {
 
 extension JSONReader {
     /// Below this many bytes of rows a second thread costs more than it saves.
-    static let splitBytes = 48 * 1024
+    public static let splitBytes = 48 * 1024
 
     /// Reads a large rows array in two halves at once: this thread from the start to a row boundary
     /// near the middle, another core from there to the end. The second half counts only if the first
