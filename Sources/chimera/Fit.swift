@@ -62,8 +62,7 @@ struct Fit: ParsableCommand {
         }
         // Started as a job and followed: progress on the way, and Ctrl-C or --timeout cancel it.
         request.asynchronous = true
-        let interrupted = StopFlag()
-        TerminationSignals.onTerminate { _ in interrupted.stop() }
+        let interrupted = interruptionFlag()
         let started = try client.fit(request, timeoutMilliseconds: 30_000)
         let id = started.jobID
         logLine(

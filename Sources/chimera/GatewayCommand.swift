@@ -3,6 +3,8 @@ import ChimeraCluster
 import ChimeraGateway
 import Foundation
 import Hummingbird
+import Logging
+import ServiceLifecycle
 
 struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,14 +23,16 @@ struct GatewayCommand: AsyncParsableCommand {
     var tokenFile: String?
     @Flag(help: "Allow listening beyond loopback without a token.") var insecure = false
     @OptionGroup var curve: CurveClientOptions
+    @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
+        logging.bootstrap()
         if let parent { ChildProcess.dieWithParent(originalParent: parent) }
         let options = try gatewayOptions(
             master: master, host: host, port: port, bridgeSize: bridgeSize, maxBodyMib: maxBodyMib, fitTimeout: fitTimeout,
             requestTimeout: requestTimeout, tokenFile: tokenFile, insecure: insecure)
         let bridge = try MasterBridge(endpoint: master, size: bridgeSize, curve: try curve.settings())
-        try await serveGateway(options, bridge: bridge)
+        try await serveGateway(options, bridge: bridge, logger: Logger(label: "chimera.gateway"))
     }
 }
 
@@ -67,21 +71,23 @@ func gatewayOptions(
     return options
 }
 
-/// Serves the gateway until SIGINT/SIGTERM, then stops the bridge.
-func serveGateway(_ options: GatewayOptions, bridge: MasterBridge, flag: String = "--port") async throws {
+/// Serves the gateway, and `alongside` services (an embedded master's loop), until SIGINT/SIGTERM or
+/// until one of them ends; then stops the bridge. `flag` names the port option in errors.
+func serveGateway(
+    _ options: GatewayOptions, bridge: MasterBridge, flag: String = "--port", alongside: [any Service] = [], logger: Logger
+) async throws {
     let host = options.host
     let app = buildGateway(options, bridge: bridge) { port in
         // One machine-readable line on stdout, like the master's.
         print("chimera-gateway url=http://\(host):\(port)")
         fflush(nil)
     }
+    defer { bridge.shutdown() }
     do {
-        try await app.runService()
+        try await runServices([app] + alongside, logger: logger)
     } catch where isAddressInUse(error) {
-        bridge.shutdown()
         throw CommandError(
             "port \(options.port) on \(host) is already in use (another gateway, or chimera local?): choose another "
                 + "\(flag) (\(flag) 0: any free port)")
     }
-    bridge.shutdown()
 }

@@ -71,8 +71,7 @@ struct HTTPFit: AsyncParsableCommand {
         let body = settings.body
         let started = try await connection.call("POST", "/v1/chimera/jobs", body: body)
         guard let id = started["job_id"] as? Int else { throw CommandError("the gateway answered no job id") }
-        let interrupted = StopFlag()
-        TerminationSignals.onTerminate { _ in interrupted.stop() }
+        let interrupted = interruptionFlag()
         logLine("job \(id) started: Ctrl-C cancels it (from elsewhere: chimera http cancel \(id))")
         let progress = ProgressDisplay(total: aggregation ? nil : settings["iterations"]?.integer, label: "job \(id)")
         var status: [String: Any] = started

@@ -4,8 +4,9 @@ import ChimeraGateway
 import ChimeraML
 import Dispatch
 import Foundation
+import Logging
 
-struct Local: ParsableCommand {
+struct Local: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start a master, N workers and a gateway on 127.0.0.1 as child processes; stop them all on Ctrl-C.",
         discussion: "Prints the gateway's URL and streams every process's log with a prefix. If this process is "
@@ -20,6 +21,7 @@ struct Local: ParsableCommand {
     @Option(help: "Master workers port; broadcast and control follow it (0: OS-chosen).") var masterPort = 0
     @Flag(help: "Serve HTTP from the master's process (`chimera master --http-port`) instead of a gateway process: fewer hand-overs per request.")
     var embeddedGateway = false
+    @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard MasterMode(rawValue: mode) != nil else { throw ValidationError("--mode must be parameter-server or aggregation") }
@@ -27,7 +29,17 @@ struct Local: ParsableCommand {
         if let workers, workers < 1 { throw ValidationError("--workers must be ≥ 1") }
     }
 
-    func run() throws {
+    func run() async throws {
+        logging.bootstrap()
+        let logger = Logger(label: "chimera.local")
+        let stop = StopFlag()
+        nonisolated(unsafe) let command = self
+        try await runServices(
+            [BlockingLoopService(name: "chimera-local", stopFlag: stop) { try command.serve(stop: stop, logger: logger) }], logger: logger)
+    }
+
+    /// Starts the cluster and watches it until `stop` (SIGINT, SIGTERM) or until the master or gateway exits.
+    private func serve(stop: StopFlag, logger: Logger) throws {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-local-\(getpid())")
         defer { try? FileManager.default.removeItem(at: scratch) }
         // Two clusters on the default port collide: say so before starting anything.
@@ -42,13 +54,10 @@ struct Local: ParsableCommand {
         let me = "\(getpid())"
         var children: [ChildProcess] = []
         defer { ChildProcess.stopAll(children) }
-        // Installed first: Ctrl-C while the cluster is still starting stops it too.
-        let stop = StopFlag()
-        TerminationSignals.onTerminate { _ in stop.stop() }
 
         let master = try ChildProcess(
             name: "master",
-            arguments: ["master", "--mode", mode, "--port", "\(masterPort)", "--model-dir", scratch.appendingPathComponent("model").path, "--parent", me]
+            arguments: ["master", "--mode", mode, "--port", "\(masterPort)", "--model-dir", scratch.appendingPathComponent("model").path, "--parent", me] + logging.arguments
                 + (embeddedGateway ? ["--http-port", "\(port)"] : []),
             prefix: "[master]", captureOutput: true)
         children.append(master)
@@ -63,7 +72,8 @@ struct Local: ParsableCommand {
             children.append(
                 try ChildProcess(
                     name: name,
-                    arguments: ["worker", "--master", workersEndpoint, "--data", shard.path, "--name", name, "--threads", "\(threads)", "--parent", me],
+                    arguments: ["worker", "--master", workersEndpoint, "--data", shard.path, "--name", name, "--threads", "\(threads)", "--parent", me]
+                        + logging.arguments,
                     prefix: "[\(name)]"))
         }
         // The gateway announces its URL on stdout: the embedded one right after the master's line.
@@ -72,10 +82,10 @@ struct Local: ParsableCommand {
             ? master
             : try ChildProcess(
                 name: "gateway",
-                arguments: ["gateway", "--master", endpoints.control, "--port", "\(port)", "--parent", me],
+                arguments: ["gateway", "--master", endpoints.control, "--port", "\(port)", "--parent", me] + logging.arguments,
                 prefix: "[gateway]", captureOutput: true)
         if !embeddedGateway { children.append(gateway) }
-        if stop.isStopped { return logLine("chimera local: stopping") }
+        if stop.isStopped { return logger.info("stopping") }
         guard let urlLine = gateway.nextLine(timeoutSeconds: 60), urlLine.hasPrefix("chimera-gateway url="),
             let url = urlLine.split(separator: "=", maxSplits: 1).last
         else {
@@ -89,12 +99,12 @@ struct Local: ParsableCommand {
 
         while !stop.isStopped {
             if let dead = children.first(where: { !$0.isRunning && ($0.name == "master" || $0.name == "gateway") }) {
-                logLine("chimera local: \(dead.name) exited; stopping everything")
+                logger.error("\(dead.name) exited; stopping everything")
                 throw ExitCode(1)
             }
             usleep(100_000)
         }
-        logLine("chimera local: stopping")
+        logger.info("stopping")
     }
 
     private func shardFolders(scratch: URL) throws -> [URL] {

@@ -3,6 +3,7 @@ import ChimeraCluster
 import ChimeraGateway
 import ChimeraML
 import Foundation
+import Logging
 import ZeroMQ
 
 struct Master: AsyncParsableCommand {
@@ -40,6 +41,7 @@ struct Master: AsyncParsableCommand {
     @Option(help: "Embedded gateway: file holding the bearer token (or env CHIMERA_GATEWAY_TOKEN).") var httpTokenFile: String?
     @Flag(help: "Embedded gateway: allow listening beyond loopback without a token.") var httpInsecure = false
     @Option(help: "Embedded gateway: largest request body in MiB.") var httpMaxBodyMib = 64
+    @OptionGroup var logging: LoggingOptions
 
     /// Where an embedded gateway reaches the master.
     static let inprocControl = "inproc://chimera-control"
@@ -60,6 +62,8 @@ struct Master: AsyncParsableCommand {
     }
 
     func run() async throws {
+        logging.bootstrap()
+        let logger = Logger(label: "chimera.master")
         if let parent { ChildProcess.dieWithParent(originalParent: parent) }
         var options = MasterOptions()
         options.mode = MasterMode(rawValue: mode)!
@@ -78,7 +82,7 @@ struct Master: AsyncParsableCommand {
         options.maxFrameBytes = maxFrameMib << 20
         options.curve = try curve.settings()
         if !isLoopback(host) && options.curve == nil {
-            logLine("master: warning: listening on \(host) without CURVE: anyone who reaches it can join or fit")
+            logger.warning("listening on \(host) without CURVE: anyone who reaches it can join or fit")
         }
         var gateway: GatewayOptions?
         if let httpPort {
@@ -91,42 +95,33 @@ struct Master: AsyncParsableCommand {
         }
         let master: ChimeraMaster
         do {
-            master = try ChimeraMaster(options: options, log: logLine)
+            master = try ChimeraMaster(options: options, logger: logger)
         } catch let error as ZMQError where error.code == .addressInUse {
             throw CommandError(
                 "\(error.detail) is already in use (another master, or chimera local?): the master takes --port N, N+1 and N+2; "
                     + "choose another --port, or --port 0 for free ports")
         }
-        let stopFlag = master.stopFlag
-        TerminationSignals.onTerminate { _ in stopFlag.stop() }
         let e = master.endpoints
         // One machine-readable line on stdout: tools (chimera local, tests) read the chosen ports here.
         print(MasterAnnouncement(workers: e.workers, broadcast: e.broadcast, control: e.control).line)
         fflush(nil)
-        logLine("master: \(options.mode.rawValue) listening: workers \(e.workers), broadcast \(e.broadcast), control \(e.control)")
-        guard let gateway else {
-            try master.run()
-            return logLine("master: stopped")
-        }
-        let curve = options.curve.map { CurveClientSettings(serverPublicKey: $0.keyPair.publicKey, keyPair: $0.keyPair) }
-        let bridge = try MasterBridge(endpoint: Self.inprocControl, size: gateway.bridgeSize, curve: curve, context: master.context)
+        logger.info("\(options.mode.rawValue) listening: workers \(e.workers), broadcast \(e.broadcast), control \(e.control)")
         // The master's loop on its own thread (the master is used there only; it is stopped through its
-        // Sendable flag), the gateway on the event loops; either ending ends both.
+        // Sendable flag); with an embedded gateway, the gateway on the event loops. Either ending ends both.
         nonisolated(unsafe) let loop = master
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await DedicatedThread.run(name: "chimera-master") { try loop.run() } }
-            group.addTask { try await serveGateway(gateway, bridge: bridge, flag: "--http-port") }
-            defer {
-                stopFlag.stop()
-                group.cancelAll()
-            }
-            try await group.next()
+        let service = BlockingLoopService(name: "chimera-master", stopFlag: master.stopFlag) { try loop.run() }
+        if let gateway {
+            let curve = options.curve.map { CurveClientSettings(serverPublicKey: $0.keyPair.publicKey, keyPair: $0.keyPair) }
+            let bridge = try MasterBridge(endpoint: Self.inprocControl, size: gateway.bridgeSize, curve: curve, context: master.context)
+            try await serveGateway(gateway, bridge: bridge, flag: "--http-port", alongside: [service], logger: logger)
+        } else {
+            try await runServices([service], logger: logger)
         }
-        logLine("master: stopped")
+        logger.info("stopped")
     }
 }
 
-struct Worker: ParsableCommand {
+struct Worker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a worker on one data shard (a folder with X_train.csv and y_train.csv).")
 
@@ -145,18 +140,21 @@ struct Worker: ParsableCommand {
     @Option(help: "Threads sharing each full-batch gradient pass (give a worker the cores it does not share).")
     var threads = 1
     @OptionGroup var curve: CurveClientOptions
+    @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be ≥ 1") }
         guard (data == nil) != (dataRoot == nil) else { throw ValidationError("give exactly one of --data and --data-root") }
     }
 
-    func run() throws {
+    func run() async throws {
+        logging.bootstrap()
+        let logger = Logger(label: "chimera.worker")
         if let parent { ChildProcess.dieWithParent(originalParent: parent) }
         // Held until the process exits: the flock marks the shard as taken.
         let claim = try dataRoot.map { try ShardClaim.claim(root: URL(fileURLWithPath: $0)) }
         let folder = claim?.folder ?? URL(fileURLWithPath: data!)
-        if let claim { logLine("worker: claimed \(claim.folder.path)") }
+        if let claim { logger.info("claimed \(claim.folder.path)") }
         let shard: Dataset
         do {
             shard = try ShardLayout.loadShard(folder)
@@ -176,11 +174,9 @@ struct Worker: ParsableCommand {
         options.straggler.pauseEvery = pauseEvery
         options.straggler.pauseMilliseconds = pauseMs
         options.straggler.seed = stragglerSeed
-        if options.straggler.isActive { logLine("\(options.name): straggler injection: \(options.straggler)") }
-        let node = try WorkerNode(options: options, data: shard, log: logLine)
-        let stopFlag = node.stopFlag
-        TerminationSignals.onTerminate { _ in stopFlag.stop() }
-        try node.run()
+        if options.straggler.isActive { logger.info("straggler injection: \(options.straggler)", metadata: ["worker": "\(options.name)"]) }
+        nonisolated(unsafe) let node = try WorkerNode(options: options, data: shard, logger: logger)
+        try await runServices([BlockingLoopService(name: "chimera-worker", stopFlag: node.stopFlag) { try node.run() }], logger: logger)
         withExtendedLifetime(claim) {}
     }
 }

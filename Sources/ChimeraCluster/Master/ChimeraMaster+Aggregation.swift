@@ -1,6 +1,7 @@
 import ChimeraML
 import ChimeraWire
 import Foundation
+import Logging
 import SwiftProtobuf
 import ZeroMQ
 
@@ -26,7 +27,7 @@ extension ChimeraMaster {
         }
         if request.config.model == .unspecified, request.config.criterion.isEmpty, labels.kind == .continuous {
             configuration.tree.criterion = .squaredError
-            log("master: the fit names no model and the labels are continuous: regression trees")
+            logger.info("the fit names no model and the labels are continuous: regression trees")
         }
         if !labels.classNames.isEmpty && configuration.task != .classification {
             return try refuse(
@@ -47,8 +48,8 @@ extension ChimeraMaster {
         nextJobID += 1
         if !request.asynchronous { current.client = (try copy(peer), requestID) }
         aggregation = current
-        log(
-            "master: job \(current.id) started: bagging \(configuration.task.rawValue) trees (\(configuration.tree.criterion.rawValue)), \(ready.count) workers × \(configuration.treesPerWorker) trees"
+        logger.info(
+            "job \(current.id) started: bagging \(configuration.task.rawValue) trees (\(configuration.tree.criterion.rawValue)), \(ready.count) workers × \(configuration.treesPerWorker) trees"
         )
         try publish(WireMessage(.jobStart(current.start)))
         if request.asynchronous {
@@ -69,7 +70,7 @@ extension ChimeraMaster {
         var refusal: String?
         if result.failed {
             current.failures[name] = result.error.isEmpty ? "failed" : result.error
-            log("master: \(name) failed its fit: \(result.error)")
+            logger.info("\(name) failed its fit: \(result.error)")
         } else {
             do throws(ClusterError) {
                 current.trees[result.workerID] = try decodeMembers(message, for: current)
@@ -77,7 +78,7 @@ extension ChimeraMaster {
                 counters.reject("malformed_tree")
                 refusal = error.description
                 current.failures[name] = error.description
-                log("master: refused the trees of \(name): \(error.description)")
+                logger.info("refused the trees of \(name): \(error.description)")
             }
         }
         aggregation = current
@@ -148,7 +149,7 @@ extension ChimeraMaster {
             do {
                 try fitted.save(to: directory.appendingPathComponent("ensemble.json"), permissions: options.modelFileMode)
             } catch {
-                log("master: could not save ensemble.json: \(error)")
+                logger.info("could not save ensemble.json: \(error)")
             }
         }
         try finishAggregation(state: .succeeded, error: "")
@@ -164,10 +165,9 @@ extension ChimeraMaster {
             WireMessage(
                 .jobStop(Chimera_V1_JobStop.with { $0.jobID = current.id; $0.reason = error.isEmpty ? "done" : error; $0.failed = state == .failed })))
         let outcome = state == .succeeded ? "finished" : (state == .cancelled ? "was cancelled" : "failed: \(error)")
-        log(
-            String(
-                format: "master: job %llu %@: %d trees from %d workers, %.3f s", current.id, outcome, report.members,
-                current.trees.count, report.wallSeconds))
+        logger.info(
+            "\(String(format: "job %llu %@: %d trees from %d workers, %.3f s", current.id, outcome, report.members, current.trees.count, report.wallSeconds))",
+            metadata: ["job": "\(current.id)"])
         guard let client = current.client else { return }
         if state == .failed {
             try reply(to: client.peer, .error(.noWorkers, error, requestID: client.requestID))
@@ -304,7 +304,7 @@ extension ChimeraMaster {
                 .error(.noWorkers, "every worker's prediction failed (\(reasons.joined(separator: "; ")))", requestID: task.requestID))
         }
         if !task.failures.isEmpty || !task.expected.isEmpty {
-            log("master: fan-out prediction averaged without: \((task.failures + task.expected.map { "worker \($0)" }).joined(separator: ", "))")
+            logger.info("fan-out prediction averaged without: \((task.failures + task.expected.map { "worker \($0)" }).joined(separator: ", "))")
         }
         let scale = 1 / Float(task.members)
         try answerPrediction(

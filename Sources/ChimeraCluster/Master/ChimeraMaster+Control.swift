@@ -1,6 +1,7 @@
 import ChimeraML
 import ChimeraWire
 import Foundation
+import Logging
 import SwiftProtobuf
 import ZeroMQ
 
@@ -14,7 +15,7 @@ extension ChimeraMaster {
         default:
             guard peerRole.mayCommand else {
                 counters.reject("forbidden_role")
-                logRejection("forbidden_role", "master: refused a \(message.body?.kindName ?? "?") from a worker's CURVE key")
+                logRejection("forbidden_role", "refused a \(message.body?.kindName ?? "?") from a worker's CURVE key")
                 return try reply(
                     to: peer, .error(.forbidden, "this CURVE key is a worker's: it may not send client requests", requestID: requestID))
             }
@@ -32,7 +33,7 @@ extension ChimeraMaster {
                 return try reply(to: peer, .error(.busy, waiting, requestID: requestID))
             }
             if let plan = interrupted {
-                log("master: the interrupted job \(plan.jobID ?? 0) is abandoned: a new fit was asked for")
+                logger.info("the interrupted job \(plan.jobID ?? 0) is abandoned: a new fit was asked for")
                 interrupted = nil
             }
             if options.mode == .aggregation {
@@ -51,7 +52,7 @@ extension ChimeraMaster {
             // (a key with the client role) may cancel any job.
             guard request.jobToken == jobToken(request.jobID) || (options.curve != nil && peerRole.mayCommand) else {
                 counters.reject("forbidden_cancel")
-                logRejection("forbidden_cancel", "master: refused to cancel job \(request.jobID): no job token")
+                logRejection("forbidden_cancel", "refused to cancel job \(request.jobID): no job token")
                 return try reply(
                     to: peer,
                     .error(
@@ -89,7 +90,7 @@ extension ChimeraMaster {
     func startJob(_ peer: Frame?, _ request: Chimera_V1_FitRequest, _ requestID: UInt64, resume: FittedModel? = nil) throws {
         func refuse(_ code: Chimera_V1_ErrorCode, _ text: String) throws {
             if let peer { return try refuseFit(peer, requestID, code, text) }
-            log("master: cannot resume job \(resume?.jobID ?? 0): \(text)")
+            logger.info("cannot resume job \(resume?.jobID ?? 0): \(text)")
         }
         var configuration: TrainingConfiguration
         if let resume {
@@ -110,7 +111,7 @@ extension ChimeraMaster {
         }
         if resume == nil && request.config.model == .unspecified {
             configuration.model = labels.kind.linearModel
-            log("master: the fit names no model; the labels are \(labels.kind), so \(configuration.model.rawValue)")
+            logger.info("the fit names no model; the labels are \(labels.kind), so \(configuration.model.rawValue)")
         }
         if !labels.classNames.isEmpty && !configuration.model.isClassifier {
             return try refuse(
@@ -170,8 +171,8 @@ extension ChimeraMaster {
         if current.recordTimeline { current.timeline.append(iterationRecord(current)) }
         if let peer, !request.asynchronous { current.client = (try copy(peer), requestID) }
         job = current
-        log(
-            "master: job \(current.id) \(resume == nil ? "started" : "resumed at iteration \(state.completedIterations)"): \(configuration.model.rawValue), \(ready.count) workers (\(ready.map(\.name).joined(separator: ", "))), \(configuration.maxIterations) iterations, staleness \(configuration.staleness.map(String.init) ?? "unbounded")"
+        logger.info(
+            "job \(current.id) \(resume == nil ? "started" : "resumed at iteration \(state.completedIterations)"): \(configuration.model.rawValue), \(ready.count) workers (\(ready.map(\.name).joined(separator: ", "))), \(configuration.maxIterations) iterations, staleness \(configuration.staleness.map(String.init) ?? "unbounded")"
         )
         try publish(
             WireMessage(.jobStart(current.start(startClock: state.completedIterations)), tensors: current.standardizerTensors))
@@ -209,7 +210,7 @@ extension ChimeraMaster {
         guard job != nil else { return }
         if job!.state.backoffs.count > job!.backoffsLogged {
             job!.backoffsLogged = job!.state.backoffs.count
-            log("master: job \(job!.id) backed off (\(job!.backoffsLogged) of \(job!.state.configuration.maxBackoffs)): \(job!.state.backoffs.last!)")
+            logger.info("job \(job!.id) backed off (\(job!.backoffsLogged) of \(job!.state.configuration.maxBackoffs)): \(job!.state.backoffs.last!)")
         }
         if let divergence = job!.state.divergence {
             try finishJob(state: .failed, error: divergence.description, code: .diverged)
@@ -252,11 +253,10 @@ extension ChimeraMaster {
         try publish(
             WireMessage(
                 .jobStop(Chimera_V1_JobStop.with { $0.jobID = current.id; $0.reason = error.isEmpty ? "done" : error; $0.failed = state == .failed })))
-        log(
-            String(
-                format: "master: job %llu %@ after %d iterations, loss %.6g, %.2f s", current.id,
-                state == .succeeded ? "finished" : (state == .cancelled ? "was cancelled" : "failed: \(error)"),
-                current.state.completedIterations, current.state.currentLoss ?? .nan, report.wallSeconds))
+        logger.log(
+            level: state == .failed ? .warning : .info,
+            "\(String(format: "job %llu %@ after %d iterations, loss %.6g, %.2f s", current.id, state == .succeeded ? "finished" : (state == .cancelled ? "was cancelled" : "failed: \(error)"), current.state.completedIterations, current.state.currentLoss ?? .nan, report.wallSeconds))",
+            metadata: ["job": "\(current.id)", "iteration": "\(current.state.completedIterations)"])
         if let client = current.client {
             if state == .failed {
                 try reply(to: client.peer, .error(code, error, requestID: client.requestID))
@@ -287,7 +287,7 @@ extension ChimeraMaster {
         do {
             try fitted.save(to: directory.appendingPathComponent(file), permissions: options.modelFileMode)
         } catch {
-            log("master: could not save \(file): \(error)")
+            logger.info("could not save \(file): \(error)")
         }
     }
 

@@ -1,6 +1,7 @@
 import ChimeraML
 import ChimeraWire
 import Foundation
+import Logging
 
 /// Resuming the job a crashed (or stopped) master left mid-fit: a master started with `--resume`
 /// finds the job's checkpoint, waits for its workers to come back (their heartbeats meet "unknown
@@ -31,7 +32,7 @@ extension ChimeraMaster {
         guard monotonicSeconds() < startedAt + options.resumeWaitSeconds else {
             if !warnedFewWorkers {
                 warnedFewWorkers = true
-                log("master: warning: \(ready) of the \(expected) expected workers are ready after \(Int(options.resumeWaitSeconds)) s; fits go on with those")
+                logger.warning("\(ready) of the \(expected) expected workers are ready after \(Int(options.resumeWaitSeconds)) s; fits go on with those")
             }
             return nil
         }
@@ -44,12 +45,12 @@ extension ChimeraMaster {
         let (back, wanted) = resumeProgress(plan)
         if back.count != resumeReported {
             resumeReported = back.count
-            log("master: job \(plan.jobID ?? 0) waits to resume: \(back.count) of \(wanted) workers back")
+            logger.info("job \(plan.jobID ?? 0) waits to resume: \(back.count) of \(wanted) workers back")
         }
         guard back.count >= wanted || (now >= resumeDeadline && !back.isEmpty) else { return }
         if back.count < wanted {
-            log(
-                "master: warning: job \(plan.jobID ?? 0) resumes with \(back.count) of \(wanted) workers after \(Int(options.resumeWaitSeconds)) s: the missing workers' data is left out until they return"
+            logger.warning(
+                "job \(plan.jobID ?? 0) resumes with \(back.count) of \(wanted) workers after \(Int(options.resumeWaitSeconds)) s: the missing workers' data is left out until they return"
             )
         }
         interrupted = nil
@@ -67,8 +68,8 @@ extension ChimeraMaster {
         resumeDeadline = monotonicSeconds() + options.resumeWaitSeconds
         let names = checkpoint.clocks.keys.sorted()
         let wanted = options.expectWorkers.map { "\($0) workers" } ?? "its workers (\(names.joined(separator: ", ")))"
-        log(
-            "master: job \(checkpoint.jobID ?? 0) was interrupted at iteration \(checkpoint.iterations) of \(checkpoint.configuration.maxIterations); it resumes when \(wanted) are back (at most \(Int(options.resumeWaitSeconds)) s, then with those that are)"
+        logger.info(
+            "job \(checkpoint.jobID ?? 0) was interrupted at iteration \(checkpoint.iterations) of \(checkpoint.configuration.maxIterations); it resumes when \(wanted) are back (at most \(Int(options.resumeWaitSeconds)) s, then with those that are)"
         )
     }
 }

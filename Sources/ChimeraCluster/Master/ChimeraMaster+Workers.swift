@@ -1,6 +1,7 @@
 import ChimeraML
 import ChimeraWire
 import Foundation
+import Logging
 import SwiftProtobuf
 import ZeroMQ
 
@@ -21,7 +22,9 @@ extension ChimeraMaster {
                 let clock = current.state.join(ready.workerID, rows: record.rows)
                 current.failedWorkers.remove(record.name)
                 job = current
-                log("master: \(record.name) joined job \(current.id) at iteration \(clock)")
+                logger.info(
+                "\(record.name) joined job \(current.id) at iteration \(clock)",
+                metadata: ["worker": "\(record.name)", "job": "\(current.id)", "iteration": "\(clock)"])
                 try reply(
                     to: peer,
                     WireMessage(.jobStart(current.start(startClock: clock)), requestID: requestID, tensors: current.standardizerTensors))
@@ -47,12 +50,12 @@ extension ChimeraMaster {
             try handleMemberPrediction(peer, answer, message)
         case .goodbye(let goodbye):
             guard try known(goodbye.workerID, goodbye.session, peer, requestID) else { return }
-            log("master: \(workers[goodbye.workerID]?.name ?? "?") left: \(goodbye.reason)")
+            logger.info("\(workers[goodbye.workerID]?.name ?? "?") left: \(goodbye.reason)")
             try markDead(goodbye.workerID, reason: "left: \(goodbye.reason)")
             try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack()), requestID: requestID))
         default:
             counters.reject("unexpected_body")
-            logRejection("unexpected_body", "master: \(message.body?.kindName ?? "?") is not a worker request")
+            logRejection("unexpected_body", "\(message.body?.kindName ?? "?") is not a worker request")
             try reply(
                 to: peer,
                 .error(.badRequest, "\(message.body?.kindName ?? "?") is not a worker request", requestID: requestID))
@@ -83,7 +86,7 @@ extension ChimeraMaster {
         let requestID = message.control.requestID
         guard peerRole.mayTrain else {
             counters.reject("forbidden_role")
-            logRejection("forbidden_role", "master: refused \(hello.name): its CURVE key is a client's, not a worker's")
+            logRejection("forbidden_role", "refused \(hello.name): its CURVE key is a client's, not a worker's")
             return try reply(to: peer, .error(.forbidden, "this CURVE key is a client's: it may not join training", requestID: requestID))
         }
         let features = hello.featureNames.map(normalizedColumnName)
@@ -104,7 +107,7 @@ extension ChimeraMaster {
                     .unknownColumn,
                     "\(hello.name): columns differ from the cluster's: missing \(missing), unexpected \(extra)",
                     requestID: requestID))
-            log("master: refused \(hello.name): columns differ (missing \(missing), unexpected \(extra))")
+            logger.info("refused \(hello.name): columns differ (missing \(missing), unexpected \(extra))")
             return
         }
         let moments: ColumnMoments?
@@ -128,7 +131,7 @@ extension ChimeraMaster {
         let live = workers.values.reduce(0) { $0 + ($1.alive ? 1 : 0) }
         if live >= options.maxWorkers, workers.values.first(where: { $0.name == hello.name && $0.alive }) == nil {
             counters.reject("too_many_workers")
-            logRejection("too_many_workers", "master: refused \(hello.name): \(live) workers are registered (--max-workers \(options.maxWorkers))")
+            logRejection("too_many_workers", "refused \(hello.name): \(live) workers are registered (--max-workers \(options.maxWorkers))")
             return try reply(
                 to: peer,
                 .error(.limit, "the master has its maximum of \(options.maxWorkers) live workers (--max-workers)", requestID: requestID))
@@ -155,7 +158,7 @@ extension ChimeraMaster {
         welcome.broadcastEndpoint = endpoints.broadcast
         var tensors: [NamedTensor] = []
         if let current = job, let mismatch = labelMismatch(record, joining: current) {
-            log("master: \(hello.name) does not join job \(current.id): \(mismatch); it waits for the next fit")
+            logger.info("\(hello.name) does not join job \(current.id): \(mismatch); it waits for the next fit")
         } else if var current = job {
             let clock = current.state.join(id, rows: Int(hello.rows))
             // Back in the job: its earlier failure is no longer the report's news.
@@ -163,9 +166,11 @@ extension ChimeraMaster {
             welcome.currentJob = current.start(startClock: clock)
             tensors = current.standardizerTensors
             job = current
-            log("master: \(hello.name) joined job \(current.id) at iteration \(clock)")
+            logger.info(
+                    "\(hello.name) joined job \(current.id) at iteration \(clock)",
+                    metadata: ["worker": "\(hello.name)", "job": "\(current.id)", "iteration": "\(clock)"])
         }
-        log("master: \(hello.name) (pid \(hello.pid), \(hello.rows) rows) registered as worker \(id)")
+        logger.info("\(hello.name) (pid \(hello.pid), \(hello.rows) rows) registered as worker \(id)", metadata: ["worker": "\(hello.name)"])
         try reply(to: peer, WireMessage(.welcome(welcome), requestID: requestID, tensors: tensors))
     }
 
@@ -258,7 +263,7 @@ extension ChimeraMaster {
             pushed = try update([objective.outputs, objective.stride])
         } catch {
             counters.reject(error.code.metricLabel)
-            log("master: rejected an update from worker \(push.workerID): \(error.message)")
+            logger.info("rejected an update from worker \(push.workerID): \(error.message)")
             try reply(to: peer, .error(.wrongShape, error.message, requestID: requestID))
             return
         }

@@ -1,6 +1,7 @@
 import ChimeraML
 import ChimeraWire
 import Foundation
+public import Logging
 import SwiftProtobuf
 import Synchronization
 public import ZeroMQ
@@ -17,7 +18,8 @@ public final class ChimeraMaster {
 
     public let endpoints: Endpoints
     let options: MasterOptions
-    let log: (String) -> Void
+    /// swift-log, with `job`, `worker` and `iteration` metadata on the lines that concern one.
+    let logger: Logger
     /// The ZeroMQ context of every master socket: in-process clients of `inprocControlEndpoint` use it.
     public let context: Context
     /// One ROUTER bound to both the workers and the control endpoints (and the in-process one): the
@@ -65,9 +67,9 @@ public final class ChimeraMaster {
     /// Set it (from any thread, e.g. a signal handler) to make `run()` return.
     public let stopFlag = StopFlag()
 
-    public init(options: MasterOptions, log: @escaping (String) -> Void) throws {
+    public init(options: MasterOptions, logger: Logger = Logger(label: "chimera.master")) throws {
         self.options = options
-        self.log = log
+        self.logger = logger
         limits = WireLimits(maxFrameBytes: options.maxFrameBytes)
         peerGuard = PeerGuard(maxMessagesPerSecond: options.maxPeerMessagesPerSecond)
         let context = try Context()
@@ -105,14 +107,14 @@ public final class ChimeraMaster {
             if FileManager.default.fileExists(atPath: url.path) {
                 let loaded = try FittedEnsemble.load(from: url)
                 ensemble = loaded
-                log("master: resumed ensemble.json (\(loaded.ensemble.trees.count) trees)")
+                logger.info("resumed ensemble.json (\(loaded.ensemble.trees.count) trees)")
             }
         } else if options.resume, let directory = options.modelDirectory {
             for file in ["checkpoint.json", "model.json"] {
                 let url = directory.appendingPathComponent(file)
                 if let loaded = try? FittedModel.load(from: url) {
                     model = loaded
-                    log("master: resumed \(file) (\(loaded.model.rawValue), \(loaded.iterations) iterations)")
+                    logger.info("resumed \(file) (\(loaded.model.rawValue), \(loaded.iterations) iterations)")
                     planResume(loaded)
                     break
                 }
@@ -165,13 +167,13 @@ public final class ChimeraMaster {
             (peer, payload) = try WireCodec.splitRoutingEnvelope(frames)
         } catch {
             counters.reject(error.code.metricLabel)
-            logRejection("no_envelope", "master: dropped a message without a routing envelope")
+            logRejection("no_envelope", "dropped a message without a routing envelope")
             return
         }
         guard peerGuard.admit(peer, now: monotonicSeconds()) else {
             // A flood is dropped unanswered: answering it would cost what it is meant to cost.
             counters.reject("rate_limited")
-            logRejection("rate_limited", "master: a peer sent more than \(options.maxPeerMessagesPerSecond) messages in a second: dropped")
+            logRejection("rate_limited", "a peer sent more than \(options.maxPeerMessagesPerSecond) messages in a second: dropped")
             return
         }
         if options.curve != nil { peerRole = PeerRole(userID: frames.last?.metadata("User-Id")) }
@@ -182,7 +184,7 @@ public final class ChimeraMaster {
             message = try WireCodec.decode(payload, limits: limits)
         } catch {
             counters.reject(error.code.metricLabel)
-            logRejection(error.code.metricLabel, "master: rejected a message: \(error)")
+            logRejection(error.code.metricLabel, "rejected a message: \(error)")
             return try reply(to: peer, .error(error.replyCode, error.description))
         }
         if message.body?.isControlRequest == true {
@@ -194,7 +196,8 @@ public final class ChimeraMaster {
 
     /// Logs a rejection, at most one line per kind a second (all are counted in `counters`).
     func logRejection(_ kind: String, _ text: @autoclosure () -> String) {
-        if let line = peerGuard.logLine(kind, text(), now: monotonicSeconds()) { log(line) }  // text() runs only when logged
+        // text() runs only when logged
+        if let line = peerGuard.logLine(kind, text(), now: monotonicSeconds()) { logger.notice("\(line)", metadata: ["kind": "\(kind)"]) }
     }
 
     /// The token of job `id`: given to the client that started it, needed to cancel it.
@@ -214,7 +217,7 @@ public final class ChimeraMaster {
             try router.send(frames)
         } catch {
             guard error.code == .hostUnreachable else { throw error }
-            log("master: peer disconnected before its reply")
+            logger.info("peer disconnected before its reply")
         }
     }
 
@@ -229,7 +232,7 @@ public final class ChimeraMaster {
                 header, requestID: requestID, weights: weights, outputs: outputs, stride: stride, on: router)
             counters.bytesSent += sent + peer.count
         } catch let error as ZMQError where error.code == .hostUnreachable {
-            log("master: peer disconnected before its reply")
+            logger.info("peer disconnected before its reply")
         }
     }
 
@@ -258,7 +261,9 @@ public final class ChimeraMaster {
         pruneDeadWorkers()
         let timeout = Double(options.heartbeatIntervalMilliseconds * options.heartbeatLiveness) / 1000
         for (id, record) in workers where record.alive && record.pendingPull == nil && now - record.lastSeen > timeout {
-            log("master: \(record.name) (worker \(id)) missed \(options.heartbeatLiveness) heartbeats: declared dead")
+            logger.warning(
+                "\(record.name) (worker \(id)) missed \(options.heartbeatLiveness) heartbeats: declared dead",
+                metadata: ["worker": "\(record.name)"])
             try markDead(id, reason: "missed \(options.heartbeatLiveness) heartbeats")
         }
     }

@@ -1,5 +1,6 @@
 public import ChimeraML
 import ChimeraWire
+public import Logging
 import Foundation
 import SwiftProtobuf
 import Synchronization
@@ -35,7 +36,8 @@ public final class WorkerNode {
     /// Seeds bootstraps and mini-batches: the same shard and fit seed give the same model whatever the
     /// worker is called or however the cluster was started.
     let shardDigest: UInt64
-    let log: (String) -> Void
+    /// swift-log, with this worker's name as `worker` metadata (and `job`, `iteration` where they apply).
+    let logger: Logger
     let context: Context
     private let requests: RequestChannel
     /// Set it (from any thread, e.g. a signal handler) to make `run()` return.
@@ -53,11 +55,13 @@ public final class WorkerNode {
     /// shard never changes; packing 200k × 21 rows takes ~5–10 ms of every fit otherwise).
     private var packed: (standardizer: Standardizer?, labelNames: [String], rows: BlockedRows)?
 
-    public init(options: Options, data: Dataset, log: @escaping (String) -> Void) throws {
+    public init(options: Options, data: Dataset, logger: Logger = Logger(label: "chimera.worker")) throws {
         self.options = options
         self.data = data
         shardDigest = data.contentDigest
-        self.log = log
+        var logger = logger
+        logger[metadataKey: "worker"] = "\(options.name)"
+        self.logger = logger
         context = try Context()
         requests = RequestChannel(context: context, endpoint: options.masterEndpoint, curve: options.curve)
     }
@@ -83,7 +87,7 @@ public final class WorkerNode {
                 } catch {
                     // A job this worker cannot run (bad settings, a bad message from the master) ends
                     // here, not the process: the worker stays registered for the next fit.
-                    log("\(options.name): job \(job.start.jobID) stopped: \(error)")
+                    logger.info("job \(job.start.jobID) stopped: \(error)")
                     end = .stopped
                 }
                 switch end {
@@ -94,7 +98,7 @@ public final class WorkerNode {
                 continue
             }
             if heartbeat?.masterForgotUs == true {
-                log("\(options.name): the master does not know this worker (restarted, or it declared us dead); registering again")
+                logger.info("the master does not know this worker (restarted, or it declared us dead); registering again")
                 pendingJob = try register()
                 continue
             }
@@ -103,7 +107,7 @@ public final class WorkerNode {
             do {
                 message = try WireCodec.decode(frames)
             } catch {
-                log("\(options.name): ignored a malformed broadcast: \(error)")
+                logger.info("ignored a malformed broadcast: \(error)")
                 continue
             }
             switch message.body {
@@ -116,7 +120,7 @@ public final class WorkerNode {
             case .memberPredict(let task):
                 try answerMemberPredict(task, message)
             case .shutdown(let shutdown):
-                log("\(options.name): master shut down (\(shutdown.reason))")
+                logger.info("master shut down (\(shutdown.reason))")
                 return
             default:
                 continue
@@ -158,7 +162,7 @@ public final class WorkerNode {
             // Short: a restarted master gets the next hello within about this long.
             let helloTimeout = min(options.requestTimeoutMilliseconds, 2_000)
             guard let reply = try call(WireMessage(.hello(hello), tensors: tensors), timeout: helloTimeout) else {
-                if attempt == 1 || attempt % 6 == 0 { log("\(options.name): waiting for the master at \(options.masterEndpoint)") }
+                if attempt == 1 || attempt % 6 == 0 { logger.info("waiting for the master at \(options.masterEndpoint)") }
                 continue
             }
             switch reply.body {
@@ -172,7 +176,7 @@ public final class WorkerNode {
                     context: context, endpoint: options.masterEndpoint, curve: options.curve, workerID: workerID,
                     session: session, intervalMilliseconds: Int(max(welcome.heartbeatIntervalMs, 50)),
                     liveness: Int(max(welcome.heartbeatLiveness, 1)))
-                log("\(options.name): registered as worker \(workerID) (\(data.rows) rows, \(data.columns) features)")
+                logger.info("registered as worker \(workerID) (\(data.rows) rows, \(data.columns) features)")
                 if welcome.hasCurrentJob {
                     return (welcome.currentJob, try standardizer(from: reply))
                 }
@@ -180,7 +184,7 @@ public final class WorkerNode {
             case .error(let error) where error.code == .nameInUse:
                 // Another process holds the name; it may be this worker's own crashed predecessor,
                 // which the master declares dead after the heartbeat timeout. Wait, and say why.
-                if attempt == 1 || attempt % 10 == 0 { log("\(options.name): \(error.message)") }
+                if attempt == 1 || attempt % 10 == 0 { logger.info("\(error.message)") }
                 usleep(500_000)
             case .error(let error):
                 throw ClusterError("\(options.name): the master refused us: \(error.message)")
@@ -247,14 +251,14 @@ public final class WorkerNode {
         let configuration = try TrainingConfiguration(wire: start.config)
         let features = start.featureNames
         guard features == self.data.featureNames else {
-            log("\(options.name): job \(start.jobID) uses other columns than this shard; skipping it")
+            logger.info("job \(start.jobID) uses other columns than this shard; skipping it")
             return .stopped
         }
         let data: Dataset
         do {
             data = try labelled(for: start)
         } catch {
-            log("\(options.name): job \(start.jobID): \(error); skipping it")
+            logger.info("job \(start.jobID): \(error); skipping it")
             return .stopped
         }
         let classes = start.classes.map(Float.init)
@@ -271,7 +275,7 @@ public final class WorkerNode {
         let localSGD = LocalSGD(objective: objective, configuration: configuration)
         var clock = Int(start.startClock)
         var stragglerRandom = SplitMix64(seed: options.straggler.seed ^ options.name.hashValueStable)
-        log("\(options.name): job \(start.jobID) from iteration \(clock)")
+        logger.info("job \(start.jobID) from iteration \(clock)")
         heartbeat?.update(jobID: start.jobID, clock: UInt64(clock))
         // Read once: each access to `options` inside the loop copied the whole struct (strings, keys).
         let straggler = options.straggler
@@ -323,18 +327,17 @@ public final class WorkerNode {
                 } catch let error as WireError {
                     // Weights this worker cannot use: it says so with a non-finite loss (the master
                     // ends or backs off the fit) instead of leaving the job or the process.
-                    log("\(options.name): job \(start.jobID): unusable weights from the master (\(error.message)); reporting")
+                    logger.info("job \(start.jobID): unusable weights from the master (\(error.message)); reporting")
                     taken = .unusable
                 }
                 switch taken {
                 case .weights: break
                 case .unusable: unusable = true
                 case .done:
-                    log(
-                        String(
-                            format: "%@: job %llu done: %d iterations here, compute %.3f s, messaging and barrier %.3f s",
-                            options.name, start.jobID, iterationsHere, computeSeconds,
-                            monotonicSeconds() - jobBegan - computeSeconds))
+                    let summary = String(
+                        format: "job %llu done: %d iterations here, compute %.3f s, messaging and barrier %.3f s", start.jobID,
+                        iterationsHere, computeSeconds, monotonicSeconds() - jobBegan - computeSeconds)
+                    logger.info("\(summary)", metadata: ["job": "\(start.jobID)", "iteration": "\(clock)"])
                     return .finished
                 case .refused(let message):
                     return try handleRefusal(message)
@@ -368,7 +371,7 @@ public final class WorkerNode {
             }
             let passSeconds = monotonicSeconds() - computeStart
             computeSeconds += passSeconds
-            if let refusal = scheduling.observe(passSeconds: passSeconds) { log("\(options.name): \(refusal)") }
+            if let refusal = scheduling.observe(passSeconds: passSeconds) { logger.info("\(refusal)") }
             iterationsHere += 1
             let extra = straggler.extraSeconds(
                 compute: passSeconds, baseDelay: baseDelay,
@@ -506,22 +509,22 @@ public final class WorkerNode {
             if delay > 0 { usleep(UInt32(min(delay, 3_600_000)) * 1000) }
             tensors = trees.enumerated().map { NamedTensor("tree.\($0.offset)", .bytes(TreeCodec.encode($0.element))) }
             members = TreeEnsemble(task: configuration.task, featureNames: data.featureNames, classes: classes, trees: trees)
-            log(
-                String(
-                    format: "%@: job %llu: fitted %d trees (%d leaves) in %.3f s", options.name, start.jobID, trees.count,
-                    trees.reduce(0) { $0 + $1.leafCount }, monotonicSeconds() - began))
+            let summary = String(
+                format: "job %llu: fitted %d trees (%d leaves) in %.3f s", start.jobID, trees.count,
+                trees.reduce(0) { $0 + $1.leafCount }, monotonicSeconds() - began)
+            logger.info("\(summary)", metadata: ["job": "\(start.jobID)"])
         } catch {
             result.failed = true
             result.error = "\(error)"
-            log("\(options.name): job \(start.jobID) failed: \(error)")
+            logger.info("job \(start.jobID) failed: \(error)")
         }
         result.seconds = monotonicSeconds() - began
         guard let reply = try call(WireMessage(.workerResult(result), tensors: tensors), timeout: options.requestTimeoutMilliseconds)
         else {
-            log("\(options.name): the master did not acknowledge the trees of job \(start.jobID)")
+            logger.info("the master did not acknowledge the trees of job \(start.jobID)")
             return
         }
-        if case .error(let error) = reply.body { log("\(options.name): the master refused the trees: \(error.message)") }
+        if case .error(let error) = reply.body { logger.info("the master refused the trees: \(error.message)") }
     }
 
     /// Fan-out prediction: the mean of this worker's members on the broadcast rows.
@@ -555,7 +558,7 @@ public final class WorkerNode {
     /// An Error reply during a job: re-register when the master forgot us, otherwise stop this job.
     private func handleRefusal(_ reply: WireMessage) throws -> JobEnd {
         guard case .error(let error) = reply.body else { return .stopped }
-        log("\(options.name): master refused: \(error.message)")
+        logger.info("master refused: \(error.message)")
         return error.code == .unknownWorker || error.code == .stale ? .reRegister : .stopped
     }
 
@@ -593,11 +596,11 @@ public final class WorkerNode {
     private func abandonedWait(job: UInt64) -> JobEnd {
         if isStopping { return .stopped }
         if heartbeat?.masterSilent == true {
-            log("\(options.name): job \(job): the master stopped answering; registering again")
+            logger.info("job \(job): the master stopped answering; registering again")
         } else if heartbeat?.masterForgotUs == true {
-            log("\(options.name): job \(job): the master does not know this worker (restarted?); registering again")
+            logger.info("job \(job): the master does not know this worker (restarted?); registering again")
         } else {
-            log("\(options.name): job \(job): no reply from the master; registering again")
+            logger.info("job \(job): no reply from the master; registering again")
         }
         return .reRegister
     }
