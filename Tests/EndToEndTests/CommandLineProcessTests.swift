@@ -93,4 +93,47 @@ struct CommandLineProcessTests {
             #expect(!bad.stderr.contains("Usage:"))
         }
     }
+
+    @Test("--log-format json writes one object per line with level, label and metadata; SIGTERM stops a master and a worker gracefully")
+    func jsonLogsAndGracefulShutdown() async throws {
+        try await blocking {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-logs-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let masterLog = folder.appendingPathComponent("master.log")
+            let workerLog = folder.appendingPathComponent("worker.log")
+            let master = try ChildProcess(
+                name: "master", arguments: ["master", "--port", "0", "--log-format", "json", "--log-level", "debug"],
+                captureOutput: true, executable: try chimeraExecutable(), logFile: masterLog)
+            let line = try #require(master.nextLine(timeoutSeconds: 30))
+            let endpoints = try #require(MasterAnnouncement(line: line))
+            let worker = try ChildProcess(
+                name: "worker",
+                arguments: [
+                    "worker", "--master", endpoints.workers, "--data", Self.breastCancer.appendingPathComponent("worker-1").path,
+                    "--name", "w1", "--log-format", "json",
+                ],
+                captureOutput: true, executable: try chimeraExecutable(), logFile: workerLog)
+            let client = try MasterClient(endpoint: endpoints.control)
+            let deadline = Date().addingTimeInterval(30)
+            while try client.status().workers.filter(\.ready).isEmpty, Date() < deadline { usleep(20_000) }
+            worker.send(signal: SIGTERM)
+            #expect(worker.wait(timeoutSeconds: 20) == 0)
+            master.send(signal: SIGTERM)
+            #expect(master.wait(timeoutSeconds: 20) == 0)
+
+            func objects(_ url: URL) throws -> [[String: Any]] {
+                try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map { line in
+                    let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                    return try #require(object, "not a JSON object: \(line)")
+                }
+            }
+            let masterLines = try objects(masterLog)
+            #expect(masterLines.contains { $0["message"] as? String == "stopped" && $0["label"] as? String == "chimera.master" })
+            #expect(masterLines.contains { ($0["message"] as? String)?.contains("registered as worker") == true && $0["worker"] as? String == "w1" })
+            #expect(masterLines.allSatisfy { $0["time"] is String && $0["level"] is String })
+            let workerLines = try objects(workerLog)
+            #expect(workerLines.contains { ($0["message"] as? String)?.hasPrefix("registered as worker") == true && $0["worker"] as? String == "w1" })
+        }
+    }
 }
