@@ -18,7 +18,7 @@ extension ChimeraMaster {
         } catch {
             return try refuse(.badRequest, error.description)
         }
-        let ready = readyWorkers
+        let ready = membership.ready
         guard let first = ready.first else { return try refuse(.noWorkers, "no worker is connected") }
         let labels: JobLabels
         switch jobLabels(ready) {
@@ -125,7 +125,7 @@ extension ChimeraMaster {
         }
         for (taskID, var task) in fanOuts where task.expected.contains(id) {
             task.expected.remove(id)
-            task.failures.append("\(workers[id]?.name ?? "worker \(id)"): \(reason)")
+            task.failures.append("\(membership[id]?.name ?? "worker \(id)"): \(reason)")
             fanOuts[taskID] = task
             try completeFanOutIfReady(taskID)
         }
@@ -242,7 +242,7 @@ extension ChimeraMaster {
 
     private func startFanOut(_ peer: Frame, requestID: UInt64, data: Dataset, probabilities: Bool, fitted: FittedEnsemble) throws {
         let names = Set(fitted.membersByWorker.keys)
-        let expected = Set(workers.values.filter { $0.alive && $0.subscribed && names.contains($0.name) }.map(\.id))
+        let expected = membership.subscribed(named: names)
         guard !expected.isEmpty else {
             return try reply(
                 to: peer, .error(.noWorkers, "no worker holding members of the ensemble is connected", requestID: requestID))
@@ -272,7 +272,7 @@ extension ChimeraMaster {
         guard var task = fanOuts[answer.taskID], task.expected.remove(answer.workerID) != nil, let fitted = ensemble else {
             return
         }
-        let name = workers[answer.workerID]?.name ?? "worker \(answer.workerID)"
+        let name = membership[answer.workerID]?.name ?? "worker \(answer.workerID)"
         if answer.failed {
             task.failures.append("\(name): \(answer.error)")
         } else {
@@ -298,7 +298,7 @@ extension ChimeraMaster {
         guard task.expected.isEmpty || expired else { return }
         fanOuts[taskID] = nil
         guard task.members > 0, let fitted = ensemble else {
-            let reasons = task.failures + task.expected.map { "\(workers[$0]?.name ?? "worker \($0)"): no answer in time" }
+            let reasons = task.failures + task.expected.map { "\(membership[$0]?.name ?? "worker \($0)"): no answer in time" }
             return try reply(
                 to: task.peer,
                 .error(.noWorkers, "every worker's prediction failed (\(reasons.joined(separator: "; ")))", requestID: task.requestID))

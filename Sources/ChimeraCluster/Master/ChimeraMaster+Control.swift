@@ -79,8 +79,6 @@ extension ChimeraMaster {
 
     // MARK: Jobs
 
-    /// Workers that completed the broadcast handshake, in id order: the participants of a new job.
-    var readyWorkers: [WorkerRecord] { workers.values.filter { $0.alive && $0.subscribed }.sorted { $0.id < $1.id } }
 
     func refuseFit(_ peer: Frame, _ requestID: UInt64, _ code: Chimera_V1_ErrorCode, _ text: String) throws {
         try reply(to: peer, .error(code, text, requestID: requestID))
@@ -102,7 +100,7 @@ extension ChimeraMaster {
                 return try refuse(.badRequest, error.description)
             }
         }
-        let ready = readyWorkers
+        let ready = membership.ready
         guard let first = ready.first else { return try refuse(.noWorkers, "no worker is connected") }
         let labels: JobLabels
         switch jobLabels(ready) {
@@ -156,8 +154,8 @@ extension ChimeraMaster {
             configuration: configuration, objective: objective, initialWeights: initial, startIteration: resume?.iterations ?? 0)
         for record in ready {
             _ = state.join(record.id, rows: record.rows)
-            workers[record.id]?.barrierWaitSeconds = 0
-            workers[record.id]?.lastClock = 0
+            membership[record.id]?.barrierWaitSeconds = 0
+            membership[record.id]?.lastClock = 0
         }
         let id = resume?.jobID ?? nextJobID
         var current = Job(
@@ -274,7 +272,7 @@ extension ChimeraMaster {
 
     private func fittedModel(_ current: Job, finished: Bool) -> FittedModel {
         var clocks: [String: Int] = [:]
-        for (id, clock) in current.state.barrier.clocks { clocks[workers[id]?.name ?? "\(id)"] = clock }
+        for (id, clock) in current.state.barrier.clocks { clocks[membership[id]?.name ?? "\(id)"] = clock }
         return FittedModel(
             model: current.state.configuration.model, weights: current.state.weights, featureNames: current.featureNames,
             classes: current.classes, standardizer: current.standardizer, configuration: current.state.configuration,
@@ -293,10 +291,7 @@ extension ChimeraMaster {
 
     /// Every live worker and the 256 most recently seen dead ones (a status answer stays small).
     func workerClocks(_ current: Job?) -> [Chimera_V1_WorkerClock] {
-        var listed = workers.values.filter(\.alive)
-        let dead = workers.values.filter { !$0.alive }
-        listed += dead.count <= 256 ? dead : Array(dead.sorted { $0.lastSeen > $1.lastSeen }.prefix(256))
-        return listed.sorted { $0.id < $1.id }.map { record in
+        membership.listing(deadLimit: 256).map { record in
             Chimera_V1_WorkerClock.with {
                 $0.workerID = record.id
                 $0.name = record.name
@@ -318,7 +313,7 @@ extension ChimeraMaster {
             let clocks = current.state.barrier.clocks.sorted { $0.key < $1.key }
             $0.workerIds = clocks.map(\.key)
             $0.clocks = clocks.map { UInt64($0.value) }
-            $0.barrierWaitSeconds = workers.values.reduce(0) { $0 + $1.barrierWaitSeconds }
+            $0.barrierWaitSeconds = membership.barrierWaitSeconds
             if current.recordWeights { $0.weights = current.state.weights }
         }
     }
@@ -332,7 +327,7 @@ extension ChimeraMaster {
             $0.wallSeconds = wall
             $0.secondsPerIteration = iterations > 0 ? wall / Double(iterations) : 0
             $0.clocks = workerClocks(current)
-            $0.barrierWaitSeconds = workers.values.reduce(0) { $0 + $1.barrierWaitSeconds }
+            $0.barrierWaitSeconds = membership.barrierWaitSeconds
             $0.stalenessHistogram = current.state.stalenessHistogram.map(UInt64.init)
             $0.bytesSent = UInt64(counters.bytesSent - current.bytesAtStart.sent)
             $0.bytesReceived = UInt64(counters.bytesReceived - current.bytesAtStart.received)
@@ -364,7 +359,7 @@ extension ChimeraMaster {
                 $0.iterationsPerSecond = elapsed > 0 ? Double(current.state.completedIterations) / elapsed : 0
             }
             $0.stalenessHistogram = MasterCounters.sum(counters.staleness, job?.state.stalenessHistogram ?? []).map(UInt64.init)
-            $0.barrierWaitSeconds = counters.barrierWaitSeconds + (job == nil ? 0 : workers.values.reduce(0) { $0 + $1.barrierWaitSeconds })
+            $0.barrierWaitSeconds = counters.barrierWaitSeconds + (job == nil ? 0 : membership.barrierWaitSeconds)
             $0.jobsByState = counters.jobsByState.mapValues(UInt64.init)
         }
     }

@@ -10,7 +10,7 @@ import Logging
 extension ChimeraMaster {
     /// The checkpoint's workers that are registered and ready again, and how many the resume waits for.
     func resumeProgress(_ plan: FittedModel) -> (back: [String], wanted: Int) {
-        let ready = readyWorkers.map(\.name)
+        let ready = membership.ready.map(\.name)
         if let expected = options.expectWorkers { return (ready, expected) }
         let names = Set(plan.clocks.keys)
         return (ready.filter(names.contains), names.count)
@@ -27,7 +27,7 @@ extension ChimeraMaster {
     /// over). A master restarted under its clients would otherwise train on whoever came back first.
     func expectedWorkersWaitText() -> String? {
         guard let expected = options.expectWorkers else { return nil }
-        let ready = readyWorkers.count
+        let ready = membership.ready.count
         guard ready < expected else { return nil }
         guard monotonicSeconds() < startedAt + options.resumeWaitSeconds else {
             if !warnedFewWorkers {

@@ -14,9 +14,9 @@ extension ChimeraMaster {
             try handleHello(peer, hello, message)
         case .subscriptionReady(let ready):
             guard try known(ready.workerID, ready.session, peer, requestID) else { return }
-            workers[ready.workerID]?.subscribed = true
+            membership[ready.workerID]?.subscribed = true
             // A worker that registered just before a fit started missed its JobStart: hand it over now.
-            if var current = job, current.state.clock(of: ready.workerID) == nil, let record = workers[ready.workerID],
+            if var current = job, current.state.clock(of: ready.workerID) == nil, let record = membership[ready.workerID],
                 labelMismatch(record, joining: current) == nil
             {
                 let clock = current.state.join(ready.workerID, rows: record.rows)
@@ -50,7 +50,7 @@ extension ChimeraMaster {
             try handleMemberPrediction(peer, answer, message)
         case .goodbye(let goodbye):
             guard try known(goodbye.workerID, goodbye.session, peer, requestID) else { return }
-            logger.info("\(workers[goodbye.workerID]?.name ?? "?") left: \(goodbye.reason)")
+            logger.info("\(membership[goodbye.workerID]?.name ?? "?") left: \(goodbye.reason)")
             try markDead(goodbye.workerID, reason: "left: \(goodbye.reason)")
             try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack()), requestID: requestID))
         default:
@@ -66,20 +66,19 @@ extension ChimeraMaster {
     /// answers UNKNOWN_WORKER (a worker that was forgotten says hello again; another peer cannot act
     /// for it).
     private func known(_ id: UInt32, _ session: UInt64, _ peer: Frame, _ requestID: UInt64) throws -> Bool {
-        guard let record = workers[id], record.alive else {
+        switch membership.identify(id, session: session, now: monotonicSeconds()) {
+        case .known:
+            return true
+        case .unknown:
             counters.reject("unknown_worker")
             try reply(to: peer, .error(.unknownWorker, "worker \(id) is not registered: send WorkerHello", requestID: requestID))
-            return false
-        }
-        guard record.session == session else {
+        case .wrongSession:
             counters.reject("wrong_session")
             try reply(
                 to: peer,
                 .error(.unknownWorker, "worker \(id): the session is not this registration's (send WorkerHello)", requestID: requestID))
-            return false
         }
-        record.lastSeen = monotonicSeconds()
-        return true
+        return false
     }
 
     private func handleHello(_ peer: Frame, _ hello: Chimera_V1_WorkerHello, _ message: WireMessage) throws {
@@ -89,67 +88,36 @@ extension ChimeraMaster {
             logRejection("forbidden_role", "refused \(hello.name): its CURVE key is a client's, not a worker's")
             return try reply(to: peer, .error(.forbidden, "this CURVE key is a client's: it may not join training", requestID: requestID))
         }
-        let features = hello.featureNames.map(normalizedColumnName)
-        guard !hello.name.isEmpty, !features.isEmpty, hello.rows > 0 else {
-            counters.reject("bad_hello")
-            try reply(to: peer, .error(.badRequest, "hello needs a name, feature names and rows", requestID: requestID))
-            return
-        }
-        // Every worker must hold the same columns as the others (and as the running job).
-        let reference = job?.featureNames ?? workers.values.first { $0.alive && $0.name != hello.name }?.featureNames
-        if let reference, reference != features {
-            counters.reject("mismatched_columns")
-            let missing = Set(reference).subtracting(features).sorted()
-            let extra = Set(features).subtracting(reference).sorted()
-            try reply(
-                to: peer,
-                .error(
-                    .unknownColumn,
-                    "\(hello.name): columns differ from the cluster's: missing \(missing), unexpected \(extra)",
-                    requestID: requestID))
-            logger.info("refused \(hello.name): columns differ (missing \(missing), unexpected \(extra))")
-            return
-        }
         let moments: ColumnMoments?
         do throws(WireError) {
-            moments = try Self.columnMoments(message, features: features.count, rows: hello.rows)
+            moments = try Self.columnMoments(message, features: hello.featureNames.count, rows: hello.rows)
         } catch {
             // Sums that were sent but are unusable are an error now, not a refused fit later.
             counters.reject("bad_hello")
             try reply(to: peer, .error(.badRequest, "\(hello.name): \(error.message)", requestID: requestID))
             return
         }
-        // A worker restarted under the same name takes over its old identity; another live process
-        // under a name in use waits (two processes sharing one identity would push twice per round).
-        if let holder = workers.values.first(where: { $0.name == hello.name && $0.alive }),
-            let refusal = nameInUse(holder, hello)
-        {
-            counters.reject("name_in_use")
-            try reply(to: peer, .error(.nameInUse, refusal, requestID: requestID))
-            return
+        let facts = Membership.Hello(
+            name: hello.name, featureNames: hello.featureNames.map(normalizedColumnName), rows: Int(clamping: hello.rows),
+            labels: hello.labelValues.map(Float.init), labelNames: hello.labelNames, moments: moments, pid: hello.pid, host: hello.host)
+        let now = monotonicSeconds()
+        let admission: Membership.Admission
+        switch membership.admit(facts, reference: job?.featureNames, now: now) {
+        case .failure(let refusal):
+            counters.reject(refusal.metric)
+            let text = refusal.message(name: hello.name, maxWorkers: options.maxWorkers)
+            if case .full = refusal {
+                logRejection(refusal.metric, "refused \(hello.name): \(membership.live) workers are registered (--max-workers \(options.maxWorkers))")
+            } else if case .columnsDiffer = refusal {
+                logger.info("refused \(hello.name): \(text)")
+            }
+            return try reply(to: peer, .error(refusal.code, text, requestID: requestID))
+        case .success(let admitted):
+            admission = admitted
         }
-        let live = workers.values.reduce(0) { $0 + ($1.alive ? 1 : 0) }
-        if live >= options.maxWorkers, workers.values.first(where: { $0.name == hello.name && $0.alive }) == nil {
-            counters.reject("too_many_workers")
-            logRejection("too_many_workers", "refused \(hello.name): \(live) workers are registered (--max-workers \(options.maxWorkers))")
-            return try reply(
-                to: peer,
-                .error(.limit, "the master has its maximum of \(options.maxWorkers) live workers (--max-workers)", requestID: requestID))
-        }
-        pruneDeadWorkers(keeping: hello.name)
-        let id: UInt32
-        if let previous = workers.values.first(where: { $0.name == hello.name }) {
-            id = previous.id
-            if previous.alive { try markDead(id, reason: "restarted") }
-        } else {
-            id = nextWorkerID
-            nextWorkerID += 1
-        }
-        let record = WorkerRecord(
-            id: id, name: hello.name, rows: Int(hello.rows), featureNames: features, labels: hello.labelValues.map(Float.init),
-            labelNames: Array(Set(hello.labelNames)).sorted(), moments: moments, pid: hello.pid, host: hello.host,
-            lastSeen: monotonicSeconds(), session: UInt64.random(in: 1...UInt64.max))
-        workers[id] = record
+        if admission.restarting { try markDead(admission.id, reason: "restarted") }
+        let record = membership.register(facts, as: admission, session: UInt64.random(in: 1...UInt64.max), now: now)
+        let id = record.id
         var welcome = Chimera_V1_Welcome()
         welcome.workerID = id
         welcome.session = record.session
@@ -160,45 +128,18 @@ extension ChimeraMaster {
         if let current = job, let mismatch = labelMismatch(record, joining: current) {
             logger.info("\(hello.name) does not join job \(current.id): \(mismatch); it waits for the next fit")
         } else if var current = job {
-            let clock = current.state.join(id, rows: Int(hello.rows))
+            let clock = current.state.join(id, rows: record.rows)
             // Back in the job: its earlier failure is no longer the report's news.
             current.failedWorkers.remove(hello.name)
             welcome.currentJob = current.start(startClock: clock)
             tensors = current.standardizerTensors
             job = current
             logger.info(
-                    "\(hello.name) joined job \(current.id) at iteration \(clock)",
-                    metadata: ["worker": "\(hello.name)", "job": "\(current.id)", "iteration": "\(clock)"])
+                "\(hello.name) joined job \(current.id) at iteration \(clock)",
+                metadata: ["worker": "\(hello.name)", "job": "\(current.id)", "iteration": "\(clock)"])
         }
         logger.info("\(hello.name) (pid \(hello.pid), \(hello.rows) rows) registered as worker \(id)", metadata: ["worker": "\(hello.name)"])
         try reply(to: peer, WireMessage(.welcome(welcome), requestID: requestID, tensors: tensors))
-    }
-
-    /// Forgets workers dead for longer than the retention (a crowd of one-off hellos must not stay
-    /// forever), and the oldest dead ones at once when there are more records than the cap allows.
-    func pruneDeadWorkers(keeping name: String? = nil) {
-        let now = monotonicSeconds()
-        let liveness = Double(options.heartbeatIntervalMilliseconds * options.heartbeatLiveness) / 1000
-        let retention = max(60, 10 * liveness)
-        // A dead worker has left the job's barrier already (markDead): none is still needed by a job.
-        var dead = workers.values.filter { !$0.alive && $0.name != name }
-        guard !dead.isEmpty else { return }
-        for record in dead where now - record.lastSeen > retention { workers[record.id] = nil }
-        let excess = workers.count - 2 * options.maxWorkers
-        guard excess > 0 else { return }
-        dead = dead.filter { workers[$0.id] != nil }.sorted { $0.lastSeen < $1.lastSeen }
-        for record in dead.prefix(excess) { workers[record.id] = nil }
-    }
-
-    /// Why `hello` may not take the name `holder` (a live worker) holds: it comes from another process
-    /// (pid or host differ). Nil when it is the same process registering again, or when either side
-    /// sent no pid (then it cannot be told apart from a restart, which takes the name over).
-    func nameInUse(_ holder: WorkerRecord, _ hello: Chimera_V1_WorkerHello) -> String? {
-        guard holder.pid != 0, hello.pid != 0, holder.pid != hello.pid || holder.host != hello.host else { return nil }
-        let seen = monotonicSeconds() - holder.lastSeen
-        return String(
-            format: "a worker named %@ is registered (pid %u on %@, seen %.1f s ago): this one waits until it leaves or is declared dead; give it another name to run both",
-            hello.name, holder.pid, holder.host.isEmpty ? "?" : holder.host, seen)
     }
 
     /// The hello's column sums (float64, or float32, `[features]` each), nil when it sent none.
@@ -230,7 +171,7 @@ extension ChimeraMaster {
                     .weights(Chimera_V1_Weights.with { $0.jobID = pull.jobID; $0.done = true }), requestID: requestID))
             return
         }
-        workers[pull.workerID]?.pendingPull = WorkerRecord.PendingPull(
+        membership[pull.workerID]?.pendingPull = WorkerRecord.PendingPull(
             peer: peer, requestID: requestID, clock: Int(pull.clock), since: monotonicSeconds())
         // Mutated in place: a copy of the job would copy its weights and histories on every request.
         let replies = job!.state.requestStart(pull.workerID, clock: Int(pull.clock))
@@ -275,7 +216,7 @@ extension ChimeraMaster {
         switch outcome {
         case .accepted where push.thenPull:
             // The reply to this push is the next iteration's weights, when the barrier allows.
-            workers[push.workerID]?.pendingPull = WorkerRecord.PendingPull(
+            membership[push.workerID]?.pendingPull = WorkerRecord.PendingPull(
                 peer: peer, requestID: requestID, clock: Int(push.clock) + 1, since: monotonicSeconds())
             try deliver(replies)
             let next = job?.state.requestStart(push.workerID, clock: Int(push.clock) + 1) ?? []
@@ -307,7 +248,7 @@ extension ChimeraMaster {
         // for the round's replies (as for psround's single PUB send).
         try current.state.weights.withUnsafeBufferPointer { weights in
             for case .weights(let worker, let done) in replies {
-                guard let record = workers[worker], let pending = record.pendingPull else { continue }
+                guard let record = membership[worker], let pending = record.pendingPull else { continue }
                 record.pendingPull = nil
                 record.barrierWaitSeconds += now - pending.since
                 header.done = done

@@ -31,8 +31,8 @@ public final class ChimeraMaster {
 
     /// The ZAP handler admitting CURVE clients (kept alive as long as the master).
     let authenticator: CurveAuthenticator?
-    var workers: [UInt32: WorkerRecord] = [:]
-    var nextWorkerID: UInt32 = 1
+    /// Who is in the cluster (registration, sessions, liveness): decisions without I/O.
+    var membership: Membership
     var job: Job?
     var lastJob: JobSummary?
     var model: FittedModel?
@@ -70,6 +70,10 @@ public final class ChimeraMaster {
     public init(options: MasterOptions, logger: Logger = Logger(label: "chimera.master")) throws {
         self.options = options
         self.logger = logger
+        membership = Membership(
+            settings: Membership.Settings(
+                maxWorkers: options.maxWorkers,
+                livenessSeconds: Double(options.heartbeatIntervalMilliseconds * options.heartbeatLiveness) / 1000))
         limits = WireLimits(maxFrameBytes: options.maxFrameBytes)
         peerGuard = PeerGuard(maxMessagesPerSecond: options.maxPeerMessagesPerSecond)
         let context = try Context()
@@ -144,7 +148,7 @@ public final class ChimeraMaster {
             // Whether a worker still has to confirm its subscription: looked at every few ms, not on
             // every message of a training round.
             if needSync || now - lastSyncCheck >= 0.005 {
-                needSync = workers.values.contains { $0.alive && !$0.subscribed }
+                needSync = membership.awaitingSubscription
                 lastSyncCheck = now
             }
             if needSync && now - lastSync >= 0.02 { try publishSync(now) }
@@ -258,9 +262,9 @@ public final class ChimeraMaster {
     // MARK: Liveness
 
     private func checkLiveness(_ now: Double) throws {
-        pruneDeadWorkers()
-        let timeout = Double(options.heartbeatIntervalMilliseconds * options.heartbeatLiveness) / 1000
-        for (id, record) in workers where record.alive && record.pendingPull == nil && now - record.lastSeen > timeout {
+        membership.prune(now: now)
+        for id in membership.silent(now: now) {
+            guard let record = membership[id] else { continue }
             logger.warning(
                 "\(record.name) (worker \(id)) missed \(options.heartbeatLiveness) heartbeats: declared dead",
                 metadata: ["worker": "\(record.name)"])
@@ -269,12 +273,7 @@ public final class ChimeraMaster {
     }
 
     func markDead(_ id: UInt32, reason: String = "left the cluster") throws {
-        guard let record = workers[id], record.alive else { return }
-        record.alive = false
-        record.pendingPull = nil
-        // One that never finished the handshake is forgotten at once (a crowd of one-off hellos);
-        // a real worker that died that early just registers again.
-        if !record.subscribed && job?.state.clock(of: id) == nil { workers[id] = nil }
+        guard let record = membership.markDead(id, inJob: job?.state.clock(of: id) != nil) else { return }
         try aggregationWorkerLost(id, reason: reason)
         if var current = job, let clock = current.state.clock(of: id) {
             record.lastClock = clock
