@@ -34,16 +34,3 @@ struct AggregationJob {
         }
     }
 }
-
-/// A prediction sent to the workers (fan-out mode): answers collected until all came or time ran out.
-struct FanOutTask {
-    let peer: Frame
-    let requestID: UInt64
-    let rows: Int
-    let probabilities: Bool
-    let deadline: Double
-    var expected: Set<UInt32>
-    var sums: [Float]
-    var members = 0
-    var failures: [String] = []
-}

@@ -6,9 +6,12 @@ import SwiftProtobuf
 import Synchronization
 public import ZeroMQ
 
-/// The master: one event loop owning the workers ROUTER, the broadcast PUB and the control ROUTER.
-/// In parameter-server mode training decisions come from `ParameterServerState`; in aggregation mode
-/// workers fit bagged trees and the master keeps the ensemble. This type does the I/O.
+/// The master: one event loop owning one ROUTER (bound to the workers, control and in-process
+/// endpoints) and the broadcast PUB. It moves messages between the sockets and the state machines that
+/// decide: `Membership` (who is in the cluster), `JobLedger` (which job runs, tokens, cancels),
+/// `ParameterServerState` (training rounds, SSP, divergence) and `FanOuts` (fan-out predictions).
+/// Files by responsibility: +Registration, +Rounds, +Training, +Bagging, +BaggingPredict, +Predict,
+/// +Requests, +Status, +Resume.
 public final class ChimeraMaster {
     public struct Endpoints: Sendable {
         public let workers: String
@@ -43,10 +46,11 @@ public final class ChimeraMaster {
     /// clients send the same columns every time, and matching 21 names trimmed and lower-cased cost
     /// more than the prediction.
     var columnPlan: (columns: [String], featureNames: [String], positions: [Int])?
-    var fanOuts: [UInt64: FanOutTask] = [:]
-    var nextTaskID: UInt64 = 1
+    /// Fan-out predictions waiting for the workers' answers (aggregation mode).
+    var fanOuts: FanOuts<ClientAddress>
     var counters = MasterCounters()
-    var nextJobID: UInt64 = 1
+    /// Which job runs, job ids and tokens, and the rules of starting and cancelling: decisions without I/O.
+    var jobs: JobLedger
     /// The checkpoint of a job a previous master left mid-fit, resumed when its workers are back.
     var interrupted: FittedModel?
     var resumeDeadline = 0.0
@@ -62,8 +66,6 @@ public final class ChimeraMaster {
     var peerGuard: PeerGuard
     /// What the sender of the message being handled may do (its CURVE key's role; `.any` without CURVE).
     var peerRole = PeerRole.any
-    /// Mixed with a job's id into the job's token (only the client that started the job gets it).
-    let tokenSecret = UInt64.random(in: 1...UInt64.max)
     /// Set it (from any thread, e.g. a signal handler) to make `run()` return.
     public let stopFlag = StopFlag()
 
@@ -74,6 +76,8 @@ public final class ChimeraMaster {
             settings: Membership.Settings(
                 maxWorkers: options.maxWorkers,
                 livenessSeconds: Double(options.heartbeatIntervalMilliseconds * options.heartbeatLiveness) / 1000))
+        fanOuts = FanOuts(limit: options.maxFanOuts)
+        jobs = JobLedger(mode: options.mode, tokenSecret: UInt64.random(in: 1...UInt64.max))
         limits = WireLimits(maxFrameBytes: options.maxFrameBytes)
         peerGuard = PeerGuard(maxMessagesPerSecond: options.maxPeerMessagesPerSecond)
         let context = try Context()
@@ -155,7 +159,7 @@ public final class ChimeraMaster {
             if now - lastLivenessCheck >= 0.1 {
                 lastLivenessCheck = now
                 try checkLiveness(now)
-                try expireFanOuts(now)
+                try answerFinishedFanOuts(now: now)
                 try resumeIfReady(now)
             }
         }
@@ -205,10 +209,7 @@ public final class ChimeraMaster {
     }
 
     /// The token of job `id`: given to the client that started it, needed to cancel it.
-    func jobToken(_ id: UInt64) -> UInt64 {
-        var mix = SplitMix64(seed: tokenSecret ^ id &* 0x9E37_79B9_7F4A_7C15)
-        return mix.next() | 1
-    }
+    func jobToken(_ id: UInt64) -> UInt64 { jobs.token(of: id) }
 
     // MARK: Sending
 

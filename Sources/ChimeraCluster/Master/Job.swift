@@ -53,3 +53,9 @@ struct JobSummary {
     let error: String
     let lossHistory: [Double]
 }
+
+/// Where a reply goes: a peer's routing id and the request it answers.
+struct ClientAddress {
+    let peer: Frame
+    let requestID: UInt64
+}

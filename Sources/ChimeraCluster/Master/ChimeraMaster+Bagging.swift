@@ -8,7 +8,7 @@ import ZeroMQ
 /// Aggregation mode: workers fit bagged trees; the master keeps the ensemble and predicts, or fans the
 /// rows out to the workers.
 extension ChimeraMaster {
-    var isBusy: Bool { job != nil || aggregation != nil }
+    var isBusy: Bool { jobs.isBusy }
 
     func startAggregation(_ peer: Frame, _ request: Chimera_V1_FitRequest, _ requestID: UInt64) throws {
         func refuse(_ code: Chimera_V1_ErrorCode, _ text: String) throws { try refuseFit(peer, requestID, code, text) }
@@ -41,11 +41,10 @@ extension ChimeraMaster {
             }
         }
         var current = AggregationJob(
-            id: nextJobID, configuration: configuration, featureNames: first.featureNames, classes: classes,
+            id: jobs.begin(.aggregation), configuration: configuration, featureNames: first.featureNames, classes: classes,
             classNames: labels.classNames,
             startedAt: monotonicSeconds(), bytesAtStart: (counters.bytesSent, counters.bytesReceived),
             pending: Set(ready.map(\.id)), participants: Dictionary(uniqueKeysWithValues: ready.map { ($0.id, $0.name) }))
-        nextJobID += 1
         if !request.asynchronous { current.client = (try copy(peer), requestID) }
         aggregation = current
         logger.info(
@@ -91,7 +90,7 @@ extension ChimeraMaster {
     }
 
     /// The trees of a WorkerResult, checked against the job (features, outputs, task).
-    private func decodeMembers(_ message: WireMessage, for current: AggregationJob) throws(ClusterError) -> [DecisionTree] {
+    func decodeMembers(_ message: WireMessage, for current: AggregationJob) throws(ClusterError) -> [DecisionTree] {
         let named = message.tensors.filter { $0.name.hasPrefix("tree.") }
         guard !named.isEmpty else { throw ClusterError("the result holds no \"tree.<k>\" tensor") }
         return try named.map { (item) throws(ClusterError) in
@@ -123,15 +122,11 @@ extension ChimeraMaster {
             aggregation = current
             try checkAggregationProgress()
         }
-        for (taskID, var task) in fanOuts where task.expected.contains(id) {
-            task.expected.remove(id)
-            task.failures.append("\(membership[id]?.name ?? "worker \(id)"): \(reason)")
-            fanOuts[taskID] = task
-            try completeFanOutIfReady(taskID)
-        }
+        fanOuts.lost(id, reason: "\(membership[id]?.name ?? "worker \(id)"): \(reason)")
+        try answerFinishedFanOuts(now: monotonicSeconds())
     }
 
-    private func checkAggregationProgress() throws {
+    func checkAggregationProgress() throws {
         guard let current = aggregation, current.pending.isEmpty else { return }
         let members = current.trees.sorted { $0.key < $1.key }
         let trees = members.flatMap(\.value)
@@ -158,6 +153,7 @@ extension ChimeraMaster {
     func finishAggregation(state: Chimera_V1_JobState, error: String) throws {
         guard let current = aggregation else { return }
         aggregation = nil
+        jobs.end()
         let report = aggregationReport(current)
         lastJob = JobSummary(id: current.id, state: state, report: report, error: error, lossHistory: [])
         counters.finished(jobStateName(state))
@@ -195,124 +191,4 @@ extension ChimeraMaster {
 
     // MARK: Prediction
 
-    func predictEnsemble(_ peer: Frame, _ request: Chimera_V1_PredictRequest, _ message: WireMessage, x: Tensor) throws {
-        let requestID = message.control.requestID
-        guard let fitted = ensemble else {
-            return try reply(to: peer, .error(.notFitted, "no ensemble yet: fit first", requestID: requestID))
-        }
-        let data: Dataset
-        do {
-            let names = fitted.ensemble.featureNames
-            let positions = try planColumns(request.columns, for: names)
-            data = x.withUnsafeFloats { values in
-                alignedRows(
-                    values, width: request.columns.count, positions: positions, featureNames: names,
-                    standardizer: nil)
-            }
-        } catch {
-            return try reply(to: peer, .error(.unknownColumn, error.description, requestID: requestID))
-        }
-        if request.fanOut {
-            return try startFanOut(peer, requestID: requestID, data: data, probabilities: request.probabilities, fitted: fitted)
-        }
-        try answerPrediction(
-            peer, requestID: requestID, means: fitted.ensemble.meanOutputs(data), rows: data.rows,
-            probabilities: request.probabilities, fitted: fitted)
-    }
-
-    private func answerPrediction(
-        _ peer: Frame, requestID: UInt64, means: [Float], rows: Int, probabilities: Bool, fitted: FittedEnsemble
-    ) throws {
-        let ensemble = fitted.ensemble
-        // Two numeric classes answer P(class 1), as the Python Chimera's mean of 0/1 votes; named
-        // classes (which it cannot average) answer the most probable class.
-        let y =
-            fitted.classNames.isEmpty
-            ? ensemble.predictions(fromMeans: means, rows: rows) : ensemble.labels(fromMeans: means, rows: rows).map(Double.init)
-        var tensors = [NamedTensor("y", .float64(y))]
-        if probabilities && ensemble.task == .classification {
-            tensors.append(NamedTensor("proba", .float32(means, shape: [rows, ensemble.classes.count])))
-        }
-        let reply = Chimera_V1_PredictReply.with {
-            $0.classes = ensemble.classes.map(Double.init)
-            $0.classNames = fitted.classNames
-        }
-        try self.reply(to: peer, WireMessage(.predictReply(reply), requestID: requestID, tensors: tensors))
-    }
-
-    private func startFanOut(_ peer: Frame, requestID: UInt64, data: Dataset, probabilities: Bool, fitted: FittedEnsemble) throws {
-        let names = Set(fitted.membersByWorker.keys)
-        let expected = membership.subscribed(named: names)
-        guard !expected.isEmpty else {
-            return try reply(
-                to: peer, .error(.noWorkers, "no worker holding members of the ensemble is connected", requestID: requestID))
-        }
-        guard fanOuts.count < options.maxFanOuts else {
-            counters.reject("too_many_fan_outs")
-            return try reply(
-                to: peer, .error(.limit, "\(fanOuts.count) fan-out predictions are waiting for the workers: try again", requestID: requestID))
-        }
-        let taskID = nextTaskID
-        nextTaskID += 1
-        fanOuts[taskID] = FanOutTask(
-            peer: try copy(peer), requestID: requestID, rows: data.rows, probabilities: probabilities,
-            deadline: monotonicSeconds() + Double(options.fanOutTimeoutMilliseconds) / 1000, expected: expected,
-            sums: [Float](repeating: 0, count: data.rows * fitted.ensemble.outputs))
-        let task = Chimera_V1_MemberPredict.with {
-            $0.taskID = taskID
-            $0.jobID = lastJob?.id ?? 0
-        }
-        try publish(
-            WireMessage(.memberPredict(task), tensors: [NamedTensor("x", .float32(data.features, shape: [data.rows, data.columns]))]))
-    }
-
-    func handleMemberPrediction(_ peer: Frame, _ answer: Chimera_V1_MemberPrediction, _ message: WireMessage) throws {
-        let requestID = message.control.requestID
-        try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack()), requestID: requestID))
-        guard var task = fanOuts[answer.taskID], task.expected.remove(answer.workerID) != nil, let fitted = ensemble else {
-            return
-        }
-        let name = membership[answer.workerID]?.name ?? "worker \(answer.workerID)"
-        if answer.failed {
-            task.failures.append("\(name): \(answer.error)")
-        } else {
-            do throws(WireError) {
-                let means = try message.tensor(
-                    named: "means", dtype: .float32, shape: [task.rows, fitted.ensemble.outputs])
-                let weight = Float(max(answer.members, 1))
-                task.sums.withUnsafeMutableBufferPointer { means.accumulateFloat32(into: $0, scale: weight) }
-                task.members += Int(max(answer.members, 1))
-            } catch {
-                counters.reject(error.code.metricLabel)
-                task.failures.append("\(name): \(error.message)")
-            }
-        }
-        fanOuts[answer.taskID] = task
-        try completeFanOutIfReady(answer.taskID)
-    }
-
-    /// Answers a fan-out prediction once every expected worker answered (or at its deadline).
-    func completeFanOutIfReady(_ taskID: UInt64, now: Double? = nil) throws {
-        guard let task = fanOuts[taskID] else { return }
-        let expired = (now ?? 0) >= task.deadline
-        guard task.expected.isEmpty || expired else { return }
-        fanOuts[taskID] = nil
-        guard task.members > 0, let fitted = ensemble else {
-            let reasons = task.failures + task.expected.map { "\(membership[$0]?.name ?? "worker \($0)"): no answer in time" }
-            return try reply(
-                to: task.peer,
-                .error(.noWorkers, "every worker's prediction failed (\(reasons.joined(separator: "; ")))", requestID: task.requestID))
-        }
-        if !task.failures.isEmpty || !task.expected.isEmpty {
-            logger.info("fan-out prediction averaged without: \((task.failures + task.expected.map { "worker \($0)" }).joined(separator: ", "))")
-        }
-        let scale = 1 / Float(task.members)
-        try answerPrediction(
-            task.peer, requestID: task.requestID, means: task.sums.map { $0 * scale }, rows: task.rows,
-            probabilities: task.probabilities, fitted: fitted)
-    }
-
-    func expireFanOuts(_ now: Double) throws {
-        for taskID in fanOuts.keys { try completeFanOutIfReady(taskID, now: now) }
-    }
 }

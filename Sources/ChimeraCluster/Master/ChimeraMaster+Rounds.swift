@@ -1,0 +1,106 @@
+import ChimeraML
+import ChimeraWire
+import Foundation
+import Logging
+import SwiftProtobuf
+import ZeroMQ
+
+/// A training round's messages: weight pulls parked at the barrier, pushed updates, weights sent back.
+extension ChimeraMaster {
+    func handlePull(_ peer: Frame, _ pull: Chimera_V1_WeightPull, _ requestID: UInt64) throws {
+        guard job?.id == pull.jobID, job?.state.clock(of: pull.workerID) != nil else {
+            // No such job (it ended, or this worker is not part of it): tell the worker to stop.
+            try reply(
+                to: peer,
+                WireMessage(
+                    .weights(Chimera_V1_Weights.with { $0.jobID = pull.jobID; $0.done = true }), requestID: requestID))
+            return
+        }
+        membership[pull.workerID]?.pendingPull = WorkerRecord.PendingPull(
+            peer: peer, requestID: requestID, clock: Int(pull.clock), since: monotonicSeconds())
+        // Mutated in place: a copy of the job would copy its weights and histories on every request.
+        let replies = job!.state.requestStart(pull.workerID, clock: Int(pull.clock))
+        try deliver(replies)
+    }
+
+    /// A push read by the round codec (plain form, finite float32 tensor of two dimensions).
+    func handleRoundPush(_ peer: Frame, _ push: RoundCodec.Message<Chimera_V1_GradientPush>) throws {
+        guard try known(push.body.workerID, push.body.session, peer, push.requestID) else { return }
+        try handlePush(peer, push.body, requestID: push.requestID) { shape throws(WireError) in
+            guard push.tensor.shape == shape else {
+                let name = push.body.isDelta ? "delta" : "gradient"
+                throw WireError(.wrongTensor, "tensor \"\(name)\" is float32 \(push.tensor.shape), expected float32 \(shape)")
+            }
+            return push.tensor
+        }
+    }
+
+    /// `update` returns the pushed tensor checked to have `shape`.
+    func handlePush(
+        _ peer: Frame, _ push: Chimera_V1_GradientPush, requestID: UInt64, update: ([Int]) throws(WireError) -> Tensor
+    ) throws {
+        guard let jobID = job?.id, jobID == push.jobID, let objective = job?.state.objective else {
+            counters.reject("stale")
+            try reply(to: peer, .error(.stale, "job \(push.jobID) is not running", requestID: requestID))
+            return
+        }
+        let pushed: Tensor
+        do {
+            pushed = try update([objective.outputs, objective.stride])
+        } catch {
+            counters.reject(error.code.metricLabel)
+            logger.info("rejected an update from worker \(push.workerID): \(error.message)")
+            try reply(to: peer, .error(.wrongShape, error.message, requestID: requestID))
+            return
+        }
+        let (outcome, replies) = job!.state.push(
+            push.workerID, clock: Int(push.clock), rows: Int(push.rows), loss: push.loss
+        ) { into, scale in
+            into.withUnsafeMutableBufferPointer { pushed.accumulateFloat32(into: $0, scale: scale) }
+        }
+        switch outcome {
+        case .accepted where push.thenPull:
+            // The reply to this push is the next iteration's weights, when the barrier allows.
+            membership[push.workerID]?.pendingPull = WorkerRecord.PendingPull(
+                peer: peer, requestID: requestID, clock: Int(push.clock) + 1, since: monotonicSeconds())
+            try deliver(replies)
+            let next = job?.state.requestStart(push.workerID, clock: Int(push.clock) + 1) ?? []
+            try deliver(next)
+            try checkJobProgress()
+            return
+        case .accepted:
+            try reply(
+                to: peer,
+                WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = jobID; $0.clock = push.clock }), requestID: requestID))
+        case .rejected(let reason):
+            counters.reject("stale")
+            try reply(to: peer, .error(.stale, reason, requestID: requestID))
+        }
+        try deliver(replies)
+        try checkJobProgress()
+    }
+
+    /// Sends the weights to workers the state machine released.
+    func deliver(_ replies: [ParameterServerState.Reply]) throws {
+        guard let current = job, !replies.isEmpty else { return }
+        let objective = current.state.objective
+        var header = Chimera_V1_Weights()
+        header.jobID = current.id
+        header.version = UInt64(current.state.version)
+        header.minClock = UInt64(current.state.barrier.minClock ?? 0)
+        let now = monotonicSeconds()
+        // Sent back to back, each written straight from the weights: libzmq's I/O thread wakes once
+        // for the round's replies (as for psround's single PUB send).
+        try current.state.weights.withUnsafeBufferPointer { weights in
+            for case .weights(let worker, let done) in replies {
+                guard let record = membership[worker], let pending = record.pendingPull else { continue }
+                record.pendingPull = nil
+                record.barrierWaitSeconds += now - pending.since
+                header.done = done
+                try sendWeights(
+                    to: pending.peer, header, requestID: pending.requestID, weights: weights, outputs: objective.outputs,
+                    stride: objective.stride)
+            }
+        }
+    }
+}

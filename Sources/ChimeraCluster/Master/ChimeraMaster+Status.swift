@@ -1,0 +1,100 @@
+import ChimeraML
+import ChimeraWire
+import Foundation
+import Logging
+import SwiftProtobuf
+import ZeroMQ
+
+/// What the master tells about itself: the cluster status and a job's status and report.
+extension ChimeraMaster {
+    /// Every live worker and the 256 most recently seen dead ones (a status answer stays small).
+    func workerClocks(_ current: Job?) -> [Chimera_V1_WorkerClock] {
+        membership.listing(deadLimit: 256).map { record in
+            Chimera_V1_WorkerClock.with {
+                $0.workerID = record.id
+                $0.name = record.name
+                $0.clock = UInt64(current?.state.clock(of: record.id) ?? (current == nil ? 0 : record.lastClock))
+                $0.alive = record.alive
+                $0.ready = record.alive && record.subscribed
+                $0.barrierWaitSeconds = record.barrierWaitSeconds
+                $0.pid = record.pid
+                $0.host = record.host
+            }
+        }
+    }
+
+    func clusterStatus() -> Chimera_V1_ClusterStatus {
+        Chimera_V1_ClusterStatus.with {
+            $0.mode = options.mode == .aggregation ? .aggregation : .parameterServer
+            $0.workers = workerClocks(job)
+            // Idle: the last job, whatever its kind (0 and unspecified before the first).
+            $0.currentJobID = job?.id ?? aggregation?.id ?? lastJob?.id ?? 0
+            $0.currentJobState = isBusy ? .running : lastJob?.state ?? .unspecified
+            $0.iteration = UInt64(job?.state.completedIterations ?? (isBusy ? 0 : Int(lastJob?.report.iterations ?? 0)))
+            $0.loss = job?.state.currentLoss ?? (isBusy ? 0 : lastJob?.report.finalLoss ?? 0)
+            $0.rejectedMessages = UInt64(counters.rejectedTotal)
+            $0.rejectedByKind = counters.rejected.mapValues(UInt64.init)
+            $0.bytesSent = UInt64(counters.bytesSent)
+            $0.bytesReceived = UInt64(counters.bytesReceived)
+            $0.iterationsTotal = UInt64(counters.iterations + (job?.state.completedIterations ?? 0))
+            if let current = job {
+                let elapsed = monotonicSeconds() - current.startedAt
+                $0.iterationsPerSecond = elapsed > 0 ? Double(current.state.completedIterations) / elapsed : 0
+            }
+            $0.stalenessHistogram = MasterCounters.sum(counters.staleness, job?.state.stalenessHistogram ?? []).map(UInt64.init)
+            $0.barrierWaitSeconds = counters.barrierWaitSeconds + (job == nil ? 0 : membership.barrierWaitSeconds)
+            $0.jobsByState = counters.jobsByState.mapValues(UInt64.init)
+        }
+    }
+
+    func jobStateName(_ state: Chimera_V1_JobState) -> String {
+        switch state {
+        case .succeeded: "succeeded"
+        case .failed: "failed"
+        case .cancelled: "cancelled"
+        case .running: "running"
+        default: "unknown"
+        }
+    }
+
+    func jobStatus(_ id: UInt64, requestID: UInt64) -> WireMessage {
+        if let current = aggregation, current.id == id || id == 0 {
+            return WireMessage(
+                .jobStatus(
+                    Chimera_V1_JobStatus.with {
+                        $0.jobID = current.id
+                        $0.state = .running
+                        $0.clocks = workerClocks(nil)
+                        $0.report = aggregationReport(current)
+                    }), requestID: requestID)
+        }
+        if let current = job, current.id == id || id == 0 {
+            return WireMessage(
+                .jobStatus(
+                    Chimera_V1_JobStatus.with {
+                        $0.jobID = current.id
+                        $0.state = .running
+                        $0.iteration = UInt64(current.state.completedIterations)
+                        $0.loss = current.state.currentLoss ?? 0
+                        $0.clocks = workerClocks(current)
+                        $0.stalenessHistogram = current.state.stalenessHistogram.map(UInt64.init)
+                        $0.report = fitReport(current)
+                    }), requestID: requestID)
+        }
+        if let summary = lastJob, summary.id == id || id == 0 {
+            return WireMessage(
+                .jobStatus(
+                    Chimera_V1_JobStatus.with {
+                        $0.jobID = summary.id
+                        $0.state = summary.state
+                        $0.iteration = summary.report.iterations
+                        $0.loss = summary.report.finalLoss
+                        $0.clocks = summary.report.clocks
+                        $0.stalenessHistogram = summary.report.stalenessHistogram
+                        $0.report = summary.report
+                        $0.error = summary.error
+                    }), requestID: requestID)
+        }
+        return .error(.unknownJob, "no job \(id)", requestID: requestID)
+    }
+}

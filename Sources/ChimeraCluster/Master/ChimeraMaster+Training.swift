@@ -1,0 +1,238 @@
+import ChimeraML
+import ChimeraWire
+import Foundation
+import Logging
+import SwiftProtobuf
+import ZeroMQ
+
+/// Parameter-server jobs: starting one for a client (or a checkpoint), following its progress,
+/// checkpoints, and ending it with a report and a saved model.
+extension ChimeraMaster {
+    func refuseFit(_ peer: Frame, _ requestID: UInt64, _ code: Chimera_V1_ErrorCode, _ text: String) throws {
+        try reply(to: peer, .error(code, text, requestID: requestID))
+    }
+
+    /// Starts a job for a client's request, or (`resume`, no client) the interrupted job of a checkpoint.
+    func startJob(_ peer: Frame?, _ request: Chimera_V1_FitRequest, _ requestID: UInt64, resume: FittedModel? = nil) throws {
+        func refuse(_ code: Chimera_V1_ErrorCode, _ text: String) throws {
+            if let peer { return try refuseFit(peer, requestID, code, text) }
+            logger.info("cannot resume job \(resume?.jobID ?? 0): \(text)")
+        }
+        var configuration: TrainingConfiguration
+        if let resume {
+            configuration = resume.configuration
+        } else {
+            do {
+                configuration = try TrainingConfiguration(wire: request.config)
+            } catch {
+                return try refuse(.badRequest, error.description)
+            }
+        }
+        let ready = membership.ready
+        guard let first = ready.first else { return try refuse(.noWorkers, "no worker is connected") }
+        let labels: JobLabels
+        switch jobLabels(ready) {
+        case .success(let found): labels = found
+        case .failure(let refusal): return try refuse(.badRequest, refusal.text)
+        }
+        if resume == nil && request.config.model == .unspecified {
+            configuration.model = labels.kind.linearModel
+            logger.info("the fit names no model; the labels are \(labels.kind), so \(configuration.model.rawValue)")
+        }
+        if !labels.classNames.isEmpty && !configuration.model.isClassifier {
+            return try refuse(
+                .badRequest, "the labels are class names (\(labels.classNames.prefix(5).joined(separator: ", "))); \(configuration.model.rawValue) regression needs numbers")
+        }
+        let features = first.featureNames
+        var classes: [Float] = []
+        if configuration.model.isClassifier {
+            classes = labels.values
+            let enough = configuration.model == .softmax ? classes.count >= 2 : classes.count == 2
+            guard enough else {
+                return try refuse(
+                    .badRequest,
+                    "\(configuration.model.rawValue) needs \(configuration.model == .softmax ? "at least 2" : "exactly 2") classes; the workers' labels have \(classes.count)"
+                )
+            }
+        }
+        let classNames = configuration.model.isClassifier ? labels.classNames : []
+        var standardizer: Standardizer?
+        if configuration.standardize {
+            let moments = ready.compactMap(\.moments)
+            guard moments.count == ready.count else {
+                return try refuse(.badRequest, "standardisation needs column sums from every worker; set raw_features")
+            }
+            standardizer = moments.reduce(ColumnMoments(columns: features.count), +).standardizer
+        }
+        let objective = Objective(kind: configuration.model, features: features.count, classes: classes)
+        var initial: [Float]?
+        if let resume {
+            guard resume.featureNames == features, resume.classes == classes, resume.classNames ?? [] == classNames else {
+                return try refuse(.badRequest, "the workers' columns or classes are not the checkpoint's")
+            }
+            // The weights were learnt in the checkpoint's standardisation: keep it.
+            standardizer = resume.standardizer
+            initial = resume.weights
+        } else if options.resume, let previous = model, previous.featureNames == features, previous.classes == classes,
+            previous.classNames ?? [] == classNames, previous.model == configuration.model
+        {
+            initial = previous.weights
+        }
+        var state = ParameterServerState(
+            configuration: configuration, objective: objective, initialWeights: initial, startIteration: resume?.iterations ?? 0)
+        for record in ready {
+            _ = state.join(record.id, rows: record.rows)
+            membership[record.id]?.barrierWaitSeconds = 0
+            membership[record.id]?.lastClock = 0
+        }
+        let id = jobs.begin(.parameterServer, resumed: resume?.jobID)
+        var current = Job(
+            id: id, state: state, featureNames: features, classes: classes, classNames: classNames,
+            standardizer: standardizer,
+            startedAt: monotonicSeconds(), bytesAtStart: (counters.bytesSent, counters.bytesReceived))
+        current.lastCheckpoint = state.completedIterations
+        current.recordTimeline = request.config.recordTimeline
+        current.recordWeights = request.config.recordWeights
+        if current.recordTimeline { current.timeline.append(iterationRecord(current)) }
+        if let peer, !request.asynchronous { current.client = (try copy(peer), requestID) }
+        job = current
+        logger.info(
+            "job \(current.id) \(resume == nil ? "started" : "resumed at iteration \(state.completedIterations)"): \(configuration.model.rawValue), \(ready.count) workers (\(ready.map(\.name).joined(separator: ", "))), \(configuration.maxIterations) iterations, staleness \(configuration.staleness.map(String.init) ?? "unbounded")"
+        )
+        try publish(
+            WireMessage(.jobStart(current.start(startClock: state.completedIterations)), tensors: current.standardizerTensors))
+        if let peer, request.asynchronous {
+            try reply(
+                to: peer,
+                WireMessage(.fitReply(Chimera_V1_FitReply.with { $0.jobID = current.id; $0.state = .running; $0.jobToken = jobToken(current.id) }), requestID: requestID))
+        }
+    }
+
+    func copy(_ frame: Frame) throws -> Frame {
+        try frame.withUnsafeBytes { (raw) throws(ZMQError) in try Frame(copying: raw) }
+    }
+
+    /// After every event: the job may be done, out of workers, or due for a checkpoint.
+    func checkJobProgress() throws {
+        guard let recording = job?.recordTimeline else { return }
+        let due = { (job: Job) in job.state.completedIterations > Int(job.timeline.last?.iteration ?? 0) }
+        if recording, let record = job.flatMap({ due($0) ? iterationRecord($0) : nil }) {
+            // In place, with no other copy alive: appending to a shared array would copy the whole timeline.
+            job!.timeline.append(record)
+        }
+        // Read in place (no copy of the job: this runs after every message of a round).
+        guard job != nil else { return }
+        if job!.state.backoffs.count > job!.backoffsLogged {
+            job!.backoffsLogged = job!.state.backoffs.count
+            logger.info("job \(job!.id) backed off (\(job!.backoffsLogged) of \(job!.state.configuration.maxBackoffs)): \(job!.state.backoffs.last!)")
+        }
+        switch JobProgress.of(job!.state, lastCheckpoint: job!.lastCheckpoint, failedWorkers: job!.failedWorkers) {
+        case .running:
+            break
+        case .checkpointDue:
+            job!.lastCheckpoint = job!.state.completedIterations
+            saveModel(fittedModel(job!, finished: false), file: "checkpoint.json")
+        case .finished(let state, let error, let code):
+            try finishJob(state: state, error: error, code: code)
+        }
+    }
+
+    func finishJob(state: Chimera_V1_JobState, error: String, code: Chimera_V1_ErrorCode = .noWorkers) throws {
+        guard var current = job else { return }
+        try deliver(current.state.finish())
+        job = current
+        let report = fitReport(current)
+        current = job!
+        job = nil
+        jobs.end()
+        lastJob = JobSummary(id: current.id, state: state, report: report, error: error, lossHistory: current.state.lossHistory)
+        counters.finished(
+            jobStateName(state), iterations: current.state.completedIterations, staleness: current.state.stalenessHistogram,
+            barrierWait: report.barrierWaitSeconds)
+        if state == .succeeded || (state == .cancelled && current.state.completedIterations > 0) {
+            let fitted = fittedModel(current, finished: true)
+            model = fitted
+            saveModel(fitted, file: "model.json")
+            saveModel(fitted, file: "checkpoint.json")
+        } else if let directory = options.modelDirectory,
+            let saved = try? FittedModel.load(from: directory.appendingPathComponent("checkpoint.json")), saved.jobID == current.id
+        {
+            // A failed job's checkpoint is not to be resumed; the last finished model stays served.
+            var ended = saved
+            ended.finished = true
+            saveModel(ended, file: "checkpoint.json")
+        }
+        try publish(
+            WireMessage(
+                .jobStop(Chimera_V1_JobStop.with { $0.jobID = current.id; $0.reason = error.isEmpty ? "done" : error; $0.failed = state == .failed })))
+        logger.log(
+            level: state == .failed ? .warning : .info,
+            "\(String(format: "job %llu %@ after %d iterations, loss %.6g, %.2f s", current.id, state == .succeeded ? "finished" : (state == .cancelled ? "was cancelled" : "failed: \(error)"), current.state.completedIterations, current.state.currentLoss ?? .nan, report.wallSeconds))",
+            metadata: ["job": "\(current.id)", "iteration": "\(current.state.completedIterations)"])
+        if let client = current.client {
+            if state == .failed {
+                try reply(to: client.peer, .error(code, error, requestID: client.requestID))
+            } else {
+                let reply = Chimera_V1_FitReply.with {
+                    $0.jobToken = jobToken(current.id)
+                    $0.jobID = current.id
+                    $0.state = state
+                    $0.report = report
+                }
+                try self.reply(to: client.peer, WireMessage(.fitReply(reply), requestID: client.requestID))
+            }
+        }
+    }
+
+    func fittedModel(_ current: Job, finished: Bool) -> FittedModel {
+        var clocks: [String: Int] = [:]
+        for (id, clock) in current.state.barrier.clocks { clocks[membership[id]?.name ?? "\(id)"] = clock }
+        return FittedModel(
+            model: current.state.configuration.model, weights: current.state.weights, featureNames: current.featureNames,
+            classes: current.classes, standardizer: current.standardizer, configuration: current.state.configuration,
+            iterations: current.state.completedIterations, finalLoss: current.state.currentLoss, clocks: clocks,
+            classNames: current.classNames.isEmpty ? nil : current.classNames, jobID: current.id, finished: finished)
+    }
+
+    func saveModel(_ fitted: FittedModel, file: String) {
+        guard let directory = options.modelDirectory else { return }
+        do {
+            try fitted.save(to: directory.appendingPathComponent(file), permissions: options.modelFileMode)
+        } catch {
+            logger.info("could not save \(file): \(error)")
+        }
+    }
+
+    func iterationRecord(_ current: Job) -> Chimera_V1_IterationRecord {
+        Chimera_V1_IterationRecord.with {
+            $0.iteration = UInt64(current.state.completedIterations)
+            $0.seconds = monotonicSeconds() - current.startedAt
+            $0.trainLoss = current.state.currentLoss ?? 0
+            let clocks = current.state.barrier.clocks.sorted { $0.key < $1.key }
+            $0.workerIds = clocks.map(\.key)
+            $0.clocks = clocks.map { UInt64($0.value) }
+            $0.barrierWaitSeconds = membership.barrierWaitSeconds
+            if current.recordWeights { $0.weights = current.state.weights }
+        }
+    }
+
+    func fitReport(_ current: Job) -> Chimera_V1_FitReport {
+        let wall = monotonicSeconds() - current.startedAt
+        let iterations = current.state.completedIterations
+        return Chimera_V1_FitReport.with {
+            $0.iterations = UInt64(iterations)
+            $0.finalLoss = current.state.currentLoss ?? 0
+            $0.wallSeconds = wall
+            $0.secondsPerIteration = iterations > 0 ? wall / Double(iterations) : 0
+            $0.clocks = workerClocks(current)
+            $0.barrierWaitSeconds = membership.barrierWaitSeconds
+            $0.stalenessHistogram = current.state.stalenessHistogram.map(UInt64.init)
+            $0.bytesSent = UInt64(counters.bytesSent - current.bytesAtStart.sent)
+            $0.bytesReceived = UInt64(counters.bytesReceived - current.bytesAtStart.received)
+            $0.failedWorkers = current.failedWorkers.sorted()
+            $0.backoffs = current.state.backoffs.map(\.description)
+            $0.divergence = current.state.divergence?.description ?? ""
+            $0.timeline = current.timeline
+        }
+    }
+}

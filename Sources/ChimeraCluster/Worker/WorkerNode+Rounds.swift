@@ -1,0 +1,249 @@
+public import ChimeraML
+import ChimeraWire
+import Foundation
+import Logging
+import SwiftProtobuf
+import ZeroMQ
+
+/// A parameter-server job: the round loop (pull, compute, push), straggler injection, data packing.
+extension WorkerNode {
+    // MARK: Jobs
+
+    enum JobEnd { case finished, stopped, reRegister, shutdown }
+
+    func runJob(_ start: Chimera_V1_JobStart, standardizer: Standardizer?) throws -> JobEnd {
+        let configuration = try TrainingConfiguration(wire: start.config)
+        let features = start.featureNames
+        guard features == self.data.featureNames else {
+            logger.info("job \(start.jobID) uses other columns than this shard; skipping it")
+            return .stopped
+        }
+        let data: Dataset
+        do {
+            data = try labelled(for: start)
+        } catch {
+            logger.info("job \(start.jobID): \(error); skipping it")
+            return .stopped
+        }
+        let classes = start.classes.map(Float.init)
+        let objective = Objective(kind: configuration.model, features: features.count, classes: classes)
+        // Full-batch passes of single-output models run on the blocked SIMD layout (standardised while
+        // packing); mini-batches, local SGD and softmax use the row-major shard.
+        let fullBatch = configuration.batchSize <= 0 || configuration.batchSize >= data.rows
+        let blocked =
+            objective.outputs == 1 && fullBatch && configuration.workerMode != .localSGD
+            ? blockedShard(data, standardizer: standardizer) : nil
+        let shard = blocked != nil ? data : (standardizer?.apply(to: data) ?? data)
+        var random = SplitMix64(seed: configuration.seed ^ shardDigest)
+        var gradient = [Float](repeating: 0, count: objective.weightCount)
+        let localSGD = LocalSGD(objective: objective, configuration: configuration)
+        var clock = Int(start.startClock)
+        var stragglerRandom = SplitMix64(seed: options.straggler.seed ^ options.name.hashValueStable)
+        logger.info("job \(start.jobID) from iteration \(clock)")
+        heartbeat?.update(jobID: start.jobID, clock: UInt64(clock))
+        // Read once: each access to `options` inside the loop copied the whole struct (strings, keys).
+        let straggler = options.straggler
+        let baseDelay = Double(options.delayPerIterationMilliseconds) / 1000
+        let pullTimeout = options.pullTimeoutMilliseconds
+        let computeThreads = options.computeThreads
+        // The weights for the next iteration, when the previous push's reply carried them.
+        var next: RoundReply?
+        var weights = [Float](repeating: 0, count: objective.weightCount)
+        let shape = [objective.outputs, objective.stride]
+        let jobBegan = monotonicSeconds()
+        var computeSeconds = 0.0
+        var iterationsHere = 0
+        var lastBroadcastCheck = 0.0
+        // The last weights could not be used: this iteration reports instead of computing.
+        var unusable = false
+        while !isStopping {
+            // Broadcasts (JobStop, Shutdown) are rare and the round's replies say when a job is done:
+            // looked at every few ms, as each look costs libzmq two system calls.
+            let now = monotonicSeconds()
+            if now - lastBroadcastCheck >= 0.005 {
+                lastBroadcastCheck = now
+                if let end = try pollBroadcast(jobID: start.jobID) { return end }
+            }
+            // In its own scope: the reply's frames are free again (reused for the next receive) once
+            // the weights are copied out.
+            do {
+                let reply: RoundReply
+                if let carried = next {
+                    reply = carried
+                    next = nil
+                } else {
+                    let pull = Chimera_V1_WeightPull.with {
+                        $0.workerID = workerID
+                        $0.session = session
+                        $0.jobID = start.jobID
+                        $0.clock = UInt64(clock)
+                    }
+                    guard let answer = try roundCall(timeout: pullTimeout, write: { socket, requestID in
+                        try socket.send(try WireCodec.encode(WireMessage(.weightPull(pull), requestID: requestID)))
+                    }) else {
+                        return abandonedWait(job: start.jobID)
+                    }
+                    reply = answer
+                }
+                let taken: Taken
+                do {
+                    taken = try take(reply, into: &weights, shape: shape)
+                } catch let error as WireError {
+                    // Weights this worker cannot use: it says so with a non-finite loss (the master
+                    // ends or backs off the fit) instead of leaving the job or the process.
+                    logger.info("job \(start.jobID): unusable weights from the master (\(error.message)); reporting")
+                    taken = .unusable
+                }
+                switch taken {
+                case .weights: break
+                case .unusable: unusable = true
+                case .done:
+                    let summary = String(
+                        format: "job %llu done: %d iterations here, compute %.3f s, messaging and barrier %.3f s", start.jobID,
+                        iterationsHere, computeSeconds, monotonicSeconds() - jobBegan - computeSeconds)
+                    logger.info("\(summary)", metadata: ["job": "\(start.jobID)", "iteration": "\(clock)"])
+                    return .finished
+                case .refused(let message):
+                    return try handleRefusal(message)
+                }
+            }
+            var push = Chimera_V1_GradientPush()
+            push.workerID = workerID
+            push.session = session
+            push.jobID = start.jobID
+            push.clock = UInt64(clock)
+            push.thenPull = true
+            let computeStart = monotonicSeconds()
+            var delta: [Float] = []
+            if unusable {
+                push.loss = .nan
+                push.rows = UInt64(data.rows)
+            } else if configuration.workerMode == .localSGD {
+                let (step, loss) = localSGD.delta(weights: weights, data: shard, iteration: clock, random: &random)
+                push.loss = loss
+                push.isDelta = true
+                push.rows = UInt64(shard.rows)
+                delta = step
+            } else if let blocked {
+                push.loss = objective.lossAndGradient(
+                    weights: weights, rows: blocked, threads: computeThreads, gradient: &gradient)
+                push.rows = UInt64(blocked.rows)
+            } else {
+                let batch = minibatch(shard, size: configuration.batchSize, random: &random)
+                push.loss = objective.lossAndGradient(weights: weights, data: batch, gradient: &gradient)
+                push.rows = UInt64(batch.rows)
+            }
+            let passSeconds = monotonicSeconds() - computeStart
+            computeSeconds += passSeconds
+            if let refusal = scheduling.observe(passSeconds: passSeconds) { logger.info("\(refusal)") }
+            iterationsHere += 1
+            let extra = straggler.extraSeconds(
+                compute: passSeconds, baseDelay: baseDelay,
+                iteration: clock, random: &stragglerRandom)
+            if extra > 0 { usleep(UInt32(min(extra, 3600) * 1e6)) }
+            // An overflowed loss or update is reported as a non-finite loss with a zero update (the
+            // wire carries only finite tensors); the master ends or backs off the fit.
+            var update = push.isDelta ? delta : gradient
+            if unusable || !push.loss.isFinite || update.contains(where: { !$0.isFinite }) {
+                if push.loss.isFinite { push.loss = .infinity }
+                update = [Float](repeating: 0, count: objective.weightCount)
+            }
+            unusable = false
+            // The reply is the next iteration's weights (possibly parked at the barrier), or an error.
+            guard let answer = try roundCall(timeout: pullTimeout, write: { socket, requestID in
+                _ = try update.withUnsafeBufferPointer {
+                    try RoundCodec.send(
+                        push, requestID: requestID, update: $0, outputs: objective.outputs, stride: objective.stride, on: socket)
+                }
+            })
+            else { return abandonedWait(job: start.jobID) }
+            switch answer {
+            case .fast, .malformed: next = answer
+            case .generic(let message):
+                switch message.body {
+                case .weights: next = answer
+                case .ack: break
+                default: return try handleRefusal(message)
+                }
+            }
+            clock += 1
+            heartbeat?.update(jobID: start.jobID, clock: UInt64(clock))
+        }
+        return .stopped
+    }
+
+    /// A reply in a training round: weights read by the round codec, or any message the generic way.
+    enum RoundReply {
+        case fast(RoundCodec.Message<Chimera_V1_Weights>)
+        case generic(WireMessage)
+        /// A reply this worker could not decode (e.g. a non-finite weight).
+        case malformed(WireError)
+    }
+
+    /// Sends a round request (pull or push; `write` sends its frames) and reads the reply; nil when
+    /// none came in time.
+    func roundCall(timeout: Int32, write: (Socket, UInt64) throws -> Void) throws -> RoundReply? {
+        guard let frames = try requests.request(timeoutMilliseconds: timeout, abandon: { self.shouldAbandonWait }, write: write)
+        else { return nil }
+        if let weights = RoundCodec.decodeWeights(frames[...]) { return .fast(weights) }
+        do {
+            return .generic(try WireCodec.decode(frames))
+        } catch {
+            return .malformed(error)
+        }
+    }
+
+    enum Taken {
+        case weights
+        case done
+        case refused(WireMessage)
+        case unusable
+    }
+
+    /// Copies a round reply's weights into `weights`; or says the job is done, or the reply refused.
+    func take(_ reply: RoundReply, into weights: inout [Float], shape: [Int]) throws -> Taken {
+        let header: Chimera_V1_Weights
+        let received: Tensor?  // a `done` reply may come without weights
+        switch reply {
+        case .fast(let message):
+            header = message.body
+            received = message.tensor
+        case .generic(let message):
+            guard case .weights(let body) = message.body else { return .refused(message) }
+            header = body
+            received = body.done ? nil : try message.tensor(named: "weights", dtype: .float32, shape: shape)
+        case .malformed(let error):
+            throw error
+        }
+        if header.done { return .done }
+        guard let received, received.shape == shape else {
+            let found = received.map { "\($0.dtype) \($0.shape)" } ?? "missing"
+            throw WireError(.wrongTensor, "tensor \"weights\" is \(found), expected float32 \(shape)")
+        }
+        weights.withUnsafeMutableBytes { out in received.withUnsafeBytes { out.copyMemory(from: $0) } }
+        return .weights
+    }
+
+    func blockedShard(_ data: Dataset, standardizer: Standardizer?) -> BlockedRows {
+        if let packed, packed.standardizer == standardizer, packed.labelNames == data.labelNames { return packed.rows }
+        let rows = BlockedRows(data, standardizer: standardizer)
+        packed = (standardizer, data.labelNames, rows)
+        return rows
+    }
+
+    /// The shard with its labels as the job numbers them: class names become indices into the job's
+    /// class names (the union of every worker's).
+    func labelled(for start: Chimera_V1_JobStart) throws -> Dataset {
+        if start.classNames.isEmpty {
+            guard data.labelNames.isEmpty else { throw ClusterError("this shard's labels are class names, the job's numbers") }
+            return data
+        }
+        guard let relabelled = data.relabelled(into: start.classNames) else {
+            throw ClusterError(
+                data.labelNames.isEmpty
+                    ? "this shard's labels are numbers, the job's class names"
+                    : "this shard has classes the job does not know (\(Set(data.labelNames).subtracting(start.classNames).sorted()))")
+        }
+        return relabelled
+    }
+}
