@@ -1,59 +1,9 @@
 import Foundation
 import ChimeraCluster
+import Hummingbird
 
-/// The gateway's OpenAPI 3.0 document, built from the same route list the router registers.
+/// The gateway's OpenAPI 3.0 document, written from the routes the router serves (`GatewayRoute`).
 enum OpenAPI {
-    struct Route {
-        let method: String
-        let path: String
-        let summary: String
-        let requestSchema: String?
-        let responseSchema: String
-        let errors: [Int]
-        var contentType = "application/json"
-    }
-
-    static let routes: [Route] = [
-        Route(
-            method: "get", path: "/healthz", summary: "Whether the master answers (503 MasterUnavailable or CurveKeyRefused if not)",
-            requestSchema: nil, responseSchema: "Health", errors: [503]),
-        Route(
-            method: "get", path: "/readyz", summary: "Whether a fit could start now: the master answers and at least one worker is ready",
-            requestSchema: nil, responseSchema: "Health", errors: [503]),
-        Route(
-            method: "post", path: "/v1/chimera/parameter-server/fit",
-            summary: "Fit on the cluster (blocks until done); the body is optional", requestSchema: "FitInput",
-            responseSchema: "FitOK", errors: [400, 401, 409, 413, 503, 504]),
-        Route(
-            method: "post", path: "/v1/chimera/parameter-server/predict", summary: "Predict rows with the fitted model",
-            requestSchema: "PredictInput", responseSchema: "PredictOutput", errors: [400, 401, 409, 413, 503, 504]),
-        Route(
-            method: "post", path: "/v1/chimera/aggregation/fit",
-            summary: "Fit bagged decision trees: each worker fits trees on bootstraps of its shard (blocks until done)",
-            requestSchema: "FitInput", responseSchema: "FitOK", errors: [400, 401, 409, 413, 503, 504]),
-        Route(
-            method: "post", path: "/v1/chimera/aggregation/predict",
-            summary: "Predict with the ensemble: mean P(class 1) for binary classification, labels for more classes, values for regression",
-            requestSchema: "PredictInput", responseSchema: "PredictOutput", errors: [400, 401, 409, 413, 503, 504]),
-        Route(
-            method: "get", path: "/v1/chimera/cluster", summary: "Workers, liveness, clocks, rejected messages",
-            requestSchema: nil, responseSchema: "Cluster", errors: [401, 504]),
-        Route(
-            method: "post", path: "/v1/chimera/jobs", summary: "Start an asynchronous fit (202 with its id)",
-            requestSchema: "FitInput", responseSchema: "Job", errors: [400, 401, 409, 413, 503, 504]),
-        Route(
-            method: "get", path: "/v1/chimera/jobs/{id}", summary: "A job's state, iteration, loss, clocks and staleness",
-            requestSchema: nil, responseSchema: "Job", errors: [400, 401, 404, 504]),
-        Route(
-            method: "post", path: "/v1/chimera/jobs/{id}/cancel", summary: "Cancel a running job", requestSchema: nil,
-            responseSchema: "Job", errors: [400, 401, 404, 504]),
-        Route(
-            method: "get", path: "/metrics",
-            summary: "Prometheus text: requests and latencies by route, errors by kind, workers, iterations/s, barrier wait, staleness, bytes",
-            requestSchema: nil, responseSchema: "Metrics", errors: [401], contentType: "text/plain"),
-        Route(method: "get", path: "/openapi.json", summary: "This document", requestSchema: nil, responseSchema: "Document", errors: []),
-    ]
-
     static var schemas: [String: Any] { [
         "Health": object(
             ["status": ["type": "string"], "master": ["type": "string"], "ready_workers": ["type": "integer"]], required: ["status"]),
@@ -82,15 +32,20 @@ enum OpenAPI {
                 ]),
             ],
             "mode": ["type": "string", "enum": ["parameter-server", "aggregation"]],
-            "job_id": ["type": "integer"], "iteration": ["type": "integer"], "loss": ["type": "number"],
+            "job_id": ["type": "integer", "description": "the running job, or the last one when idle (0 before the first)"],
+            "job_state": ["type": "string", "enum": ["running", "succeeded", "failed", "cancelled", "none"]],
+            "iteration": ["type": "integer"], "loss": ["type": "number"],
             "rejected_messages": ["type": "integer"],
+            "rejected_by_kind": ["type": "object", "additionalProperties": ["type": "integer"]],
         ]),
+        "JobStarted": object(
+            ["job_id": ["type": "integer"], "state": ["type": "string", "enum": ["running"]]], required: ["job_id", "state"]),
         "Document": ["type": "object"],
         "Metrics": ["type": "string", "description": "Prometheus text exposition format 0.0.4"],
         "Job": object(
             [
                 "job_id": ["type": "integer"],
-                "state": ["type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled", "unknown"]],
+                "state": ["type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled", "none"]],
                 "iteration": ["type": "integer"], "loss": ["type": "number"], "wall_seconds": ["type": "number"],
                 "clocks": [
                     "type": "array",
@@ -113,7 +68,7 @@ enum OpenAPI {
         return schema
     }
 
-    static func document() -> [String: Any] {
+    static func document(_ routes: [GatewayRoute]) -> [String: Any] {
         var paths: [String: [String: Any]] = [:]
         for route in routes {
             var responses: [String: Any] = [
@@ -138,7 +93,7 @@ enum OpenAPI {
             if route.path.contains("{id}") {
                 operation["parameters"] = [["name": "id", "in": "path", "required": true, "schema": ["type": "integer", "minimum": 1]]]
             }
-            paths[route.path, default: [:]][route.method] = operation
+            paths[route.path, default: [:]][route.method.rawValue.lowercased()] = operation
         }
         return [
             "openapi": "3.0.3",
@@ -151,7 +106,7 @@ enum OpenAPI {
         ]
     }
 
-    static func json() -> Data {
-        (try? JSONSerialization.data(withJSONObject: document(), options: [.sortedKeys, .prettyPrinted])) ?? Data("{}".utf8)
+    static func json(_ routes: [GatewayRoute]) -> Data {
+        (try? JSONSerialization.data(withJSONObject: document(routes), options: [.sortedKeys, .prettyPrinted])) ?? Data("{}".utf8)
     }
 }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import ChimeraCluster
 import ChimeraML
-import ChimeraWire
 import Foundation
 
 /// The fit settings of `chimera fit` and `chimera http fit`: every `--name value` the command itself
@@ -19,11 +18,10 @@ struct FitOptions: ParsableArguments {
 }
 
 extension FitSettings {
-    /// The wire config for the master's mode, with command-line error messages.
-    func commandLineWire(mode: FitMode) throws -> Chimera_V1_FitConfig {
+    /// Whether these settings suit the master's mode, with command-line error messages.
+    func check(mode: FitMode) throws {
         do {
             try check(mode: mode, spelling: .flag)
-            return try wire(mode: mode)
         } catch {
             throw CommandError(error.description)
         }
@@ -45,14 +43,13 @@ struct Fit: ParsableCommand {
         let settings = try fit.settings()
         let client = try MasterClient.watching(endpoint: master, curve: try curve.settings())
         // The master's mode decides which settings apply: SGD hyper-parameters or tree settings.
-        var request = Chimera_V1_FitRequest()
-        request.kind = try client.status().mode == .aggregation ? .aggregation : .parameterServer
-        request.config = try settings.commandLineWire(mode: request.kind == .aggregation ? .aggregation : .parameterServer)
+        let mode = try client.cluster().fitMode
+        try settings.check(mode: mode)
         if waitWorkers > 0 {
             let deadline = Date().addingTimeInterval(60)
             var ready = 0
             while true {
-                ready = try client.status().workers.filter(\.ready).count
+                ready = try client.cluster().readyWorkers
                 if ready >= waitWorkers { break }
                 guard Date() < deadline else {
                     throw CommandError("only \(ready) of \(waitWorkers) workers became ready within 60 s")
@@ -61,28 +58,25 @@ struct Fit: ParsableCommand {
             }
         }
         // Started as a job and followed: progress on the way, and Ctrl-C or --timeout cancel it.
-        request.asynchronous = true
         let interrupted = interruptionFlag()
-        let started = try client.fit(request, timeoutMilliseconds: 30_000)
-        let id = started.jobID
-        logLine(
-            "job \(id) started: Ctrl-C cancels it (from elsewhere: chimera cancel \(id) --token \(String(started.jobToken, radix: 16)))")
-        let total = request.kind == .aggregation ? nil : settings["iterations"]?.integer
-        let progress = ProgressDisplay(total: total, label: "job \(id)")
+        let started = try client.startFit(settings, mode: mode)
+        let id = started.id
+        logLine("job \(id) started: Ctrl-C cancels it (from elsewhere: chimera cancel \(id) --token \(String(started.token, radix: 16)))")
+        let progress = ProgressDisplay(total: mode == .aggregation ? nil : settings["iterations"]?.integer, label: "job \(id)")
         let deadline = Date().addingTimeInterval(timeout)
         while true {
-            let status = try client.jobStatus(id)
-            progress.update(iteration: Int(status.iteration), loss: status.loss, state: FitReportText.name(status.state))
-            if ![.running, .queued].contains(status.state) {
+            let (job, report) = try client.job(id)
+            progress.update(iteration: job.iteration, loss: job.loss, state: job.state)
+            if !job.isRunning {
                 progress.finish()
-                print(FitReportText.render(jobID: id, state: status.state, report: status.report))
-                if !status.error.isEmpty { print("error: \(status.error)") }
-                guard status.state == .succeeded else { throw ExitCode(1) }
+                print(FitReportText.render(report))
+                if let error = job.error { print("error: \(error)") }
+                guard job.state == "succeeded" else { throw ExitCode(1) }
                 return
             }
             if interrupted.isStopped || Date() > deadline {
                 progress.finish()
-                try client.cancel(jobID: id, token: started.jobToken)
+                try client.cancel(jobID: id, token: started.token)
                 if interrupted.isStopped {
                     logLine("job \(id) cancelled (Ctrl-C)")
                     throw ExitCode(130)
@@ -106,45 +100,33 @@ struct Cancel: ParsableCommand {
         guard let value = UInt64(token ?? "0", radix: 16) else { throw ValidationError("--token is hex, as chimera fit prints it") }
         let client = try MasterClient.watching(endpoint: master, curve: try curve.settings())
         try client.cancel(jobID: job, token: value)
-        let status = try client.jobStatus(job)
-        print("job \(job): \(FitReportText.name(status.state))")
+        print("job \(job): \(try client.job(job).view.state)")
     }
 }
 
 enum FitReportText {
-    static func name(_ state: Chimera_V1_JobState) -> String {
-        switch state {
-        case .queued: "queued"
-        case .running: "running"
-        case .succeeded: "succeeded"
-        case .failed: "failed"
-        case .cancelled: "cancelled"
-        default: "none"
-        }
-    }
-
-    static func render(jobID: UInt64, state: Chimera_V1_JobState, report r: Chimera_V1_FitReport) -> String {
+    static func render(_ r: FitReportView) -> String {
         if r.members > 0 {
             var lines = [
-                "job \(jobID): \(name(state)): \(r.members) trees",
+                "job \(r.jobID): \(r.state): \(r.members) trees",
                 String(format: "  wall %.3f s   bytes sent %llu   received %llu", r.wallSeconds, r.bytesSent, r.bytesReceived),
             ]
             if !r.failedWorkers.isEmpty { lines.append("  failed workers: \(r.failedWorkers.joined(separator: "; "))") }
             return lines.joined(separator: "\n")
         }
         var lines = [
-            "job \(jobID): \(name(state))",
+            "job \(r.jobID): \(r.state)",
             String(format: "  iterations %llu   final loss %.6g", r.iterations, r.finalLoss),
             String(format: "  wall %.3f s   %.3f ms per iteration", r.wallSeconds, r.secondsPerIteration * 1e3),
             String(format: "  barrier wait %.3f s (all workers)", r.barrierWaitSeconds),
             "  staleness histogram \(r.stalenessHistogram)",
             "  bytes sent \(r.bytesSent)   received \(r.bytesReceived)",
         ]
-        for clock in r.clocks {
+        for worker in r.workers {
             lines.append(
                 String(
-                    format: "  %@ (worker %u): clock %llu, %@, barrier wait %.3f s", clock.name, clock.workerID, clock.clock,
-                    clock.alive ? "alive" : "dead", clock.barrierWaitSeconds))
+                    format: "  %@ (worker %u): clock %llu, %@, barrier wait %.3f s", worker.name, worker.workerID, worker.clock,
+                    worker.alive ? "alive" : "dead", worker.barrierWaitSeconds))
         }
         if !r.failedWorkers.isEmpty { lines.append("  failed workers: \(r.failedWorkers.joined(separator: ", "))") }
         for backoff in r.backoffs { lines.append("  backed off: \(backoff)") }
@@ -213,20 +195,18 @@ struct Status: ParsableCommand {
     @OptionGroup var curve: CurveClientOptions
 
     func run() throws {
-        let status = try MasterClient.watching(endpoint: master, curve: try curve.settings()).status()
-        if status.currentJobID == 0 {
-            print("no job yet (\(status.mode == .aggregation ? "aggregation" : "parameter-server") master)")
-        } else if status.mode == .aggregation {
-            print("job \(status.currentJobID) \(FitReportText.name(status.currentJobState))")
+        let cluster = try MasterClient.watching(endpoint: master, curve: try curve.settings()).cluster()
+        if cluster.jobID == 0 {
+            print("no job yet (\(cluster.mode) master)")
+        } else if cluster.isAggregation {
+            print("job \(cluster.jobID) \(cluster.jobState)")
         } else {
-            print("job \(status.currentJobID) \(FitReportText.name(status.currentJobState))  iteration \(status.iteration)  loss \(status.loss)")
+            print("job \(cluster.jobID) \(cluster.jobState)  iteration \(cluster.iteration)  loss \(cluster.loss)")
         }
-        for worker in status.workers {
-            print(
-                "  \(worker.name) (worker \(worker.workerID), pid \(worker.pid) on \(worker.host)): \(worker.alive ? "alive" : "dead"), clock \(worker.clock)"
-            )
+        for worker in cluster.workers {
+            print("  \(worker.name) (worker \(worker.id), pid \(worker.pid) on \(worker.host)): \(worker.alive ? "alive" : "dead"), clock \(worker.clock)")
         }
-        print("rejected messages: \(status.rejectedMessages) \(status.rejectedByKind.sorted { $0.key < $1.key })")
+        print("rejected messages: \(cluster.rejectedMessages) \(cluster.rejectedByKind.sorted { $0.key < $1.key })")
     }
 }
 

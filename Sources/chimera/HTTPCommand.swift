@@ -17,8 +17,17 @@ struct GatewayConnection: ParsableArguments {
     @Option(help: "The gateway's URL.") var gateway = "http://127.0.0.1:8080"
     @Option(help: "Bearer token (default: env CHIMERA_GATEWAY_TOKEN).") var token: String?
 
-    /// Sends a request; returns the JSON object of a 2xx reply, throws the gateway's error message otherwise.
-    func call(_ method: String, _ path: String, body: Any? = nil) async throws -> [String: Any] {
+    /// The gateway's error body, in the Python Chimera's shape.
+    struct ErrorBody: Decodable {
+        struct Details: Decodable {
+            let errorMessage: String
+        }
+        let message: String
+        let details: Details?
+    }
+
+    /// Sends a request; returns a 2xx reply's body, throws the gateway's error message otherwise.
+    func send(_ method: String, _ path: String, body: Data? = nil) async throws -> Data {
         guard let url = URL(string: gateway + path) else { throw CommandError("bad --gateway \(gateway)") }
         var request = URLRequest(url: url, timeoutInterval: 3_600)
         request.httpMethod = method
@@ -27,16 +36,33 @@ struct GatewayConnection: ParsableArguments {
         }
         if let body {
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = try JSONSerialization.data(withJSONObject: body)
+            request.httpBody = body
         }
         let (data, response) = try await URLSession.shared.data(for: request)
-        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) else {
-            let kind = (object["details"] as? [String: Any])?["errorMessage"] as? String ?? "HTTP \(status)"
-            throw CommandError("\(kind): \(object["message"] as? String ?? String(decoding: data, as: UTF8.self))")
+            guard let error = try? JSONDecoder().decode(ErrorBody.self, from: data) else {
+                throw CommandError("HTTP \(status): \(String(decoding: data, as: UTF8.self))")
+            }
+            throw CommandError("\(error.details?.errorMessage ?? "HTTP \(status)"): \(error.message)")
         }
-        return object
+        return data
+    }
+
+    /// A request whose reply is one of the gateway's Codable answers.
+    func call<Answer: Decodable>(_ method: String, _ path: String, body: Data? = nil, as: Answer.Type) async throws -> Answer {
+        let data = try await send(method, path, body: body)
+        do {
+            return try ViewCoding.decoder.decode(Answer.self, from: data)
+        } catch {
+            throw CommandError("the gateway's answer to \(method) \(path) is not a \(Answer.self): \(error)")
+        }
+    }
+
+    /// A request with a JSON object body, answering a JSON object (predictions: rows of numbers or names).
+    func call(_ method: String, _ path: String, body: [String: Any]) async throws -> [String: Any] {
+        let data = try await send(method, path, body: try JSONSerialization.data(withJSONObject: body))
+        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
     }
 }
 
@@ -53,55 +79,49 @@ struct HTTPFit: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try fit.settings()
-        var cluster = try await connection.call("GET", "/v1/chimera/cluster")
+        var cluster = try await connection.call("GET", "/v1/chimera/cluster", as: ClusterView.self)
         let deadline = Date().addingTimeInterval(60)
-        func ready(_ cluster: [String: Any]) -> Int {
-            (cluster["workers"] as? [[String: Any]] ?? []).filter { $0["ready"] as? Bool == true }.count
-        }
-        while ready(cluster) < waitWorkers {
+        while cluster.readyWorkers < waitWorkers {
             guard Date() < deadline else {
-                throw CommandError("only \(ready(cluster)) of \(waitWorkers) workers became ready within 60 s")
+                throw CommandError("only \(cluster.readyWorkers) of \(waitWorkers) workers became ready within 60 s")
             }
             try await Task.sleep(for: .milliseconds(50))
-            cluster = try await connection.call("GET", "/v1/chimera/cluster")
+            cluster = try await connection.call("GET", "/v1/chimera/cluster", as: ClusterView.self)
         }
-        let aggregation = cluster["mode"] as? String == "aggregation"
         // Checked here for command-line wording; the gateway checks the same vocabulary.
-        _ = try settings.commandLineWire(mode: aggregation ? .aggregation : .parameterServer)
-        let body = settings.body
-        let started = try await connection.call("POST", "/v1/chimera/jobs", body: body)
-        guard let id = started["job_id"] as? Int else { throw CommandError("the gateway answered no job id") }
+        try settings.check(mode: cluster.fitMode)
+        let body = try JSONSerialization.data(withJSONObject: settings.body)
+        let started = try await connection.call("POST", "/v1/chimera/jobs", body: body, as: JobStarted.self)
+        let id = started.jobID
         let interrupted = interruptionFlag()
         logLine("job \(id) started: Ctrl-C cancels it (from elsewhere: chimera http cancel \(id))")
-        let progress = ProgressDisplay(total: aggregation ? nil : settings["iterations"]?.integer, label: "job \(id)")
-        var status: [String: Any] = started
+        let progress = ProgressDisplay(total: cluster.isAggregation ? nil : settings["iterations"]?.integer, label: "job \(id)")
+        var job: JobView
         while true {
-            status = try await connection.call("GET", "/v1/chimera/jobs/\(id)")
-            let state = status["state"] as? String ?? "unknown"
-            progress.update(iteration: status["iteration"] as? Int ?? 0, loss: status["loss"] as? Double, state: state)
-            if state != "running" && state != "queued" { break }
+            job = try await connection.call("GET", "/v1/chimera/jobs/\(id)", as: JobView.self)
+            progress.update(iteration: job.iteration, loss: job.loss, state: job.state)
+            if !job.isRunning { break }
             if interrupted.isStopped {
                 progress.finish()
-                _ = try await connection.call("POST", "/v1/chimera/jobs/\(id)/cancel")
+                _ = try await connection.send("POST", "/v1/chimera/jobs/\(id)/cancel")
                 logLine("job \(id) cancelled (Ctrl-C)")
                 throw ExitCode(130)
             }
             try await Task.sleep(for: .seconds(max(poll, 0.01)))
         }
         progress.finish()
-        let state = status["state"] as? String ?? "unknown"
-        var line = "job \(id): \(state)"
-        if let members = status["members"] as? Int {
+        var line = "job \(id): \(job.state)"
+        if let members = job.members {
             line += ", \(members) trees"
         } else {
-            line += ", \(status["iteration"] as? Int ?? 0) iterations, loss \(String(format: "%.6g", status["loss"] as? Double ?? .nan))"
+            line += ", \(job.iteration) iterations, loss \(String(format: "%.6g", job.loss))"
         }
-        line += String(format: ", %.3f s", status["wall_seconds"] as? Double ?? 0)
+        line += String(format: ", %.3f s", job.wallSeconds)
         print(line)
-        if let failed = status["failed_workers"] as? [String], !failed.isEmpty { print("failed workers: \(failed.joined(separator: "; "))") }
-        for backoff in status["backoffs"] as? [String] ?? [] { print("backed off: \(backoff)") }
-        if let error = status["error"] as? String { print("error: \(error)") }
-        guard state == "succeeded" else { throw ExitCode(1) }
+        if let failed = job.failedWorkers, !failed.isEmpty { print("failed workers: \(failed.joined(separator: "; "))") }
+        for backoff in job.backoffs ?? [] { print("backed off: \(backoff)") }
+        if let error = job.error { print("error: \(error)") }
+        guard job.state == "succeeded" else { throw ExitCode(1) }
     }
 }
 
@@ -113,8 +133,8 @@ struct HTTPCancel: AsyncParsableCommand {
     @Argument(help: "The job's id.") var job: Int
 
     func run() async throws {
-        let status = try await connection.call("POST", "/v1/chimera/jobs/\(job)/cancel")
-        print("job \(job): \(status["state"] as? String ?? "unknown")")
+        let status = try await connection.call("POST", "/v1/chimera/jobs/\(job)/cancel", as: JobView.self)
+        print("job \(job): \(status.state)")
     }
 }
 
@@ -127,8 +147,8 @@ struct HTTPPredict: AsyncParsableCommand {
     @Option(help: "Labels CSV (y_test.csv).") var y: String?
 
     func run() async throws {
-        let cluster = try await connection.call("GET", "/v1/chimera/cluster")
-        let path = cluster["mode"] as? String == "aggregation" ? "aggregation" : "parameter-server"
+        let cluster = try await connection.call("GET", "/v1/chimera/cluster", as: ClusterView.self)
+        let path = cluster.mode
         let (columns, rows) = try ShardLayout.loadFeatures(x)
         let body: [String: Any] = [
             "X_pred_columns": columns, "X_pred_rows": rows.map { $0.map(Double.init) }, "probabilities": true,
