@@ -40,12 +40,16 @@ public enum AggregationBenchmark {
 
     public static func run(_ options: Options, log: (String) -> Void) throws -> String {
         let (copy, results) = try BaselineCopy.results(
-            source: options.baselineSource, scratch: options.scratch, file: "results_bag.json", reuse: options.reusePython,
+            source: options.baselineSource, scratch: options.scratch, file: "results_bag.json",
+            reuse: options.reusePython,
             arguments: [
-                "--reps", "1", "--workers", options.workers.map(String.init).joined(separator: ","), "--only", "bag_tree_cdc50k",
+                "--reps", "1", "--workers", options.workers.map(String.init).joined(separator: ","), "--only",
+                "bag_tree_cdc50k",
                 "--tag", "_bag",
             ],
-            announce: "running the Python Chimera bagging baseline and scikit-learn (N = \(options.workers)); a few minutes", log: log)
+            announce:
+                "running the Python Chimera bagging baseline and scikit-learn (N = \(options.workers)); a few minutes",
+            log: log)
         let python = try ParameterServerBenchmark.pythonRows(results)
         let sklearn = try ParameterServerBenchmark.pythonRows(results, system: "sklearn")
         let data = copy.appendingPathComponent("data/cdc_like_50k")
@@ -68,13 +72,17 @@ public enum AggregationBenchmark {
             let shards = (1...n).map { data.appendingPathComponent("N\(n)/w\($0)") }
             log("cdc_like_50k, N = \(n): Python Chimera cluster, fitted once")
             let theirCluster = try PythonChimeraCluster(
-                copy: copy, kind: "aggregation", shards: shards, workerArguments: ["max_depth": 5, "max_leaf_nodes": 15],
+                copy: copy, kind: "aggregation", shards: shards,
+                workerArguments: ["max_depth": 5, "max_leaf_nodes": 15],
                 masterArguments: [:])
             let fit = try HTTPLoad.request(theirCluster.url + "/v1/chimera/aggregation/fit")
             guard fit.status == 200 else { throw BenchmarkError("the Python fit answered \(fit.status)") }
 
-            log("cdc_like_50k, N = \(n): Swift aggregation cluster with a gateway process and one embedded in the master")
-            let cluster = try SwiftChimeraCluster(mode: .aggregation, shards: shards, gatewayProcess: true, embeddedGateway: true)
+            log(
+                "cdc_like_50k, N = \(n): Swift aggregation cluster with a gateway process and one embedded in the master"
+            )
+            let cluster = try SwiftChimeraCluster(
+                mode: .aggregation, shards: shards, gatewayProcess: true, embeddedGateway: true)
             var request = Chimera_V1_FitRequest()
             request.kind = .aggregation
             request.config.maxDepth = 5
@@ -84,35 +92,46 @@ public enum AggregationBenchmark {
                 let start = monotonicSeconds()
                 let reply = try cluster.client.fit(request, timeoutMilliseconds: 600_000)
                 fits.append(monotonicSeconds() - start)
-                guard reply.report.members == UInt32(n) else { throw BenchmarkError("only \(reply.report.members) of \(n) trees") }
+                guard reply.report.members == UInt32(n) else {
+                    throw BenchmarkError("only \(reply.report.members) of \(n) trees")
+                }
             }
             let prediction = try cluster.client.predict(
-                columns: heldOut.columns, values: heldOut.rows.flatMap { $0 }, rows: heldOut.rows.count, kind: .aggregation)
+                columns: heldOut.columns, values: heldOut.rows.flatMap { $0 }, rows: heldOut.rows.count,
+                kind: .aggregation)
             let url = cluster.gatewayURL! + "/v1/chimera/aggregation/predict"
             // Fan-out first: freezing our workers below makes the master count them dead for a moment.
             let remote = try HTTPLoad.run(url: url, body: fanOut, clients: 1, requests: options.predictRequests)
             let rounds = options.predictRounds
             let (results, ratios) = try HTTPLoad.interleaved(
                 [
-                    .init(url: theirCluster.url + "/v1/chimera/aggregation/predict", body: body, clients: 1,
-                          requestsPerRound: max(1, options.pythonPredictRequests / rounds), freezing: cluster.processIDs),
-                    .init(url: url, body: body, clients: 1, requestsPerRound: max(1, options.predictRequests / rounds),
-                          freezing: theirCluster.processIDs),
-                    .init(url: cluster.embeddedGatewayURL! + "/v1/chimera/aggregation/predict", body: body, clients: 1,
-                          requestsPerRound: max(1, options.predictRequests / rounds), freezing: theirCluster.processIDs),
+                    .init(
+                        url: theirCluster.url + "/v1/chimera/aggregation/predict", body: body, clients: 1,
+                        requestsPerRound: max(1, options.pythonPredictRequests / rounds), freezing: cluster.processIDs),
+                    .init(
+                        url: url, body: body, clients: 1, requestsPerRound: max(1, options.predictRequests / rounds),
+                        freezing: theirCluster.processIDs),
+                    .init(
+                        url: cluster.embeddedGatewayURL! + "/v1/chimera/aggregation/predict", body: body, clients: 1,
+                        requestsPerRound: max(1, options.predictRequests / rounds), freezing: theirCluster.processIDs),
                 ], rounds: rounds)
             let local = results[1]
             pythonPredict[n] = results[0].percentile(0.5)
             roundRatios[n] = ratios[1]
             embeddedRoundRatios[n] = ratios[2]
-            guard local.failures == 0 && remote.failures == 0 && results[0].failures == 0 && results[2].failures == 0 else {
+            guard local.failures == 0 && remote.failures == 0 && results[0].failures == 0 && results[2].failures == 0
+            else {
                 throw BenchmarkError("predict requests failed")
             }
             rows[n] = SwiftRow(
-                firstFitSeconds: fits[0], fitSeconds: median(fits) ?? .nan, accuracy: Self.accuracy(prediction.values, heldOut.labels),
+                firstFitSeconds: fits[0], fitSeconds: median(fits) ?? .nan,
+                accuracy: Self.accuracy(prediction.values, heldOut.labels),
                 predictSeconds: local.percentile(0.5), embeddedPredictSeconds: results[2].percentile(0.5),
                 fanOutPredictSeconds: remote.percentile(0.5))
-            log(String(format: "  fit %.4f s, accuracy %.4f, predict 1,000 rows %.2f ms", rows[n]!.fitSeconds, rows[n]!.accuracy, rows[n]!.predictSeconds * 1e3))
+            log(
+                String(
+                    format: "  fit %.4f s, accuracy %.4f, predict 1,000 rows %.2f ms", rows[n]!.fitSeconds,
+                    rows[n]!.accuracy, rows[n]!.predictSeconds * 1e3))
 
             log("cdc_like_50k, N = \(n): accuracy over \(options.accuracyFits) fits of each")
             var theirAccuracies: [Double] = []
@@ -120,9 +139,12 @@ public enum AggregationBenchmark {
                 guard try HTTPLoad.request(theirCluster.url + "/v1/chimera/aggregation/fit").status == 200 else {
                     throw BenchmarkError("a Python fit failed")
                 }
-                let reply = try HTTPLoad.request(theirCluster.url + "/v1/chimera/aggregation/predict", body: wholeHeldOut)
+                let reply = try HTTPLoad.request(
+                    theirCluster.url + "/v1/chimera/aggregation/predict", body: wholeHeldOut)
                 let object = try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any]
-                guard reply.status == 200, let values = object?["y_pred_rows"] as? [Double], values.count == heldOut.labels.count else {
+                guard reply.status == 200, let values = object?["y_pred_rows"] as? [Double],
+                    values.count == heldOut.labels.count
+                else {
                     throw BenchmarkError("a Python predict answered \(reply.status)")
                 }
                 theirAccuracies.append(Self.accuracy(values, heldOut.labels))
@@ -135,7 +157,8 @@ public enum AggregationBenchmark {
                     throw BenchmarkError("a fit lost a worker")
                 }
                 let values = try cluster.client.predict(
-                    columns: heldOut.columns, values: heldOut.rows.flatMap { $0 }, rows: heldOut.rows.count, kind: .aggregation
+                    columns: heldOut.columns, values: heldOut.rows.flatMap { $0 }, rows: heldOut.rows.count,
+                    kind: .aggregation
                 ).values
                 ourAccuracies.append(Self.accuracy(values, heldOut.labels))
             }
@@ -143,17 +166,25 @@ public enum AggregationBenchmark {
         }
 
         let f = ParameterServerBenchmark.format
-        var out = "### Bagging vs the Python Chimera and scikit-learn (`cdc_like_50k`: 40,000 × 21 train, 10,000 held out)\n\n"
-        out += "Trees: max_depth 5, max_leaf_nodes 15, all features, bootstrap, one tree per worker (the original's example). "
-        out += "Fit: client-observed time of one fit; Swift: the first fit (which also bins the shard) and the median of "
-        out += "\(options.fitRepeats) (later fits reuse the bins). Predict: 1,000 rows over HTTP, median: bench.py's own "
-        out += "measurement (5 requests with `requests`, its JSON encoding included) and, for both, our keep-alive client with a "
-        out += "pre-encoded body (Python \(options.pythonPredictRequests) requests, Swift \(options.predictRequests), through `chimera gateway` "
+        var out =
+            "### Bagging vs the Python Chimera and scikit-learn (`cdc_like_50k`: 40,000 × 21 train, 10,000 held out)\n\n"
+        out +=
+            "Trees: max_depth 5, max_leaf_nodes 15, all features, bootstrap, one tree per worker (the original's example). "
+        out +=
+            "Fit: client-observed time of one fit; Swift: the first fit (which also bins the shard) and the median of "
+        out +=
+            "\(options.fitRepeats) (later fits reuse the bins). Predict: 1,000 rows over HTTP, median: bench.py's own "
+        out +=
+            "measurement (5 requests with `requests`, its JSON encoding included) and, for both, our keep-alive client with a "
+        out +=
+            "pre-encoded body (Python \(options.pythonPredictRequests) requests, Swift \(options.predictRequests), through `chimera gateway` "
         out += "and through the gateway embedded in the same master, `chimera master --http-port`; "
-        out += "both clusters up, measured in \(options.predictRounds) alternating rounds with the other system frozen by SIGSTOP, "
+        out +=
+            "both clusters up, measured in \(options.predictRounds) alternating rounds with the other system frozen by SIGSTOP, "
         out += "latencies pooled; \"per round\": the range of the per-round ratios). "
         out += "Accuracy: P(class 1) > 0.5 on the held-out rows, as bench.py counts it.\n\n"
-        out += "| N | Python fit s | Swift first fit s | Swift fit s | Python ÷ Swift (first, median) | sklearn Bagging(N) fit s | Python acc | Swift acc | sklearn acc | Python predict ms (bench.py / ours) | Swift predict ms | Python ÷ Swift (bench.py / ours) | per round (ours) | Swift embedded-gateway predict ms | Python ÷ it (bench.py / ours) | per round (ours) | Swift fan-out predict ms |\n"
+        out +=
+            "| N | Python fit s | Swift first fit s | Swift fit s | Python ÷ Swift (first, median) | sklearn Bagging(N) fit s | Python acc | Swift acc | sklearn acc | Python predict ms (bench.py / ours) | Swift predict ms | Python ÷ Swift (bench.py / ours) | per round (ours) | Swift embedded-gateway predict ms | Python ÷ it (bench.py / ours) | per round (ours) | Swift fan-out predict ms |\n"
         out += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for n in options.workers {
             guard let ours = rows[n] else { continue }
@@ -162,20 +193,26 @@ public enum AggregationBenchmark {
             let predictRatio = theirs?.predict1000Seconds.map { $0 / ours.predictSeconds }
             let sameClient = pythonPredict[n].map { $0 / ours.predictSeconds }
             out += "| \(n) | \(f(theirs?.fitSeconds, 3)) | \(f(ours.firstFitSeconds, 4)) | \(f(ours.fitSeconds, 4)) "
-            out += "| \(f(theirs.map { $0.fitSeconds / ours.firstFitSeconds }, 0))×, \(f(theirs.map { $0.fitSeconds / ours.fitSeconds }, 0))× "
-            out += "| \(f(bagging?.fitSeconds, 3)) | \(f(theirs?.accuracy, 4)) | \(f(ours.accuracy, 4)) | \(f(bagging?.accuracy, 4)) "
-            out += "| \(f(theirs?.predict1000Seconds.map { $0 * 1e3 }, 1)) / \(f(pythonPredict[n].map { $0 * 1e3 }, 1)) "
+            out +=
+                "| \(f(theirs.map { $0.fitSeconds / ours.firstFitSeconds }, 0))×, \(f(theirs.map { $0.fitSeconds / ours.fitSeconds }, 0))× "
+            out +=
+                "| \(f(bagging?.fitSeconds, 3)) | \(f(theirs?.accuracy, 4)) | \(f(ours.accuracy, 4)) | \(f(bagging?.accuracy, 4)) "
+            out +=
+                "| \(f(theirs?.predict1000Seconds.map { $0 * 1e3 }, 1)) / \(f(pythonPredict[n].map { $0 * 1e3 }, 1)) "
             let perRound = roundRatios[n] ?? []
             out += "| \(f(ours.predictSeconds * 1e3, 2)) | \(f(predictRatio, 0))× / \(f(sameClient, 0))× "
             out += "| \(f(perRound.min(), 0))–\(f(perRound.max(), 0))× "
             let embeddedRound = embeddedRoundRatios[n] ?? []
             out += "| \(f(ours.embeddedPredictSeconds * 1e3, 2)) "
-            out += "| \(f(theirs?.predict1000Seconds.map { $0 / ours.embeddedPredictSeconds }, 0))× / \(f(pythonPredict[n].map { $0 / ours.embeddedPredictSeconds }, 0))× "
+            out +=
+                "| \(f(theirs?.predict1000Seconds.map { $0 / ours.embeddedPredictSeconds }, 0))× / \(f(pythonPredict[n].map { $0 / ours.embeddedPredictSeconds }, 0))× "
             out += "| \(f(embeddedRound.min(), 0))–\(f(embeddedRound.max(), 0))× "
             out += "| \(f(ours.fanOutPredictSeconds * 1e3, 2)) |\n"
         }
-        out += "\nHeld-out accuracy as a distribution, in this run: \(options.accuracyFits) fits of each system on the same shards "
-        out += "(the Python Chimera's bootstraps are unseeded, so each of its fits is a new draw; ours use seeds 1…\(options.accuracyFits)), "
+        out +=
+            "\nHeld-out accuracy as a distribution, in this run: \(options.accuracyFits) fits of each system on the same shards "
+        out +=
+            "(the Python Chimera's bootstraps are unseeded, so each of its fits is a new draw; ours use seeds 1…\(options.accuracyFits)), "
         out += "mean ± standard deviation (min–max).\n\n"
         out += "| N | Python Chimera | Swift |\n|---:|---:|---:|\n"
         for n in options.workers {

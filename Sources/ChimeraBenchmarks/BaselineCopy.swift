@@ -8,18 +8,21 @@ enum BaselineCopy {
     static func prepare(of source: URL, at copy: URL) throws {
         let manager = FileManager.default
         try manager.createDirectory(at: copy, withIntermediateDirectories: true)
-        for name in try manager.contentsOfDirectory(atPath: source.path) where !name.hasPrefix(".") || name == ".gitignore" {
+        for name in try manager.contentsOfDirectory(atPath: source.path)
+        where !name.hasPrefix(".") || name == ".gitignore" {
             let target = copy.appendingPathComponent(name)
             try? manager.removeItem(at: target)
             try manager.copyItem(at: source.appendingPathComponent(name), to: target)
-            try manager.setAttributes([.posixPermissions: name.hasSuffix(".sh") ? 0o755 : 0o644], ofItemAtPath: target.path)
+            try manager.setAttributes(
+                [.posixPermissions: name.hasSuffix(".sh") ? 0o755 : 0o644], ofItemAtPath: target.path)
         }
     }
 
     /// The baseline's results file `runs/<file>` in the scratch copy: produced now by running the driver
     /// with `arguments`, or the existing one when `reuse` is set and it exists.
     static func results(
-        source: URL, scratch: URL, file: String, reuse: Bool, arguments: [String], announce: String, log: (String) -> Void
+        source: URL, scratch: URL, file: String, reuse: Bool, arguments: [String], announce: String,
+        log: (String) -> Void
     ) throws -> (copy: URL, results: URL) {
         let copy = scratch.appendingPathComponent("original-chimera")
         let results = copy.appendingPathComponent("runs/\(file)")
@@ -43,7 +46,8 @@ enum BaselineCopy {
         let python = copy.appendingPathComponent(".venv/bin/python")
         let data = copy.appendingPathComponent("data/manifest.json")
         if !FileManager.default.fileExists(atPath: python.path) || !FileManager.default.fileExists(atPath: data.path) {
-            try run(copy, ["--reps", "1", "--workers", "1", "--only", "bag_tree_breast", "--no-sklearn", "--tag", "_setup"])
+            try run(
+                copy, ["--reps", "1", "--workers", "1", "--only", "bag_tree_breast", "--no-sklearn", "--tag", "_setup"])
         }
         return python
     }
@@ -57,15 +61,20 @@ final class PythonChimeraCluster {
 
     /// `kind`: "aggregation" (tree-classifier workers) or "sgd-classifier"; `shards` hold
     /// `chimera_train_data/`.
-    init(copy: URL, kind: String, shards: [URL], workerArguments: [String: Any], masterArguments: [String: Any]) throws {
+    init(copy: URL, kind: String, shards: [URL], workerArguments: [String: Any], masterArguments: [String: Any]) throws
+    {
         let python = try BaselineCopy.python(copy)
         let node = copy.appendingPathComponent("chimera_node.py").path
         let ports = try (0...shards.count).map { _ in try freePort() }
-        let run = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-py-\(UUID().uuidString.prefix(8))")
+        let run = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "chimera-py-\(UUID().uuidString.prefix(8))")
         let names = (1...shards.count).map { "w\($0)" }
-        func json(_ value: Any) throws -> String { String(decoding: try JSONSerialization.data(withJSONObject: value), as: UTF8.self) }
+        func json(_ value: Any) throws -> String {
+            String(decoding: try JSONSerialization.data(withJSONObject: value), as: UTF8.self)
+        }
         let environment = [
-            "CHIMERA_WORKERS_NODES_NAMES": try json(names), "CHIMERA_WORKERS_CPU_SHARES": try json(names.map { _ in 2 }),
+            "CHIMERA_WORKERS_NODES_NAMES": try json(names),
+            "CHIMERA_WORKERS_CPU_SHARES": try json(names.map { _ in 2 }),
             "CHIMERA_WORKERS_MAPPED_PORTS": try json(Array(ports.dropFirst())), "CHIMERA_WORKERS_HOST": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
         ]
@@ -75,7 +84,8 @@ final class PythonChimeraCluster {
             let directory = run.appendingPathComponent(names[index])
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             try FileManager.default.createSymbolicLink(
-                at: directory.appendingPathComponent("chimera_train_data"), withDestinationURL: shard.appendingPathComponent("chimera_train_data"))
+                at: directory.appendingPathComponent("chimera_train_data"),
+                withDestinationURL: shard.appendingPathComponent("chimera_train_data"))
             processes.append(
                 try ChildProcess(
                     name: names[index], arguments: [node, "worker", workerKind, "--kwargs", try json(workerArguments)],
@@ -87,13 +97,16 @@ final class PythonChimeraCluster {
         try FileManager.default.createDirectory(at: masterDirectory, withIntermediateDirectories: true)
         processes.append(
             try ChildProcess(
-                name: "py-master", arguments: [node, "master", kind, "--port", "\(ports[0])", "--kwargs", try json(masterArguments)],
+                name: "py-master",
+                arguments: [node, "master", kind, "--port", "\(ports[0])", "--kwargs", try json(masterArguments)],
                 captureOutput: true, executable: python, logFile: masterDirectory.appendingPathComponent("node.log"),
                 environment: environment, workingDirectory: masterDirectory))
         for port in ports {
             let deadline = Date().addingTimeInterval(120)
             while (try? HTTPLoad.request("http://127.0.0.1:\(port)/openapi.json", method: "GET").status) != 200 {
-                guard Date() < deadline else { throw BenchmarkError("a Python Chimera node on port \(port) did not start") }
+                guard Date() < deadline else {
+                    throw BenchmarkError("a Python Chimera node on port \(port) did not start")
+                }
                 usleep(100_000)
             }
         }

@@ -16,8 +16,10 @@ struct FloorPrograms {
         for program in ["lat", "thr"] {
             try capture(
                 "/usr/bin/env",
-                ["gcc", "-O3", "-march=native", "-o", binDirectory.appendingPathComponent(program).path,
-                    source.appendingPathComponent("\(program).c").path, "-lzmq"])
+                [
+                    "gcc", "-O3", "-march=native", "-o", binDirectory.appendingPathComponent(program).path,
+                    source.appendingPathComponent("\(program).c").path, "-lzmq",
+                ])
         }
     }
 
@@ -43,7 +45,8 @@ func capture(_ executable: String, _ arguments: [String], environment: [String: 
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-        throw BenchmarkError("\(executable) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
+        throw BenchmarkError(
+            "\(executable) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
     }
     return String(decoding: data, as: UTF8.self)
 }

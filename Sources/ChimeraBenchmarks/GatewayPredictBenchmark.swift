@@ -39,7 +39,8 @@ public enum GatewayPredictBenchmark {
         let fit = try HTTPLoad.request(theirCluster.url + "/v1/chimera/parameter-server/fit")
         guard fit.status == 200 else { throw BenchmarkError("the Python fit answered \(fit.status)") }
         log("starting our master (with its embedded gateway), 1 worker and a gateway process, and fitting")
-        let ourCluster = try SwiftChimeraCluster(mode: .parameterServer, shards: [shard], gatewayProcess: true, embeddedGateway: true)
+        let ourCluster = try SwiftChimeraCluster(
+            mode: .parameterServer, shards: [shard], gatewayProcess: true, embeddedGateway: true)
         var request = Chimera_V1_FitRequest()
         request.config.maxIterations = 5
         _ = try ourCluster.client.fit(request)
@@ -49,7 +50,10 @@ public enum GatewayPredictBenchmark {
         let servers = [
             ("Python Chimera", theirCluster.url, options.pythonRequests, ourCluster.processIDs),
             ("chimera-gateway (own process)", ourCluster.gatewayURL!, options.swiftRequests, theirCluster.processIDs),
-            ("gateway embedded in the master (`--http-port`)", ourCluster.embeddedGatewayURL!, options.swiftRequests, theirCluster.processIDs),
+            (
+                "gateway embedded in the master (`--http-port`)", ourCluster.embeddedGatewayURL!, options.swiftRequests,
+                theirCluster.processIDs
+            ),
         ]
         var results: [Int: [HTTPLoad.Result]] = [:]
         var roundRatios: [Int: [[Double]]] = [:]
@@ -65,25 +69,33 @@ public enum GatewayPredictBenchmark {
         }
 
         let f = ParameterServerBenchmark.format
-        var out = "### HTTP predict: chimera-gateway vs the Python Chimera (\(options.rows)-row batches, `cdc_like` rows, 21 features)\n\n"
-        out += "All servers are measured in this run by the same keep-alive HTTP/1.1 client (`HTTPLoad`); each client sends its "
-        out += "requests back to back. All stay up and are measured in \(options.rounds) alternating rounds (Python, our gateway "
-        out += "process, the gateway embedded in the same master; the other system's processes stopped with SIGSTOP meanwhile), latencies "
-        out += "pooled over the rounds. Latency: median and p99 per request; throughput: requests per second over all clients; "
+        var out =
+            "### HTTP predict: chimera-gateway vs the Python Chimera (\(options.rows)-row batches, `cdc_like` rows, 21 features)\n\n"
+        out +=
+            "All servers are measured in this run by the same keep-alive HTTP/1.1 client (`HTTPLoad`); each client sends its "
+        out +=
+            "requests back to back. All stay up and are measured in \(options.rounds) alternating rounds (Python, our gateway "
+        out +=
+            "process, the gateway embedded in the same master; the other system's processes stopped with SIGSTOP meanwhile), latencies "
+        out +=
+            "pooled over the rounds. Latency: median and p99 per request; throughput: requests per second over all clients; "
         out += "per round: the range of Python median ÷ this server's median over the rounds.\n\n"
-        out += "| clients | server | median ms | p99 ms | req/s | latency Python ÷ this | per round | throughput this ÷ Python | failed |\n"
+        out +=
+            "| clients | server | median ms | p99 ms | req/s | latency Python ÷ this | per round | throughput this ÷ Python | failed |\n"
         out += "|---:|---|---:|---:|---:|---:|---:|---:|---:|\n"
         for clients in options.concurrency {
             guard let measured = results[clients], let theirs = measured.first else { continue }
             for (index, result) in measured.enumerated() {
                 let perRound = roundRatios[clients]?[index] ?? []
                 let digits = index == 0 ? 1 : 2
-                out += "| \(clients) | \(servers[index].0) | \(f(result.percentile(0.5) * 1e3, digits)) | \(f(result.percentile(0.99) * 1e3, digits)) "
+                out +=
+                    "| \(clients) | \(servers[index].0) | \(f(result.percentile(0.5) * 1e3, digits)) | \(f(result.percentile(0.99) * 1e3, digits)) "
                 out += "| \(f(result.requestsPerSecond, index == 0 ? 1 : 0)) "
                 if index == 0 {
                     out += "| – | – | – "
                 } else {
-                    out += "| \(f(theirs.percentile(0.5) / result.percentile(0.5), 0))× | \(f(perRound.min(), 0))–\(f(perRound.max(), 0))× "
+                    out +=
+                        "| \(f(theirs.percentile(0.5) / result.percentile(0.5), 0))× | \(f(perRound.min(), 0))–\(f(perRound.max(), 0))× "
                     out += "| \(f(result.requestsPerSecond / theirs.requestsPerSecond, 0))× "
                 }
                 out += "| \(result.failures) |\n"

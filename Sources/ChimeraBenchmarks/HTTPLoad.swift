@@ -44,7 +44,9 @@ public enum HTTPLoad {
         }
     }
 
-    public static func interleaved(_ targets: [Target], rounds: Int) throws -> (results: [Result], roundRatios: [[Double]]) {
+    public static func interleaved(_ targets: [Target], rounds: Int) throws -> (
+        results: [Result], roundRatios: [[Double]]
+    ) {
         var runs = [[Result]](repeating: [], count: targets.count)
         var ratios = [[Double]](repeating: [], count: targets.count)
         for _ in 0..<rounds {
@@ -52,7 +54,8 @@ public enum HTTPLoad {
             for (index, target) in targets.enumerated() {
                 for process in target.freezing { kill(process, SIGSTOP) }
                 defer { for process in target.freezing { kill(process, SIGCONT) } }
-                let result = try run(url: target.url, body: target.body, clients: target.clients, requests: target.requestsPerRound)
+                let result = try run(
+                    url: target.url, body: target.body, clients: target.clients, requests: target.requestsPerRound)
                 runs[index].append(result)
                 medians.append(result.percentile(0.5))
             }
@@ -135,7 +138,9 @@ public enum HTTPLoad {
             address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
             address.sin_port = UInt16(port).bigEndian
             let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -153,13 +158,17 @@ public enum HTTPLoad {
             try sendAll(Array((head + "\r\n").utf8), body)
             let header = try readHeader()
             let lines = header.split(separator: "\r\n")
-            guard let statusLine = lines.first, let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") else {
+            guard let statusLine = lines.first,
+                let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "")
+            else {
                 throw BenchmarkError("malformed status line")
             }
             var length: Int?
             var chunked = false
             for line in lines.dropFirst() {
-                let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+                let parts = line.split(separator: ":", maxSplits: 1).map {
+                    $0.trimmingCharacters(in: .whitespaces).lowercased()
+                }
                 guard parts.count == 2 else { continue }
                 if parts[0] == "content-length" { length = Int(parts[1]) }
                 if parts[0] == "transfer-encoding" && parts[1].contains("chunked") { chunked = true }
@@ -192,11 +201,21 @@ public enum HTTPLoad {
                     while sent < total {
                         var parts: [iovec] = []
                         if sent < h.count {
-                            parts.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: h.baseAddress! + sent), iov_len: h.count - sent))
-                            if b.count > 0 { parts.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: b.baseAddress!), iov_len: b.count)) }
+                            parts.append(
+                                iovec(
+                                    iov_base: UnsafeMutableRawPointer(mutating: h.baseAddress! + sent),
+                                    iov_len: h.count - sent))
+                            if b.count > 0 {
+                                parts.append(
+                                    iovec(iov_base: UnsafeMutableRawPointer(mutating: b.baseAddress!), iov_len: b.count)
+                                )
+                            }
                         } else {
                             let offset = sent - h.count
-                            parts.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: b.baseAddress! + offset), iov_len: b.count - offset))
+                            parts.append(
+                                iovec(
+                                    iov_base: UnsafeMutableRawPointer(mutating: b.baseAddress! + offset),
+                                    iov_len: b.count - offset))
                         }
                         let n = parts.withUnsafeMutableBufferPointer { vectors -> Int in
                             var message = msghdr()

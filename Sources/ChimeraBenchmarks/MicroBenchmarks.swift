@@ -38,8 +38,10 @@ public enum MicroBenchmarks {
             precondition(predicted.count == rows * 2)
         }
         return String(
-            format: "%d × %d: binning %.2f ms, growing (%d leaves) %.2f ms, predicting every row %.1f ns per row (best of %d)",
-            rows, features, binning.min()! * 1e3, leaves, growing.min()! * 1e3, predicting.min()! / Double(rows) * 1e9, repeats)
+            format:
+                "%d × %d: binning %.2f ms, growing (%d leaves) %.2f ms, predicting every row %.1f ns per row (best of %d)",
+            rows, features, binning.min()! * 1e3, leaves, growing.min()! * 1e3, predicting.min()! / Double(rows) * 1e9,
+            repeats)
     }
 
     /// One full-batch loss+gradient pass of a linear model: row-major, and blocked on 1 and 2 threads.
@@ -65,7 +67,8 @@ public enum MicroBenchmarks {
         func report(_ label: String, _ seconds: Double) {
             lines.append(
                 String(
-                    format: "%@ %@: %.3f ms per pass, %.2f ns per row (best of %d)", model.rawValue, label, seconds * 1e3,
+                    format: "%@ %@: %.3f ms per pass, %.2f ns per row (best of %d)", model.rawValue, label,
+                    seconds * 1e3,
                     seconds / Double(rows) * 1e9, repeats))
         }
         report("row-major", best { _ = objective.lossAndGradient(weights: weights, data: data, gradient: &gradient) })
@@ -74,7 +77,10 @@ public enum MicroBenchmarks {
             for threads in [1, 2] {
                 report(
                     "blocked, \(threads) thread(s)",
-                    best { _ = objective.lossAndGradient(weights: weights, rows: blocked, threads: threads, gradient: &gradient) })
+                    best {
+                        _ = objective.lossAndGradient(
+                            weights: weights, rows: blocked, threads: threads, gradient: &gradient)
+                    })
             }
         }
         return lines.joined(separator: "\n")
@@ -111,19 +117,30 @@ public enum MicroBenchmarks {
                 for _ in 0..<repeats { _ = try WireCodec.decode(frames) }
                 decodeBest = min(decodeBest, (monotonicSeconds() - start) / Double(repeats))
             }
-            lines.append(String(format: "%@, generic codec: encode %.2f µs, decode %.2f µs", name, encodeBest * 1e6, decodeBest * 1e6))
+            lines.append(
+                String(
+                    format: "%@, generic codec: encode %.2f µs, decode %.2f µs", name, encodeBest * 1e6,
+                    decodeBest * 1e6))
         }
         // The round codec the master and workers use for these two messages.
         let values = [Float](repeating: 0.5, count: 22)
         let round: [(String, () throws -> [Frame], ([Frame]) -> Bool)] = [
             (
                 "GradientPush",
-                { try values.withUnsafeBufferPointer { try RoundCodec.encode(push, requestID: 9, update: $0, outputs: 1, stride: 22) } },
+                {
+                    try values.withUnsafeBufferPointer {
+                        try RoundCodec.encode(push, requestID: 9, update: $0, outputs: 1, stride: 22)
+                    }
+                },
                 { RoundCodec.decodePush($0[...]) != nil }
             ),
             (
                 "Weights",
-                { try values.withUnsafeBufferPointer { try RoundCodec.encode(header, requestID: 9, weights: $0, outputs: 1, stride: 22) } },
+                {
+                    try values.withUnsafeBufferPointer {
+                        try RoundCodec.encode(header, requestID: 9, weights: $0, outputs: 1, stride: 22)
+                    }
+                },
                 { RoundCodec.decodeWeights($0[...]) != nil }
             ),
         ]
@@ -136,10 +153,15 @@ public enum MicroBenchmarks {
                 for _ in 0..<repeats { frames = try encode() }
                 encodeBest = min(encodeBest, (monotonicSeconds() - start) / Double(repeats))
                 start = monotonicSeconds()
-                for _ in 0..<repeats where !decode(frames) { throw ClusterError("the round codec declined its own \(name)") }
+                for _ in 0..<repeats where !decode(frames) {
+                    throw ClusterError("the round codec declined its own \(name)")
+                }
                 decodeBest = min(decodeBest, (monotonicSeconds() - start) / Double(repeats))
             }
-            lines.append(String(format: "%@, round codec: encode %.2f µs, decode %.2f µs", name, encodeBest * 1e6, decodeBest * 1e6))
+            lines.append(
+                String(
+                    format: "%@, round codec: encode %.2f µs, decode %.2f µs", name, encodeBest * 1e6, decodeBest * 1e6)
+            )
         }
         return lines.joined(separator: "\n")
     }
@@ -169,14 +191,19 @@ public enum MicroBenchmarks {
         let decoder = try best { _ = try JSONDecoder().decode(DecodedPredictBody.self, from: data) }
         var lines = [
             String(format: "%d × %d body, %d bytes, best of %d", rows, columns, bytes.count, repeats),
-            String(format: "Foundation JSONSerialization: %.1f µs (%.1f ns per number)", serialization * 1e6, serialization / numbers * 1e9),
-            String(format: "Foundation JSONDecoder (Codable): %.1f µs (%.1f ns per number)", decoder * 1e6, decoder / numbers * 1e9),
+            String(
+                format: "Foundation JSONSerialization: %.1f µs (%.1f ns per number)", serialization * 1e6,
+                serialization / numbers * 1e9),
+            String(
+                format: "Foundation JSONDecoder (Codable): %.1f µs (%.1f ns per number)", decoder * 1e6,
+                decoder / numbers * 1e9),
         ]
         for split in [false, true] {
             let ours = try best { _ = try readPredictBody(bytes, split: split) }
             lines.append(
                 String(
-                    format: "gateway reader%@: %.1f µs (%.1f ns per number), %.0f× JSONDecoder, %.0f× JSONSerialization",
+                    format:
+                        "gateway reader%@: %.1f µs (%.1f ns per number), %.0f× JSONDecoder, %.0f× JSONSerialization",
                     split ? ", two cores" : "", ours * 1e6, ours / numbers * 1e9, decoder / ours, serialization / ours))
         }
         return lines.joined(separator: "\n")

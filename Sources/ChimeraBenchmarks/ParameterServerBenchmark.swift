@@ -47,7 +47,8 @@ public enum ParameterServerBenchmark {
                 "--reps", "1", "--workers", options.workers.map(String.init).joined(separator: ","), "--max-iter",
                 "\(options.iterations)", "--only", "sgd_clf_tiny_overhead,sgd_clf_cdc", "--no-sklearn",
             ],
-            announce: "running the Python Chimera baseline (venv, data, 2 workloads × N = \(options.workers)); several minutes",
+            announce:
+                "running the Python Chimera baseline (venv, data, 2 workloads × N = \(options.workers)); several minutes",
             log: log)
         let python = try pythonRows(results)
         let data = copy.appendingPathComponent("data")
@@ -57,15 +58,21 @@ public enum ParameterServerBenchmark {
         try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
         try capture(
             "/usr/bin/env",
-            ["gcc", "-O3", "-march=native", "-o", bin.appendingPathComponent("psround").path,
-                options.floorDirectory.appendingPathComponent("c/psround.c").path, "-lzmq"])
+            [
+                "gcc", "-O3", "-march=native", "-o", bin.appendingPathComponent("psround").path,
+                options.floorDirectory.appendingPathComponent("c/psround.c").path, "-lzmq",
+            ])
 
-        var out = "### Parameter server vs the Python Chimera (\(options.iterations) iterations, logistic regression)\n\n"
+        var out =
+            "### Parameter server vs the Python Chimera (\(options.iterations) iterations, logistic regression)\n\n"
         out += "Per-iteration overhead, `cdc_tiny` (100 rows per worker, 21 features):\n\n"
-        out += "| N | Python Chimera ms/iter | Swift ms/iter (fit ÷ iterations) | Swift median round ms, \(options.iterations)-iteration fits | Swift median round ms, \(options.overheadIterations)-iteration fits | raw libzmq C median round ms | Swift ÷ C (median rounds, \(options.overheadIterations)-iteration fits) | Python ÷ Swift (ms/iter) |\n"
+        out +=
+            "| N | Python Chimera ms/iter | Swift ms/iter (fit ÷ iterations) | Swift median round ms, \(options.iterations)-iteration fits | Swift median round ms, \(options.overheadIterations)-iteration fits | raw libzmq C median round ms | Swift ÷ C (median rounds, \(options.overheadIterations)-iteration fits) | Python ÷ Swift (ms/iter) |\n"
         out += "|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for n in options.workers {
-            log("tiny shards, N = \(n): \(options.repeats) × (Swift fits of \(options.iterations) and \(options.overheadIterations) iterations, psround), interleaved")
+            log(
+                "tiny shards, N = \(n): \(options.repeats) × (Swift fits of \(options.iterations) and \(options.overheadIterations) iterations, psround), interleaved"
+            )
             let cluster = try SwiftFits(shards: (1...n).map { data.appendingPathComponent("cdc_tiny/N\(n)/w\($0)") })
             var ours: [SwiftRun] = []
             var steady: [SwiftRun] = []
@@ -74,7 +81,9 @@ public enum ParameterServerBenchmark {
                 ours.append(try cluster.fit(test: nil, iterations: options.iterations, log: log))
                 steady.append(try cluster.fit(test: nil, iterations: options.overheadIterations, log: log))
                 let floorLine = try capture(bin.appendingPathComponent("psround").path, ["tcp", "\(n)", "22", "1.5"])
-                if let floor = floorLine.split(separator: "\n").compactMap({ ResultLine(String($0)) }).first?.number("median_ms") {
+                if let floor = floorLine.split(separator: "\n").compactMap({ ResultLine(String($0)) }).first?.number(
+                    "median_ms")
+                {
                     floors.append(floor)
                 }
             }
@@ -87,13 +96,16 @@ public enum ParameterServerBenchmark {
             out +=
                 "| \(n) | \(format(theirs, 2)) | \(format(perIteration, 3)) | \(format(shortRound, 3)) | \(format(round, 3)) | \(format(floor, 3)) | \(format(ratio, 2))× | \(format(theirs.flatMap { t in perIteration.map { t / $0 } }, 0))× |\n"
         }
-        out += "\nEnd to end, `cdc_like` (202,944 training rows × 21 features; accuracy on the 50,736 held-out rows):\n\n"
-        out += "| N | Python Chimera fit s | accuracy | Swift fit s | accuracy | Python ÷ Swift |\n|---:|---:|---:|---:|---:|---:|\n"
+        out +=
+            "\nEnd to end, `cdc_like` (202,944 training rows × 21 features; accuracy on the 50,736 held-out rows):\n\n"
+        out +=
+            "| N | Python Chimera fit s | accuracy | Swift fit s | accuracy | Python ÷ Swift |\n|---:|---:|---:|---:|---:|---:|\n"
         for n in options.workers {
             log("cdc_like, N = \(n): Swift cluster, \(options.repeats) fits")
             let cluster = try SwiftFits(shards: (1...n).map { data.appendingPathComponent("cdc_like/N\(n)/w\($0)") })
             let runs = try (0..<options.repeats).map { _ in
-                try cluster.fit(test: data.appendingPathComponent("cdc_like/test"), iterations: options.iterations, log: log)
+                try cluster.fit(
+                    test: data.appendingPathComponent("cdc_like/test"), iterations: options.iterations, log: log)
             }
             let fit = median(runs.map(\.fitSeconds))
             let accuracy = runs.last?.accuracy
@@ -125,7 +137,8 @@ public enum ParameterServerBenchmark {
                 let fit = row["fit_s"] as? Double
             else { continue }
             rows["\(workload)/\(n)"] = PythonRow(
-                fitSeconds: fit, perRoundMilliseconds: row["per_round_ms"] as? Double, accuracy: row["accuracy"] as? Double,
+                fitSeconds: fit, perRoundMilliseconds: row["per_round_ms"] as? Double,
+                accuracy: row["accuracy"] as? Double,
                 predict1000Seconds: row["predict_1000_s"] as? Double)
         }
         return PythonRows(rows: rows)

@@ -17,7 +17,8 @@ final class SwiftChimeraCluster {
     init(mode: MasterMode, shards: [URL], gatewayProcess: Bool = false, embeddedGateway: Bool = false) throws {
         let master = try ChildProcess(
             name: "master",
-            arguments: ["master", "--mode", mode.rawValue, "--port", "0"] + (embeddedGateway ? ["--http-port", "0"] : []),
+            arguments: ["master", "--mode", mode.rawValue, "--port", "0"]
+                + (embeddedGateway ? ["--http-port", "0"] : []),
             captureOutput: true)
         processes.append(master)
         guard let line = master.nextLine(timeoutSeconds: 30), let endpoints = MasterAnnouncement(line: line) else {
@@ -32,12 +33,16 @@ final class SwiftChimeraCluster {
             processes.append(
                 try ChildProcess(
                     name: "w\(index + 1)",
-                    arguments: ["worker", "--master", endpoints.workers, "--data", shard.path, "--name", "w\(index + 1)", "--threads", "\(threads)"],
+                    arguments: [
+                        "worker", "--master", endpoints.workers, "--data", shard.path, "--name", "w\(index + 1)",
+                        "--threads", "\(threads)",
+                    ],
                     captureOutput: true))
         }
         if gatewayProcess {
             let process = try ChildProcess(
-                name: "gateway", arguments: ["gateway", "--master", endpoints.control, "--port", "0"], captureOutput: true)
+                name: "gateway", arguments: ["gateway", "--master", endpoints.control, "--port", "0"],
+                captureOutput: true)
             processes.append(process)
             gatewayURL = try Self.url(announcedBy: process)
         }

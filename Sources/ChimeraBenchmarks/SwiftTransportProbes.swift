@@ -53,8 +53,10 @@ public enum SwiftTransportProbes {
         let maxSize = sizes.max() ?? 1
         let server = try ChildProcess(
             name: "lat-server",
-            arguments: ["bench", "lat-server", "--endpoint", endpoint, "--mode", zeroCopy ? "zc" : "copy",
-                "--max-size", "\(maxSize)"],
+            arguments: [
+                "bench", "lat-server", "--endpoint", endpoint, "--mode", zeroCopy ? "zc" : "copy",
+                "--max-size", "\(maxSize)",
+            ],
             captureOutput: true)
         guard server.nextLine(timeoutSeconds: 30) == "ready" else { throw BenchmarkError("lat-server did not start") }
 
@@ -122,7 +124,9 @@ public enum SwiftTransportProbes {
         guard try pull.receive() != nil else { throw BenchmarkError("no sync message") }
         var startStamp = 0.0
         for index in 0..<count {
-            guard let frame = try pull.receive() else { throw BenchmarkError("receive timeout after \(index) messages") }
+            guard let frame = try pull.receive() else {
+                throw BenchmarkError("receive timeout after \(index) messages")
+            }
             guard frame.count == size else { throw BenchmarkError("size mismatch \(frame.count) != \(size)") }
             let stamp: Double
             if zeroCopy {
@@ -151,10 +155,14 @@ public enum SwiftTransportProbes {
             let endpoint = try freshEndpoint(transport, tag: "thr", ipcDirectory: ipcDirectory)
             let receiver = try ChildProcess(
                 name: "thr-receiver",
-                arguments: ["bench", "thr-receiver", "--endpoint", endpoint, "--mode", zeroCopy ? "zc" : "copy",
-                    "--size", "\(size)", "--count", "\(count)"],
+                arguments: [
+                    "bench", "thr-receiver", "--endpoint", endpoint, "--mode", zeroCopy ? "zc" : "copy",
+                    "--size", "\(size)", "--count", "\(count)",
+                ],
                 captureOutput: true)
-            guard receiver.nextLine(timeoutSeconds: 30) == "ready" else { throw BenchmarkError("thr-receiver did not start") }
+            guard receiver.nextLine(timeoutSeconds: 30) == "ready" else {
+                throw BenchmarkError("thr-receiver did not start")
+            }
 
             let context = try Context()
             let push = try context.socket(.push)

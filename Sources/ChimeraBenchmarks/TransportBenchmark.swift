@@ -68,16 +68,20 @@ public enum TransportBenchmark {
         return ResultLine(text + " impl=\(impl)")!
     }
 
-    private static func pick(_ results: [ResultLine], _ kind: String, impl: String, mode: String, bytes: Int, _ metric: String)
+    private static func pick(
+        _ results: [ResultLine], _ kind: String, impl: String, mode: String, bytes: Int, _ metric: String
+    )
         -> Double?
     {
         median(
             results.filter {
-                $0.kind == kind && $0.fields["impl"] == impl && $0.fields["mode"] == mode && $0.fields["bytes"] == "\(bytes)"
+                $0.kind == kind && $0.fields["impl"] == impl && $0.fields["mode"] == mode
+                    && $0.fields["bytes"] == "\(bytes)"
             }.compactMap { $0.number(metric) })
     }
 
-    static func report(_ results: [ResultLine], options: Options, latencySizes: [Int], throughputSizes: [Int]) -> String {
+    static func report(_ results: [ResultLine], options: Options, latencySizes: [Int], throughputSizes: [Int]) -> String
+    {
         func f(_ value: Double?, _ digits: Int = 1) -> String {
             value.map { String(format: "%.\(digits)f", $0) } ?? "–"
         }

@@ -26,7 +26,9 @@ public final class ChildProcess: Sendable {
         let process = Process()
         process.executableURL = executable ?? ChildProcess.selfExecutable
         process.arguments = arguments
-        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         if let workingDirectory { process.currentDirectoryURL = workingDirectory }
         let lines = Lines()
         self.lines = lines
@@ -109,7 +111,8 @@ public final class ChildProcess: Sendable {
             process.waitUntilExit()
         }
         process.waitUntilExit()
-        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        return process.terminationReason == .uncaughtSignal
+            ? 128 + process.terminationStatus : process.terminationStatus
     }
 
     private static func pump(

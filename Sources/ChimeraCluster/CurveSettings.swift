@@ -26,7 +26,10 @@ public struct CurveServerSettings: Sendable {
     /// Keys that may only send client requests (fit, predict, status, cancel), never join training.
     public var clientKeys: Set<String>
 
-    public init(keyPair: CurveKeyPair, allowedClientKeys: Set<String>, workerKeys: Set<String> = [], clientKeys: Set<String> = []) {
+    public init(
+        keyPair: CurveKeyPair, allowedClientKeys: Set<String>, workerKeys: Set<String> = [],
+        clientKeys: Set<String> = []
+    ) {
         self.keyPair = keyPair
         self.allowedClientKeys = allowedClientKeys
         self.workerKeys = workerKeys

@@ -53,10 +53,14 @@ extension TrainingConfiguration {
         guard (0...1).contains(l1Ratio) else { throw ConfigurationError("l1_ratio must be in [0, 1]") }
         guard eta0 > 0, eta0.isFinite else { throw ConfigurationError("eta0 must be > 0") }
         // The master steps in float32: a rate that does not fit one is infinity, not a rate.
-        guard Float(eta0).isFinite else { throw ConfigurationError("eta0 must be at most 3.4e38 (float32), got \(eta0)") }
+        guard Float(eta0).isFinite else {
+            throw ConfigurationError("eta0 must be at most 3.4e38 (float32), got \(eta0)")
+        }
         guard (0...100).contains(maxBackoffs) else { throw ConfigurationError("max_backoffs must be 0…100") }
         guard momentum >= 0, momentum < 1 else { throw ConfigurationError("momentum must be in [0, 1)") }
-        guard (1...10_000_000).contains(maxIterations) else { throw ConfigurationError("max_iterations must be 1…10,000,000") }
+        guard (1...10_000_000).contains(maxIterations) else {
+            throw ConfigurationError("max_iterations must be 1…10,000,000")
+        }
         guard tolerance >= 0 else { throw ConfigurationError("tolerance must be ≥ 0") }
         guard localSteps >= 1 else { throw ConfigurationError("local_steps must be ≥ 1") }
     }

@@ -21,7 +21,8 @@ public struct MasterAnnouncement: Sendable, Equatable {
             let pair = part.split(separator: "=", maxSplits: 1)
             if pair.count == 2 { fields[String(pair[0])] = String(pair[1]) }
         }
-        guard let workers = fields["workers"], let broadcast = fields["broadcast"], let control = fields["control"] else {
+        guard let workers = fields["workers"], let broadcast = fields["broadcast"], let control = fields["control"]
+        else {
             return nil
         }
         self.init(workers: workers, broadcast: broadcast, control: control)

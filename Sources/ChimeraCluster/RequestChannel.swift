@@ -27,7 +27,9 @@ public final class RequestChannel {
     }
 
     /// Sends `message` and returns the decoded reply, or nil when none came within the timeout.
-    public func request(_ message: WireMessage, timeoutMilliseconds: Int32, abandon: (() -> Bool)? = nil) throws -> WireMessage? {
+    public func request(_ message: WireMessage, timeoutMilliseconds: Int32, abandon: (() -> Bool)? = nil) throws
+        -> WireMessage?
+    {
         try send { requestID in
             var message = message
             message.control.requestID = requestID
@@ -105,7 +107,9 @@ public final class RequestChannel {
         try fresh.setLinger(milliseconds: 0)
         try fresh.setReconnectInterval(milliseconds: 100)
         try curve?.apply(to: fresh)
-        if curve != nil { monitor = try SocketMonitor(fresh, events: [.handshakeFailedAuthentication, .handshakeSucceeded]) }
+        if curve != nil {
+            monitor = try SocketMonitor(fresh, events: [.handshakeFailedAuthentication, .handshakeSucceeded])
+        }
         try fresh.connect(endpoint)
         socket = fresh
         receiveTimeout = nil

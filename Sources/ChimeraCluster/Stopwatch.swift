@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Monotonic seconds, comparable across processes on one machine (CLOCK_MONOTONIC).
@@ -27,7 +27,8 @@ public struct Summary: Sendable {
             mean = 0
             return
         }
-        median = sorted.count % 2 == 1
+        median =
+            sorted.count % 2 == 1
             ? sorted[sorted.count / 2] : 0.5 * (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2])
         p99 = Summary.percentile(sorted: sorted, 0.99)
         min = sorted[0]

@@ -54,8 +54,10 @@ public enum TransportDemo {
         let children = try (1...options.workers).map { index in
             try ChildProcess(
                 name: "worker-\(index)",
-                arguments: ["demo-worker", "--router", routerEndpoint, "--pub", pubEndpoint, "--name", "worker-\(index)",
-                    "--parent", "\(getpid())"],
+                arguments: [
+                    "demo-worker", "--router", routerEndpoint, "--pub", pubEndpoint, "--name", "worker-\(index)",
+                    "--parent", "\(getpid())",
+                ],
                 prefix: "[worker-\(index)]")
         }
         defer {
@@ -236,7 +238,9 @@ public enum TransportDemo {
 
     private static func call(_ socket: Socket, _ message: WireMessage) throws -> WireMessage {
         try socket.send(WireCodec.encode(message))
-        guard let frames = try socket.receiveMultipart() else { throw DemoError("the master did not answer within 30 s") }
+        guard let frames = try socket.receiveMultipart() else {
+            throw DemoError("the master did not answer within 30 s")
+        }
         let reply = try WireCodec.decode(frames)
         if case .error(let error) = reply.body { throw DemoError("master refused: \(error.message)") }
         return reply

@@ -51,19 +51,45 @@ func seedMessages() throws -> [[[UInt8]]] {
     hello.rows = 100
     hello.featureNames = ["a", "b", "c"]
     hello.labelValues = [0, 1]
-    try add(.hello(hello), [NamedTensor("column_sum", .float64([1, 2, 3])), NamedTensor("column_sum_of_squares", .float64([4, 5, 6]))])
+    try add(
+        .hello(hello),
+        [NamedTensor("column_sum", .float64([1, 2, 3])), NamedTensor("column_sum_of_squares", .float64([4, 5, 6]))])
     var welcome = Chimera_V1_Welcome()
     welcome.workerID = 3
     welcome.session = 0xDEAD_BEEF
     welcome.currentJob.jobID = 2
     welcome.currentJob.featureNames = ["a", "b"]
     try add(.welcome(welcome))
-    try add(.heartbeat(Chimera_V1_Heartbeat.with { $0.workerID = 1; $0.session = 9; $0.clock = 4 }))
-    try add(.subscriptionReady(Chimera_V1_SubscriptionReady.with { $0.workerID = 1; $0.syncSequence = 3 }))
-    try add(.weightPull(Chimera_V1_WeightPull.with { $0.workerID = 1; $0.jobID = 2; $0.clock = 3; $0.session = 5 }))
-    try add(.goodbye(Chimera_V1_WorkerGoodbye.with { $0.workerID = 1; $0.reason = "bye" }))
-    try add(.workerResult(Chimera_V1_WorkerResult.with { $0.workerID = 1; $0.jobID = 2 }), [NamedTensor("tree.0", .bytes(Array("CHTR\u{1}tree".utf8)))])
-    try add(.memberPrediction(Chimera_V1_MemberPrediction.with { $0.workerID = 1; $0.taskID = 3 }), [NamedTensor("means", .float32([0.5, 0.5], shape: [1, 2]))])
+    try add(
+        .heartbeat(
+            Chimera_V1_Heartbeat.with {
+                $0.workerID = 1; $0.session = 9; $0.clock = 4
+            }))
+    try add(
+        .subscriptionReady(
+            Chimera_V1_SubscriptionReady.with {
+                $0.workerID = 1; $0.syncSequence = 3
+            }))
+    try add(
+        .weightPull(
+            Chimera_V1_WeightPull.with {
+                $0.workerID = 1; $0.jobID = 2; $0.clock = 3; $0.session = 5
+            }))
+    try add(
+        .goodbye(
+            Chimera_V1_WorkerGoodbye.with {
+                $0.workerID = 1; $0.reason = "bye"
+            }))
+    try add(
+        .workerResult(
+            Chimera_V1_WorkerResult.with {
+                $0.workerID = 1; $0.jobID = 2
+            }), [NamedTensor("tree.0", .bytes(Array("CHTR\u{1}tree".utf8)))])
+    try add(
+        .memberPrediction(
+            Chimera_V1_MemberPrediction.with {
+                $0.workerID = 1; $0.taskID = 3
+            }), [NamedTensor("means", .float32([0.5, 0.5], shape: [1, 2]))])
     var fit = Chimera_V1_FitRequest()
     fit.config.maxIterations = 10
     fit.config.eta0 = 0.5
@@ -73,9 +99,21 @@ func seedMessages() throws -> [[[UInt8]]] {
     predict.columns = ["a", "b"]
     try add(.predictRequest(predict), [NamedTensor("x", .float32([1, 2, 3, 4], shape: [2, 2]))])
     try add(.statusRequest(Chimera_V1_StatusRequest()))
-    try add(.cancelJob(Chimera_V1_CancelJob.with { $0.jobID = 4; $0.jobToken = 77 }))
-    try add(.jobStart(Chimera_V1_JobStart.with { $0.jobID = 1; $0.featureNames = ["a"]; $0.classes = [0, 1] }), [NamedTensor("mean", .float32([0])), NamedTensor("scale", .float32([1]))])
-    try add(.error(Chimera_V1_Error.with { $0.code = .badRequest; $0.message = "no" }))
+    try add(
+        .cancelJob(
+            Chimera_V1_CancelJob.with {
+                $0.jobID = 4; $0.jobToken = 77
+            }))
+    try add(
+        .jobStart(
+            Chimera_V1_JobStart.with {
+                $0.jobID = 1; $0.featureNames = ["a"]; $0.classes = [0, 1]
+            }), [NamedTensor("mean", .float32([0])), NamedTensor("scale", .float32([1]))])
+    try add(
+        .error(
+            Chimera_V1_Error.with {
+                $0.code = .badRequest; $0.message = "no"
+            }))
     try add(.sync(Chimera_V1_Sync.with { $0.sequence = 9 }))
     var push = Chimera_V1_GradientPush()
     push.workerID = 2
@@ -86,11 +124,19 @@ func seedMessages() throws -> [[[UInt8]]] {
     push.loss = 0.69
     push.thenPull = true
     let update: [Float] = [0.1, -0.2, 0.3, 0.4, 0.5, -0.6]
-    seeds.append(bytes(try update.withUnsafeBufferPointer { try RoundCodec.encode(push, requestID: 11, update: $0, outputs: 2, stride: 3) }))
+    seeds.append(
+        bytes(
+            try update.withUnsafeBufferPointer {
+                try RoundCodec.encode(push, requestID: 11, update: $0, outputs: 2, stride: 3)
+            }))
     var weights = Chimera_V1_Weights()
     weights.jobID = 1
     weights.version = 3
-    seeds.append(bytes(try update.withUnsafeBufferPointer { try RoundCodec.encode(weights, requestID: 12, weights: $0, outputs: 1, stride: 6) }))
+    seeds.append(
+        bytes(
+            try update.withUnsafeBufferPointer {
+                try RoundCodec.encode(weights, requestID: 12, weights: $0, outputs: 1, stride: 6)
+            }))
     return seeds
 }
 
@@ -109,7 +155,8 @@ func mutate(_ message: [[UInt8]], _ seeds: [[[UInt8]]], _ random: inout Random) 
             frames[f][random.below(frames[f].count)] = interesting[random.below(interesting.count)]
         case 2:
             let at = random.below(frames[f].count + 1)
-            frames[f].insert(contentsOf: (0..<(1 + random.below(8))).map { _ in UInt8(truncatingIfNeeded: random.next()) }, at: at)
+            frames[f].insert(
+                contentsOf: (0..<(1 + random.below(8))).map { _ in UInt8(truncatingIfNeeded: random.next()) }, at: at)
         case 3 where !frames[f].isEmpty:
             let start = random.below(frames[f].count)
             frames[f].removeSubrange(start..<min(frames[f].count, start + 1 + random.below(8)))
@@ -119,7 +166,9 @@ func mutate(_ message: [[UInt8]], _ seeds: [[[UInt8]]], _ random: inout Random) 
         case 7 where frames.count > 1: frames.swapAt(f, random.below(frames.count))
         case 8:
             let other = seeds[random.below(seeds.count)]
-            if let piece = other.randomElement(using: &random) { frames.insert(piece, at: random.below(frames.count + 1)) }
+            if let piece = other.randomElement(using: &random) {
+                frames.insert(piece, at: random.below(frames.count + 1))
+            }
         default:
             // A varint-ish field made huge: length prefixes and counts.
             if !frames[f].isEmpty { frames[f][random.below(frames[f].count)] = 0xFF }
@@ -172,7 +221,9 @@ while Date().timeIntervalSince(started) < seconds {
         frameRuns += 1
         if accepted { frameAccepted += 1 }
         if !ok {
-            print("chimera-fuzz: the round codec and the generic codec disagree on frames \(mutated.map { $0.map { String(format: "%02x", $0) }.joined() })")
+            print(
+                "chimera-fuzz: the round codec and the generic codec disagree on frames \(mutated.map { $0.map { String(format: "%02x", $0) }.joined() })"
+            )
             exit(1)
         }
         var body = mutate([bodies[random.below(bodies.count)]], [bodies], &random).first ?? []

@@ -12,7 +12,9 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
         self.open = open
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         if open.contains(request.uri.path) { return try await next(request, context) }
         let header = request.headers[.authorization] ?? ""
         let prefix = "Bearer "

@@ -42,15 +42,20 @@ public func buildGateway(
     let requestTimeout = Int32(min(options.requestTimeoutSeconds * 1000, 2_000_000_000))
     let controllers: [any GatewayController] = [
         HealthController(bridge: bridge),
-        ChimeraController(bridge: bridge, limit: options.maxBodyBytes, fitTimeout: fitTimeout, requestTimeout: requestTimeout),
+        ChimeraController(
+            bridge: bridge, limit: options.maxBodyBytes, fitTimeout: fitTimeout, requestTimeout: requestTimeout),
         JobsController(bridge: bridge, limit: options.maxBodyBytes, requestTimeout: requestTimeout),
         ClusterController(bridge: bridge, requestTimeout: requestTimeout),
     ]
     var routes = controllers.flatMap(\.routes)
     // The document describes every route, itself included.
     let openAPIRoute = { (document: Data) in
-        GatewayRoute(method: .get, path: "/openapi.json", summary: "This document", responseSchema: "Document", errors: []) { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: document)))
+        GatewayRoute(
+            method: .get, path: "/openapi.json", summary: "This document", responseSchema: "Document", errors: []
+        ) { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: document)))
         }
     }
     let document = OpenAPI.json(routes + [openAPIRoute(Data())])

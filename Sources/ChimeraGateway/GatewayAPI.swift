@@ -33,7 +33,8 @@ struct GatewayError: Error, HTTPResponseError {
         let body = Body(message: message, details: .init(errorCode: status.code, errorMessage: kind))
         let data = try JSONEncoder().encode(body)
         return Response(
-            status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     /// Maps what the master (or the bridge) said to an HTTP status.
@@ -55,7 +56,8 @@ struct GatewayError: Error, HTTPResponseError {
             switch code {
             case .notFitted: return GatewayError(.conflict, "NotFittedError", message)
             case .unknownColumn: return GatewayError(.badRequest, "UnknownColumn", message)
-            case .wrongShape, .badRequest, .nonFinite, .tooLarge: return GatewayError(.badRequest, "ValidationError", message)
+            case .wrongShape, .badRequest, .nonFinite, .tooLarge:
+                return GatewayError(.badRequest, "ValidationError", message)
             case .busy: return GatewayError(.conflict, "Busy", message)
             case .wrongMode: return GatewayError(.conflict, "WrongMode", message)
             case .noWorkers: return GatewayError(.serviceUnavailable, "NoWorkers", message)

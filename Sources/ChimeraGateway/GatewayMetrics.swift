@@ -13,8 +13,10 @@ enum GatewayMetrics {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
-            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
-            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+            .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1),
             .seconds(5), .seconds(30), .seconds(120),
         ]
         MetricsSystem.bootstrap(factory)
@@ -23,7 +25,9 @@ enum GatewayMetrics {
 
     /// Counts an error answered to a client, by the kind in its body (e.g. "NotFittedError").
     static func countError(kind: String, status: Int) {
-        CoreMetrics.Counter(label: "chimera_gateway_errors_total", dimensions: [("kind", kind), ("status", "\(status)")]).increment()
+        CoreMetrics.Counter(
+            label: "chimera_gateway_errors_total", dimensions: [("kind", kind), ("status", "\(status)")]
+        ).increment()
     }
 
     /// One scrape at a time: a mirrored counter is reset and set again, never seen half-way.
@@ -50,7 +54,9 @@ enum GatewayMetrics {
             }
         }
         func counter(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Total {
-            Total(counter: labels.isEmpty ? r.makeCounter(name: name, help: help) : r.makeCounter(name: name, labels: labels, help: help))
+            Total(
+                counter: labels.isEmpty
+                    ? r.makeCounter(name: name, help: help) : r.makeCounter(name: name, labels: labels, help: help))
         }
         gauge("chimera_master_up", "1 when the master answered the last scrape").set(to: status == nil ? 0 : 1)
         guard let status else { return r.emitToString() }
@@ -62,20 +68,26 @@ enum GatewayMetrics {
         gauge("chimera_job_running", "1 while a job runs").set(to: status.currentJobState == .running ? 1 : 0)
         gauge("chimera_job_iteration", "Completed iterations of the running job").set(to: Double(status.iteration))
         gauge("chimera_job_loss", "Latest training loss of the running job").set(to: status.loss)
-        gauge("chimera_iterations_per_second", "Iterations per second of the running job").set(to: status.iterationsPerSecond)
+        gauge("chimera_iterations_per_second", "Iterations per second of the running job").set(
+            to: status.iterationsPerSecond)
         counter("chimera_iterations_total", "Completed parameter-server iterations since the master started")
             .set(to: Double(status.iterationsTotal))
         counter("chimera_barrier_wait_seconds_total", "Time workers spent parked at the SSP barrier")
             .set(to: status.barrierWaitSeconds)
         counter("chimera_master_bytes_sent_total", "Bytes the master sent").set(to: Double(status.bytesSent))
-        counter("chimera_master_bytes_received_total", "Bytes the master received").set(to: Double(status.bytesReceived))
-        counter("chimera_master_rejected_messages_total", "Malformed or refused messages").set(to: Double(status.rejectedMessages))
+        counter("chimera_master_bytes_received_total", "Bytes the master received").set(
+            to: Double(status.bytesReceived))
+        counter("chimera_master_rejected_messages_total", "Malformed or refused messages").set(
+            to: Double(status.rejectedMessages))
         for (kind, count) in status.rejectedByKind {
-            counter("chimera_master_rejected_by_kind_total", "Rejected messages by kind", [("kind", kind)]).set(to: Double(count))
+            counter("chimera_master_rejected_by_kind_total", "Rejected messages by kind", [("kind", kind)]).set(
+                to: Double(count))
         }
         for (staleness, count) in status.stalenessHistogram.enumerated() {
-            counter("chimera_staleness_updates_total", "Updates applied k iterations stale", [("staleness", "\(staleness)")])
-                .set(to: Double(count))
+            counter(
+                "chimera_staleness_updates_total", "Updates applied k iterations stale", [("staleness", "\(staleness)")]
+            )
+            .set(to: Double(count))
         }
         for (state, count) in status.jobsByState {
             counter("chimera_jobs_total", "Finished jobs by state", [("state", state)]).set(to: Double(count))
@@ -83,7 +95,8 @@ enum GatewayMetrics {
         for worker in status.workers {
             let labels = [("worker", worker.name)]
             gauge("chimera_worker_alive", "1 while the worker is alive", labels).set(to: worker.alive ? 1 : 0)
-            gauge("chimera_worker_clock", "Iterations the worker pushed in the running job", labels).set(to: Double(worker.clock))
+            gauge("chimera_worker_clock", "Iterations the worker pushed in the running job", labels).set(
+                to: Double(worker.clock))
             gauge("chimera_worker_barrier_wait_seconds", "The worker's wait at the barrier in the last job", labels)
                 .set(to: worker.barrierWaitSeconds)
         }

@@ -38,7 +38,8 @@ extension Router<BasicRequestContext> {
 /// An Encodable answer as JSON (the views' coder: sorted keys, non-finite numbers as strings).
 func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
     let data = try ViewCoding.encoder.encode(value)
-    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    return Response(
+        status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 
 /// The request body, refused with 413 beyond `limit` bytes.

@@ -38,7 +38,9 @@ public final class MasterBridge: Sendable {
         let context = try context ?? Context()
         let probe = MasterProbe(endpoint: endpoint, context: context, curve: curve)
         self.probe = probe
-        slots = try (0..<self.size).map { _ in Slot(try MasterClient(endpoint: endpoint, context: context, curve: curve, probe: probe)) }
+        slots = try (0..<self.size).map { _ in
+            Slot(try MasterClient(endpoint: endpoint, context: context, curve: curve, probe: probe))
+        }
         state.withLock { $0.idle = slots }
         for (index, slot) in slots.enumerated() {
             DedicatedThread.start(name: "chimera-bridge-\(index)") { [self] in serve(slot) }
@@ -74,7 +76,11 @@ public final class MasterBridge: Sendable {
         let origin = MultiThreadedEventLoopGroup.currentEventLoop
         return try await withCheckedThrowingContinuation { continuation in
             let both: Job = { client in
-                Self.resume(continuation, with: Result { try send(client); return try receive(client) }, on: origin)
+                Self.resume(
+                    continuation,
+                    with: Result {
+                        try send(client); return try receive(client)
+                    }, on: origin)
             }
             guard let slot = takeIdleSlot(orQueue: both) else { return }
             do {
@@ -125,7 +131,8 @@ public final class MasterBridge: Sendable {
     /// bridge thread, the task would be queued on whichever loop comes next, and half the time
     /// hop once more to the loop that owns the connection before it could answer.
     private static func resume<T: Sendable>(
-        _ continuation: CheckedContinuation<T, any Error>, with result: Result<T, any Error>, on origin: (any EventLoop)?
+        _ continuation: CheckedContinuation<T, any Error>, with result: Result<T, any Error>,
+        on origin: (any EventLoop)?
     ) {
         if let origin {
             origin.execute { continuation.resume(with: result) }

@@ -1,66 +1,78 @@
-import Foundation
 import ChimeraCluster
+import Foundation
 import Hummingbird
 
 /// The gateway's OpenAPI 3.0 document, written from the routes the router serves (`GatewayRoute`).
 enum OpenAPI {
-    static var schemas: [String: Any] { [
-        "Health": object(
-            ["status": ["type": "string"], "master": ["type": "string"], "ready_workers": ["type": "integer"]], required: ["status"]),
-        "FitOK": object(["fit": ["type": "string", "enum": ["ok"]]], required: ["fit"]),
-        "FitInput": FitVocabulary.jsonSchema,
-        "PredictInput": object(
-            [
-                "X_pred_columns": ["type": "array", "items": ["type": "string"]],
-                "X_pred_rows": ["type": "array", "items": ["type": "array", "items": ["type": "number"]]],
-                "probabilities": ["type": "boolean"], "fan_out": ["type": "boolean"],
-            ], required: ["X_pred_columns", "X_pred_rows"]),
-        "PredictOutput": object(
-            [
-                // Class names when the labels were names, numbers otherwise.
-                "y_pred_rows": ["type": "array", "items": ["oneOf": [["type": "number"], ["type": "string"]]]],
-                "classes": ["type": "array", "items": ["oneOf": [["type": "number"], ["type": "string"]]]],
-                "y_proba_rows": ["type": "array", "items": ["type": "array", "items": ["type": "number"]]],
-            ], required: ["y_pred_rows"]),
-        "Cluster": object([
-            "workers": [
-                "type": "array",
-                "items": object([
-                    "id": ["type": "integer"], "name": ["type": "string"], "alive": ["type": "boolean"],
-                    "ready": ["type": "boolean"], "clock": ["type": "integer"], "pid": ["type": "integer"],
-                    "host": ["type": "string"],
-                ]),
-            ],
-            "mode": ["type": "string", "enum": ["parameter-server", "aggregation"]],
-            "job_id": ["type": "integer", "description": "the running job, or the last one when idle (0 before the first)"],
-            "job_state": ["type": "string", "enum": ["running", "succeeded", "failed", "cancelled", "none"]],
-            "iteration": ["type": "integer"], "loss": ["type": "number"],
-            "rejected_messages": ["type": "integer"],
-            "rejected_by_kind": ["type": "object", "additionalProperties": ["type": "integer"]],
-        ]),
-        "JobStarted": object(
-            ["job_id": ["type": "integer"], "state": ["type": "string", "enum": ["running"]]], required: ["job_id", "state"]),
-        "Document": ["type": "object"],
-        "Metrics": ["type": "string", "description": "Prometheus text exposition format 0.0.4"],
-        "Job": object(
-            [
-                "job_id": ["type": "integer"],
-                "state": ["type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled", "none"]],
-                "iteration": ["type": "integer"], "loss": ["type": "number"], "wall_seconds": ["type": "number"],
-                "clocks": [
+    static var schemas: [String: Any] {
+        [
+            "Health": object(
+                ["status": ["type": "string"], "master": ["type": "string"], "ready_workers": ["type": "integer"]],
+                required: ["status"]),
+            "FitOK": object(["fit": ["type": "string", "enum": ["ok"]]], required: ["fit"]),
+            "FitInput": FitVocabulary.jsonSchema,
+            "PredictInput": object(
+                [
+                    "X_pred_columns": ["type": "array", "items": ["type": "string"]],
+                    "X_pred_rows": ["type": "array", "items": ["type": "array", "items": ["type": "number"]]],
+                    "probabilities": ["type": "boolean"], "fan_out": ["type": "boolean"],
+                ], required: ["X_pred_columns", "X_pred_rows"]),
+            "PredictOutput": object(
+                [
+                    // Class names when the labels were names, numbers otherwise.
+                    "y_pred_rows": ["type": "array", "items": ["oneOf": [["type": "number"], ["type": "string"]]]],
+                    "classes": ["type": "array", "items": ["oneOf": [["type": "number"], ["type": "string"]]]],
+                    "y_proba_rows": ["type": "array", "items": ["type": "array", "items": ["type": "number"]]],
+                ], required: ["y_pred_rows"]),
+            "Cluster": object([
+                "workers": [
                     "type": "array",
-                    "items": object(["worker": ["type": "string"], "clock": ["type": "integer"], "alive": ["type": "boolean"]]),
+                    "items": object([
+                        "id": ["type": "integer"], "name": ["type": "string"], "alive": ["type": "boolean"],
+                        "ready": ["type": "boolean"], "clock": ["type": "integer"], "pid": ["type": "integer"],
+                        "host": ["type": "string"],
+                    ]),
                 ],
-                "staleness_histogram": ["type": "array", "items": ["type": "integer"]], "error": ["type": "string"],
-                "members": ["type": "integer"], "failed_workers": ["type": "array", "items": ["type": "string"]], "backoffs": ["type": "array", "items": ["type": "string"]],
-            ], required: ["job_id", "state"]),
-        "Error": object(
-            [
-                "message": ["type": "string"],
-                "details": object(
-                    ["errorCode": ["type": "integer"], "errorMessage": ["type": "string"]], required: ["errorCode", "errorMessage"]),
-            ], required: ["message", "details"]),
-    ] }
+                "mode": ["type": "string", "enum": ["parameter-server", "aggregation"]],
+                "job_id": [
+                    "type": "integer", "description": "the running job, or the last one when idle (0 before the first)",
+                ],
+                "job_state": ["type": "string", "enum": ["running", "succeeded", "failed", "cancelled", "none"]],
+                "iteration": ["type": "integer"], "loss": ["type": "number"],
+                "rejected_messages": ["type": "integer"],
+                "rejected_by_kind": ["type": "object", "additionalProperties": ["type": "integer"]],
+            ]),
+            "JobStarted": object(
+                ["job_id": ["type": "integer"], "state": ["type": "string", "enum": ["running"]]],
+                required: ["job_id", "state"]),
+            "Document": ["type": "object"],
+            "Metrics": ["type": "string", "description": "Prometheus text exposition format 0.0.4"],
+            "Job": object(
+                [
+                    "job_id": ["type": "integer"],
+                    "state": [
+                        "type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled", "none"],
+                    ],
+                    "iteration": ["type": "integer"], "loss": ["type": "number"], "wall_seconds": ["type": "number"],
+                    "clocks": [
+                        "type": "array",
+                        "items": object([
+                            "worker": ["type": "string"], "clock": ["type": "integer"], "alive": ["type": "boolean"],
+                        ]),
+                    ],
+                    "staleness_histogram": ["type": "array", "items": ["type": "integer"]], "error": ["type": "string"],
+                    "members": ["type": "integer"], "failed_workers": ["type": "array", "items": ["type": "string"]],
+                    "backoffs": ["type": "array", "items": ["type": "string"]],
+                ], required: ["job_id", "state"]),
+            "Error": object(
+                [
+                    "message": ["type": "string"],
+                    "details": object(
+                        ["errorCode": ["type": "integer"], "errorMessage": ["type": "string"]],
+                        required: ["errorCode", "errorMessage"]),
+                ], required: ["message", "details"]),
+        ]
+    }
 
     static func object(_ properties: [String: Any], required: [String] = []) -> [String: Any] {
         var schema: [String: Any] = ["type": "object", "properties": properties]
@@ -74,12 +86,15 @@ enum OpenAPI {
             var responses: [String: Any] = [
                 "200": [
                     "description": "OK",
-                    "content": [route.contentType: ["schema": ["$ref": "#/components/schemas/\(route.responseSchema)"]]],
+                    "content": [
+                        route.contentType: ["schema": ["$ref": "#/components/schemas/\(route.responseSchema)"]]
+                    ],
                 ]
             ]
             for code in route.errors {
                 responses["\(code)"] = [
-                    "description": "Error", "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]],
+                    "description": "Error",
+                    "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]],
                 ]
             }
             var operation: [String: Any] = ["summary": route.summary, "responses": responses]
@@ -91,13 +106,18 @@ enum OpenAPI {
             }
             if route.errors.contains(401) { operation["security"] = [["bearer": [String]()], [String: Any]()] }
             if route.path.contains("{id}") {
-                operation["parameters"] = [["name": "id", "in": "path", "required": true, "schema": ["type": "integer", "minimum": 1]]]
+                operation["parameters"] = [
+                    ["name": "id", "in": "path", "required": true, "schema": ["type": "integer", "minimum": 1]]
+                ]
             }
             paths[route.path, default: [:]][route.method.rawValue.lowercased()] = operation
         }
         return [
             "openapi": "3.0.3",
-            "info": ["title": "chimera-gateway", "version": "0.1.0", "description": "The Python Chimera's REST API, bridged to a Chimera master over ZeroMQ."],
+            "info": [
+                "title": "chimera-gateway", "version": "0.1.0",
+                "description": "The Python Chimera's REST API, bridged to a Chimera master over ZeroMQ.",
+            ],
             "paths": paths,
             "components": [
                 "schemas": schemas,
@@ -107,6 +127,7 @@ enum OpenAPI {
     }
 
     static func json(_ routes: [GatewayRoute]) -> Data {
-        (try? JSONSerialization.data(withJSONObject: document(routes), options: [.sortedKeys, .prettyPrinted])) ?? Data("{}".utf8)
+        (try? JSONSerialization.data(withJSONObject: document(routes), options: [.sortedKeys, .prettyPrinted]))
+            ?? Data("{}".utf8)
     }
 }

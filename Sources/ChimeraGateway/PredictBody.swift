@@ -32,7 +32,9 @@ func predictJSON(_ prediction: MasterClient.Prediction, withProbabilities: Bool)
     var out: [UInt8] = []
     out.reserveCapacity(prediction.values.count * 12 + (prediction.probabilities?.count ?? 0) * 12 + 64)
     var texts = NumberTexts()
-    func append(_ text: StaticString) { out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)) }
+    func append(_ text: StaticString) {
+        out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
     append("{\"y_pred_rows\":[")
     // Named classes answer their names, as the Python Chimera does for string labels.
     let names = prediction.classNames.map(jsonString)

@@ -14,7 +14,9 @@ import Synchronization
 struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     private let cache = RouteMetricsCache()
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         let start = DispatchTime.now().uptimeNanoseconds
         let active = cache.active(request.method)
         active.increment()
@@ -80,7 +82,8 @@ private final class RouteMetricsCache: Sendable {
     func active(_ method: HTTPRequest.Method) -> Meter {
         meters.withLock { table in
             if let known = table[method] { return known }
-            let made = Meter(label: "http.server.active_requests", dimensions: [("http.request.method", method.description)])
+            let made = Meter(
+                label: "http.server.active_requests", dimensions: [("http.request.method", method.description)])
             table[method] = made
             return made
         }

@@ -40,7 +40,8 @@ enum BinaryKernel {
                 for r in 0..<count { targets[r] = labels[start + r] == positive ? 1 : -1 }
             }
             derivativesAndLosses(
-                kind: kind, scores: scores, targets: UnsafeBufferPointer(targets), count: count, derivatives: derivatives,
+                kind: kind, scores: scores, targets: UnsafeBufferPointer(targets), count: count,
+                derivatives: derivatives,
                 losses: losses)
             var blockLoss: Float = 0
             for r in 0..<count {
@@ -63,8 +64,10 @@ enum BinaryKernel {
         derivatives dv: UnsafeMutableBufferPointer<Float>, losses l: UnsafeMutableBufferPointer<Float>
     ) {
         switch kind {
-        case .linearRegression: derivativesAndLosses(SquaredLoss.self, scores: s, targets: t, count: count, derivatives: dv, losses: l)
-        case .logisticRegression: derivativesAndLosses(LogLoss.self, scores: s, targets: t, count: count, derivatives: dv, losses: l)
+        case .linearRegression:
+            derivativesAndLosses(SquaredLoss.self, scores: s, targets: t, count: count, derivatives: dv, losses: l)
+        case .logisticRegression:
+            derivativesAndLosses(LogLoss.self, scores: s, targets: t, count: count, derivatives: dv, losses: l)
         case .linearSVM, .softmax:
             derivativesAndLosses(HingeLoss.self, scores: s, targets: t, count: count, derivatives: dv, losses: l)
         }
@@ -94,7 +97,8 @@ enum BinaryKernel {
         var acc = SIMD8<Float>(repeating: 0)
         var j = 0
         while j + 8 <= n {
-            acc += UnsafeRawPointer(a + j).loadUnaligned(as: SIMD8<Float>.self)
+            acc +=
+                UnsafeRawPointer(a + j).loadUnaligned(as: SIMD8<Float>.self)
                 * UnsafeRawPointer(b + j).loadUnaligned(as: SIMD8<Float>.self)
             j += 8
         }
@@ -111,7 +115,8 @@ enum BinaryKernel {
         let a = SIMD8<Float>(repeating: alpha)
         var j = 0
         while j + 8 <= n {
-            let updated = UnsafeRawPointer(y + j).loadUnaligned(as: SIMD8<Float>.self)
+            let updated =
+                UnsafeRawPointer(y + j).loadUnaligned(as: SIMD8<Float>.self)
                 + a * UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
             UnsafeMutableRawPointer(y + j).storeBytes(of: updated, as: SIMD8<Float>.self)
             j += 8

@@ -25,7 +25,8 @@ enum BlockedKernel {
                 rows.labels.withUnsafeBufferPointer { y in
                     gradient.withUnsafeMutableBufferPointer { g in
                         chimera_blocked_pass(
-                            loss, x.baseAddress, y.baseAddress, rows.rows, blocks.lowerBound, blocks.upperBound, rows.features,
+                            loss, x.baseAddress, y.baseAddress, rows.rows, blocks.lowerBound, blocks.upperBound,
+                            rows.features,
                             weights, positive, g.baseAddress)
                     }
                 }
@@ -33,11 +34,14 @@ enum BlockedKernel {
         }
         switch kind {
         case .linearRegression:
-            return pass(SquaredLoss.self, positive: positive, weights: weights, rows: rows, blocks: blocks, gradient: &gradient)
+            return pass(
+                SquaredLoss.self, positive: positive, weights: weights, rows: rows, blocks: blocks, gradient: &gradient)
         case .logisticRegression:
-            return pass(LogLoss.self, positive: positive, weights: weights, rows: rows, blocks: blocks, gradient: &gradient)
+            return pass(
+                LogLoss.self, positive: positive, weights: weights, rows: rows, blocks: blocks, gradient: &gradient)
         case .linearSVM, .softmax:
-            return pass(HingeLoss.self, positive: positive, weights: weights, rows: rows, blocks: blocks, gradient: &gradient)
+            return pass(
+                HingeLoss.self, positive: positive, weights: weights, rows: rows, blocks: blocks, gradient: &gradient)
         }
     }
 
@@ -72,7 +76,8 @@ enum BlockedKernel {
                     let base = xp + block * d * lanes * stride
                     var score = bias
                     for j in 0..<d {
-                        score += broadcast[j] * base.loadUnaligned(fromByteOffset: j * lanes * stride, as: SIMD8<Float>.self)
+                        score +=
+                            broadcast[j] * base.loadUnaligned(fromByteOffset: j * lanes * stride, as: SIMD8<Float>.self)
                     }
                     let label = yp.loadUnaligned(fromByteOffset: block * lanes * stride, as: SIMD8<Float>.self)
                     let target = Loss.target(label: label, positive: positiveLabel)
@@ -85,7 +90,8 @@ enum BlockedKernel {
                         loss = SIMD8(repeating: 0).replacing(with: loss, where: live)
                     }
                     for j in 0..<d {
-                        accumulators[j] += derivative * base.loadUnaligned(fromByteOffset: j * lanes * stride, as: SIMD8<Float>.self)
+                        accumulators[j] +=
+                            derivative * base.loadUnaligned(fromByteOffset: j * lanes * stride, as: SIMD8<Float>.self)
                     }
                     biasGradient += derivative
                     lossLanes += loss

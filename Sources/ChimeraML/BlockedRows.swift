@@ -1,3 +1,5 @@
+import Dispatch
+
 /// A shard's rows regrouped for the SIMD kernel: blocks of eight rows, each block stored feature by
 /// feature (the eight values of feature 0, then of feature 1, …), the last block padded with zeros.
 ///
@@ -45,7 +47,9 @@ public struct BlockedRows: Sendable {
 extension Objective {
     /// Mean loss and mean gradient over `rows` (single-output models: linear, logistic, hinge), the
     /// blocks split over `threads` threads. Same contract as `lossAndGradient(weights:data:gradient:)`.
-    public func lossAndGradient(weights: [Float], rows: BlockedRows, threads: Int = 1, gradient: inout [Float]) -> Double {
+    public func lossAndGradient(weights: [Float], rows: BlockedRows, threads: Int = 1, gradient: inout [Float])
+        -> Double
+    {
         precondition(outputs == 1, "the blocked kernel serves single-output models")
         precondition(weights.count == weightCount && gradient.count == weightCount && rows.features == features)
         for i in gradient.indices { gradient[i] = 0 }
@@ -55,7 +59,8 @@ extension Objective {
         var total = 0.0
         if parts == 1 {
             total = BlockedKernel.lossAndGradient(
-                kind: kind, positive: positive, weights: weights, rows: rows, blocks: 0..<rows.blocks, gradient: &gradient)
+                kind: kind, positive: positive, weights: weights, rows: rows, blocks: 0..<rows.blocks,
+                gradient: &gradient)
         } else {
             // Fixed contiguous ranges: the same thread count always sums in the same order.
             let partials = ParallelParts(count: parts, gradientCount: weightCount)
@@ -111,5 +116,3 @@ private final class ParallelParts: @unchecked Sendable {
         return total
     }
 }
-
-import Dispatch

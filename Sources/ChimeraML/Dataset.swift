@@ -20,7 +20,8 @@ public struct Dataset: Sendable, Equatable {
     public init(featureNames: [String], features: [Float], labelNames names: [String]) {
         let distinct = Array(Set(names)).sorted()
         let index = Dictionary(uniqueKeysWithValues: distinct.enumerated().map { ($1, Float($0)) })
-        self.init(featureNames: featureNames, features: features, labels: names.map { index[$0]! }, labelNames: distinct)
+        self.init(
+            featureNames: featureNames, features: features, labels: names.map { index[$0]! }, labelNames: distinct)
     }
 
     public var rows: Int { labels.count }
@@ -39,7 +40,8 @@ public struct Dataset: Sendable, Equatable {
         var out = [Float]()
         out.reserveCapacity(indices.count * columns)
         for index in indices { out += features[(index * columns)..<((index + 1) * columns)] }
-        return Dataset(featureNames: featureNames, features: out, labels: indices.map { labels[$0] }, labelNames: labelNames)
+        return Dataset(
+            featureNames: featureNames, features: out, labels: indices.map { labels[$0] }, labelNames: labelNames)
     }
 
     /// Rows of several datasets with the same columns, stacked (named labels re-indexed into the union

@@ -37,7 +37,8 @@ public struct Objective: Sendable {
                     data.labels.withUnsafeBufferPointer { y in
                         gradient.withUnsafeMutableBufferPointer { g in
                             BinaryKernel.lossAndGradient(
-                                kind: kind, positive: positive, weights: w, x: x, labels: y, rows: data.rows, features: features,
+                                kind: kind, positive: positive, weights: w, x: x, labels: y, rows: data.rows,
+                                features: features,
                                 gradient: g)
                         }
                     }
@@ -200,5 +201,5 @@ func softplus(_ s: Float) -> Float {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

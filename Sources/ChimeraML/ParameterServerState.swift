@@ -62,7 +62,10 @@ public struct ParameterServerState: Sendable {
 
     /// `startIteration`: resuming a job from a checkpoint taken after that many iterations (the
     /// workers join at it and the schedule goes on from it).
-    public init(configuration: TrainingConfiguration, objective: Objective, initialWeights: [Float]? = nil, startIteration: Int = 0) {
+    public init(
+        configuration: TrainingConfiguration, objective: Objective, initialWeights: [Float]? = nil,
+        startIteration: Int = 0
+    ) {
         precondition(initialWeights.map { $0.count == objective.weightCount } ?? true, "initial weights size")
         self.configuration = configuration
         self.objective = objective
@@ -238,7 +241,8 @@ public struct ParameterServerState: Sendable {
 
     private mutating func exploding(_ loss: Double, iteration: Int) -> Divergence? {
         if !loss.isFinite {
-            return Divergence(iteration: iteration, loss: loss, firstLoss: lossHistory.first, cause: "the loss is not finite")
+            return Divergence(
+                iteration: iteration, loss: loss, firstLoss: lossHistory.first, cause: "the loss is not finite")
         }
         guard let first = lossHistory.first else { return nil }
         let floor = max(first, 1e-3)
@@ -251,7 +255,9 @@ public struct ParameterServerState: Sendable {
         if risingCount >= Self.risingPatience {
             return Divergence(
                 iteration: iteration, loss: loss, firstLoss: first,
-                cause: "the loss stayed above \(Divergence.short(Self.risingFactor))× its first value for \(Self.risingPatience) updates")
+                cause:
+                    "the loss stayed above \(Divergence.short(Self.risingFactor))× its first value for \(Self.risingPatience) updates"
+            )
         }
         // Oscillating at the edge of stability: never exploding, never learning. Looked at from the
         // tenth loss on, over the last five (one noisy mini-batch does not move their mean much).
@@ -260,7 +266,9 @@ public struct ParameterServerState: Sendable {
         guard window > Self.finalLossFactor * floor else { return nil }
         return Divergence(
             iteration: iteration, loss: window, firstLoss: first,
-            cause: "the loss averaged \(Divergence.short(window / first))× its first value over the last 5 updates: it is not learning")
+            cause:
+                "the loss averaged \(Divergence.short(window / first))× its first value over the last 5 updates: it is not learning"
+        )
     }
 
     /// Keeps the weights of the lowest loss so far (measured on the weights as they are now).
@@ -294,7 +302,8 @@ public struct ParameterServerState: Sendable {
         restoreBest()
         divergence = Divergence(
             iteration: completedIterations, loss: last, firstLoss: first,
-            cause: "the fit ended with its loss \(Divergence.short(last / first))× the first (mean of the last \(tail.count)): it did not learn",
+            cause:
+                "the fit ended with its loss \(Divergence.short(last / first))× the first (mean of the last \(tail.count)): it did not learn",
             hint: hint)
     }
 
@@ -329,7 +338,8 @@ public struct ParameterServerState: Sendable {
         let eta = configuration.eta0 * stepScale
         var text: String
         if configuration.schedule == .optimal {
-            text = "the 'optimal' schedule's first steps are too large for these features: use schedule constant with eta0 ≤ \(Divergence.short(0.1)), or a larger alpha"
+            text =
+                "the 'optimal' schedule's first steps are too large for these features: use schedule constant with eta0 ≤ \(Divergence.short(0.1)), or a larger alpha"
         } else {
             text = "learning rate too high for these features: try eta0 ≤ \(Divergence.short(eta / 10))"
         }

@@ -72,7 +72,9 @@ public struct SSPBarrier: Sendable, Equatable {
     private mutating func releaseReady() -> [UInt32] {
         // Most pushes release nobody: find that out without building anything.
         guard !parked.isEmpty else { return [] }
-        if let s = staleness, let minimum = minClock, !parked.values.contains(where: { minimum >= $0 - s }) { return [] }
+        if let s = staleness, let minimum = minClock, !parked.values.contains(where: { minimum >= $0 - s }) {
+            return []
+        }
         let ready = parked.filter { mayStart(clock: $0.value) }.sorted { ($0.value, $0.key) < ($1.value, $1.key) }
         for (worker, _) in ready { parked[worker] = nil }
         return ready.map(\.key)

@@ -33,7 +33,8 @@ public enum SyntheticData {
         case .classification:
             let k = max(spec.classes, 2)
             // Each class centre sits at ±1.5 on every informative axis.
-            let centres = (0..<k).map { _ in (0..<informative).map { _ in random.nextUnit() < 0.5 ? Float(-1.5) : 1.5 } }
+            let centres = (0..<k).map { _ in (0..<informative).map { _ in random.nextUnit() < 0.5 ? Float(-1.5) : 1.5 }
+            }
             for row in 0..<spec.rows {
                 let label = Int(random.next() % UInt64(k))
                 for j in 0..<d {
@@ -87,5 +88,5 @@ public enum SyntheticData {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

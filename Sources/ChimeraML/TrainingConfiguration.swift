@@ -139,5 +139,5 @@ public enum LibM {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

@@ -32,7 +32,9 @@ public struct PredictBody: @unchecked Sendable {
 
     /// `splitting`: a large rows array may be read in two halves on two threads (the caller decides:
     /// the gateway when its request is the only one in flight).
-    public static func parse(_ raw: UnsafeRawBufferPointer, splitting: Bool = true) throws(PredictBodyError) -> PredictBody {
+    public static func parse(_ raw: UnsafeRawBufferPointer, splitting: Bool = true) throws(PredictBodyError)
+        -> PredictBody
+    {
         var body = PredictBody()
         var sawColumns = false
         var sawRows = false
@@ -43,7 +45,8 @@ public struct PredictBody: @unchecked Sendable {
                     switch key {
                     case "X_pred_columns":
                         sawColumns = true
-                        try reader.array { reader throws(JSONReader.Failure) in body.columns.append(try reader.string()) }
+                        try reader.array { reader throws(JSONReader.Failure) in body.columns.append(try reader.string())
+                        }
                     case "X_pred_rows":
                         sawRows = true
                         (body.x, body.rowLengths) = try reader.floatRows(splitting: splitting)
@@ -95,6 +98,7 @@ public struct PredictBodyError: Error, CustomStringConvertible, Sendable {
 /// For `chimera bench json` and the fuzzer: reads a predict body the way the gateway does (`split`:
 /// two cores for a large body, as when it is the only request being read); its rows and columns.
 public func readPredictBody(_ bytes: [UInt8], split: Bool) throws -> (rows: Int, columns: Int) {
-    let body = try bytes.withUnsafeBytes { raw throws(PredictBodyError) in try PredictBody.parse(raw, splitting: split) }
+    let body = try bytes.withUnsafeBytes { raw throws(PredictBodyError) in try PredictBody.parse(raw, splitting: split)
+    }
     return (body.rows, body.columns.count)
 }

@@ -3,7 +3,9 @@ import Foundation
 /// Line charts as standalone SVG (no dependencies): axes with ticks, one coloured line per series,
 /// a legend, and an optional dashed horizontal target line.
 enum SVGPlot {
-    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
+    static let palette = [
+        "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
+    ]
 
     static func lines(
         title: String, xLabel: String, yLabel: String, series: [(String, [(Double, Double)])], target: Double? = nil,
@@ -33,27 +35,37 @@ enum SVGPlot {
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">\n"
         svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
         svg += "<text x=\"\(n(left))\" y=\"22\" font-size=\"14\">\(SweepReport.escape(title))</text>\n"
-        svg += "<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(plotWidth))\" height=\"\(n(plotHeight))\" fill=\"none\" stroke=\"#444\"/>\n"
+        svg +=
+            "<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(plotWidth))\" height=\"\(n(plotHeight))\" fill=\"none\" stroke=\"#444\"/>\n"
         for tick in ticks(xMin, xMax) {
-            svg += "<line x1=\"\(n(sx(tick)))\" y1=\"\(n(top + plotHeight))\" x2=\"\(n(sx(tick)))\" y2=\"\(n(top + plotHeight + 5))\" stroke=\"#444\"/>"
-            svg += "<text x=\"\(n(sx(tick)))\" y=\"\(n(top + plotHeight + 18))\" text-anchor=\"middle\">\(label(tick))</text>\n"
+            svg +=
+                "<line x1=\"\(n(sx(tick)))\" y1=\"\(n(top + plotHeight))\" x2=\"\(n(sx(tick)))\" y2=\"\(n(top + plotHeight + 5))\" stroke=\"#444\"/>"
+            svg +=
+                "<text x=\"\(n(sx(tick)))\" y=\"\(n(top + plotHeight + 18))\" text-anchor=\"middle\">\(label(tick))</text>\n"
         }
         for tick in ticks(yMin, yMax) {
-            svg += "<line x1=\"\(n(left - 5))\" y1=\"\(n(sy(tick)))\" x2=\"\(n(left + plotWidth))\" y2=\"\(n(sy(tick)))\" stroke=\"#eee\"/>"
+            svg +=
+                "<line x1=\"\(n(left - 5))\" y1=\"\(n(sy(tick)))\" x2=\"\(n(left + plotWidth))\" y2=\"\(n(sy(tick)))\" stroke=\"#eee\"/>"
             svg += "<text x=\"\(n(left - 8))\" y=\"\(n(sy(tick) + 4))\" text-anchor=\"end\">\(label(tick))</text>\n"
         }
-        svg += "<text x=\"\(n(left + plotWidth / 2))\" y=\"\(n(height - 12))\" text-anchor=\"middle\">\(SweepReport.escape(xLabel))</text>\n"
-        svg += "<text transform=\"translate(16 \(n(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(SweepReport.escape(yLabel))</text>\n"
+        svg +=
+            "<text x=\"\(n(left + plotWidth / 2))\" y=\"\(n(height - 12))\" text-anchor=\"middle\">\(SweepReport.escape(xLabel))</text>\n"
+        svg +=
+            "<text transform=\"translate(16 \(n(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(SweepReport.escape(yLabel))</text>\n"
         if let target {
-            svg += "<line x1=\"\(n(left))\" y1=\"\(n(sy(target)))\" x2=\"\(n(left + plotWidth))\" y2=\"\(n(sy(target)))\" stroke=\"#888\" stroke-dasharray=\"5,4\"/>"
-            svg += "<text x=\"\(n(left + plotWidth - 4))\" y=\"\(n(sy(target) - 4))\" text-anchor=\"end\" fill=\"#666\">target</text>\n"
+            svg +=
+                "<line x1=\"\(n(left))\" y1=\"\(n(sy(target)))\" x2=\"\(n(left + plotWidth))\" y2=\"\(n(sy(target)))\" stroke=\"#888\" stroke-dasharray=\"5,4\"/>"
+            svg +=
+                "<text x=\"\(n(left + plotWidth - 4))\" y=\"\(n(sy(target) - 4))\" text-anchor=\"end\" fill=\"#666\">target</text>\n"
         }
         for (index, (name, values)) in series.enumerated() {
             let color = palette[index % palette.count]
-            let path = values.filter { $0.0.isFinite && $0.1.isFinite }.map { "\(n(sx($0.0))),\(n(sy($0.1)))" }.joined(separator: " ")
+            let path = values.filter { $0.0.isFinite && $0.1.isFinite }.map { "\(n(sx($0.0))),\(n(sy($0.1)))" }.joined(
+                separator: " ")
             svg += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\"/>\n"
             let y = top + 14 + Double(index) * 18
-            svg += "<line x1=\"\(n(left + plotWidth + 12))\" y1=\"\(n(y - 4))\" x2=\"\(n(left + plotWidth + 36))\" y2=\"\(n(y - 4))\" stroke=\"\(color)\" stroke-width=\"2.5\"/>"
+            svg +=
+                "<line x1=\"\(n(left + plotWidth + 12))\" y1=\"\(n(y - 4))\" x2=\"\(n(left + plotWidth + 36))\" y2=\"\(n(y - 4))\" stroke=\"\(color)\" stroke-width=\"2.5\"/>"
             svg += "<text x=\"\(n(left + plotWidth + 42))\" y=\"\(n(y))\">\(SweepReport.escape(name))</text>\n"
         }
         return svg + "</svg>\n"

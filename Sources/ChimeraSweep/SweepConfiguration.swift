@@ -80,7 +80,8 @@ public struct SweepConfiguration: Sendable, Equatable {
             }
             if let task = try d.string("task") {
                 guard let value = SyntheticData.Task(rawValue: task) else {
-                    throw SweepConfigurationError(field: "data.task", "must be classification or regression, not \(task)")
+                    throw SweepConfigurationError(
+                        field: "data.task", "must be classification or regression, not \(task)")
                 }
                 config.data.task = value
             }
@@ -108,9 +109,12 @@ public struct SweepConfiguration: Sendable, Equatable {
         config.learningRates = try reader.doubles("learning_rates", min: 1e-12) ?? config.learningRates
         if let values = try reader.list("staleness") {
             config.staleness = try values.enumerated().map { index, value throws(SweepConfigurationError) -> Int? in
-                if let text = value as? String, ["unbounded", "inf", "async"].contains(text.lowercased()) { return nil }
+                if let text = value as? String, ["unbounded", "inf", "async"].contains(text.lowercased()) {
+                    return nil
+                }
                 guard let number = value as? Int, number >= 0 else {
-                    throw SweepConfigurationError(field: "staleness[\(index)]", "must be a number ≥ 0 or \"unbounded\", not \(value)")
+                    throw SweepConfigurationError(
+                        field: "staleness[\(index)]", "must be a number ≥ 0 or \"unbounded\", not \(value)")
                 }
                 return number
             }
@@ -132,16 +136,20 @@ public struct SweepConfiguration: Sendable, Equatable {
         if let list = try reader.list("stragglers") {
             config.stragglers = try list.enumerated().map { index, item throws(SweepConfigurationError) in
                 let path = "stragglers[\(index)]"
-                guard let map = item as? [String: Any] else { throw SweepConfigurationError(field: path, "must be a mapping") }
+                guard let map = item as? [String: Any] else {
+                    throw SweepConfigurationError(field: path, "must be a mapping")
+                }
                 var s = FieldReader(map, path: path)
-                var setting = StragglerSetting(name: try s.string("name") ?? "stragglers-\(index)", workers: nil, straggler: Straggler())
+                var setting = StragglerSetting(
+                    name: try s.string("name") ?? "stragglers-\(index)", workers: nil, straggler: Straggler())
                 if let workers = try s.value("workers") {
                     if let text = workers as? String, text == "all" {
                         setting.workers = nil
                     } else if let numbers = workers as? [Int], numbers.allSatisfy({ $0 >= 1 }) {
                         setting.workers = numbers
                     } else {
-                        throw SweepConfigurationError(field: "\(path).workers", "must be \"all\" or a list of worker numbers ≥ 1")
+                        throw SweepConfigurationError(
+                            field: "\(path).workers", "must be \"all\" or a list of worker numbers ≥ 1")
                     }
                 }
                 setting.straggler.slowdown = try s.double("slowdown", min: 1) ?? 1
@@ -156,10 +164,15 @@ public struct SweepConfiguration: Sendable, Equatable {
         try reader.rejectUnknown()
         if config.masterControlEndpoint != nil, config.dataPath == nil {
             throw SweepConfigurationError(
-                field: "master", "a running cluster's data is its own: set data.path to its folder (with test/) for the held-out loss")
+                field: "master",
+                "a running cluster's data is its own: set data.path to its folder (with test/) for the held-out loss")
         }
-        guard !config.staleness.isEmpty else { throw SweepConfigurationError(field: "staleness", "needs at least one bound") }
-        guard !config.stragglers.isEmpty else { throw SweepConfigurationError(field: "stragglers", "needs at least one setting") }
+        guard !config.staleness.isEmpty else {
+            throw SweepConfigurationError(field: "staleness", "needs at least one bound")
+        }
+        guard !config.stragglers.isEmpty else {
+            throw SweepConfigurationError(field: "stragglers", "needs at least one setting")
+        }
         return config
     }
 }
@@ -208,18 +221,23 @@ struct FieldReader {
 
     mutating func string(_ key: String) throws(SweepConfigurationError) -> String? {
         guard let value = try value(key) else { return nil }
-        guard let text = value as? String else { throw SweepConfigurationError(field: name(key), "must be text, not \(value)") }
+        guard let text = value as? String else {
+            throw SweepConfigurationError(field: name(key), "must be text, not \(value)")
+        }
         return text
     }
 
     mutating func int(_ key: String, min: Int) throws(SweepConfigurationError) -> Int? {
         guard let value = try value(key) else { return nil }
-        guard let number = value as? Int else { throw SweepConfigurationError(field: name(key), "must be a whole number, not \(value)") }
+        guard let number = value as? Int else {
+            throw SweepConfigurationError(field: name(key), "must be a whole number, not \(value)")
+        }
         guard number >= min else { throw SweepConfigurationError(field: name(key), "must be ≥ \(min), not \(number)") }
         return number
     }
 
-    mutating func double(_ key: String, min: Double, max: Double = .infinity) throws(SweepConfigurationError) -> Double? {
+    mutating func double(_ key: String, min: Double, max: Double = .infinity) throws(SweepConfigurationError) -> Double?
+    {
         guard let value = try value(key) else { return nil }
         let number: Double
         if let d = value as? Double {
@@ -237,7 +255,9 @@ struct FieldReader {
 
     mutating func map(_ key: String) throws(SweepConfigurationError) -> [String: Any]? {
         guard let value = try value(key) else { return nil }
-        guard let map = value as? [String: Any] else { throw SweepConfigurationError(field: name(key), "must be a mapping") }
+        guard let map = value as? [String: Any] else {
+            throw SweepConfigurationError(field: name(key), "must be a mapping")
+        }
         return map
     }
 
@@ -251,7 +271,8 @@ struct FieldReader {
         guard let list = try list(key) else { return nil }
         return try list.enumerated().map { index, value throws(SweepConfigurationError) in
             guard let number = value as? Int, number >= min else {
-                throw SweepConfigurationError(field: "\(name(key))[\(index)]", "must be a whole number ≥ \(min), not \(value)")
+                throw SweepConfigurationError(
+                    field: "\(name(key))[\(index)]", "must be a whole number ≥ \(min), not \(value)")
             }
             return number
         }
@@ -262,7 +283,8 @@ struct FieldReader {
         return try list.enumerated().map { index, value throws(SweepConfigurationError) in
             let number = (value as? Double) ?? (value as? Int).map(Double.init)
             guard let number, number >= min else {
-                throw SweepConfigurationError(field: "\(name(key))[\(index)]", "must be a number ≥ \(min), not \(value)")
+                throw SweepConfigurationError(
+                    field: "\(name(key))[\(index)]", "must be a number ≥ \(min), not \(value)")
             }
             return number
         }

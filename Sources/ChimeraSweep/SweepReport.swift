@@ -10,17 +10,21 @@ public enum SweepReport {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(runs).write(to: folder.appendingPathComponent("sweep.json"), options: .atomic)
         try runsCSV(runs).write(to: folder.appendingPathComponent("runs.csv"), atomically: true, encoding: .utf8)
-        try iterationsCSV(runs).write(to: folder.appendingPathComponent("iterations.csv"), atomically: true, encoding: .utf8)
+        try iterationsCSV(runs).write(
+            to: folder.appendingPathComponent("iterations.csv"), atomically: true, encoding: .utf8)
 
         var figures: [(title: String, files: [String])] = []
         for (key, group) in groups(runs) {
             let slug = key.slug
             let byTime = group.map { ($0.stalenessLabel, $0.points.map { ($0.seconds, $0.heldOutLoss) }) }
-            let byIteration = group.map { ($0.stalenessLabel, $0.points.map { (Double($0.iteration), $0.heldOutLoss) }) }
+            let byIteration = group.map {
+                ($0.stalenessLabel, $0.points.map { (Double($0.iteration), $0.heldOutLoss) })
+            }
             let timeFile = "loss_vs_time_\(slug).svg"
             let iterationFile = "loss_vs_iterations_\(slug).svg"
             try SVGPlot.lines(
-                title: "held-out loss vs wall time — \(key.title)", xLabel: "seconds", yLabel: "held-out loss", series: byTime,
+                title: "held-out loss vs wall time — \(key.title)", xLabel: "seconds", yLabel: "held-out loss",
+                series: byTime,
                 target: configuration.targetLoss
             ).write(to: folder.appendingPathComponent(timeFile), atomically: true, encoding: .utf8)
             try SVGPlot.lines(
@@ -42,24 +46,31 @@ public enum SweepReport {
         let repeatIndex: Int
         var title: String { "stragglers: \(stragglers), N=\(workers), lr=\(learningRate), repeat \(repeatIndex + 1)" }
         var slug: String {
-            "\(stragglers)_N\(workers)_lr\(learningRate)_r\(repeatIndex + 1)".map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "-" }
-                .reduce(into: "") { $0.append($1) }
+            "\(stragglers)_N\(workers)_lr\(learningRate)_r\(repeatIndex + 1)".map {
+                $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "-"
+            }
+            .reduce(into: "") { $0.append($1) }
         }
         static func < (a: GroupKey, b: GroupKey) -> Bool {
-            (a.repeatIndex, a.stragglers, a.workers, a.learningRate) < (b.repeatIndex, b.stragglers, b.workers, b.learningRate)
+            (a.repeatIndex, a.stragglers, a.workers, a.learningRate) < (
+                b.repeatIndex, b.stragglers, b.workers, b.learningRate
+            )
         }
     }
 
     /// Runs that differ only in the staleness bound: one plot each, one line per bound.
     static func groups(_ runs: [SweepRun]) -> [(GroupKey, [SweepRun])] {
         Dictionary(grouping: runs) {
-            GroupKey(stragglers: $0.stragglers, workers: $0.workers, learningRate: $0.learningRate, repeatIndex: $0.repeatIndex)
+            GroupKey(
+                stragglers: $0.stragglers, workers: $0.workers, learningRate: $0.learningRate,
+                repeatIndex: $0.repeatIndex)
         }.sorted { $0.key < $1.key }
     }
 
     public static func summaryTable(_ runs: [SweepRun], target: Double?) -> String {
         func f(_ value: Double?, _ digits: Int) -> String { value.map { String(format: "%.\(digits)f", $0) } ?? "–" }
-        var out = "| stragglers | N | lr | s | time to target \(target.map { "(\($0))" } ?? "") s | final held-out loss | accuracy | iterations/s | mean staleness | waiting | wall s |\n"
+        var out =
+            "| stragglers | N | lr | s | time to target \(target.map { "(\($0))" } ?? "") s | final held-out loss | accuracy | iterations/s | mean staleness | waiting | wall s |\n"
         out += "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n"
         for run in runs {
             out +=
@@ -73,10 +84,14 @@ public enum SweepReport {
             "id,stragglers,straggler_description,workers,learning_rate,staleness,repeat,wall_seconds,iterations,iterations_per_second,final_held_out_loss,held_out_accuracy,seconds_to_target,mean_observed_staleness,max_clock_spread,waiting_fraction,initial_weights_digest,partition_digests\n"
         for r in runs {
             let fields: [String] = [
-                r.id, r.stragglers, "\"\(r.stragglerDescription)\"", "\(r.workers)", "\(r.learningRate)", r.staleness.map(String.init) ?? "unbounded",
-                "\(r.repeatIndex + 1)", "\(r.wallSeconds)", "\(r.iterations)", "\(r.iterationsPerSecond)", "\(r.finalHeldOutLoss)",
-                r.heldOutAccuracy.map { "\($0)" } ?? "", r.secondsToTarget.map { "\($0)" } ?? "", "\(r.meanObservedStaleness)",
-                "\(r.maxClockSpread)", "\(r.waitingFraction)", r.initialWeightsDigest, r.partitionDigests.joined(separator: ";"),
+                r.id, r.stragglers, "\"\(r.stragglerDescription)\"", "\(r.workers)", "\(r.learningRate)",
+                r.staleness.map(String.init) ?? "unbounded",
+                "\(r.repeatIndex + 1)", "\(r.wallSeconds)", "\(r.iterations)", "\(r.iterationsPerSecond)",
+                "\(r.finalHeldOutLoss)",
+                r.heldOutAccuracy.map { "\($0)" } ?? "", r.secondsToTarget.map { "\($0)" } ?? "",
+                "\(r.meanObservedStaleness)",
+                "\(r.maxClockSpread)", "\(r.waitingFraction)", r.initialWeightsDigest,
+                r.partitionDigests.joined(separator: ";"),
             ]
             out += fields.joined(separator: ",") + "\n"
         }
@@ -94,19 +109,25 @@ public enum SweepReport {
         return out
     }
 
-    static func html(configuration: SweepConfiguration, table: String, figures: [(title: String, files: [String])]) -> String {
+    static func html(configuration: SweepConfiguration, table: String, figures: [(title: String, files: [String])])
+        -> String
+    {
         var rows = ""
         for line in table.split(separator: "\n").dropFirst(2) {
             let cells = line.split(separator: "|", omittingEmptySubsequences: false).dropFirst().dropLast()
-            rows += "<tr>" + cells.map { "<td>\(escape($0.trimmingCharacters(in: .whitespaces)))</td>" }.joined() + "</tr>\n"
+            rows +=
+                "<tr>" + cells.map { "<td>\(escape($0.trimmingCharacters(in: .whitespaces)))</td>" }.joined()
+                + "</tr>\n"
         }
-        let header = table.split(separator: "\n").first.map { line in
-            line.split(separator: "|", omittingEmptySubsequences: false).dropFirst().dropLast().map {
-                "<th>\(escape($0.trimmingCharacters(in: .whitespaces)))</th>"
-            }.joined()
-        } ?? ""
+        let header =
+            table.split(separator: "\n").first.map { line in
+                line.split(separator: "|", omittingEmptySubsequences: false).dropFirst().dropLast().map {
+                    "<th>\(escape($0.trimmingCharacters(in: .whitespaces)))</th>"
+                }.joined()
+            } ?? ""
         var body = "<h1>Chimera sweep: \(escape(configuration.name))</h1>\n"
-        body += "<p>\(configuration.iterations) iterations of \(configuration.model.rawValue); every run starts from the same initial weights on the same partitions.</p>\n"
+        body +=
+            "<p>\(configuration.iterations) iterations of \(configuration.model.rawValue); every run starts from the same initial weights on the same partitions.</p>\n"
         body += "<table>\n<tr>\(header)</tr>\n\(rows)</table>\n"
         for figure in figures {
             body += "<h2>\(escape(figure.title))</h2>\n<div class=\"plots\">"

@@ -74,8 +74,10 @@ public final class SweepRunner {
             runs.append(run)
             log(
                 String(
-                    format: "  %.2f s, %d iterations, held-out loss %.4f%@ (%.1f s elapsed in the sweep step)", run.wallSeconds,
-                    run.iterations, run.finalHeldOutLoss, run.secondsToTarget.map { String(format: ", target reached at %.2f s", $0) } ?? "",
+                    format: "  %.2f s, %d iterations, held-out loss %.4f%@ (%.1f s elapsed in the sweep step)",
+                    run.wallSeconds,
+                    run.iterations, run.finalHeldOutLoss,
+                    run.secondsToTarget.map { String(format: ", target reached at %.2f s", $0) } ?? "",
                     Date().timeIntervalSince(started)))
         }
         return runs
@@ -118,13 +120,15 @@ public final class SweepRunner {
         let root = URL(fileURLWithPath: path)
         let testFolder = configuration.testPath.map { URL(fileURLWithPath: $0) } ?? root.appendingPathComponent("test")
         let test = try ShardLayout.loadPair(
-            features: testFolder.appendingPathComponent("X_test.csv").path, labels: testFolder.appendingPathComponent("y_test.csv").path)
+            features: testFolder.appendingPathComponent("X_test.csv").path,
+            labels: testFolder.appendingPathComponent("y_test.csv").path)
         let folders = try ShardLayout.workerFolders(root)
         var shards: [Int: [URL]] = [:]
         var digests: [Int: [String]] = [:]
         for n in configuration.workers {
             guard folders.count >= n else {
-                throw SweepConfigurationError(field: "workers", "\(path) has \(folders.count) worker folders, a run needs \(n)")
+                throw SweepConfigurationError(
+                    field: "workers", "\(path) has \(folders.count) worker folders, a run needs \(n)")
             }
             shards[n] = Array(folders.prefix(n))
             let loaded = try shards[n]!.map { try ShardLayout.loadShard($0) }
@@ -174,7 +178,8 @@ public final class SweepRunner {
             controlEndpoint = control
         } else {
             let master = try ChildProcess(
-                name: "master", arguments: ["master", "--port", "0", "--model-dir", runFolder.appendingPathComponent("model").path],
+                name: "master",
+                arguments: ["master", "--port", "0", "--model-dir", runFolder.appendingPathComponent("model").path],
                 captureOutput: true, logFile: runFolder.appendingPathComponent("master.log"))
             processes.append(master)
             guard let line = master.nextLine(timeoutSeconds: 60), let endpoints = MasterAnnouncement(line: line) else {
@@ -191,7 +196,8 @@ public final class SweepRunner {
                     let s = setting.straggler
                     arguments += [
                         "--slowdown", "\(s.slowdown)", "--pause-probability", "\(s.pauseProbability)", "--pause-ms",
-                        "\(s.pauseMilliseconds)", "--pause-every", "\(s.pauseEvery)", "--straggler-seed", "\(s.seed &+ UInt64(point.repeatIndex))",
+                        "\(s.pauseMilliseconds)", "--pause-every", "\(s.pauseEvery)", "--straggler-seed",
+                        "\(s.seed &+ UInt64(point.repeatIndex))",
                     ]
                 }
                 processes.append(
@@ -218,7 +224,9 @@ public final class SweepRunner {
         return evaluate(point, id: id, reply: reply.report, model: model, prepared: prepared)
     }
 
-    func evaluate(_ point: GridPoint, id: String, reply report: Chimera_V1_FitReport, model: FittedModel, prepared: Prepared)
+    func evaluate(
+        _ point: GridPoint, id: String, reply report: Chimera_V1_FitReport, model: FittedModel, prepared: Prepared
+    )
         -> SweepRun
     {
         let objective = model.objective
@@ -230,14 +238,16 @@ public final class SweepRunner {
             let rowNames = test.labels.map { test.labelNames[Int($0)] }
             let kept = rowNames.indices.filter { known.contains(rowNames[$0]) }
             let rows = test.gather(kept)
-            let named = Dataset(featureNames: rows.featureNames, features: rows.features, labelNames: kept.map { rowNames[$0] })
+            let named = Dataset(
+                featureNames: rows.featureNames, features: rows.features, labelNames: kept.map { rowNames[$0] })
             test = named.relabelled(into: names) ?? test
         }
         var gradient = [Float](repeating: 0, count: objective.weightCount)
         let points = report.timeline.map { record -> SweepRun.Point in
             let loss = objective.lossAndGradient(weights: record.weights, data: test, gradient: &gradient)
             return SweepRun.Point(
-                iteration: Int(record.iteration), seconds: record.seconds, heldOutLoss: loss, trainLoss: record.trainLoss,
+                iteration: Int(record.iteration), seconds: record.seconds, heldOutLoss: loss,
+                trainLoss: record.trainLoss,
                 clocks: record.clocks.map { Int($0) }, barrierWaitSeconds: record.barrierWaitSeconds)
         }
         var accuracy: Double?
@@ -252,10 +262,13 @@ public final class SweepRunner {
         let wall = report.wallSeconds
         return SweepRun(
             id: id, staleness: point.staleness, workers: point.workers, learningRate: point.learningRate,
-            stragglers: point.stragglers.name, stragglerDescription: describe(point.stragglers), repeatIndex: point.repeatIndex,
+            stragglers: point.stragglers.name, stragglerDescription: describe(point.stragglers),
+            repeatIndex: point.repeatIndex,
             wallSeconds: wall, iterations: Int(report.iterations), finalHeldOutLoss: points.last?.heldOutLoss ?? .nan,
             heldOutAccuracy: accuracy,
-            secondsToTarget: configuration.targetLoss.flatMap { target in points.first { $0.heldOutLoss <= target }?.seconds },
+            secondsToTarget: configuration.targetLoss.flatMap { target in
+                points.first { $0.heldOutLoss <= target }?.seconds
+            },
             meanObservedStaleness: meanStaleness, stalenessHistogram: histogram,
             waitingFraction: wall > 0 ? report.barrierWaitSeconds / (wall * Double(point.workers)) : 0,
             initialWeightsDigest: digest(report.timeline.first?.weights ?? []),

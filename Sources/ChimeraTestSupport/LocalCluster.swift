@@ -16,18 +16,25 @@ public final class LocalCluster {
 
     /// Starts a master; `heartbeatMilliseconds` small keeps death detection quick in tests.
     public init(heartbeatMilliseconds: Int = 200, extraArguments: [String] = []) throws {
-        modelDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-e2e-\(UUID().uuidString.prefix(8))")
+        modelDirectory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "chimera-e2e-\(UUID().uuidString.prefix(8))")
         self.heartbeatMilliseconds = heartbeatMilliseconds
         (master, workersEndpoint, controlEndpoint) = try Self.startMaster(
-            port: 0, heartbeatMilliseconds: heartbeatMilliseconds, modelDirectory: modelDirectory, extraArguments: extraArguments)
+            port: 0, heartbeatMilliseconds: heartbeatMilliseconds, modelDirectory: modelDirectory,
+            extraArguments: extraArguments)
     }
 
-    private static func startMaster(port: Int, heartbeatMilliseconds: Int, modelDirectory: URL, extraArguments: [String]) throws
+    private static func startMaster(
+        port: Int, heartbeatMilliseconds: Int, modelDirectory: URL, extraArguments: [String]
+    ) throws
         -> (ChildProcess, String, String)
     {
         let master = try ChildProcess(
             name: "master",
-            arguments: ["master", "--port", "\(port)", "--heartbeat-ms", "\(heartbeatMilliseconds)", "--model-dir", modelDirectory.path]
+            arguments: [
+                "master", "--port", "\(port)", "--heartbeat-ms", "\(heartbeatMilliseconds)", "--model-dir",
+                modelDirectory.path,
+            ]
                 + extraArguments,
             prefix: "[master]", captureOutput: true, executable: try chimeraExecutable())
         guard let line = master.nextLine(timeoutSeconds: 60), let endpoints = MasterAnnouncement(line: line) else {
@@ -46,7 +53,8 @@ public final class LocalCluster {
             throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "no port in \(workersEndpoint)"])
         }
         let (fresh, workers, control) = try Self.startMaster(
-            port: port, heartbeatMilliseconds: heartbeatMilliseconds, modelDirectory: modelDirectory, extraArguments: extraArguments)
+            port: port, heartbeatMilliseconds: heartbeatMilliseconds, modelDirectory: modelDirectory,
+            extraArguments: extraArguments)
         master = fresh
         controlEndpoint = control
         precondition(workers == workersEndpoint, "the restarted master bound \(workers), not \(workersEndpoint)")
@@ -62,13 +70,15 @@ public final class LocalCluster {
 
     /// Starts (or restarts) a worker process named `name` on the shard in `folder`.
     @discardableResult
-    public func startWorker(name: String, data folder: URL, delayMilliseconds: Int = 0, extraArguments: [String] = []) throws
+    public func startWorker(name: String, data folder: URL, delayMilliseconds: Int = 0, extraArguments: [String] = [])
+        throws
         -> ChildProcess
     {
         let worker = try ChildProcess(
             name: name,
             arguments: [
-                "worker", "--master", workersEndpoint, "--data", folder.path, "--name", name, "--delay-ms", "\(delayMilliseconds)",
+                "worker", "--master", workersEndpoint, "--data", folder.path, "--name", name, "--delay-ms",
+                "\(delayMilliseconds)",
             ] + extraArguments,
             prefix: "[\(name)]", executable: try chimeraExecutable())
         workers[name] = worker
@@ -92,7 +102,8 @@ public final class LocalCluster {
             let status = try client.status()
             if condition(status) { return status }
             if Date() > deadline {
-                throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "timed out waiting for \(what): \(status)"])
+                throw CocoaError(
+                    .fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "timed out waiting for \(what): \(status)"])
             }
             usleep(50_000)
         }

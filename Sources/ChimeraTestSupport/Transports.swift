@@ -16,7 +16,8 @@ public final class EndpointFactory {
 
     public init() throws {
         directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("chimera-test-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))")
+            .appendingPathComponent(
+                "chimera-test-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 

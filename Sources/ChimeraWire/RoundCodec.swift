@@ -23,10 +23,12 @@ public enum RoundCodec {
     /// The frames of a `GradientPush` carrying `update` (named "delta" when `push.isDelta`, else
     /// "gradient"), float32 `[outputs, stride]`.
     public static func encode(
-        _ push: Chimera_V1_GradientPush, requestID: UInt64, update: UnsafeBufferPointer<Float>, outputs: Int, stride: Int
+        _ push: Chimera_V1_GradientPush, requestID: UInt64, update: UnsafeBufferPointer<Float>, outputs: Int,
+        stride: Int
     ) throws -> [Frame] {
         try frames(
-            control: control(push, requestID: requestID, outputs: outputs, stride: stride), tensor: UnsafeRawBufferPointer(update),
+            control: control(push, requestID: requestID, outputs: outputs, stride: stride),
+            tensor: UnsafeRawBufferPointer(update),
             outputs: outputs, stride: stride)
     }
 
@@ -43,11 +45,13 @@ public enum RoundCodec {
     /// envelope the caller sent), copying straight from `update`: no frame objects. Returns the bytes sent.
     @discardableResult
     public static func send(
-        _ push: Chimera_V1_GradientPush, requestID: UInt64, update: UnsafeBufferPointer<Float>, outputs: Int, stride: Int,
+        _ push: Chimera_V1_GradientPush, requestID: UInt64, update: UnsafeBufferPointer<Float>, outputs: Int,
+        stride: Int,
         on socket: Socket
     ) throws -> Int {
         try send(
-            control: control(push, requestID: requestID, outputs: outputs, stride: stride), tensor: UnsafeRawBufferPointer(update),
+            control: control(push, requestID: requestID, outputs: outputs, stride: stride),
+            tensor: UnsafeRawBufferPointer(update),
             outputs: outputs, stride: stride, on: socket)
     }
 
@@ -62,7 +66,9 @@ public enum RoundCodec {
             tensor: UnsafeRawBufferPointer(weights), outputs: outputs, stride: stride, on: socket)
     }
 
-    private static func control(_ push: Chimera_V1_GradientPush, requestID: UInt64, outputs: Int, stride: Int) -> [UInt8] {
+    private static func control(_ push: Chimera_V1_GradientPush, requestID: UInt64, outputs: Int, stride: Int)
+        -> [UInt8]
+    {
         var writer = ProtoWriter()
         writer.varintField(1, requestID)
         writeSpec(&writer, name: push.isDelta ? "delta" : "gradient", outputs: outputs, stride: stride)
@@ -94,7 +100,9 @@ public enum RoundCodec {
 
     private static let protocolFrameBytes = WireCodec.protocolFrame
 
-    private static func frames(control: [UInt8], tensor: UnsafeRawBufferPointer, outputs: Int, stride: Int) throws -> [Frame] {
+    private static func frames(control: [UInt8], tensor: UnsafeRawBufferPointer, outputs: Int, stride: Int) throws
+        -> [Frame]
+    {
         precondition(tensor.count == outputs * stride * 4, "tensor does not hold \(outputs) × \(stride) floats")
         let header = try protocolFrameBytes.withUnsafeBytes { try Frame(copying: $0) }
         let controlFrame = try control.withUnsafeBytes { try Frame(copying: $0) }
@@ -134,7 +142,8 @@ public enum RoundCodec {
 
     /// A `Weights` reply with its tensor, or nil: use `WireCodec`.
     public static func decodeWeights(_ frames: ArraySlice<Frame>) -> Message<Chimera_V1_Weights>? {
-        guard let parts = split(frames, bodyField: 24), case .weights(let weights) = parts.body, parts.name == "weights",
+        guard let parts = split(frames, bodyField: 24), case .weights(let weights) = parts.body,
+            parts.name == "weights",
             let tensor = tensor(parts.shape, parts.frame)
         else { return nil }
         return Message(requestID: parts.requestID, body: weights, tensor: tensor)
@@ -261,7 +270,8 @@ public enum RoundCodec {
         var weights = Chimera_V1_Weights()
         var seen = 0
         while !reader.atEnd {
-            guard let (number, wireType) = reader.field(), (1...4).contains(number), wireType == 0, seen & (1 << number) == 0,
+            guard let (number, wireType) = reader.field(), (1...4).contains(number), wireType == 0,
+                seen & (1 << number) == 0,
                 let value = reader.varint()
             else { return nil }
             seen |= 1 << number

@@ -1,6 +1,7 @@
 import ZeroMQ
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A dense row-major array as it travels in a tensor frame: dtype, shape and little-endian bytes.
@@ -24,7 +25,8 @@ public struct Tensor {
         self.dtype = dtype
         self.shape = shape
         let buffer = TensorBuffer(byteCount: shape.reduce(1, *) * dtype.byteWidth)
-        try initialize(UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<(shape.reduce(1, *) * dtype.byteWidth)]))
+        try initialize(
+            UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<(shape.reduce(1, *) * dtype.byteWidth)]))
         storage = .owned(buffer)
     }
 
@@ -54,7 +56,9 @@ public struct Tensor {
 
     /// The same values with another shape of the same element count (no copy).
     public func reshaped(_ shape: [Int]) -> Tensor {
-        precondition(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == elementCount, "cannot reshape \(self.shape) to \(shape)")
+        precondition(
+            shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == elementCount,
+            "cannot reshape \(self.shape) to \(shape)")
         return Tensor(dtype: dtype, shape: shape, storage: storage)
     }
 
@@ -105,7 +109,8 @@ public struct Tensor {
                 guard let base = raw.baseAddress, raw.count >= count * 4,
                     Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0
                 else { return .none }
-                return .some(try body(UnsafeBufferPointer(start: base.assumingMemoryBound(to: Float.self), count: count)))
+                return .some(
+                    try body(UnsafeBufferPointer(start: base.assumingMemoryBound(to: Float.self), count: count)))
             }
             if case .some(let result)? = inPlace { return result }
         }

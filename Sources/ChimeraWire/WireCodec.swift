@@ -104,7 +104,8 @@ public enum WireCodec {
         }
         guard bytes[magic.count] == version else {
             throw WireError(
-                .unsupportedVersion, "protocol version \(bytes[magic.count]) is not supported (this peer speaks \(version))")
+                .unsupportedVersion,
+                "protocol version \(bytes[magic.count]) is not supported (this peer speaks \(version))")
         }
     }
 
@@ -126,7 +127,9 @@ public enum WireCodec {
                 throw WireError(.invalidShape, "tensor \"\(spec.name)\" has dimension \(dimension)")
             }
             let (product, overflow) = elements.multipliedReportingOverflow(by: Int(dimension))
-            guard !overflow else { throw WireError(.invalidShape, "tensor \"\(spec.name)\" shape \(spec.shape) overflows") }
+            guard !overflow else {
+                throw WireError(.invalidShape, "tensor \"\(spec.name)\" shape \(spec.shape) overflows")
+            }
             elements = product
             shape.append(Int(dimension))
         }

@@ -1,8 +1,9 @@
 internal import CZeroMQ
 import Dispatch
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A CURVE key pair in Z85 text form (40 characters each).
@@ -89,7 +90,9 @@ public final class CurveAuthenticator: Sendable {
     }
 
     /// Replaces the allow-list (every key with role "any"); connections made from now on are checked against it.
-    public func allow(_ keys: Set<String>) { state.allowed.withLock { $0 = Dictionary(uniqueKeysWithValues: keys.map { ($0, "any") }) } }
+    public func allow(_ keys: Set<String>) {
+        state.allowed.withLock { $0 = Dictionary(uniqueKeysWithValues: keys.map { ($0, "any") }) }
+    }
 
     /// How many connection attempts were refused so far.
     public var deniedCount: Int { state.denied.load(ordering: .relaxed) }

@@ -1,6 +1,7 @@
 internal import CZeroMQ
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One ZeroMQ frame (a `zmq_msg_t`; several make a multipart message), owned by this object and closed when it is released.

@@ -1,6 +1,7 @@
 internal import CZeroMQ
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Socket options with the C widths libzmq expects (C `int` options are `Int32`, 64-bit ones `Int64`:
@@ -137,7 +138,8 @@ extension Socket {
     func setZ85Key(_ option: Int32, _ key: String, _ name: String) throws(ZMQError) {
         // libzmq takes a 40-character Z85 key when the length is 40 (it adds the NUL itself).
         guard key.utf8.count == 40 else {
-            throw ZMQError(code: .invalidArgument, function: "zmq_setsockopt", detail: "\(name): Z85 key must be 40 characters")
+            throw ZMQError(
+                code: .invalidArgument, function: "zmq_setsockopt", detail: "\(name): Z85 key must be 40 characters")
         }
         try setBytes(option, Array(key.utf8), name)
     }

@@ -1,6 +1,7 @@
 internal import CZeroMQ
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A ZeroMQ socket with a single owner.

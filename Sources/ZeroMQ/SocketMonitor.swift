@@ -22,7 +22,8 @@ public final class SocketMonitor {
     /// Starts monitoring `socket` for `events`. Create it before the socket connects.
     public init(_ socket: Socket, events: Events) throws(ZMQError) {
         let endpoint = "inproc://chimera-monitor-\(Self.counter.add(1, ordering: .relaxed).newValue)"
-        try check(zmq_socket_monitor(try socket.raw(), endpoint, Int32(events.rawValue)), "zmq_socket_monitor", endpoint)
+        try check(
+            zmq_socket_monitor(try socket.raw(), endpoint, Int32(events.rawValue)), "zmq_socket_monitor", endpoint)
         pair = try socket.context.socket(.pair)
         try pair.setLinger(milliseconds: 0)
         try pair.connect(endpoint)

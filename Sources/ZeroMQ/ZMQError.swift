@@ -1,6 +1,7 @@
 internal import CZeroMQ
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A failed libzmq call: the errno it reported and the function that failed.

@@ -1,15 +1,19 @@
 import ArgumentParser
 import ChimeraBenchmarks
-import ChimeraML
 import ChimeraCluster
+import ChimeraML
 import ChimeraWire
-import ZeroMQ
 import Foundation
+import ZeroMQ
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks, measured against a reference in the same run.",
-        subcommands: [BenchTransport.self, BenchParameterServer.self, BenchBagging.self, BenchHTTP.self, BenchHTTPLoad.self, BenchTree.self, BenchKernel.self, BenchCodec.self, BenchJSON.self, BenchMasterPredict.self, BenchLatencyServer.self, BenchThroughputReceiver.self]
+        subcommands: [
+            BenchTransport.self, BenchParameterServer.self, BenchBagging.self, BenchHTTP.self, BenchHTTPLoad.self,
+            BenchTree.self, BenchKernel.self, BenchCodec.self, BenchJSON.self, BenchMasterPredict.self,
+            BenchLatencyServer.self, BenchThroughputReceiver.self,
+        ]
     )
 }
 
@@ -68,7 +72,8 @@ struct BenchThroughputReceiver: ParsableCommand {
 
     func run() throws {
         ChildProcess.dieWithParent(originalParent: getppid())
-        try SwiftTransportProbes.throughputReceiver(endpoint: endpoint, zeroCopy: mode == "zc", size: size, count: count)
+        try SwiftTransportProbes.throughputReceiver(
+            endpoint: endpoint, zeroCopy: mode == "zc", size: size, count: count)
     }
 }
 
@@ -102,7 +107,8 @@ struct BaselineOptions: ParsableArguments {
 struct BenchParameterServer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ps",
-        abstract: "Parameter server vs the Python Chimera (same run) and the raw-libzmq C round: overhead and end to end."
+        abstract:
+            "Parameter server vs the Python Chimera (same run) and the raw-libzmq C round: overhead and end to end."
     )
 
     @OptionGroup var baseline: BaselineOptions
@@ -111,12 +117,15 @@ struct BenchParameterServer: ParsableCommand {
     @Option(help: "Iterations per fit.") var iterations = 200
     @Option(help: "Fits (and psround runs, interleaved) per configuration; medians are reported.") var repeats = 9
     @Option(
-        help: "Iterations of the tiny-shard fits whose steady-state median round is compared with psround's (which runs 1.5 s).")
+        help:
+            "Iterations of the tiny-shard fits whose steady-state median round is compared with psround's (which runs 1.5 s)."
+    )
     var overheadIterations = 2000
 
     func run() throws {
         var options = ParameterServerBenchmark.Options(
-            baselineSource: baseline.source, floorDirectory: URL(fileURLWithPath: floorDir), scratch: baseline.scratchFolder)
+            baselineSource: baseline.source, floorDirectory: URL(fileURLWithPath: floorDir),
+            scratch: baseline.scratchFolder)
         options.workers = runs.workerCounts
         options.iterations = iterations
         options.overheadIterations = max(10, overheadIterations)
@@ -129,7 +138,8 @@ struct BenchParameterServer: ParsableCommand {
 struct BenchBagging: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bag",
-        abstract: "Bagging vs the Python Chimera and scikit-learn's BaggingClassifier (same run): fit, accuracy, HTTP predict."
+        abstract:
+            "Bagging vs the Python Chimera and scikit-learn's BaggingClassifier (same run): fit, accuracy, HTTP predict."
     )
 
     @OptionGroup var baseline: BaselineOptions
@@ -148,7 +158,8 @@ struct BenchBagging: ParsableCommand {
 struct BenchHTTP: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "http",
-        abstract: "HTTP predict (1,000-row batches, 1 and 32 clients): chimera-gateway vs the Python Chimera, same run, same client."
+        abstract:
+            "HTTP predict (1,000-row batches, 1 and 32 clients): chimera-gateway vs the Python Chimera, same run, same client."
     )
 
     @OptionGroup var baseline: BaselineOptions
@@ -163,7 +174,8 @@ struct BenchHTTP: ParsableCommand {
 
 struct BenchHTTPLoad: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "http-load", abstract: "POST a JSON file (or GET) to a URL from N keep-alive clients; print latency and throughput.")
+        commandName: "http-load",
+        abstract: "POST a JSON file (or GET) to a URL from N keep-alive clients; print latency and throughput.")
     @Option(help: "The URL.") var url: String
     @Option(help: "The request body (a file); without it, GET.") var body: String?
     @Option(help: "Concurrent clients.") var clients = 1
@@ -175,14 +187,16 @@ struct BenchHTTPLoad: ParsableCommand {
             url: url, method: body == nil ? "GET" : "POST", body: bytes, clients: clients, requests: requests)
         print(
             String(
-                format: "%d clients × %d requests: median %.3f ms, p99 %.3f ms, %.1f requests/s, %d failed", clients, requests,
+                format: "%d clients × %d requests: median %.3f ms, p99 %.3f ms, %.1f requests/s, %d failed", clients,
+                requests,
                 result.percentile(0.5) * 1e3, result.percentile(0.99) * 1e3, result.requestsPerSecond, result.failures))
     }
 }
 
 struct BenchTree: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "tree", abstract: "Time binning, growing and predicting with one CART tree on a synthetic shard (best of N).")
+        commandName: "tree",
+        abstract: "Time binning, growing and predicting with one CART tree on a synthetic shard (best of N).")
     @Option var rows = 40_000
     @Option var features = 21
     @Option var maxDepth = 5
@@ -190,7 +204,9 @@ struct BenchTree: ParsableCommand {
     @Option var repeats = 10
 
     func run() throws {
-        print(try MicroBenchmarks.tree(rows: rows, features: features, maxDepth: maxDepth, maxLeafNodes: maxLeafNodes, repeats: repeats))
+        print(
+            try MicroBenchmarks.tree(
+                rows: rows, features: features, maxDepth: maxDepth, maxLeafNodes: maxLeafNodes, repeats: repeats))
     }
 }
 
@@ -203,14 +219,17 @@ struct BenchKernel: ParsableCommand {
     @Option var repeats = 20
 
     func run() throws {
-        guard let kind = ModelKind(rawValue: model) else { throw ValidationError("--model: linear, logistic, softmax or svm") }
+        guard let kind = ModelKind(rawValue: model) else {
+            throw ValidationError("--model: linear, logistic, softmax or svm")
+        }
         print(MicroBenchmarks.kernel(rows: rows, features: features, model: kind, repeats: repeats))
     }
 }
 
 struct BenchCodec: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "codec", abstract: "Encode + decode of the parameter server's per-round messages (µs per message).")
+        commandName: "codec", abstract: "Encode + decode of the parameter server's per-round messages (µs per message)."
+    )
     @Option var repeats = 20_000
 
     func run() throws { print(try MicroBenchmarks.codec(repeats: repeats)) }
@@ -219,12 +238,15 @@ struct BenchCodec: ParsableCommand {
 struct BenchJSON: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "json",
-        abstract: "Reading a predict body (JSON): the gateway's reader vs Foundation's JSONDecoder and JSONSerialization.")
+        abstract:
+            "Reading a predict body (JSON): the gateway's reader vs Foundation's JSONDecoder and JSONSerialization.")
     @Option(help: "A predict body: {\"X_pred_columns\": [...], \"X_pred_rows\": [[...]]}.") var body: String
     @Option var repeats = 200
 
     func run() throws {
-        print(try MicroBenchmarks.predictBody(try [UInt8](Data(contentsOf: URL(fileURLWithPath: body))), repeats: repeats))
+        print(
+            try MicroBenchmarks.predictBody(try [UInt8](Data(contentsOf: URL(fileURLWithPath: body))), repeats: repeats)
+        )
     }
 }
 
@@ -238,8 +260,10 @@ struct BenchMasterPredict: ParsableCommand {
     @OptionGroup var curve: CurveClientOptions
 
     func run() throws {
-        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: body))) as? [String: Any]
-        guard let columns = object?["X_pred_columns"] as? [String], let rows = object?["X_pred_rows"] as? [[Double]] else {
+        let object =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: body))) as? [String: Any]
+        guard let columns = object?["X_pred_columns"] as? [String], let rows = object?["X_pred_rows"] as? [[Double]]
+        else {
             throw CommandError("\(body) has no X_pred_columns and X_pred_rows")
         }
         let values = rows.flatMap { $0.map(Float.init) }
@@ -251,7 +275,9 @@ struct BenchMasterPredict: ParsableCommand {
             if index >= 3 { latencies.append(monotonicSeconds() - start) }
         }
         latencies.sort()
-        print(String(format: "%d rows × %d requests: median %.3f ms, p99 %.3f ms", rows.count, requests,
-            Summary(latencies).median * 1e3, Summary(latencies).p99 * 1e3))
+        print(
+            String(
+                format: "%d rows × %d requests: median %.3f ms, p99 %.3f ms", rows.count, requests,
+                Summary(latencies).median * 1e3, Summary(latencies).p99 * 1e3))
     }
 }

@@ -9,7 +9,8 @@ struct Chimera: AsyncParsableCommand {
         abstract: "Distributed machine learning over ZeroMQ: master, workers, gateway and tools.",
         version: "0.1.0",
         subcommands: [
-            Master.self, Worker.self, GatewayCommand.self, Local.self, Fit.self, Cancel.self, Settings.self, Predict.self, HTTPCommand.self, Status.self, Sweep.self, DataCommand.self, Demo.self,
+            Master.self, Worker.self, GatewayCommand.self, Local.self, Fit.self, Cancel.self, Settings.self,
+            Predict.self, HTTPCommand.self, Status.self, Sweep.self, DataCommand.self, Demo.self,
             DemoWorker.self,
             Keys.self, Bench.self,
         ]
@@ -19,7 +20,9 @@ struct Chimera: AsyncParsableCommand {
         ChildProcess.unblockSignals()
         // The gateway serves HTTP: its tasks run on the event loops (see runConcurrencyOnEventLoops).
         let arguments = CommandLine.arguments.dropFirst()
-        if arguments.first == "gateway" || (arguments.first == "master" && arguments.contains { $0.hasPrefix("--http-port") }) {
+        if arguments.first == "gateway"
+            || (arguments.first == "master" && arguments.contains { $0.hasPrefix("--http-port") })
+        {
             runConcurrencyOnEventLoops()
         }
         await main(nil)

@@ -14,7 +14,8 @@ struct CurveClientOptions: ParsableArguments {
         switch (curveServerKey, curveKeys) {
         case (nil, nil): return nil
         case (let server?, let prefix?):
-            return CurveClientSettings(serverPublicKey: try CurveKeyPair.readKey(server), keyPair: try CurveKeyPair.load(prefix: prefix))
+            return CurveClientSettings(
+                serverPublicKey: try CurveKeyPair.readKey(server), keyPair: try CurveKeyPair.load(prefix: prefix))
         default: throw CommandError("--curve-server-key and --curve-keys go together")
         }
     }
@@ -24,7 +25,8 @@ struct CurveClientOptions: ParsableArguments {
 struct CurveServerOptions: ParsableArguments {
     @Option(help: "Our CURVE key pair (PREFIX.secret): every socket of the master then requires CURVE.")
     var curveKeys: String?
-    @Option(help: "Public keys to admit as workers and clients: files (one key per line) or 40-character keys; repeatable.")
+    @Option(
+        help: "Public keys to admit as workers and clients: files (one key per line) or 40-character keys; repeatable.")
     var curveAllow: [String] = []
     @Option(help: "Public keys to admit as workers only (they cannot fit, predict or cancel); repeatable.")
     var curveAllowWorkers: [String] = []
@@ -57,7 +59,8 @@ struct CurveServerOptions: ParsableArguments {
             workerKeys: try keys(curveAllowWorkers, "--curve-allow-workers"),
             clientKeys: try keys(curveAllowClients, "--curve-allow-clients"))
         guard !settings.roles.isEmpty else {
-            throw CommandError("--curve-keys needs at least one --curve-allow, --curve-allow-workers or --curve-allow-clients key")
+            throw CommandError(
+                "--curve-keys needs at least one --curve-allow, --curve-allow-workers or --curve-allow-clients key")
         }
         return settings
     }

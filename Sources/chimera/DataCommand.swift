@@ -9,7 +9,9 @@ struct DataCommand: ParsableCommand {
 
     struct Synth: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a deterministic synthetic dataset in the Python Chimera's layout (worker-N/X_train.csv, y_train.csv, test/).")
+            abstract:
+                "Write a deterministic synthetic dataset in the Python Chimera's layout (worker-N/X_train.csv, y_train.csv, test/)."
+        )
 
         @Option(help: "Output folder.") var out: String
         @Option(help: "classification or regression.") var task = "classification"
@@ -24,8 +26,12 @@ struct DataCommand: ParsableCommand {
         @Option(help: "Seed.") var seed: UInt64 = 1
 
         func validate() throws {
-            guard SyntheticData.Task(rawValue: task) != nil else { throw ValidationError("--task: classification or regression") }
-            guard rows >= 2, features >= 1, classes >= 2, workers >= 1 else { throw ValidationError("sizes must be positive") }
+            guard SyntheticData.Task(rawValue: task) != nil else {
+                throw ValidationError("--task: classification or regression")
+            }
+            guard rows >= 2, features >= 1, classes >= 2, workers >= 1 else {
+                throw ValidationError("sizes must be positive")
+            }
             guard (0..<1).contains(testFraction) else { throw ValidationError("--test-fraction must be in [0, 1)") }
         }
 

@@ -4,7 +4,8 @@ import Foundation
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Start a master-like ROUTER/PUB and worker processes that exchange tensor frames; print what was measured."
+        abstract:
+            "Start a master-like ROUTER/PUB and worker processes that exchange tensor frames; print what was measured."
     )
 
     @Option(help: "Worker processes to start.") var workers = 3
@@ -39,14 +40,17 @@ struct Demo: ParsableCommand {
             String(
                 format: "  tensor bytes per round: %.1f MB   effective %.2f GB/s",
                 Double(report.bytesPerRound) / 1e6, Double(report.bytesPerRound) / report.rounds.median / 1e9))
-        print("  sums checked: \(report.wrongSums == 0 ? "all correct" : "\(report.wrongSums) WRONG")   rejected messages: \(report.decodeErrors)")
+        print(
+            "  sums checked: \(report.wrongSums == 0 ? "all correct" : "\(report.wrongSums) WRONG")   rejected messages: \(report.decodeErrors)"
+        )
         if report.wrongSums > 0 { throw ExitCode(2) }
     }
 }
 
 struct DemoWorker: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "demo-worker", abstract: "A worker process of `chimera demo` (started by it).", shouldDisplay: false)
+        commandName: "demo-worker", abstract: "A worker process of `chimera demo` (started by it).",
+        shouldDisplay: false)
 
     @Option var router: String
     @Option var pub: String

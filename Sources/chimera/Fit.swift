@@ -61,8 +61,11 @@ struct Fit: ParsableCommand {
         let interrupted = interruptionFlag()
         let started = try client.startFit(settings, mode: mode)
         let id = started.id
-        logLine("job \(id) started: Ctrl-C cancels it (from elsewhere: chimera cancel \(id) --token \(String(started.token, radix: 16)))")
-        let progress = ProgressDisplay(total: mode == .aggregation ? nil : settings["iterations"]?.integer, label: "job \(id)")
+        logLine(
+            "job \(id) started: Ctrl-C cancels it (from elsewhere: chimera cancel \(id) --token \(String(started.token, radix: 16)))"
+        )
+        let progress = ProgressDisplay(
+            total: mode == .aggregation ? nil : settings["iterations"]?.integer, label: "job \(id)")
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let (job, report) = try client.job(id)
@@ -81,7 +84,9 @@ struct Fit: ParsableCommand {
                     logLine("job \(id) cancelled (Ctrl-C)")
                     throw ExitCode(130)
                 }
-                throw CommandError("job \(id) had not ended after --timeout \(timeout) s (the master answers; the fit is long): cancelled it")
+                throw CommandError(
+                    "job \(id) had not ended after --timeout \(timeout) s (the master answers; the fit is long): cancelled it"
+                )
             }
             usleep(useconds_t(max(poll, 0.01) * 1e6))
         }
@@ -90,14 +95,18 @@ struct Fit: ParsableCommand {
 
 struct Cancel: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Cancel a running job: with the token `chimera fit` printed, or as a CURVE client (use `chimera http cancel` through a gateway).")
+        abstract:
+            "Cancel a running job: with the token `chimera fit` printed, or as a CURVE client (use `chimera http cancel` through a gateway)."
+    )
     @Argument(help: "The job's id.") var job: UInt64
     @Option(help: "The job's token (hex), printed by the chimera fit that started it.") var token: String?
     @Option(help: "The master's control endpoint.") var master = "tcp://127.0.0.1:5557"
     @OptionGroup var curve: CurveClientOptions
 
     func run() throws {
-        guard let value = UInt64(token ?? "0", radix: 16) else { throw ValidationError("--token is hex, as chimera fit prints it") }
+        guard let value = UInt64(token ?? "0", radix: 16) else {
+            throw ValidationError("--token is hex, as chimera fit prints it")
+        }
         let client = try MasterClient.watching(endpoint: master, curve: try curve.settings())
         try client.cancel(jobID: job, token: value)
         print("job \(job): \(try client.job(job).view.state)")
@@ -109,7 +118,9 @@ enum FitReportText {
         if r.members > 0 {
             var lines = [
                 "job \(r.jobID): \(r.state): \(r.members) trees",
-                String(format: "  wall %.3f s   bytes sent %llu   received %llu", r.wallSeconds, r.bytesSent, r.bytesReceived),
+                String(
+                    format: "  wall %.3f s   bytes sent %llu   received %llu", r.wallSeconds, r.bytesSent,
+                    r.bytesReceived),
             ]
             if !r.failedWorkers.isEmpty { lines.append("  failed workers: \(r.failedWorkers.joined(separator: "; "))") }
             return lines.joined(separator: "\n")
@@ -125,7 +136,8 @@ enum FitReportText {
         for worker in r.workers {
             lines.append(
                 String(
-                    format: "  %@ (worker %u): clock %llu, %@, barrier wait %.3f s", worker.name, worker.workerID, worker.clock,
+                    format: "  %@ (worker %u): clock %llu, %@, barrier wait %.3f s", worker.name, worker.workerID,
+                    worker.clock,
                     worker.alive ? "alive" : "dead", worker.barrierWaitSeconds))
         }
         if !r.failedWorkers.isEmpty { lines.append("  failed workers: \(r.failedWorkers.joined(separator: ", "))") }
@@ -141,7 +153,8 @@ struct Predict: ParsableCommand {
     @Option(help: "The master's control endpoint.") var master = "tcp://127.0.0.1:5557"
     @Option(help: "Features CSV (X_test.csv).") var x: String
     @Option(help: "Labels CSV (y_test.csv): print accuracy (classifiers) or R² (regression).") var y: String?
-    @Flag(help: "Aggregation: have the workers predict with their own trees (the Python Chimera's way).") var fanOut = false
+    @Flag(help: "Aggregation: have the workers predict with their own trees (the Python Chimera's way).") var fanOut =
+        false
     @OptionGroup var curve: CurveClientOptions
 
     func run() throws {
@@ -174,7 +187,9 @@ struct Predict: ParsableCommand {
             print(String(format: "R² %.4f on %d rows (%@)", 1 - residual / total, truth.count, timing))
         case .values(let values):
             guard prediction.classNames.isEmpty else {
-                throw CommandError("\(y) holds numbers; the model's classes are names (\(prediction.classNames.joined(separator: ", ")))")
+                throw CommandError(
+                    "\(y) holds numbers; the model's classes are names (\(prediction.classNames.joined(separator: ", ")))"
+                )
             }
             printAccuracy(truth: values.map(Double.init), predicted: prediction.labels, timing)
         }
@@ -186,11 +201,13 @@ func printAccuracy<Label: Equatable>(truth: [Label], predicted: [Label], _ timin
     let correct = zip(truth, predicted).filter { $0 == $1 }.count
     print(
         String(
-            format: "accuracy %.4f (%d/%d rows, %@)", Double(correct) / Double(max(truth.count, 1)), correct, truth.count, timing))
+            format: "accuracy %.4f (%d/%d rows, %@)", Double(correct) / Double(max(truth.count, 1)), correct,
+            truth.count, timing))
 }
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the cluster: workers, liveness, clocks, rejected messages.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show the cluster: workers, liveness, clocks, rejected messages.")
     @Option(help: "The master's control endpoint.") var master = "tcp://127.0.0.1:5557"
     @OptionGroup var curve: CurveClientOptions
 
@@ -204,7 +221,9 @@ struct Status: ParsableCommand {
             print("job \(cluster.jobID) \(cluster.jobState)  iteration \(cluster.iteration)  loss \(cluster.loss)")
         }
         for worker in cluster.workers {
-            print("  \(worker.name) (worker \(worker.id), pid \(worker.pid) on \(worker.host)): \(worker.alive ? "alive" : "dead"), clock \(worker.clock)")
+            print(
+                "  \(worker.name) (worker \(worker.id), pid \(worker.pid) on \(worker.host)): \(worker.alive ? "alive" : "dead"), clock \(worker.clock)"
+            )
         }
         print("rejected messages: \(cluster.rejectedMessages) \(cluster.rejectedByKind.sorted { $0.key < $1.key })")
     }
@@ -212,7 +231,8 @@ struct Status: ParsableCommand {
 
 /// `chimera settings`: the fit vocabulary, as help text or as README's tables.
 struct Settings: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List every fit setting: flag, HTTP field, type, default, meaning.")
+    static let configuration = CommandConfiguration(
+        abstract: "List every fit setting: flag, HTTP field, type, default, meaning.")
     @Flag(help: "Print README's Markdown tables (one per mode).") var markdown = false
 
     func run() {

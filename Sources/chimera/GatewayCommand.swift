@@ -29,7 +29,8 @@ struct GatewayCommand: AsyncParsableCommand {
         logging.bootstrap()
         if let parent { ChildProcess.dieWithParent(originalParent: parent) }
         let options = try gatewayOptions(
-            master: master, host: host, port: port, bridgeSize: bridgeSize, maxBodyMib: maxBodyMib, fitTimeout: fitTimeout,
+            master: master, host: host, port: port, bridgeSize: bridgeSize, maxBodyMib: maxBodyMib,
+            fitTimeout: fitTimeout,
             requestTimeout: requestTimeout, tokenFile: tokenFile, insecure: insecure)
         let bridge = try MasterBridge(endpoint: master, size: bridgeSize, curve: try curve.settings())
         try await serveGateway(options, bridge: bridge, logger: Logger(label: "chimera.gateway"))
@@ -40,7 +41,8 @@ struct GatewayCommand: AsyncParsableCommand {
 /// a master embeds with `--http-port`).
 /// `flagPrefix` names the flags in errors: "" for `chimera gateway`, "http-" for the embedded one.
 func gatewayOptions(
-    master: String, host: String, port: Int, bridgeSize: Int, maxBodyMib: Int, fitTimeout: Double, requestTimeout: Double,
+    master: String, host: String, port: Int, bridgeSize: Int, maxBodyMib: Int, fitTimeout: Double,
+    requestTimeout: Double,
     tokenFile: String?, insecure: Bool, flagPrefix: String = ""
 ) throws -> GatewayOptions {
     var options = GatewayOptions()
@@ -66,7 +68,8 @@ func gatewayOptions(
     if options.bearerToken?.isEmpty ?? false { throw CommandError("the bearer token is empty") }
     if !isLoopback(host) && options.bearerToken == nil && !insecure {
         throw CommandError(
-            "listening on \(host) needs a bearer token (--\(flagPrefix)token-file or CHIMERA_GATEWAY_TOKEN), or --\(flagPrefix)insecure")
+            "listening on \(host) needs a bearer token (--\(flagPrefix)token-file or CHIMERA_GATEWAY_TOKEN), or --\(flagPrefix)insecure"
+        )
     }
     return options
 }
@@ -74,7 +77,8 @@ func gatewayOptions(
 /// Serves the gateway, and `alongside` services (an embedded master's loop), until SIGINT/SIGTERM or
 /// until one of them ends; then stops the bridge. `flag` names the port option in errors.
 func serveGateway(
-    _ options: GatewayOptions, bridge: MasterBridge, flag: String = "--port", alongside: [any Service] = [], logger: Logger
+    _ options: GatewayOptions, bridge: MasterBridge, flag: String = "--port", alongside: [any Service] = [],
+    logger: Logger
 ) async throws {
     let host = options.host
     let app = buildGateway(options, bridge: bridge) { port in
@@ -85,7 +89,7 @@ func serveGateway(
     defer { bridge.shutdown() }
     do {
         try await runServices([app] + alongside, logger: logger)
-    } catch where isAddressInUse(error) {
+    } catch  where isAddressInUse(error) {
         throw CommandError(
             "port \(options.port) on \(host) is already in use (another gateway, or chimera local?): choose another "
                 + "\(flag) (\(flag) 0: any free port)")

@@ -2,8 +2,9 @@ import ArgumentParser
 import ChimeraCluster
 import ChimeraML
 import Foundation
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// `chimera http …`: fit and predict through a gateway's HTTP API, as any HTTP client would.
@@ -50,7 +51,9 @@ struct GatewayConnection: ParsableArguments {
     }
 
     /// A request whose reply is one of the gateway's Codable answers.
-    func call<Answer: Decodable>(_ method: String, _ path: String, body: Data? = nil, as: Answer.Type) async throws -> Answer {
+    func call<Answer: Decodable>(_ method: String, _ path: String, body: Data? = nil, as: Answer.Type) async throws
+        -> Answer
+    {
         let data = try await send(method, path, body: body)
         do {
             return try ViewCoding.decoder.decode(Answer.self, from: data)
@@ -69,7 +72,8 @@ struct GatewayConnection: ParsableArguments {
 struct HTTPFit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fit",
-        abstract: "Start a fit (POST /v1/chimera/jobs) and follow it: a progress bar on a terminal, plain lines otherwise.",
+        abstract:
+            "Start a fit (POST /v1/chimera/jobs) and follow it: a progress bar on a terminal, plain lines otherwise.",
         discussion: FitVocabulary.helpText)
 
     @OptionGroup var connection: GatewayConnection
@@ -95,7 +99,8 @@ struct HTTPFit: AsyncParsableCommand {
         let id = started.jobID
         let interrupted = interruptionFlag()
         logLine("job \(id) started: Ctrl-C cancels it (from elsewhere: chimera http cancel \(id))")
-        let progress = ProgressDisplay(total: cluster.isAggregation ? nil : settings["iterations"]?.integer, label: "job \(id)")
+        let progress = ProgressDisplay(
+            total: cluster.isAggregation ? nil : settings["iterations"]?.integer, label: "job \(id)")
         var job: JobView
         while true {
             job = try await connection.call("GET", "/v1/chimera/jobs/\(id)", as: JobView.self)
@@ -118,7 +123,9 @@ struct HTTPFit: AsyncParsableCommand {
         }
         line += String(format: ", %.3f s", job.wallSeconds)
         print(line)
-        if let failed = job.failedWorkers, !failed.isEmpty { print("failed workers: \(failed.joined(separator: "; "))") }
+        if let failed = job.failedWorkers, !failed.isEmpty {
+            print("failed workers: \(failed.joined(separator: "; "))")
+        }
         for backoff in job.backoffs ?? [] { print("backed off: \(backoff)") }
         if let error = job.error { print("error: \(error)") }
         guard job.state == "succeeded" else { throw ExitCode(1) }
@@ -140,7 +147,8 @@ struct HTTPCancel: AsyncParsableCommand {
 
 struct HTTPPredict: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "predict", abstract: "Predict a CSV's rows through the gateway; with labels, print accuracy or R².")
+        commandName: "predict", abstract: "Predict a CSV's rows through the gateway; with labels, print accuracy or R²."
+    )
 
     @OptionGroup var connection: GatewayConnection
     @Option(help: "Features CSV (X_test.csv).") var x: String
@@ -162,7 +170,9 @@ struct HTTPPredict: AsyncParsableCommand {
             return
         }
         let column = try ShardLayout.loadLabelColumn(y)
-        guard column.count == answers.count else { throw CommandError("\(y) has \(column.count) rows, the reply \(answers.count)") }
+        guard column.count == answers.count else {
+            throw CommandError("\(y) has \(column.count) rows, the reply \(answers.count)")
+        }
         let timing = String(format: "predict %.1f ms over HTTP", elapsed * 1e3)
         if case .names(let truth) = column {
             // Named classes come back as their names.
@@ -171,7 +181,9 @@ struct HTTPPredict: AsyncParsableCommand {
         }
         let truth = try ShardLayout.loadLabels(y).map(Double.init)
         let values = answers.compactMap { $0 as? Double }
-        guard values.count == truth.count else { throw CommandError("\(y) holds numbers; the model answers class names") }
+        guard values.count == truth.count else {
+            throw CommandError("\(y) holds numbers; the model answers class names")
+        }
         guard let classes = reply["classes"] as? [Double], !classes.isEmpty else {
             let mean = truth.reduce(0, +) / Double(truth.count)
             let residual = zip(truth, values).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }

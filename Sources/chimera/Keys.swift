@@ -21,7 +21,8 @@ struct Keys: ParsableCommand {
         let secretPath = output + ".secret"
         guard
             FileManager.default.createFile(
-                atPath: secretPath, contents: Data((pair.secretKey + "\n").utf8), attributes: [.posixPermissions: 0o600])
+                atPath: secretPath, contents: Data((pair.secretKey + "\n").utf8), attributes: [.posixPermissions: 0o600]
+            )
         else { throw CommandError("cannot write \(secretPath)") }
         print("wrote \(output).public and \(secretPath)")
     }

@@ -13,18 +13,24 @@ struct Local: AsyncParsableCommand {
             + "killed, the children exit too. A `chimera worker --master <workers endpoint>` started by hand later "
             + "joins the running cluster.")
 
-    @Option(help: "parameter-server (distributed SGD) or aggregation (bagged decision trees).") var mode = "parameter-server"
+    @Option(help: "parameter-server (distributed SGD) or aggregation (bagged decision trees).") var mode =
+        "parameter-server"
     @Option(help: "Workers to start (default: one per worker-* folder of --data, or 4).") var workers: Int?
     @Option(help: "Data in the Chimera layout: one sub-folder per worker.") var data: String?
     @Option(help: "Synthetic data instead: rows,features,classes (e.g. 20000,20,2).") var synth: String?
     @Option(help: "Gateway port (0: OS-chosen).") var port = 8080
     @Option(help: "Master workers port; broadcast and control follow it (0: OS-chosen).") var masterPort = 0
-    @Flag(help: "Serve HTTP from the master's process (`chimera master --http-port`) instead of a gateway process: fewer hand-overs per request.")
+    @Flag(
+        help:
+            "Serve HTTP from the master's process (`chimera master --http-port`) instead of a gateway process: fewer hand-overs per request."
+    )
     var embeddedGateway = false
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
-        guard MasterMode(rawValue: mode) != nil else { throw ValidationError("--mode must be parameter-server or aggregation") }
+        guard MasterMode(rawValue: mode) != nil else {
+            throw ValidationError("--mode must be parameter-server or aggregation")
+        }
         if data != nil && synth != nil { throw ValidationError("give --data or --synth, not both") }
         if let workers, workers < 1 { throw ValidationError("--workers must be ≥ 1") }
     }
@@ -35,7 +41,11 @@ struct Local: AsyncParsableCommand {
         let stop = StopFlag()
         nonisolated(unsafe) let command = self
         try await runServices(
-            [BlockingLoopService(name: "chimera-local", stopFlag: stop) { try command.serve(stop: stop, logger: logger) }], logger: logger)
+            [
+                BlockingLoopService(name: "chimera-local", stopFlag: stop) {
+                    try command.serve(stop: stop, logger: logger)
+                }
+            ], logger: logger)
     }
 
     /// Starts the cluster and watches it until `stop` (SIGINT, SIGTERM) or until the master or gateway exits.
@@ -44,11 +54,14 @@ struct Local: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: scratch) }
         // Two clusters on the default port collide: say so before starting anything.
         guard tcpPortIsFree(host: "127.0.0.1", port: port) else {
-            throw CommandError("port \(port) is already in use (another chimera local or gateway?): choose another --port, or --port 0 for any free port")
+            throw CommandError(
+                "port \(port) is already in use (another chimera local or gateway?): choose another --port, or --port 0 for any free port"
+            )
         }
         for offset in 0..<3 where masterPort > 0 && !tcpPortIsFree(host: "127.0.0.1", port: masterPort + offset) {
             throw CommandError(
-                "port \(masterPort + offset) is already in use: the master takes --master-port N, N+1 and N+2; choose another, or 0 for free ports")
+                "port \(masterPort + offset) is already in use: the master takes --master-port N, N+1 and N+2; choose another, or 0 for free ports"
+            )
         }
         let shards = try shardFolders(scratch: scratch)
         let me = "\(getpid())"
@@ -57,7 +70,10 @@ struct Local: AsyncParsableCommand {
 
         let master = try ChildProcess(
             name: "master",
-            arguments: ["master", "--mode", mode, "--port", "\(masterPort)", "--model-dir", scratch.appendingPathComponent("model").path, "--parent", me] + logging.arguments
+            arguments: [
+                "master", "--mode", mode, "--port", "\(masterPort)", "--model-dir",
+                scratch.appendingPathComponent("model").path, "--parent", me,
+            ] + logging.arguments
                 + (embeddedGateway ? ["--http-port", "\(port)"] : []),
             prefix: "[master]", captureOutput: true)
         children.append(master)
@@ -72,7 +88,10 @@ struct Local: AsyncParsableCommand {
             children.append(
                 try ChildProcess(
                     name: name,
-                    arguments: ["worker", "--master", workersEndpoint, "--data", shard.path, "--name", name, "--threads", "\(threads)", "--parent", me]
+                    arguments: [
+                        "worker", "--master", workersEndpoint, "--data", shard.path, "--name", name, "--threads",
+                        "\(threads)", "--parent", me,
+                    ]
                         + logging.arguments,
                     prefix: "[\(name)]"))
         }
@@ -82,7 +101,8 @@ struct Local: AsyncParsableCommand {
             ? master
             : try ChildProcess(
                 name: "gateway",
-                arguments: ["gateway", "--master", endpoints.control, "--port", "\(port)", "--parent", me] + logging.arguments,
+                arguments: ["gateway", "--master", endpoints.control, "--port", "\(port)", "--parent", me]
+                    + logging.arguments,
                 prefix: "[gateway]", captureOutput: true)
         if !embeddedGateway { children.append(gateway) }
         if stop.isStopped { return logger.info("stopping") }
@@ -92,7 +112,9 @@ struct Local: AsyncParsableCommand {
             throw CommandError("the gateway did not start")
         }
         print("chimera local: gateway \(url)")
-        print("chimera local: master workers endpoint \(workersEndpoint) (start more workers with chimera worker --master \(workersEndpoint) --data DIR)")
+        print(
+            "chimera local: master workers endpoint \(workersEndpoint) (start more workers with chimera worker --master \(workersEndpoint) --data DIR)"
+        )
         print("chimera local: pids " + children.map { "\($0.name)=\($0.processIdentifier)" }.joined(separator: " "))
         print("chimera-local url=\(url) workers=\(workersEndpoint) control=\(endpoints.control)")
         fflush(nil)
@@ -112,7 +134,9 @@ struct Local: AsyncParsableCommand {
             let root = URL(fileURLWithPath: data)
             let folders = try ShardLayout.workerFolders(root)
             let count = workers ?? folders.count
-            guard count <= folders.count else { throw CommandError("\(data) has \(folders.count) worker folders, --workers is \(count)") }
+            guard count <= folders.count else {
+                throw CommandError("\(data) has \(folders.count) worker folders, --workers is \(count)")
+            }
             return Array(folders.prefix(count))
         }
         let parts = (synth ?? "20000,20,2").split(separator: ",").compactMap { Int($0) }
@@ -125,7 +149,8 @@ struct Local: AsyncParsableCommand {
         spec.classes = parts[2]
         let count = workers ?? 4
         let folder = scratch.appendingPathComponent("data")
-        try ShardLayout.write(shards: SyntheticData.partition(SyntheticData.generate(spec), parts: count), test: nil, to: folder)
+        try ShardLayout.write(
+            shards: SyntheticData.partition(SyntheticData.generate(spec), parts: count), test: nil, to: folder)
         return (1...count).map { folder.appendingPathComponent("worker-\($0)") }
     }
 }

@@ -10,12 +10,14 @@ struct Master: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a master: workers connect to it, clients fit and predict through it.")
 
-    @Option(help: "parameter-server (distributed SGD) or aggregation (bagged decision trees).") var mode = "parameter-server"
+    @Option(help: "parameter-server (distributed SGD) or aggregation (bagged decision trees).") var mode =
+        "parameter-server"
     @Option(help: "Interface to bind. Keep 127.0.0.1 unless workers are on other machines.") var host = "127.0.0.1"
     @Option(help: "Workers port; broadcast is port+1, control port+2. 0 picks free ports.") var port = 5555
     @Option(help: "Heartbeat interval the workers are told to use, in ms.") var heartbeatMs: UInt32 = 1_000
     @Option(help: "Missed heartbeats before a worker is declared dead.") var liveness: UInt32 = 3
-    @Option(help: "Folder for model.json and checkpoint.json (ensemble.json in aggregation mode).") var modelDir: String?
+    @Option(help: "Folder for model.json and checkpoint.json (ensemble.json in aggregation mode).") var modelDir:
+        String?
     @Flag(
         help:
             "Load the last checkpoint/model from --model-dir: a job the previous master left mid-fit resumes from its checkpoint once its workers are back; otherwise the next fit starts from its weights."
@@ -24,12 +26,15 @@ struct Master: AsyncParsableCommand {
         help:
             "Wait for this many ready workers: an interrupted job resumes, and fits start (409 Busy before), only once they are ready, or after --resume-wait-s (default: the checkpoint's workers, by name)."
     ) var expectWorkers: Int?
-    @Option(help: "Resuming: seconds to wait for the workers before going on with those that are back.") var resumeWaitS = 30.0
+    @Option(help: "Resuming: seconds to wait for the workers before going on with those that are back.")
+    var resumeWaitS = 30.0
     @Option(help: "Permissions of the model files, in octal.") var modelMode = "600"
     @Option(help: "Live workers admitted; a hello beyond is refused.") var maxWorkers = 1_024
-    @Option(help: "Messages one peer may send per second; more are dropped unanswered and counted.") var maxPeerRate = 100_000
+    @Option(help: "Messages one peer may send per second; more are dropped unanswered and counted.") var maxPeerRate =
+        100_000
     @Option(help: "Largest accepted frame in MiB.") var maxFrameMib = 1024
-    @Option(help: "Aggregation: how long a fan-out prediction waits for the workers, in ms.") var fanOutTimeoutMs = 10_000
+    @Option(help: "Aggregation: how long a fan-out prediction waits for the workers, in ms.") var fanOutTimeoutMs =
+        10_000
     @Option(help: "Exit when this pid dies (set by chimera local).") var parent: Int32?
     @OptionGroup var curve: CurveServerOptions
     @Option(
@@ -38,7 +43,8 @@ struct Master: AsyncParsableCommand {
     )
     var httpPort: Int?
     @Option(help: "Embedded gateway: interface to listen on.") var httpHost = "127.0.0.1"
-    @Option(help: "Embedded gateway: file holding the bearer token (or env CHIMERA_GATEWAY_TOKEN).") var httpTokenFile: String?
+    @Option(help: "Embedded gateway: file holding the bearer token (or env CHIMERA_GATEWAY_TOKEN).") var httpTokenFile:
+        String?
     @Flag(help: "Embedded gateway: allow listening beyond loopback without a token.") var httpInsecure = false
     @Option(help: "Embedded gateway: largest request body in MiB.") var httpMaxBodyMib = 64
     @OptionGroup var logging: LoggingOptions
@@ -47,7 +53,9 @@ struct Master: AsyncParsableCommand {
     static let inprocControl = "inproc://chimera-control"
 
     func validate() throws {
-        guard MasterMode(rawValue: mode) != nil else { throw ValidationError("--mode must be parameter-server or aggregation") }
+        guard MasterMode(rawValue: mode) != nil else {
+            throw ValidationError("--mode must be parameter-server or aggregation")
+        }
         guard (0...65533).contains(port) else { throw ValidationError("--port must be 0…65533") }
         guard heartbeatMs >= 50 else { throw ValidationError("--heartbeat-ms must be ≥ 50") }
         guard liveness >= 1 else { throw ValidationError("--liveness must be ≥ 1") }
@@ -57,7 +65,9 @@ struct Master: AsyncParsableCommand {
         }
         if (mode & 0o600) != 0o600 { throw ValidationError("--model-mode must let the owner read and write (6xx)") }
         if let expectWorkers, expectWorkers < 1 { throw ValidationError("--expect-workers must be ≥ 1") }
-        guard maxWorkers >= 1, maxPeerRate >= 10 else { throw ValidationError("--max-workers must be ≥ 1 and --max-peer-rate ≥ 10") }
+        guard maxWorkers >= 1, maxPeerRate >= 10 else {
+            throw ValidationError("--max-workers must be ≥ 1 and --max-peer-rate ≥ 10")
+        }
         guard resumeWaitS >= 0 else { throw ValidationError("--resume-wait-s must be ≥ 0") }
     }
 
@@ -88,7 +98,8 @@ struct Master: AsyncParsableCommand {
         if let httpPort {
             gateway = try gatewayOptions(
                 master: Self.inprocControl, host: httpHost, port: httpPort, bridgeSize: 4, maxBodyMib: httpMaxBodyMib,
-                fitTimeout: 3600, requestTimeout: 30, tokenFile: httpTokenFile, insecure: httpInsecure, flagPrefix: "http-")
+                fitTimeout: 3600, requestTimeout: 30, tokenFile: httpTokenFile, insecure: httpInsecure,
+                flagPrefix: "http-")
             options.inprocControlEndpoint = Self.inprocControl
             // With CURVE the embedded clients present the master's own key.
             if let key = options.curve?.keyPair.publicKey { options.curve?.clientKeys.insert(key) }
@@ -105,14 +116,18 @@ struct Master: AsyncParsableCommand {
         // One machine-readable line on stdout: tools (chimera local, tests) read the chosen ports here.
         print(MasterAnnouncement(workers: e.workers, broadcast: e.broadcast, control: e.control).line)
         fflush(nil)
-        logger.info("\(options.mode.rawValue) listening: workers \(e.workers), broadcast \(e.broadcast), control \(e.control)")
+        logger.info(
+            "\(options.mode.rawValue) listening: workers \(e.workers), broadcast \(e.broadcast), control \(e.control)")
         // The master's loop on its own thread (the master is used there only; it is stopped through its
         // Sendable flag); with an embedded gateway, the gateway on the event loops. Either ending ends both.
         nonisolated(unsafe) let loop = master
         let service = BlockingLoopService(name: "chimera-master", stopFlag: master.stopFlag) { try loop.run() }
         if let gateway {
-            let curve = options.curve.map { CurveClientSettings(serverPublicKey: $0.keyPair.publicKey, keyPair: $0.keyPair) }
-            let bridge = try MasterBridge(endpoint: Self.inprocControl, size: gateway.bridgeSize, curve: curve, context: master.context)
+            let curve = options.curve.map {
+                CurveClientSettings(serverPublicKey: $0.keyPair.publicKey, keyPair: $0.keyPair)
+            }
+            let bridge = try MasterBridge(
+                endpoint: Self.inprocControl, size: gateway.bridgeSize, curve: curve, context: master.context)
             try await serveGateway(gateway, bridge: bridge, flag: "--http-port", alongside: [service], logger: logger)
         } else {
             try await runServices([service], logger: logger)
@@ -131,7 +146,8 @@ struct Worker: AsyncParsableCommand {
     var dataRoot: String?
     @Option(help: "Unique worker name (default: the folder's name).") var name: String?
     @Option(help: "Exit when this pid dies (set by chimera local).") var parent: Int32?
-    @Option(help: "Simulated compute: extra milliseconds spent on every iteration (every tree in aggregation).") var delayMs = 0
+    @Option(help: "Simulated compute: extra milliseconds spent on every iteration (every tree in aggregation).")
+    var delayMs = 0
     @Option(help: "Straggler: every iteration takes this many times as long.") var slowdown = 1.0
     @Option(help: "Straggler: probability of a transient pause per iteration.") var pauseProbability = 0.0
     @Option(help: "Straggler: pause every K iterations (0: never).") var pauseEvery = 0
@@ -144,7 +160,9 @@ struct Worker: AsyncParsableCommand {
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be ≥ 1") }
-        guard (data == nil) != (dataRoot == nil) else { throw ValidationError("give exactly one of --data and --data-root") }
+        guard (data == nil) != (dataRoot == nil) else {
+            throw ValidationError("give exactly one of --data and --data-root")
+        }
     }
 
     func run() async throws {
@@ -174,9 +192,12 @@ struct Worker: AsyncParsableCommand {
         options.straggler.pauseEvery = pauseEvery
         options.straggler.pauseMilliseconds = pauseMs
         options.straggler.seed = stragglerSeed
-        if options.straggler.isActive { logger.info("straggler injection: \(options.straggler)", metadata: ["worker": "\(options.name)"]) }
+        if options.straggler.isActive {
+            logger.info("straggler injection: \(options.straggler)", metadata: ["worker": "\(options.name)"])
+        }
         nonisolated(unsafe) let node = try WorkerNode(options: options, data: shard, logger: logger)
-        try await runServices([BlockingLoopService(name: "chimera-worker", stopFlag: node.stopFlag) { try node.run() }], logger: logger)
+        try await runServices(
+            [BlockingLoopService(name: "chimera-worker", stopFlag: node.stopFlag) { try node.run() }], logger: logger)
         withExtendedLifetime(claim) {}
     }
 }

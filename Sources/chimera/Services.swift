@@ -19,7 +19,8 @@ struct LoggingOptions: ParsableArguments {
 
     /// Installs swift-log's handler for this process; call first thing in `run()`.
     func bootstrap() {
-        ChimeraLogHandler.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info, format: LogFormat(rawValue: logFormat) ?? .text)
+        ChimeraLogHandler.bootstrap(
+            level: Logger.Level(rawValue: logLevel) ?? .info, format: LogFormat(rawValue: logFormat) ?? .text)
     }
 
     /// The same options for a child process.
@@ -48,7 +49,9 @@ func runServices(_ services: [any Service], logger: Logger) async throws {
     let group = ServiceGroup(
         configuration: ServiceGroupConfiguration(
             services: services.map {
-                .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+                .init(
+                    service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
+                    failureTerminationBehavior: .gracefullyShutdownGroup)
             },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     try await group.run()

@@ -4,8 +4,10 @@ import Foundation
 
 struct Sweep: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "SSP tuning runs: a grid over staleness bounds, workers, stragglers and learning rates; tables and plots.",
-        discussion: "Each run starts a local master and workers on 127.0.0.1 (unless `master:` points at a running one), "
+        abstract:
+            "SSP tuning runs: a grid over staleness bounds, workers, stragglers and learning rates; tables and plots.",
+        discussion:
+            "Each run starts a local master and workers on 127.0.0.1 (unless `master:` points at a running one), "
             + "trains from the same initial weights on the same partitions, and records every iteration. Outputs: "
             + "sweep.json, runs.csv, iterations.csv, SVG plots and report.html in --out.")
 
@@ -23,7 +25,11 @@ struct Sweep: ParsableCommand {
             throw CommandError(error.description)
         }
         let folder = URL(fileURLWithPath: out)
-        let runner = SweepRunner(configuration: configuration, output: folder, log: { print("sweep: \($0)"); fflush(nil) })
+        let runner = SweepRunner(
+            configuration: configuration, output: folder,
+            log: {
+                print("sweep: \($0)"); fflush(nil)
+            })
         let runs = try runner.run()
         let table = try SweepReport.write(runs, configuration: configuration, to: folder)
         print("")

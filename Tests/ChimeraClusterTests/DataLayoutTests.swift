@@ -1,12 +1,13 @@
 import ChimeraCluster
 import ChimeraML
-import ZeroMQ
 import Foundation
 import Testing
+import ZeroMQ
 
 /// A scratch folder with files written by the test.
 final class Scratch {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-data-\(UUID().uuidString.prefix(8))")
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "chimera-data-\(UUID().uuidString.prefix(8))")
     init() throws { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
     deinit { try? FileManager.default.removeItem(at: url) }
 
@@ -46,7 +47,9 @@ struct DataLayoutTests {
         #expect(shard.labels == [1, 0])
     }
 
-    @Test("worker folders: sub-folders holding a shard, in natural order; other folders skipped; a shard root is its own worker")
+    @Test(
+        "worker folders: sub-folders holding a shard, in natural order; other folders skipped; a shard root is its own worker"
+    )
     func workerFolders() throws {
         let scratch = try Scratch()
         for name in ["node-10", "node-2", "hospital"] { try scratch.write("root/\(name)/X_train.csv", "a\n1\n") }
@@ -114,7 +117,8 @@ struct DataLayoutTests {
         let first = try ShardLayout.loadShard(scratch.folder("worker-1"))
         let second = try ShardLayout.loadShard(scratch.folder("worker-2"))
         #expect(first.rows + second.rows == 50)
-        #expect(zip(first.features + second.features, data.features).allSatisfy { abs($0 - $1) < 1e-5 * max(1, abs($1)) })
+        #expect(
+            zip(first.features + second.features, data.features).allSatisfy { abs($0 - $1) < 1e-5 * max(1, abs($1)) })
     }
 }
 
@@ -138,7 +142,9 @@ struct NamedLabelTests {
         let shard = try ShardLayout.loadShard(scratch.folder("w1"))
         #expect(shard.labelNames == ["10", "setosa", "virginica"])
         #expect(shard.labels == [2, 1, 1, 0])
-        #expect(throws: DataError.self) { try ShardLayout.loadLabels(scratch.url.appendingPathComponent("w1/y_train.csv").path) }
+        #expect(throws: DataError.self) {
+            try ShardLayout.loadLabels(scratch.url.appendingPathComponent("w1/y_train.csv").path)
+        }
         // Numbers stay numbers.
         try scratch.write("w2/X_train.csv", "a\n1\n2\n")
         try scratch.write("w2/y_train.csv", "y\n1\n0\n")
@@ -151,7 +157,9 @@ struct NamedLabelTests {
         try scratch.write("w1/X_train.csv", "a\n1\n2\n")
         try scratch.write("w1/y_train.csv", "label\nyes\nNaN\n")
         let error = #expect(throws: DataError.self) { try ShardLayout.loadShard(scratch.folder("w1")) }
-        #expect(error?.row == 3 && error?.column == "label" && error?.problem.contains("missing label") == true, "\(String(describing: error))")
+        #expect(
+            error?.row == 3 && error?.column == "label" && error?.problem.contains("missing label") == true,
+            "\(String(describing: error))")
         try scratch.write("w2/X_train.csv", "a\n1\n2\n")
         try scratch.write("w2/y_train.csv", "label\n1\nNA\n")
         #expect(throws: DataError.self) { try ShardLayout.loadShard(scratch.folder("w2")) }
@@ -231,7 +239,9 @@ struct CSVQuotingTests {
                 _ = try ShardLayout.loadFeatures(scratch.folder("bad").appendingPathComponent("X_train.csv").path)
                 Issue.record("\(text) was accepted")
             } catch let error as DataError {
-                #expect("\(error)".contains(problem) && "\(error)".contains("row 3") && "\(error)".contains("X_train.csv"), "\(error)")
+                #expect(
+                    "\(error)".contains(problem) && "\(error)".contains("row 3") && "\(error)".contains("X_train.csv"),
+                    "\(error)")
             }
         }
     }

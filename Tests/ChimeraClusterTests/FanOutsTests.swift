@@ -1,5 +1,6 @@
-@testable import ChimeraCluster
 import Testing
+
+@testable import ChimeraCluster
 
 /// Fan-out bookkeeping without sockets: sums weighted by members, completion, deadlines, lost workers.
 @Suite("Fan-out predictions")

@@ -1,7 +1,8 @@
-@testable import ChimeraCluster
 import ChimeraML
 import ChimeraWire
 import Testing
+
+@testable import ChimeraCluster
 
 /// The job ledger and a job's progress decisions, without sockets.
 @Suite("Job ledger")
@@ -19,7 +20,8 @@ struct JobLedgerTests {
         #expect(ledger.mayStart(.aggregation, waiting: nil)?.code == .wrongMode)
         ledger.end()
         #expect(!ledger.isBusy && ledger.mayStart(.parameterServer, waiting: nil) == nil)
-        #expect(JobLedger(mode: .aggregation, tokenSecret: 1).mayStart(.parameterServer, waiting: nil)?.code == .wrongMode)
+        #expect(
+            JobLedger(mode: .aggregation, tokenSecret: 1).mayStart(.parameterServer, waiting: nil)?.code == .wrongMode)
     }
 
     @Test("ids count up; a resumed job keeps its id and later ones follow it")
@@ -43,7 +45,8 @@ struct JobLedgerTests {
         let id = ledger.begin(.aggregation)
         let token = ledger.token(of: id)
         #expect(token != 0 && token != ledger.token(of: id + 1))
-        #expect(JobLedger(mode: .aggregation, tokenSecret: 54321).token(of: id) != token, "another master's tokens differ")
+        #expect(
+            JobLedger(mode: .aggregation, tokenSecret: 54321).token(of: id) != token, "another master's tokens differ")
         #expect(ledger.cancel(id, token: token ^ 2, authenticatedClient: false) == .forbidden)
         #expect(ledger.cancel(id, token: 0, authenticatedClient: true) == .cancel(.aggregation))
         #expect(ledger.cancel(id, token: token, authenticatedClient: false) == .cancel(.aggregation))
@@ -57,7 +60,8 @@ struct JobLedgerTests {
         configuration.maxIterations = iterations
         configuration.checkpointEvery = checkpointEvery
         configuration.model = .linearRegression
-        var state = ParameterServerState(configuration: configuration, objective: Objective(kind: .linearRegression, features: 1, classes: []))
+        var state = ParameterServerState(
+            configuration: configuration, objective: Objective(kind: .linearRegression, features: 1, classes: []))
         _ = state.join(1, rows: 4)
         return state
     }
@@ -81,15 +85,22 @@ struct JobLedgerTests {
         #expect(JobProgress.of(state, lastCheckpoint: 0, failedWorkers: []) == .checkpointDue)
         #expect(JobProgress.of(state, lastCheckpoint: 2, failedWorkers: []) == .running)
         Self.round(&state, loss: 0.8)
-        #expect(JobProgress.of(state, lastCheckpoint: 2, failedWorkers: []) == .finished(.succeeded, error: "", code: .unspecified))
+        #expect(
+            JobProgress.of(state, lastCheckpoint: 2, failedWorkers: [])
+                == .finished(.succeeded, error: "", code: .unspecified))
 
         var orphaned = Self.state()
         _ = orphaned.leave(1)
-        #expect(JobProgress.of(orphaned, lastCheckpoint: 0, failedWorkers: ["w1"]) == .finished(.failed, error: "every worker failed (w1)", code: .noWorkers))
+        #expect(
+            JobProgress.of(orphaned, lastCheckpoint: 0, failedWorkers: ["w1"])
+                == .finished(.failed, error: "every worker failed (w1)", code: .noWorkers))
 
         var diverging = Self.state()
         Self.round(&diverging, loss: .infinity)
-        guard case .finished(.failed, let error, .diverged) = JobProgress.of(diverging, lastCheckpoint: 0, failedWorkers: []) else {
+        guard
+            case .finished(.failed, let error, .diverged) = JobProgress.of(
+                diverging, lastCheckpoint: 0, failedWorkers: [])
+        else {
             Issue.record("a non-finite loss is not a divergence")
             return
         }

@@ -1,17 +1,22 @@
-@testable import ChimeraCluster
 import Testing
 import ZeroMQ
+
+@testable import ChimeraCluster
 
 /// The membership state machine: registration rules, sessions, liveness and forgetting, without sockets.
 @Suite("Membership")
 struct MembershipTests {
-    static func hello(_ name: String, pid: UInt32 = 100, host: String = "a", columns: [String] = ["x", "y"]) -> Membership.Hello {
+    static func hello(_ name: String, pid: UInt32 = 100, host: String = "a", columns: [String] = ["x", "y"])
+        -> Membership.Hello
+    {
         Membership.Hello(name: name, featureNames: columns, rows: 10, pid: pid, host: host)
     }
 
     /// Admits and registers; fails the test on a refusal.
     @discardableResult
-    static func join(_ membership: inout Membership, _ hello: Membership.Hello, now: Double = 0, session: UInt64 = 7) throws -> WorkerRecord {
+    static func join(_ membership: inout Membership, _ hello: Membership.Hello, now: Double = 0, session: UInt64 = 7)
+        throws -> WorkerRecord
+    {
         let admission = try membership.admit(hello, reference: nil, now: now).get()
         if admission.restarting { _ = membership.markDead(admission.id, inJob: false) }
         return membership.register(hello, as: admission, session: session, now: now)
@@ -27,7 +32,9 @@ struct MembershipTests {
         #expect(again == Membership.Admission(id: 1, restarting: true))
         // A restart after being declared dead: the old id, nothing to restart.
         _ = membership.markDead(2, inJob: true)
-        #expect(try membership.admit(Self.hello("b", pid: 201), reference: nil, now: 1).get() == Membership.Admission(id: 2, restarting: false))
+        #expect(
+            try membership.admit(Self.hello("b", pid: 201), reference: nil, now: 1).get()
+                == Membership.Admission(id: 2, restarting: false))
     }
 
     @Test("another live process under a name in use waits; without pids it takes the name over")
@@ -36,7 +43,9 @@ struct MembershipTests {
         try Self.join(&membership, Self.hello("a", pid: 100, host: "h1"))
         let refusal = membership.admit(Self.hello("a", pid: 101, host: "h1"), reference: nil, now: 2.04)
         #expect(refusal == .failure(.nameInUse(pid: 100, host: "h1", seenSecondsAgo: 2.04)))
-        #expect(Membership.Refusal.nameInUse(pid: 100, host: "h1", seenSecondsAgo: 2.04).message(name: "a", maxWorkers: 4).contains("seen 2.0 s ago"))
+        #expect(
+            Membership.Refusal.nameInUse(pid: 100, host: "h1", seenSecondsAgo: 2.04).message(name: "a", maxWorkers: 4)
+                .contains("seen 2.0 s ago"))
         #expect(membership.admit(Self.hello("a", pid: 100, host: "h2"), reference: nil, now: 1).isFailure)
         #expect(try membership.admit(Self.hello("a", pid: 0), reference: nil, now: 1).get().restarting)
     }
@@ -45,13 +54,21 @@ struct MembershipTests {
     func columns() throws {
         var membership = Membership(settings: .init())
         try Self.join(&membership, Self.hello("a"))
-        #expect(membership.admit(Self.hello("b", columns: ["x", "z"]), reference: nil, now: 0) == .failure(.columnsDiffer(missing: ["y"], unexpected: ["z"])))
+        #expect(
+            membership.admit(Self.hello("b", columns: ["x", "z"]), reference: nil, now: 0)
+                == .failure(.columnsDiffer(missing: ["y"], unexpected: ["z"])))
         // The running job's columns decide when there is one.
-        #expect(membership.admit(Self.hello("b"), reference: ["x"], now: 0) == .failure(.columnsDiffer(missing: [], unexpected: ["y"])))
+        #expect(
+            membership.admit(Self.hello("b"), reference: ["x"], now: 0)
+                == .failure(.columnsDiffer(missing: [], unexpected: ["y"])))
         // The worker itself restarting with new columns is compared with the others, not with itself.
         #expect(!membership.admit(Self.hello("a", columns: ["q"]), reference: nil, now: 0).isFailure)
-        #expect(membership.admit(Membership.Hello(name: "", featureNames: ["x"], rows: 1), reference: nil, now: 0) == .failure(.malformed))
-        #expect(membership.admit(Membership.Hello(name: "c", featureNames: ["x", "y"], rows: 0), reference: nil, now: 0) == .failure(.malformed))
+        #expect(
+            membership.admit(Membership.Hello(name: "", featureNames: ["x"], rows: 1), reference: nil, now: 0)
+                == .failure(.malformed))
+        #expect(
+            membership.admit(Membership.Hello(name: "c", featureNames: ["x", "y"], rows: 0), reference: nil, now: 0)
+                == .failure(.malformed))
     }
 
     @Test("the worker limit counts live workers; a restart of a live one is not a new worker")
@@ -85,7 +102,9 @@ struct MembershipTests {
         #expect(membership.identify(1, session: 42, now: 6) == .unknown)
     }
 
-    @Test("a dead worker that never finished the handshake is forgotten at once; others after the retention, or beyond the cap")
+    @Test(
+        "a dead worker that never finished the handshake is forgotten at once; others after the retention, or beyond the cap"
+    )
     func forgetting() throws {
         var membership = Membership(settings: .init(maxWorkers: 2, livenessSeconds: 1))
         let early = try Self.join(&membership, Self.hello("early"))

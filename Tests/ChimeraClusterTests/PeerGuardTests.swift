@@ -1,6 +1,7 @@
-@testable import ChimeraCluster
 import Testing
 import ZeroMQ
+
+@testable import ChimeraCluster
 
 @Suite("Peer guard: per-peer rates and rate-limited rejection logs")
 struct PeerGuardTests {

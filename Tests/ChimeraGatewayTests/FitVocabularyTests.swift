@@ -15,7 +15,8 @@ struct FitVocabularyTests {
         "model": { wire, mode in
             if wire.model == .unspecified { return .text("auto") }
             if mode == .aggregation {
-                return .text(try AggregationConfiguration(wire: wire).task == .regression ? "tree_regressor" : "tree_classifier")
+                return .text(
+                    try AggregationConfiguration(wire: wire).task == .regression ? "tree_regressor" : "tree_classifier")
             }
             return .text(try TrainingConfiguration(wire: wire).model.rawValue)
         },
@@ -31,17 +32,26 @@ struct FitVocabularyTests {
         "batch_size": { wire, _ in .integer(try TrainingConfiguration(wire: wire).batchSize) },
         "worker_mode": { wire, _ in .text(try TrainingConfiguration(wire: wire).workerMode.rawValue) },
         "local_steps": { wire, _ in .integer(try TrainingConfiguration(wire: wire).localSteps) },
-        "staleness": { wire, _ in try TrainingConfiguration(wire: wire).staleness.map { .integer($0) } ?? .text("unbounded") },
+        "staleness": { wire, _ in
+            try TrainingConfiguration(wire: wire).staleness.map { .integer($0) } ?? .text("unbounded")
+        },
         "unbounded_staleness": { wire, _ in .boolean(try TrainingConfiguration(wire: wire).staleness == nil) },
         "seed": { wire, mode in
-            .integer(Int(mode == .aggregation ? try AggregationConfiguration(wire: wire).tree.seed : try TrainingConfiguration(wire: wire).seed))
+            .integer(
+                Int(
+                    mode == .aggregation
+                        ? try AggregationConfiguration(wire: wire).tree.seed
+                        : try TrainingConfiguration(wire: wire).seed))
         },
         "raw_features": { wire, _ in .boolean(!(try TrainingConfiguration(wire: wire).standardize)) },
         "checkpoint_every": { wire, _ in .integer(try TrainingConfiguration(wire: wire).checkpointEvery) },
         "on_divergence": { wire, _ in .text(try TrainingConfiguration(wire: wire).onDivergence.rawValue) },
         "max_backoffs": { wire, _ in .integer(try TrainingConfiguration(wire: wire).maxBackoffs) },
         "trees_per_worker": { wire, _ in .integer(try AggregationConfiguration(wire: wire).treesPerWorker) },
-        "criterion": { wire, _ in wire.criterion.isEmpty ? .text("auto") : .text(try AggregationConfiguration(wire: wire).tree.criterion.rawValue) },
+        "criterion": { wire, _ in
+            wire.criterion.isEmpty
+                ? .text("auto") : .text(try AggregationConfiguration(wire: wire).tree.criterion.rawValue)
+        },
         "max_depth": { wire, _ in .integer(try AggregationConfiguration(wire: wire).tree.maxDepth) },
         "min_samples_split": { wire, _ in .integer(try AggregationConfiguration(wire: wire).tree.minSamplesSplit) },
         "min_samples_leaf": { wire, _ in .integer(try AggregationConfiguration(wire: wire).tree.minSamplesLeaf) },
@@ -54,9 +64,13 @@ struct FitVocabularyTests {
     static func samples(_ setting: FitSetting, mode: FitMode) -> [FitValue] {
         switch setting.type {
         case .integer(let range):
-            return [5, 2, 1, 0].filter { range.contains($0) && .integer($0) != setting.defaultValue }.prefix(1).map { .integer($0) }
+            return [5, 2, 1, 0].filter { range.contains($0) && .integer($0) != setting.defaultValue }.prefix(1).map {
+                .integer($0)
+            }
         case .number(let range, _, _):
-            return [0.5, 2.0].filter { range.contains($0) && .number($0) != setting.defaultValue }.prefix(1).map { .number($0) }
+            return [0.5, 2.0].filter { range.contains($0) && .number($0) != setting.defaultValue }.prefix(1).map {
+                .number($0)
+            }
         case .boolean:
             return [.boolean(!(setting.defaultValue.boolean ?? false))]
         case .choice(let names, _):
@@ -73,7 +87,8 @@ struct FitVocabularyTests {
         var checked = 0
         for mode in FitMode.allCases {
             for setting in FitVocabulary.all where setting.modes.contains(mode) {
-                let reader = try #require(Self.masterReaders[setting.name], "no master reader for \(setting.name): add one")
+                let reader = try #require(
+                    Self.masterReaders[setting.name], "no master reader for \(setting.name): add one")
                 for value in Self.samples(setting, mode: mode) {
                     // The command line `chimera http fit` is given …
                     let words = ["\(setting.flag)", "\(value)"]
@@ -90,14 +105,17 @@ struct FitVocabularyTests {
                 }
                 // The default, sent as nothing at all, is the master's default too.
                 let seen = try reader(try FitSettings().wire(mode: mode), mode)
-                #expect(seen == setting.defaultValue, "\(setting.name): default \(setting.defaultValue), the master has \(seen)")
+                #expect(
+                    seen == setting.defaultValue,
+                    "\(setting.name): default \(setting.defaultValue), the master has \(seen)")
             }
         }
         #expect(checked > FitVocabulary.all.count)
         #expect(Set(Self.masterReaders.keys) == Set(FitVocabulary.all.map(\.name)))
         // An empty fit is the master's default configuration, field for field.
         #expect(try TrainingConfiguration(wire: FitSettings().wire(mode: .parameterServer)) == TrainingConfiguration())
-        #expect(try AggregationConfiguration(wire: FitSettings().wire(mode: .aggregation)) == AggregationConfiguration())
+        #expect(
+            try AggregationConfiguration(wire: FitSettings().wire(mode: .aggregation)) == AggregationConfiguration())
     }
 
     @Test("bad settings are named errors: unknown (with a suggestion), wrong type, out of range, other mode")
@@ -108,8 +126,12 @@ struct FitVocabularyTests {
                 return nil
             } catch { return error }
         }
-        #expect(jsonError("{\"iterationz\": 5}")?.description == "unknown fit setting iterationz (did you mean iterations?)")
-        #expect(jsonError("{\"iterations\": \"5\"}")?.description == "iterations must be an integer in 1…10000000, got the text \"5\"")
+        #expect(
+            jsonError("{\"iterationz\": 5}")?.description == "unknown fit setting iterationz (did you mean iterations?)"
+        )
+        #expect(
+            jsonError("{\"iterations\": \"5\"}")?.description
+                == "iterations must be an integer in 1…10000000, got the text \"5\"")
         #expect(jsonError("{\"raw_features\": 1}")?.kind == .wrongType)
         #expect(jsonError("{\"eta0\": null}")?.description == "eta0 must be a number in (0, 1e+38], got null")
         #expect(jsonError("{\"momentum\": 1}")?.kind == .outOfRange)
@@ -119,7 +141,9 @@ struct FitVocabularyTests {
         #expect(jsonError("[1]")?.kind == .malformed)
         #expect(jsonError("{oops")?.kind == .malformed)
         #expect(jsonError("") == nil)
-        #expect(try FitSettings.parse(json: Data("{\"iterations\": 5.0, \"staleness\": \"unbounded\"}".utf8))["iterations"] == .integer(5))
+        #expect(
+            try FitSettings.parse(json: Data("{\"iterations\": 5.0, \"staleness\": \"unbounded\"}".utf8))["iterations"]
+                == .integer(5))
 
         let trees = try FitSettings.parse(json: Data("{\"max_depth\": 3}".utf8))
         #expect(throws: FitSettingError.self) { try trees.wire(mode: .parameterServer) }
@@ -128,12 +152,18 @@ struct FitVocabularyTests {
         do {
             try trees.check(mode: .parameterServer, spelling: .flag)
         } catch {
-            #expect(error.description == "--max-depth is a setting of bagging (aggregation) fits; this master runs parameter-server fits")
+            #expect(
+                error.description
+                    == "--max-depth is a setting of bagging (aggregation) fits; this master runs parameter-server fits")
         }
 
         // Command-line forms: --name value, --name=value, --flag, --no-flag.
-        let words = try FitSettings.parse(arguments: ["--eta0=0.5", "--raw-features", "--no-bootstrap", "--staleness", "inf"])
-        #expect(words["eta0"] == .number(0.5) && words["raw_features"] == .boolean(true) && words["bootstrap"] == .boolean(false))
+        let words = try FitSettings.parse(arguments: [
+            "--eta0=0.5", "--raw-features", "--no-bootstrap", "--staleness", "inf",
+        ])
+        #expect(
+            words["eta0"] == .number(0.5) && words["raw_features"] == .boolean(true)
+                && words["bootstrap"] == .boolean(false))
         #expect(words["staleness"] == .text("unbounded"))
         #expect(try FitSettings.parse(arguments: words.arguments) == words)
         #expect(throws: FitSettingError.self) { try FitSettings.parse(arguments: ["--eta0"]) }

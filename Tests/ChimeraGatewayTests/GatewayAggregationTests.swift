@@ -26,7 +26,8 @@ extension GatewayTests {
         let predictBody = try body()
         let probabilityBody = try body(["probabilities": true, "fan_out": true])
         try await GatewayTests.withGateway(mode: "aggregation") { client in
-            try await client.execute(uri: "/v1/chimera/aggregation/predict", method: .post, body: predictBody) { response in
+            try await client.execute(uri: "/v1/chimera/aggregation/predict", method: .post, body: predictBody) {
+                response in
                 #expect(response.status == .conflict)
                 let (code, kind) = try GatewayTests.errorKind(response.body)
                 #expect(code == 409 && kind == "NotFittedError")
@@ -35,7 +36,8 @@ extension GatewayTests {
                 #expect(response.status == .ok)
                 #expect(String(buffer: response.body) == "{\"fit\":\"ok\"}")
             }
-            try await client.execute(uri: "/v1/chimera/aggregation/predict", method: .post, body: predictBody) { response in
+            try await client.execute(uri: "/v1/chimera/aggregation/predict", method: .post, body: predictBody) {
+                response in
                 #expect(response.status == .ok)
                 let value = try accuracy(response)
                 // Two bootstrapped trees (one per worker): 0.87–0.93 depending on the seed.
@@ -43,22 +45,27 @@ extension GatewayTests {
             }
             try await client.execute(
                 uri: "/v1/chimera/aggregation/fit", method: .post,
-                body: ByteBuffer(string: "{\"trees_per_worker\": 8, \"max_features\": \"sqrt\", \"criterion\": \"entropy\"}")
+                body: ByteBuffer(
+                    string: "{\"trees_per_worker\": 8, \"max_features\": \"sqrt\", \"criterion\": \"entropy\"}")
             ) { response in
                 #expect(response.status == .ok)
             }
-            try await client.execute(uri: "/v1/chimera/aggregation/predict", method: .post, body: probabilityBody) { response in
+            try await client.execute(uri: "/v1/chimera/aggregation/predict", method: .post, body: probabilityBody) {
+                response in
                 #expect(response.status == .ok)
-                let object = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                let object =
+                    try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                 #expect(object?["classes"] as? [Double] == [0, 1])
                 let probabilities = object?["y_proba_rows"] as? [[Double]] ?? []
                 let values = object?["y_pred_rows"] as? [Double] ?? []
                 #expect(probabilities.count == values.count && !values.isEmpty)
-                #expect(zip(probabilities, values).allSatisfy { abs($0[1] - $1) < 1e-6 && abs($0[0] + $0[1] - 1) < 1e-4 })
+                #expect(
+                    zip(probabilities, values).allSatisfy { abs($0[1] - $1) < 1e-6 && abs($0[0] + $0[1] - 1) < 1e-4 })
             }
             // Bad tree settings and the other mode's endpoints are refused in the error shape.
             try await client.execute(
-                uri: "/v1/chimera/aggregation/fit", method: .post, body: ByteBuffer(string: "{\"max_features\": \"half\"}")
+                uri: "/v1/chimera/aggregation/fit", method: .post,
+                body: ByteBuffer(string: "{\"max_features\": \"half\"}")
             ) { response in
                 #expect(response.status == .badRequest)
                 let (code, kind) = try GatewayTests.errorKind(response.body)
@@ -70,7 +77,8 @@ extension GatewayTests {
                 #expect(code == 409 && kind == "WrongMode")
             }
             try await client.execute(uri: "/v1/chimera/cluster", method: .get) { response in
-                let object = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                let object =
+                    try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                 #expect(object?["mode"] as? String == "aggregation")
             }
         }

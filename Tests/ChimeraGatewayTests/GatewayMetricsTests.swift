@@ -10,7 +10,9 @@ extension GatewayTests {
     @Test("/metrics: Prometheus text with requests by route, errors by kind and the cluster's figures")
     func metrics() async throws {
         try await GatewayTests.withGateway { client in
-            try await client.execute(uri: "/v1/chimera/parameter-server/predict", method: .post, body: ByteBuffer(string: "{")) {
+            try await client.execute(
+                uri: "/v1/chimera/parameter-server/predict", method: .post, body: ByteBuffer(string: "{")
+            ) {
                 #expect($0.status == .badRequest)
             }
             try await client.execute(
@@ -33,7 +35,10 @@ extension GatewayTests {
                 #expect(samples.contains { $0.hasPrefix("chimera_worker_clock{worker=\"worker-1\"}") })
                 #expect(samples.contains { $0.contains("chimera_gateway_errors_total") && $0.contains("InvalidJSON") })
                 // Running totals are counters, levels are gauges.
-                for name in ["chimera_iterations_total", "chimera_jobs_total", "chimera_master_bytes_sent_total", "chimera_staleness_updates_total"] {
+                for name in [
+                    "chimera_iterations_total", "chimera_jobs_total", "chimera_master_bytes_sent_total",
+                    "chimera_staleness_updates_total",
+                ] {
                     #expect(text.contains("# TYPE \(name) counter"), "\(name)")
                 }
                 #expect(text.contains("# TYPE chimera_workers_live gauge"))

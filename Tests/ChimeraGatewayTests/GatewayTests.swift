@@ -19,7 +19,8 @@ struct GatewayTests {
         let cluster = try await blocking {
             let cluster = try LocalCluster(extraArguments: ["--mode", mode])
             for index in 1...2 {
-                try cluster.startWorker(name: "worker-\(index)", data: breastCancer.appendingPathComponent("worker-\(index)"))
+                try cluster.startWorker(
+                    name: "worker-\(index)", data: breastCancer.appendingPathComponent("worker-\(index)"))
             }
             try cluster.waitFor("2 ready workers") { $0.workers.filter(\.ready).count == 2 }
             return UncheckedBox(cluster)
@@ -57,7 +58,9 @@ struct GatewayTests {
                 #expect(response.status == .ok)
             }
             // Predict before fit: a 4xx in the error shape.
-            try await client.execute(uri: "/v1/chimera/parameter-server/predict", method: .post, body: ByteBuffer(bytes: predictBody)) {
+            try await client.execute(
+                uri: "/v1/chimera/parameter-server/predict", method: .post, body: ByteBuffer(bytes: predictBody)
+            ) {
                 response in
                 #expect(response.status == .conflict)
                 let (code, kind) = try Self.errorKind(response.body)
@@ -75,10 +78,13 @@ struct GatewayTests {
             ) { response in
                 #expect(response.status == .ok)
             }
-            try await client.execute(uri: "/v1/chimera/parameter-server/predict", method: .post, body: ByteBuffer(bytes: predictBody)) {
+            try await client.execute(
+                uri: "/v1/chimera/parameter-server/predict", method: .post, body: ByteBuffer(bytes: predictBody)
+            ) {
                 response in
                 #expect(response.status == .ok)
-                let object = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                let object =
+                    try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                 let predictions = try #require(object?["y_pred_rows"] as? [Double])
                 #expect(predictions.count == labels.count)
                 let accuracy = Double(zip(predictions, labels).filter { $0 == Double($1) }.count) / Double(labels.count)
@@ -95,10 +101,12 @@ struct GatewayTests {
     func jobs() async throws {
         try await Self.withGateway { client in
             let id = try await client.execute(
-                uri: "/v1/chimera/jobs", method: .post, body: ByteBuffer(string: "{\"iterations\": 1000000, \"staleness\": 2}")
+                uri: "/v1/chimera/jobs", method: .post,
+                body: ByteBuffer(string: "{\"iterations\": 1000000, \"staleness\": 2}")
             ) { response -> Int in
                 #expect(response.status == .accepted)
-                let object = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                let object =
+                    try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                 #expect(object?["state"] as? String == "running")
                 return object?["job_id"] as? Int ?? 0
             }
@@ -107,7 +115,8 @@ struct GatewayTests {
             for _ in 0..<600 where iteration < 10 {
                 iteration = try await client.execute(uri: "/v1/chimera/jobs/\(id)", method: .get) { response -> Int in
                     #expect(response.status == .ok)
-                    let object = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                    let object =
+                        try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                     #expect((object?["clocks"] as? [Any])?.count == 2)
                     #expect(object?["staleness_histogram"] is [Int])
                     return object?["iteration"] as? Int ?? 0
@@ -131,11 +140,19 @@ struct GatewayTests {
     func badInput() async throws {
         let (columns, rows, _) = try Self.testRows(2)
         try await Self.withGateway(maxBodyBytes: 4096) { client in
-            try await client.execute(uri: "/v1/chimera/parameter-server/fit", method: .post) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/v1/chimera/parameter-server/fit", method: .post) {
+                #expect($0.status == .ok)
+            }
             let cases: [(String, String, Int, String)] = [
                 ("/v1/chimera/parameter-server/predict", "{not json", 400, "InvalidJSON"),
-                ("/v1/chimera/parameter-server/predict", "{\"X_pred_columns\": [\"a\"], \"X_pred_rows\": [[1, 2]]}", 400, "ValidationError"),
-                ("/v1/chimera/parameter-server/predict", "{\"X_pred_columns\": [\"nonsense\"], \"X_pred_rows\": [[1]]}", 400, "UnknownColumn"),
+                (
+                    "/v1/chimera/parameter-server/predict", "{\"X_pred_columns\": [\"a\"], \"X_pred_rows\": [[1, 2]]}",
+                    400, "ValidationError"
+                ),
+                (
+                    "/v1/chimera/parameter-server/predict",
+                    "{\"X_pred_columns\": [\"nonsense\"], \"X_pred_rows\": [[1]]}", 400, "UnknownColumn"
+                ),
                 ("/v1/chimera/parameter-server/fit", "{\"model\": \"forest\"}", 400, "ValidationError"),
                 ("/v1/chimera/parameter-server/fit", "[1, 2", 400, "InvalidJSON"),
                 ("/v1/chimera/parameter-server/predict", String(repeating: " ", count: 5000), 413, "PayloadTooLarge"),
@@ -151,7 +168,10 @@ struct GatewayTests {
             let fits: [(String, String)] = [
                 ("{\"iterationz\": 5}", "unknown fit setting iterationz (did you mean iterations?)"),
                 ("{\"iterations\": \"5\"}", "iterations must be an integer in 1…10000000, got the text \"5\""),
-                ("{\"max_depth\": 3}", "max_depth is a setting of bagging (aggregation) fits; this master runs parameter-server fits"),
+                (
+                    "{\"max_depth\": 3}",
+                    "max_depth is a setting of bagging (aggregation) fits; this master runs parameter-server fits"
+                ),
                 ("{\"model\": \"tree_classifier\"}", "model: tree_classifier is a bagging model"),
                 ("{\"eta0\": 1e308}", "eta0 must be a number in (0, 1e+38]"),
             ]
@@ -159,15 +179,21 @@ struct GatewayTests {
                 for uri in ["/v1/chimera/parameter-server/fit", "/v1/chimera/jobs"] {
                     try await client.execute(uri: uri, method: .post, body: ByteBuffer(string: body)) { response in
                         #expect(response.status.code == 400, "\(uri) \(body)")
-                        let object = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                        let object =
+                            try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))
+                            as? [String: Any]
                         let text = object?["message"] as? String ?? ""
                         #expect(text.hasPrefix(message), "\(text)")
                     }
                 }
             }
             // Still serving after all of that.
-            let good = try JSONSerialization.data(withJSONObject: ["X_pred_columns": columns, "X_pred_rows": rows.map { $0.map(Double.init) }])
-            try await client.execute(uri: "/v1/chimera/parameter-server/predict", method: .post, body: ByteBuffer(bytes: good)) {
+            let good = try JSONSerialization.data(withJSONObject: [
+                "X_pred_columns": columns, "X_pred_rows": rows.map { $0.map(Double.init) },
+            ])
+            try await client.execute(
+                uri: "/v1/chimera/parameter-server/predict", method: .post, body: ByteBuffer(bytes: good)
+            ) {
                 #expect($0.status == .ok)
             }
         }
@@ -217,14 +243,17 @@ struct GatewayAuthenticationTests {
         try await buildGateway(options, bridge: bridge).test(.live) { client in
             try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
             for headers: HTTPFields in [[:], [.authorization: "Bearer wrong"], [.authorization: "s3cret-token"]] {
-                try await client.execute(uri: "/v1/chimera/parameter-server/fit", method: .post, headers: headers) { response in
+                try await client.execute(uri: "/v1/chimera/parameter-server/fit", method: .post, headers: headers) {
+                    response in
                     #expect(response.status == .unauthorized)
                     let (code, kind) = try GatewayTests.errorKind(response.body)
                     #expect(code == 401 && kind == "Unauthorized")
                 }
             }
             // The right token gets through to the (silent) master: 504, not 401.
-            try await client.execute(uri: "/v1/chimera/cluster", method: .get, headers: [.authorization: "Bearer s3cret-token"]) {
+            try await client.execute(
+                uri: "/v1/chimera/cluster", method: .get, headers: [.authorization: "Bearer s3cret-token"]
+            ) {
                 #expect($0.status == .gatewayTimeout)
             }
         }
@@ -255,17 +284,20 @@ struct OpenAPITests {
                 let name = String(reference.prefix { $0.isLetter })
                 #expect(schemas[name] != nil, "unresolved schema \(name)")
             }
-            #expect(Set(paths.keys) == [
-                "/healthz", "/openapi.json", "/v1/chimera/cluster", "/v1/chimera/parameter-server/fit",
-                "/v1/chimera/parameter-server/predict", "/v1/chimera/aggregation/fit", "/v1/chimera/aggregation/predict",
-                "/v1/chimera/jobs", "/v1/chimera/jobs/{id}", "/v1/chimera/jobs/{id}/cancel", "/metrics", "/readyz",
-            ])
+            #expect(
+                Set(paths.keys) == [
+                    "/healthz", "/openapi.json", "/v1/chimera/cluster", "/v1/chimera/parameter-server/fit",
+                    "/v1/chimera/parameter-server/predict", "/v1/chimera/aggregation/fit",
+                    "/v1/chimera/aggregation/predict",
+                    "/v1/chimera/jobs", "/v1/chimera/jobs/{id}", "/v1/chimera/jobs/{id}/cancel", "/metrics", "/readyz",
+                ])
             // Each documented operation exists on the router (anything but 404/405).
             for (path, operations) in paths {
                 for method in operations.keys {
                     let concrete = path.replacingOccurrences(of: "{id}", with: "7")
                     try await client.execute(uri: concrete, method: method == "get" ? .get : .post) { response in
-                        #expect(response.status != .notFound && response.status != .methodNotAllowed, "\(method) \(path)")
+                        #expect(
+                            response.status != .notFound && response.status != .methodNotAllowed, "\(method) \(path)")
                     }
                 }
             }

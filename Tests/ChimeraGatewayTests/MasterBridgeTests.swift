@@ -38,7 +38,8 @@ struct MasterBridgeTests {
         return (endpoint, context)
     }
 
-    @Test("more concurrent requests than clients: each gets its own answer, sent from the caller or from a bridge thread")
+    @Test(
+        "more concurrent requests than clients: each gets its own answer, sent from the caller or from a bridge thread")
     func concurrentRequests() async throws {
         let master = try Self.echoMaster(delayMicroseconds: 200)
         let bridge = try MasterBridge(endpoint: master.endpoint, size: 2)
@@ -52,13 +53,16 @@ struct MasterBridgeTests {
                         status = try await bridge.perform(
                             sending: { client in try client.send(WireMessage(.jobStatusRequest(request))) },
                             receiving: { client in
-                                guard case .jobStatus(let status) = try client.receive(timeoutMilliseconds: 60_000).body else {
+                                guard case .jobStatus(let status) = try client.receive(timeoutMilliseconds: 60_000).body
+                                else {
                                     throw MasterClientError.unexpected(nil)
                                 }
                                 return status
                             })
                     } else {
-                        status = try await bridge.perform { client in try client.jobStatus(job, timeoutMilliseconds: 60_000) }
+                        status = try await bridge.perform { client in
+                            try client.jobStatus(job, timeoutMilliseconds: 60_000)
+                        }
                     }
                     return (job, status.jobID)
                 }

@@ -1,8 +1,7 @@
+import ChimeraCluster
 import Foundation
 import Hummingbird
 import Testing
-
-import ChimeraCluster
 
 @testable import ChimeraGateway
 @testable import ChimeraPredictBody
@@ -14,8 +13,12 @@ struct PredictBodyTests {
     @Test("numbers are read exactly as Double(String) reads them")
     func numbers() throws {
         var generator = SystemRandomNumberGenerator()
-        var texts = ["0", "-0", "1", "-1.5", "0.1", "3.14159", "1e5", "1E-5", "2.5e+3", "123456789012345678", "0.30000000000000004",
-            "1.7976931348623157e308", "5e-324", "9007199254740993", "-0.00001", "12345.67890", "1e23", "8.98846567431158e307"]
+        var texts = [
+            "0", "-0", "1", "-1.5", "0.1", "3.14159", "1e5", "1E-5", "2.5e+3", "123456789012345678",
+            "0.30000000000000004",
+            "1.7976931348623157e308", "5e-324", "9007199254740993", "-0.00001", "12345.67890", "1e23",
+            "8.98846567431158e307",
+        ]
         for _ in 0..<2_000 {
             let value = Double(bitPattern: generator.next() & 0x7FEF_FFFF_FFFF_FFFF) * (Bool.random() ? 1 : -1)
             texts.append("\(value)")
@@ -35,8 +38,10 @@ struct PredictBodyTests {
     @Test("rows read eight digits at a time round exactly as Float(Double(String)) does")
     func fastRows() throws {
         var random = SystemRandomNumberGenerator()
-        var texts = ["0", "-0", "0.0", "7", "12345678", "123456789", "1234567890123456789", "12345678901234567890", "0.000001",
-            "99999999.99999999", "-1.00000000000000000001", "4294967296.5", "16777217", "16777216.5", "0.1", "1e3"]
+        var texts = [
+            "0", "-0", "0.0", "7", "12345678", "123456789", "1234567890123456789", "12345678901234567890", "0.000001",
+            "99999999.99999999", "-1.00000000000000000001", "4294967296.5", "16777217", "16777216.5", "0.1", "1e3",
+        ]
         for _ in 0..<20_000 {
             let integer = Int.random(in: 0...Int(pow(10.0, Double(Int.random(in: 0...10)))), using: &random)
             let digits = Int.random(in: 0...12, using: &random)
@@ -56,10 +61,14 @@ struct PredictBodyTests {
             texts.append(String(format: "%.17g", midpoint))
             texts.append(String(format: "%.9g", midpoint))
         }
-        texts += ["1E3", "2.5e+3", "-7.25e-03", "1e0", "1e-22", "1e22", "1e23", "1.5e-23", "4e0001", "0.0012345678901234567",
-            "123.456e-2", "3.4028234e38", "-0.0e5", "9007199254740993.5"]
+        texts += [
+            "1E3", "2.5e+3", "-7.25e-03", "1e0", "1e-22", "1e22", "1e23", "1.5e-23", "4e0001", "0.0012345678901234567",
+            "123.456e-2", "3.4028234e38", "-0.0e5", "9007199254740993.5",
+        ]
         // Separators as Python's json writes them (", "), compact ones, and a row ending at the buffer's end.
-        let body = "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[" + texts.map { "[\($0)]" }.joined(separator: Bool.random() ? ", " : ",") + "]}"
+        let body =
+            "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":["
+            + texts.map { "[\($0)]" }.joined(separator: Bool.random() ? ", " : ",") + "]}"
         let parsed = try parse(body)
         #expect(parsed.rows == texts.count)
         for (text, value) in zip(texts, parsed.values) {
@@ -69,8 +78,11 @@ struct PredictBodyTests {
         let width = 7
         let usable = texts.count / width * width
         let columns = (0..<width).map { "\"c\($0)\"" }.joined(separator: ", ")
-        let rows = stride(from: 0, to: usable, by: width).map { "[" + texts[$0..<$0 + width].joined(separator: ", ") + "]" }
-        let wide = try parse("{\"X_pred_columns\": [\(columns)], \"X_pred_rows\": [" + rows.joined(separator: ", ") + "]}")
+        let rows = stride(from: 0, to: usable, by: width).map {
+            "[" + texts[$0..<$0 + width].joined(separator: ", ") + "]"
+        }
+        let wide = try parse(
+            "{\"X_pred_columns\": [\(columns)], \"X_pred_rows\": [" + rows.joined(separator: ", ") + "]}")
         #expect(wide.values.count == usable)
         for (text, value) in zip(texts, wide.values) where value.bitPattern != Float(Double(text)!).bitPattern {
             Issue.record("\(text) read as \(value)")
@@ -98,8 +110,11 @@ struct PredictBodyTests {
             if index > 0 { row += "," + String(repeating: " ", count: Int.random(in: 0...70, using: &random)) }
             row += text
         }
-        let parsed = try parse("{\"X_pred_columns\": [\"a\"], \"X_pred_rows\": [" + texts.map { "[\($0)]" }.joined(separator: ", ") + "]}")
-        let wide = try parse("{\"X_pred_columns\": [" + texts.indices.map { "\"c\($0)\"" }.joined(separator: ",") + "], \"X_pred_rows\": [[" + row + "]]}")
+        let parsed = try parse(
+            "{\"X_pred_columns\": [\"a\"], \"X_pred_rows\": [" + texts.map { "[\($0)]" }.joined(separator: ", ") + "]}")
+        let wide = try parse(
+            "{\"X_pred_columns\": [" + texts.indices.map { "\"c\($0)\"" }.joined(separator: ",")
+                + "], \"X_pred_rows\": [[" + row + "]]}")
         for body in [parsed, wide] {
             #expect(body.values.count == texts.count)
             for (text, value) in zip(texts, body.values) where value.bitPattern != Float(Double(text)!).bitPattern {
@@ -140,7 +155,9 @@ struct PredictBodyTests {
     func largeBodies() throws {
         let row = "[" + (0..<21).map { "\($0).25" }.joined(separator: ", ") + "]"
         let rows = Array(repeating: row, count: 2_000)
-        let good = try parse("{\"X_pred_columns\":[" + (0..<21).map { "\"c\($0)\"" }.joined(separator: ",") + "],\"X_pred_rows\":[" + rows.joined(separator: ", ") + "]}")
+        let good = try parse(
+            "{\"X_pred_columns\":[" + (0..<21).map { "\"c\($0)\"" }.joined(separator: ",") + "],\"X_pred_rows\":["
+                + rows.joined(separator: ", ") + "]}")
         #expect(good.rows == 2_000 && good.values.count == 42_000 && good.values[41_999] == 20.25)
         // A bad number late in the array (in the second half) is still found, at its byte offset.
         var broken = rows
@@ -155,14 +172,21 @@ struct PredictBodyTests {
         // A ragged row in the second half is reported like any other.
         var ragged = rows
         ragged[1_999] = "[1]"
-        #expect { try parse("{\"X_pred_columns\":[" + (0..<21).map { "\"c\($0)\"" }.joined(separator: ",") + "],\"X_pred_rows\":[" + ragged.joined(separator: ",") + "]}") } throws: { error in
+        #expect {
+            try parse(
+                "{\"X_pred_columns\":[" + (0..<21).map { "\"c\($0)\"" }.joined(separator: ",") + "],\"X_pred_rows\":["
+                    + ragged.joined(separator: ",") + "]}")
+        } throws: { error in
             (error as? GatewayError)?.message == "row 1999 has 1 values, X_pred_columns has 21"
         }
     }
 
-    @Test("cells as the Python Chimera takes them: true/false are 1/0, numeric strings are numbers; others are named errors")
+    @Test(
+        "cells as the Python Chimera takes them: true/false are 1/0, numeric strings are numbers; others are named errors"
+    )
     func pythonCells() throws {
-        let body = try parse(#"{"X_pred_columns":["a","b","c"],"X_pred_rows":[[true, "1.5", 2], [false, " -3e2 ", 0.25]]}"#)
+        let body = try parse(
+            #"{"X_pred_columns":["a","b","c"],"X_pred_rows":[[true, "1.5", 2], [false, " -3e2 ", 0.25]]}"#)
         #expect(body.values == [1, 1.5, 2, 0, -300, 0.25])
         #expect { try parse(#"{"X_pred_columns":["a","b"],"X_pred_rows":[[1, "abc"]]}"#) } throws: { error in
             (error as? GatewayError)?.message.contains("\"abc\" is not a number") == true
@@ -172,7 +196,10 @@ struct PredictBodyTests {
         }
         #expect(throws: GatewayError.self) { try parse(#"{"X_pred_columns":["a"],"X_pred_rows":[["nan"]]}"#) }
         // In a body large enough to be read in two halves, the second half's strings read the same.
-        let row = "[" + (0..<21).map { $0 % 3 == 0 ? "\"\($0).5\"" : ($0 % 3 == 1 ? "true" : "\($0)") }.joined(separator: ", ") + "]"
+        let row =
+            "["
+            + (0..<21).map { $0 % 3 == 0 ? "\"\($0).5\"" : ($0 % 3 == 1 ? "true" : "\($0)") }.joined(separator: ", ")
+            + "]"
         let large = try parse(
             "{\"X_pred_columns\":[" + (0..<21).map { "\"c\($0)\"" }.joined(separator: ",") + "],\"X_pred_rows\":["
                 + Array(repeating: row, count: 3_000).joined(separator: ",") + "]}")
@@ -217,9 +244,11 @@ struct PredictBodyTests {
     func malformed() {
         let invalid = [
             "", "{", "[]", "{\"X_pred_columns\":[\"a\"]}", "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[01]]}",
-            "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[1,]]}", "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[NaN]]}",
+            "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[1,]]}",
+            "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[NaN]]}",
             "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[1]]} x", "{\"X_pred_columns\":[\"a],\"X_pred_rows\":[[1]]}",
-            "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[.5]]}", "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[1.]]}",
+            "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[.5]]}",
+            "{\"X_pred_columns\":[\"a\"],\"X_pred_rows\":[[1.]]}",
             "{\"X_pred_columns\":[\"\\ud800\"],\"X_pred_rows\":[[1]]}", "{\"a\":" + String(repeating: "[", count: 100),
         ]
         for text in invalid {
@@ -249,7 +278,8 @@ struct NamedPredictResponseTests {
     @Test("named classes answer their names in y_pred_rows and classes, escaped as JSON strings")
     func names() throws {
         let prediction = MasterClient.Prediction(
-            values: [1, 0, 1], classes: [0, 1], probabilities: [0.2, 0.8, 0.9, 0.1, 0.4, 0.6], classNames: ["no \"way\"", "yes"])
+            values: [1, 0, 1], classes: [0, 1], probabilities: [0.2, 0.8, 0.9, 0.1, 0.4, 0.6],
+            classNames: ["no \"way\"", "yes"])
         let body = predictJSON(prediction, withProbabilities: true)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
         #expect(json["y_pred_rows"] as? [String] == ["yes", "no \"way\"", "yes"])

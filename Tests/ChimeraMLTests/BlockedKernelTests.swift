@@ -1,5 +1,6 @@
-@testable import ChimeraML
 import Testing
+
+@testable import ChimeraML
 
 /// The blocked layout and its kernels (the AVX2 pass in C where the CPU has it, the Swift SIMD8 pass)
 /// against the row-major kernel: same loss and gradient for every single-output model, at row counts
@@ -9,7 +10,8 @@ struct BlockedKernelTests {
         var random = SplitMix64(seed: seed)
         let features2 = (0..<(rows * features)).map { _ in Float.random(in: -3...3, using: &random) }
         let labels = (0..<rows).map { _ in
-            kind == .linearRegression ? Float.random(in: -2...2, using: &random) : Float(Int.random(in: 0...1, using: &random))
+            kind == .linearRegression
+                ? Float.random(in: -2...2, using: &random) : Float(Int.random(in: 0...1, using: &random))
         }
         let weights = (0...features).map { _ in Float.random(in: -1...1, using: &random) }
         return (Dataset(featureNames: (0..<features).map { "f\($0)" }, features: features2, labels: labels), weights)
@@ -34,14 +36,17 @@ struct BlockedKernelTests {
         for threads in [1, 3] {
             var gradient = [Float](repeating: 7, count: objective.weightCount)
             let loss = objective.lossAndGradient(weights: weights, rows: blocked, threads: threads, gradient: &gradient)
-            #expect(Self.close(loss, referenceLoss), "\(kind) \(rows) rows, \(threads) threads: loss \(loss) vs \(referenceLoss)")
+            #expect(
+                Self.close(loss, referenceLoss),
+                "\(kind) \(rows) rows, \(threads) threads: loss \(loss) vs \(referenceLoss)")
             #expect(Self.close(gradient, reference), "\(kind) \(rows) rows, \(threads) threads: gradient")
         }
         // The portable Swift pass, whatever this CPU offers.
         var portable = [Float](repeating: 0, count: objective.weightCount)
         let positive: Float = kind == .linearRegression ? 0 : 1
         let summed = BlockedKernel.lossAndGradient(
-            kind: kind, positive: positive, weights: weights, rows: blocked, blocks: 0..<blocked.blocks, gradient: &portable,
+            kind: kind, positive: positive, weights: weights, rows: blocked, blocks: 0..<blocked.blocks,
+            gradient: &portable,
             portable: true)
         #expect(Self.close(summed / Double(rows), referenceLoss))
         #expect(Self.close(portable.map { $0 / Float(rows) }, reference))
@@ -53,9 +58,11 @@ struct BlockedKernelTests {
         let standardizer = ColumnMoments(data).standardizer
         let objective = Objective(kind: .logisticRegression, features: 5, classes: [0, 1])
         var reference = [Float](repeating: 0, count: objective.weightCount)
-        let referenceLoss = objective.lossAndGradient(weights: weights, data: standardizer.apply(to: data), gradient: &reference)
+        let referenceLoss = objective.lossAndGradient(
+            weights: weights, data: standardizer.apply(to: data), gradient: &reference)
         var gradient = reference
-        let loss = objective.lossAndGradient(weights: weights, rows: BlockedRows(data, standardizer: standardizer), gradient: &gradient)
+        let loss = objective.lossAndGradient(
+            weights: weights, rows: BlockedRows(data, standardizer: standardizer), gradient: &gradient)
         #expect(Self.close(loss, referenceLoss))
         #expect(Self.close(gradient, reference))
     }

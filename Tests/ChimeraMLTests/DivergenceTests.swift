@@ -44,9 +44,12 @@ struct DivergenceTests {
         while !state.isDone && round < limit {
             let clock = state.completedIterations
             for worker in [UInt32(1), 2] {
-                guard state.requestStart(worker, clock: clock) == [.weights(worker: worker, done: false)] else { continue }
+                guard state.requestStart(worker, clock: clock) == [.weights(worker: worker, done: false)] else {
+                    continue
+                }
                 #expect(state.weights.allSatisfy { $0.isFinite }, "weights handed to a worker must be finite")
-                var loss = objective.lossAndGradient(weights: state.weights, data: halves[Int(worker) - 1], gradient: &gradient)
+                var loss = objective.lossAndGradient(
+                    weights: state.weights, data: halves[Int(worker) - 1], gradient: &gradient)
                 if poison(clock) || !loss.isFinite || gradient.contains(where: { !$0.isFinite }) {
                     loss = .infinity
                     for i in gradient.indices { gradient[i] = 0 }
@@ -120,7 +123,8 @@ struct DivergenceTests {
     func didNotLearn() {
         var configuration = Self.configuration(eta0: 1e-4)
         configuration.maxIterations = 20
-        var state = ParameterServerState(configuration: configuration, objective: Objective(kind: .linearRegression, features: 2, classes: []))
+        var state = ParameterServerState(
+            configuration: configuration, objective: Objective(kind: .linearRegression, features: 2, classes: []))
         _ = state.join(1, rows: 10)
         for clock in 0..<20 {
             _ = state.requestStart(1, clock: clock)
@@ -133,13 +137,16 @@ struct DivergenceTests {
         #expect(divergence.cause.contains("not learning") && divergence.iteration < 12, "\(divergence)")
         // A fit too short for the running check is judged at its end.
         configuration.maxIterations = 4
-        var short = ParameterServerState(configuration: configuration, objective: Objective(kind: .linearRegression, features: 2, classes: []))
+        var short = ParameterServerState(
+            configuration: configuration, objective: Objective(kind: .linearRegression, features: 2, classes: []))
         _ = short.join(1, rows: 10)
         for clock in 0..<4 {
             _ = short.requestStart(1, clock: clock)
             _ = short.push(1, clock: clock, rows: 10, loss: clock == 0 ? 1.0 : 4.0) { _, _ in }
         }
-        #expect(short.divergence?.cause.contains("did not learn") == true, "\(short.divergence.map(String.init(describing:)) ?? "none")")
+        #expect(
+            short.divergence?.cause.contains("did not learn") == true,
+            "\(short.divergence.map(String.init(describing:)) ?? "none")")
     }
 
     @Test("a fit that converges is not flagged")

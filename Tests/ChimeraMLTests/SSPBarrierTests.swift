@@ -17,7 +17,9 @@ struct SSPBarrierTests {
         var starts = 0
         func start(_ worker: UInt32, _ clock: Int) {
             let minimum = barrier.minClock ?? clock
-            if let s = staleness { #expect(minimum >= clock - s, "worker \(worker) started \(clock) with min \(minimum), s \(s)") }
+            if let s = staleness {
+                #expect(minimum >= clock - s, "worker \(worker) started \(clock) with min \(minimum), s \(s)")
+            }
             maxAhead = max(maxAhead, clock - minimum)
             starts += 1
             phase[worker] = .computing

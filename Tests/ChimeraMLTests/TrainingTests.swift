@@ -42,10 +42,12 @@ func maxRelativeDifference(_ a: [Float], _ b: [Float]) -> Float {
 
 @Suite("Training semantics")
 struct TrainingTests {
-    @Test("BSP with 1, 2 and 4 workers equals full-batch gradient descent on the union", arguments: [
-        (ModelKind.linearRegression, 1), (.linearRegression, 2), (.linearRegression, 4),
-        (.logisticRegression, 1), (.logisticRegression, 2), (.logisticRegression, 4),
-    ])
+    @Test(
+        "BSP with 1, 2 and 4 workers equals full-batch gradient descent on the union",
+        arguments: [
+            (ModelKind.linearRegression, 1), (.linearRegression, 2), (.linearRegression, 4),
+            (.logisticRegression, 1), (.logisticRegression, 2), (.logisticRegression, 4),
+        ])
     func bspEqualsFullBatch(kind: ModelKind, workers: Int) {
         var spec = SyntheticData.Specification()
         spec.task = kind == .linearRegression ? .regression : .classification
@@ -87,8 +89,9 @@ struct TrainingTests {
             var minus = weights
             plus[index] += 1e-2
             minus[index] -= 1e-2
-            let numeric = (objective.lossAndGradient(weights: plus, data: data, gradient: &scratch)
-                - objective.lossAndGradient(weights: minus, data: data, gradient: &scratch)) / 2e-2
+            let numeric =
+                (objective.lossAndGradient(weights: plus, data: data, gradient: &scratch)
+                    - objective.lossAndGradient(weights: minus, data: data, gradient: &scratch)) / 2e-2
             #expect(abs(Double(gradient[index]) - numeric) < 2e-2 * max(1, abs(numeric)), "weight \(index)")
         }
     }
@@ -127,7 +130,8 @@ struct TrainingTests {
         #expect(LabelKind(distinct: [0, 1, 2, 7]) == .multiclass)
         #expect(LabelKind(distinct: [0, 1, 2]).linearModel == .softmax)
         #expect(LabelKind(distinct: [0.5, 1, 2]) == .continuous)
-        #expect(LabelKind(distinct: Set((0..<51).map(Float.init))) == .continuous, "51 whole numbers: a count, not classes")
+        #expect(
+            LabelKind(distinct: Set((0..<51).map(Float.init))) == .continuous, "51 whole numbers: a count, not classes")
         #expect(LabelKind(distinct: Set((0..<50).map(Float.init))) == .multiclass)
         #expect(LabelKind(distinct: [0.5, 1.5, 2.25]).linearModel == .linearRegression)
     }
@@ -152,7 +156,8 @@ struct TrainingTests {
         spec.rows = 101
         spec.features = 3
         let data = SyntheticData.generate(spec)
-        let merged = SyntheticData.partition(data, parts: 4).map(ColumnMoments.init).reduce(ColumnMoments(columns: 3), +)
+        let merged = SyntheticData.partition(data, parts: 4).map(ColumnMoments.init).reduce(
+            ColumnMoments(columns: 3), +)
         let whole = ColumnMoments(data).standardizer
         #expect(zip(merged.standardizer.mean, whole.mean).allSatisfy { abs($0 - $1) < 1e-5 })
         let standardized = whole.apply(to: data)
@@ -180,10 +185,13 @@ struct ParameterServerStateTests {
         configuration.model = .linearRegression
         configuration.maxIterations = iterations
         configuration.staleness = staleness
-        return ParameterServerState(configuration: configuration, objective: Objective(kind: .linearRegression, features: 2, classes: []))
+        return ParameterServerState(
+            configuration: configuration, objective: Objective(kind: .linearRegression, features: 2, classes: []))
     }
 
-    static func push(_ state: inout ParameterServerState, _ worker: UInt32, _ clock: Int) -> [ParameterServerState.Reply] {
+    static func push(_ state: inout ParameterServerState, _ worker: UInt32, _ clock: Int) -> [ParameterServerState
+        .Reply]
+    {
         let (outcome, replies) = state.push(worker, clock: clock, rows: 10, loss: 1) { into, scale in
             for i in into.indices { into[i] += scale * 0.1 }
         }
@@ -242,7 +250,9 @@ struct ParameterServerStateTests {
 
 @Suite("Vectorised kernel accuracy")
 struct KernelAccuracyTests {
-    @Test("logistic loss and gradient match a double-precision reference", arguments: [ModelKind.logisticRegression, .linearSVM, .linearRegression])
+    @Test(
+        "logistic loss and gradient match a double-precision reference",
+        arguments: [ModelKind.logisticRegression, .linearSVM, .linearRegression])
     func matchesReference(kind: ModelKind) {
         var spec = SyntheticData.Specification()
         spec.task = kind == .linearRegression ? .regression : .classification

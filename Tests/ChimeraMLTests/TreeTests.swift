@@ -47,7 +47,8 @@ struct TreeTests {
         settings.maxLeafNodes = 3
         settings.maxDepth = 0
         var again = SplitMix64(seed: 1)
-        let bounded = try TreeBuilder(data: data, bins: FeatureBins(data), classes: [], settings: settings).fit(random: &again)
+        let bounded = try TreeBuilder(data: data, bins: FeatureBins(data), classes: [], settings: settings).fit(
+            random: &again)
         #expect(bounded.leafCount == 3)
         #expect(bounded.feature == [0, 0, -1, -1, -1])
         #expect(bounded.threshold[1] == 2.5)
@@ -59,7 +60,8 @@ struct TreeTests {
         var settings = TreeSettings()
         settings.minSamplesLeaf = 5
         var random = SplitMix64(seed: 3)
-        let tree = try TreeBuilder(data: data, bins: FeatureBins(data), classes: [0, 1], settings: settings).fit(random: &random)
+        let tree = try TreeBuilder(data: data, bins: FeatureBins(data), classes: [0, 1], settings: settings).fit(
+            random: &random)
         var counts = [Int](repeating: 0, count: tree.nodeCount)
         data.features.withUnsafeBufferPointer { x in
             for r in 0..<data.rows { counts[tree.leaf(UnsafeBufferPointer(rebasing: x[r..<(r + 1)]))] += 1 }
@@ -99,7 +101,8 @@ struct TreeTests {
         settings.minSamplesLeaf = 3
         var members: [DecisionTree] = []
         for (index, shard) in SyntheticData.partition(train, parts: 4).enumerated() {
-            members += try Bagging.fit(data: shard, classes: [], settings: settings, trees: 2, workerSeed: UInt64(index))
+            members += try Bagging.fit(
+                data: shard, classes: [], settings: settings, trees: 2, workerSeed: UInt64(index))
         }
         let ensemble = TreeEnsemble(task: .regression, featureNames: train.featureNames, classes: [], trees: members)
         let predicted = ensemble.meanOutputs(test)
@@ -119,8 +122,10 @@ struct TreeTests {
         spec.informative = 5
         spec.noise = 0
         let (train, test) = SyntheticData.split(SyntheticData.generate(spec), testFraction: 0.2, seed: 3)
-        let members = try Bagging.fit(data: train, classes: [0, 1, 2, 3], settings: TreeSettings(), trees: 5, workerSeed: 1)
-        let ensemble = TreeEnsemble(task: .classification, featureNames: train.featureNames, classes: [0, 1, 2, 3], trees: members)
+        let members = try Bagging.fit(
+            data: train, classes: [0, 1, 2, 3], settings: TreeSettings(), trees: 5, workerSeed: 1)
+        let ensemble = TreeEnsemble(
+            task: .classification, featureNames: train.featureNames, classes: [0, 1, 2, 3], trees: members)
         let means = ensemble.meanOutputs(test)
         for r in 0..<test.rows {
             #expect(abs(means[(r * 4)..<(r * 4 + 4)].reduce(0, +) - 1) < 1e-4)
@@ -183,7 +188,9 @@ struct TreeCodecTests {
             return try TreeCodec.decode(copy)
         }
         // The root splitting on a feature the tree does not have.
-        #expect(throws: TreeDecodingError.invalid("node 0 splits on feature 9 of 5")) { try TreeCodec.decode(patched(20, 9)) }
+        #expect(throws: TreeDecodingError.invalid("node 0 splits on feature 9 of 5")) {
+            try TreeCodec.decode(patched(20, 9))
+        }
         // A NaN probability.
         #expect(throws: TreeDecodingError.self) {
             var copy = good

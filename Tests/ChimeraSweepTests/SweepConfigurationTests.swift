@@ -39,29 +39,33 @@ struct SweepConfigurationTests {
         #expect(config.model == .logisticRegression && config.iterations == 150)
         let fit = try config.fitSettings(learningRate: 0.5, staleness: nil)
         let master = try TrainingConfiguration(wire: fit.wire(mode: .parameterServer))
-        #expect(master.batchSize == 8 && master.penalty == .l1 && !master.standardize && master.staleness == nil && master.eta0 == 0.5)
+        #expect(
+            master.batchSize == 8 && master.penalty == .l1 && !master.standardize && master.staleness == nil
+                && master.eta0 == 0.5)
         #expect(master.maxIterations == 150 && master.model == .logisticRegression && master.seed == 42)
         #expect(config.stragglers[1].straggler.pauseProbability == 0.05 && config.stragglers[1].workers == nil)
         #expect(config.stragglers[2].workers == [1] && config.stragglers[2].straggler.slowdown == 3)
     }
 
-    @Test("malformed settings name their field", arguments: [
-        ("iterations: lots", "iterations"),
-        ("staleness: [0, -1]", "staleness[1]"),
-        ("stragglers:\n  - pause_probability: 2", "stragglers[0].pause_probability"),
-        ("stragglers:\n  - workers: [0]", "stragglers[0].workers"),
-        ("data: {rows: 5, colour: blue}", "data.rows"),
-        ("data: {colour: blue}", "data.colour"),
-        ("workerz: [4]", "workerz"),
-        ("model: forest", "model"),
-        ("model: tree_classifier", "model"),
-        ("fit: {max_depth: 3}", "fit.max_depth"),
-        ("fit: {eta0: 0.1}", "fit.eta0"),
-        ("fit: {batchsize: 8}", "fit.batchsize"),
-        ("fit: {batch_size: eight}", "fit.batch_size"),
-        ("- just a list", "(document)"),
-        ("key: [unclosed", "(document)"),
-    ])
+    @Test(
+        "malformed settings name their field",
+        arguments: [
+            ("iterations: lots", "iterations"),
+            ("staleness: [0, -1]", "staleness[1]"),
+            ("stragglers:\n  - pause_probability: 2", "stragglers[0].pause_probability"),
+            ("stragglers:\n  - workers: [0]", "stragglers[0].workers"),
+            ("data: {rows: 5, colour: blue}", "data.rows"),
+            ("data: {colour: blue}", "data.colour"),
+            ("workerz: [4]", "workerz"),
+            ("model: forest", "model"),
+            ("model: tree_classifier", "model"),
+            ("fit: {max_depth: 3}", "fit.max_depth"),
+            ("fit: {eta0: 0.1}", "fit.eta0"),
+            ("fit: {batchsize: 8}", "fit.batchsize"),
+            ("fit: {batch_size: eight}", "fit.batch_size"),
+            ("- just a list", "(document)"),
+            ("key: [unclosed", "(document)"),
+        ])
     func namesTheField(yaml: String, field: String) {
         #expect(throws: SweepConfigurationError.self) { try SweepConfiguration.parse(yaml: yaml) }
         do {

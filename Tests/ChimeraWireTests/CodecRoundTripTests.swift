@@ -6,7 +6,9 @@ import ZeroMQ
 
 @Suite("Codec round trips over real sockets")
 struct CodecRoundTripTests {
-    static let cases: [(Transport, Int)] = Transport.allCases.flatMap { transport in [0, 1, 3, 8].map { (transport, $0) } }
+    static let cases: [(Transport, Int)] = Transport.allCases.flatMap { transport in
+        [0, 1, 3, 8].map { (transport, $0) }
+    }
 
     @Test("multipart messages with 0…n tensor frames", arguments: cases)
     func roundTrip(transport: Transport, tensorCount: Int) async throws {

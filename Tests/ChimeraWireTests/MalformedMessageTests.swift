@@ -1,6 +1,6 @@
 import ChimeraWire
-import SwiftProtobuf
 import Foundation
+import SwiftProtobuf
 import Testing
 import ZeroMQ
 
@@ -20,7 +20,8 @@ private func frames(
         spec.shape = shape
         return spec
     }
-    return [try Frame(header), try Frame(try control.serializedBytes() as [UInt8])] + (try payloads.map { try Frame($0) })
+    return [try Frame(header), try Frame(try control.serializedBytes() as [UInt8])]
+        + (try payloads.map { try Frame($0) })
 }
 
 private func bytes(_ values: [Float]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }
@@ -152,7 +153,8 @@ struct GeneratedCodeTests {
     func stampMatchesProto() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
-        let stamp = try String(contentsOf: root.appendingPathComponent("Sources/ChimeraWire/Generated/proto.sha256"), encoding: .utf8)
+        let stamp = try String(
+            contentsOf: root.appendingPathComponent("Sources/ChimeraWire/Generated/proto.sha256"), encoding: .utf8)
         let lines = stamp.split(separator: "\n").filter { !$0.isEmpty }
         #expect(!lines.isEmpty)
         for line in lines {

@@ -1,7 +1,8 @@
-@testable import ChimeraWire
 import SwiftProtobuf
 import Testing
 import ZeroMQ
+
+@testable import ChimeraWire
 
 @Suite("Round codec: hand-written GradientPush and Weights, identical to the generated protobuf code")
 struct RoundCodecTests {
@@ -20,15 +21,20 @@ struct RoundCodecTests {
         push.jobID = pick(&random)
         push.clock = pick(&random)
         push.rows = pick(&random)
-        push.loss = [0.0, -0.0, 0.6931, 1e-300, Double.random(in: -10...10, using: &random)][Int.random(in: 0..<5, using: &random)]
+        push.loss =
+            [0.0, -0.0, 0.6931, 1e-300, Double.random(in: -10...10, using: &random)][
+                Int.random(in: 0..<5, using: &random)]
         push.isDelta = Bool.random(using: &random)
         push.thenPull = Bool.random(using: &random)
         push.session = pick(&random)
         return push
     }
 
-    static func generic(_ body: ControlBody, requestID: UInt64, name: String, values: [Float], shape: [Int]) throws -> [Frame] {
-        try WireCodec.encode(WireMessage(body, requestID: requestID, tensors: [NamedTensor(name, .float32(values, shape: shape))]))
+    static func generic(_ body: ControlBody, requestID: UInt64, name: String, values: [Float], shape: [Int]) throws
+        -> [Frame]
+    {
+        try WireCodec.encode(
+            WireMessage(body, requestID: requestID, tensors: [NamedTensor(name, .float32(values, shape: shape))]))
     }
 
     @Test("pushes: the same bytes as SwiftProtobuf, and read back as SwiftProtobuf reads them")
@@ -43,7 +49,8 @@ struct RoundCodecTests {
                 try RoundCodec.encode(push, requestID: requestID, update: $0, outputs: outputs, stride: stride)
             }
             let reference = try Self.generic(
-                .gradientPush(push), requestID: requestID, name: push.isDelta ? "delta" : "gradient", values: values, shape: [outputs, stride])
+                .gradientPush(push), requestID: requestID, name: push.isDelta ? "delta" : "gradient", values: values,
+                shape: [outputs, stride])
             #expect(fast.map(\.bytes) == reference.map(\.bytes))
             let decoded = try #require(RoundCodec.decodePush(reference[...]))
             #expect(decoded.requestID == requestID)
@@ -67,7 +74,8 @@ struct RoundCodecTests {
             let fast = try values.withUnsafeBufferPointer {
                 try RoundCodec.encode(header, requestID: requestID, weights: $0, outputs: 1, stride: 22)
             }
-            let reference = try Self.generic(.weights(header), requestID: requestID, name: "weights", values: values, shape: [1, 22])
+            let reference = try Self.generic(
+                .weights(header), requestID: requestID, name: "weights", values: values, shape: [1, 22])
             #expect(fast.map(\.bytes) == reference.map(\.bytes))
             let decoded = try #require(RoundCodec.decodeWeights(reference[...]))
             #expect(decoded.requestID == requestID && decoded.body == header && decoded.tensor.floats() == values)
@@ -113,26 +121,38 @@ struct RoundCodecTests {
         push.workerID = 2
         push.clock = 5
         let values: [Float] = [1, 2, 3, 4]
-        let plain = try Self.generic(.gradientPush(push), requestID: 1, name: "gradient", values: values, shape: [1, 4])
+        let plain = try Self.generic(
+            .gradientPush(push), requestID: 1, name: "gradient", values: values, shape: [1, 4])
         #expect(RoundCodec.decodePush(plain[...]) != nil)
         #expect(RoundCodec.decodeWeights(plain[...]) == nil)  // another body
 
         // Wrong tensor name, a delta named "gradient", one dimension, two tensors, float64, NaN, no tensor.
-        #expect(RoundCodec.decodePush(try Self.generic(.gradientPush(push), requestID: 1, name: "x", values: values, shape: [1, 4])[...]) == nil)
+        #expect(
+            RoundCodec.decodePush(
+                try Self.generic(.gradientPush(push), requestID: 1, name: "x", values: values, shape: [1, 4])[...])
+                == nil)
         var delta = push
         delta.isDelta = true
         #expect(
-            RoundCodec.decodePush(try Self.generic(.gradientPush(delta), requestID: 1, name: "gradient", values: values, shape: [1, 4])[...])
+            RoundCodec.decodePush(
+                try Self.generic(.gradientPush(delta), requestID: 1, name: "gradient", values: values, shape: [1, 4])[
+                    ...])
                 == nil)
-        #expect(RoundCodec.decodePush(try Self.generic(.gradientPush(push), requestID: 1, name: "gradient", values: values, shape: [4])[...]) == nil)
+        #expect(
+            RoundCodec.decodePush(
+                try Self.generic(.gradientPush(push), requestID: 1, name: "gradient", values: values, shape: [4])[...])
+                == nil)
         let two = try WireCodec.encode(
             WireMessage(
-                .gradientPush(push), tensors: [NamedTensor("gradient", .float32(values, shape: [1, 4])), NamedTensor("b", .float32([1]))]))
+                .gradientPush(push),
+                tensors: [NamedTensor("gradient", .float32(values, shape: [1, 4])), NamedTensor("b", .float32([1]))]))
         #expect(RoundCodec.decodePush(two[...]) == nil)
         let doubles = try WireCodec.encode(
-            WireMessage(.gradientPush(push), tensors: [NamedTensor("gradient", .float64([1, 2, 3, 4], shape: [1, 4]))]))
+            WireMessage(
+                .gradientPush(push), tensors: [NamedTensor("gradient", .float64([1, 2, 3, 4], shape: [1, 4]))]))
         #expect(RoundCodec.decodePush(doubles[...]) == nil)
-        let nan = try Self.generic(.gradientPush(push), requestID: 1, name: "gradient", values: [1, .nan, 3, 4], shape: [1, 4])
+        let nan = try Self.generic(
+            .gradientPush(push), requestID: 1, name: "gradient", values: [1, .nan, 3, 4], shape: [1, 4])
         #expect(RoundCodec.decodePush(nan[...]) == nil)
         #expect(throws: WireError.self) { try WireCodec.decode(nan) }  // and the generic path names the defect
         let bare = try WireCodec.encode(WireMessage(.gradientPush(push)))
@@ -149,7 +169,9 @@ struct RoundCodecTests {
         control.tensors = [spec]
         var bytes: [UInt8] = try control.serializedBytes()
         bytes += [0xF8, 0x07, 0x01]  // field 127, varint 1
-        let unknown = [try Frame(WireCodec.protocolFrame), try Frame(bytes), try Frame(values.withUnsafeBytes { Array($0) })]
+        let unknown = [
+            try Frame(WireCodec.protocolFrame), try Frame(bytes), try Frame(values.withUnsafeBytes { Array($0) }),
+        ]
         #expect(RoundCodec.decodePush(unknown[...]) == nil)
         #expect((try? WireCodec.decode(unknown)) != nil)
     }
@@ -165,16 +187,20 @@ struct RoundCodecTests {
         push.loss = 0.5
         push.thenPull = true
         let values = (0..<22).map { Float($0) }
-        let plain = try Self.generic(.gradientPush(push), requestID: 77, name: "gradient", values: values, shape: [1, 22])
+        let plain = try Self.generic(
+            .gradientPush(push), requestID: 77, name: "gradient", values: values, shape: [1, 22])
         let control = plain[1].bytes
         var accepted = 0
         for _ in 0..<20_000 {
             var bytes = control
             for _ in 0..<Int.random(in: 1...3, using: &random) {
                 switch Int.random(in: 0..<3, using: &random) {
-                case 0: bytes[Int.random(in: 0..<bytes.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
+                case 0:
+                    bytes[Int.random(in: 0..<bytes.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
                 case 1: bytes.removeLast(Int.random(in: 0...min(4, bytes.count), using: &random))
-                default: bytes.insert(UInt8.random(in: 0...255, using: &random), at: Int.random(in: 0...bytes.count, using: &random))
+                default:
+                    bytes.insert(
+                        UInt8.random(in: 0...255, using: &random), at: Int.random(in: 0...bytes.count, using: &random))
                 }
             }
             let frames = [try Frame(WireCodec.protocolFrame), try Frame(bytes), try Frame(plain[2].bytes)]
@@ -210,7 +236,9 @@ struct ProtoWriterTests {
             // And the reader takes it back.
             let read = expected.withUnsafeBytes { raw -> [UInt8]? in
                 var reader = ProtoReader(raw)
-                guard let (number, wireType) = reader.field(), number == 2, wireType == 2, let body = reader.lengthDelimited() else {
+                guard let (number, wireType) = reader.field(), number == 2, wireType == 2,
+                    let body = reader.lengthDelimited()
+                else {
                     return nil
                 }
                 return reader.atEnd ? Array(body) : nil

@@ -15,7 +15,8 @@ struct AggregationProcessTests {
     static func cluster(workers: Int, data: URL, heartbeatMilliseconds: Int = 200, delays: [String: Int] = [:]) throws
         -> LocalCluster
     {
-        let cluster = try LocalCluster(heartbeatMilliseconds: heartbeatMilliseconds, extraArguments: ["--mode", "aggregation"])
+        let cluster = try LocalCluster(
+            heartbeatMilliseconds: heartbeatMilliseconds, extraArguments: ["--mode", "aggregation"])
         for index in 1...workers {
             let name = "worker-\(index)"
             try cluster.startWorker(
@@ -60,7 +61,8 @@ struct AggregationProcessTests {
             for names in [["worker-1", "worker-2"], ["zeta", "alpha"]] {
                 let cluster = try LocalCluster(extraArguments: ["--mode", "aggregation"])
                 for (index, name) in names.enumerated() {
-                    try cluster.startWorker(name: name, data: Self.breastCancer.appendingPathComponent("worker-\(index + 1)"))
+                    try cluster.startWorker(
+                        name: name, data: Self.breastCancer.appendingPathComponent("worker-\(index + 1)"))
                 }
                 try cluster.waitFor("2 workers") { $0.workers.filter(\.ready).count == 2 }
                 let client = try cluster.client()
@@ -91,8 +93,11 @@ struct AggregationProcessTests {
             #expect(forestAccuracy >= 0.94, "8 trees per worker, sqrt features: \(forestAccuracy)")
             let (fanOutAccuracy, remote) = try Self.accuracy(client, fanOut: true)
             #expect(fanOutAccuracy == forestAccuracy)
-            #expect(zip(local, remote).allSatisfy { abs($0 - $1) < 1e-5 }, "workers' own trees give the master's answer")
-            #expect(FileManager.default.fileExists(atPath: cluster.modelDirectory.appendingPathComponent("ensemble.json").path))
+            #expect(
+                zip(local, remote).allSatisfy { abs($0 - $1) < 1e-5 }, "workers' own trees give the master's answer")
+            #expect(
+                FileManager.default.fileExists(
+                    atPath: cluster.modelDirectory.appendingPathComponent("ensemble.json").path))
 
             // A parameter-server request is refused with a reason naming the mode.
             var wrong = Chimera_V1_FitRequest()
@@ -109,10 +114,12 @@ struct AggregationProcessTests {
     @Test("regression trees on a synthetic non-linear set: R² ≥ 0.8 through the processes")
     func regression() async throws {
         try await blocking {
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-reg-\(UUID().uuidString.prefix(8))")
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "chimera-reg-\(UUID().uuidString.prefix(8))")
             defer { try? FileManager.default.removeItem(at: folder) }
             let made = try runChimera([
-                "data", "synth", "--out", folder.path, "--task", "regression", "--nonlinear", "--rows", "4000", "--features", "4",
+                "data", "synth", "--out", folder.path, "--task", "regression", "--nonlinear", "--rows", "4000",
+                "--features", "4",
                 "--informative", "2", "--noise", "0.1", "--workers", "2",
             ])
             #expect(made.status == 0, "\(made.stderr)")
@@ -122,7 +129,9 @@ struct AggregationProcessTests {
             let auto = try client.fit(Self.treeFit(trees: 1), timeoutMilliseconds: 120_000)
             #expect(auto.state == .succeeded && auto.report.members == 2)
             let (testColumns, testRows, _) = try Self.testRows(folder)
-            #expect(try client.predict(columns: testColumns, values: testRows.flatMap { $0 }, rows: testRows.count).classes.isEmpty)
+            #expect(
+                try client.predict(columns: testColumns, values: testRows.flatMap { $0 }, rows: testRows.count).classes
+                    .isEmpty)
 
             var request = Self.treeFit(trees: 3, criterion: "squared_error")
             request.config.minSamplesLeaf = 3
@@ -132,7 +141,9 @@ struct AggregationProcessTests {
             let prediction = try client.predict(columns: columns, values: rows.flatMap { $0 }, rows: rows.count)
             #expect(prediction.classes.isEmpty)
             let mean = truth.reduce(0, +) / Float(truth.count)
-            let residual = zip(prediction.values, truth).reduce(0.0) { $0 + ($1.0 - Double($1.1)) * ($1.0 - Double($1.1)) }
+            let residual = zip(prediction.values, truth).reduce(0.0) {
+                $0 + ($1.0 - Double($1.1)) * ($1.0 - Double($1.1))
+            }
             let total = truth.reduce(0.0) { $0 + Double(($1 - mean) * ($1 - mean)) }
             #expect(1 - residual / total >= 0.8, "R² \(1 - residual / total)")
         }
@@ -222,7 +233,8 @@ struct AggregationProcessTests {
             result.workerID = welcome.workerID
             result.session = welcome.session
             result.jobID = started.jobID
-            let garbage = WireMessage(.workerResult(result), tensors: [NamedTensor("tree.0", .bytes(Array("CHTR not a tree".utf8)))])
+            let garbage = WireMessage(
+                .workerResult(result), tensors: [NamedTensor("tree.0", .bytes(Array("CHTR not a tree".utf8)))])
             guard case .error(let error) = try exchange(garbage)?.body else {
                 Issue.record("malformed tree bytes were accepted")
                 return

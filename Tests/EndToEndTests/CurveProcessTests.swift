@@ -9,13 +9,15 @@ import ZeroMQ
 struct CurveProcessTests {
     /// A key pair per name, each secret written to FOLDER/NAME.secret (as `chimera keys` does).
     static func keys(_ names: [String]) throws -> (URL, [String: CurveKeyPair]) {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-keys-\(UUID().uuidString.prefix(8))")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "chimera-keys-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var pairs: [String: CurveKeyPair] = [:]
         for name in names {
             let pair = try CurveKeyPair.generate()
             pairs[name] = pair
-            try (pair.secretKey + "\n").write(to: folder.appendingPathComponent("\(name).secret"), atomically: true, encoding: .utf8)
+            try (pair.secretKey + "\n").write(
+                to: folder.appendingPathComponent("\(name).secret"), atomically: true, encoding: .utf8)
         }
         return (folder, pairs)
     }
@@ -28,17 +30,22 @@ struct CurveProcessTests {
             let prefix = { (name: String) in folder.appendingPathComponent(name).path }
             // With a gateway embedded in the master: its in-process bridge must get through CURVE too.
             let cluster = try LocalCluster(extraArguments: [
-                "--curve-keys", prefix("master"), "--curve-allow", pairs["worker"]!.publicKey, "--curve-allow", pairs["client"]!.publicKey,
+                "--curve-keys", prefix("master"), "--curve-allow", pairs["worker"]!.publicKey, "--curve-allow",
+                pairs["client"]!.publicKey,
                 "--http-port", "0",
             ])
-            let url = try #require(cluster.master.nextLine(timeoutSeconds: 60)?.split(separator: "=", maxSplits: 1).last)
-            cluster.clientCurve = CurveClientSettings(serverPublicKey: pairs["master"]!.publicKey, keyPair: pairs["client"]!)
+            let url = try #require(
+                cluster.master.nextLine(timeoutSeconds: 60)?.split(separator: "=", maxSplits: 1).last)
+            cluster.clientCurve = CurveClientSettings(
+                serverPublicKey: pairs["master"]!.publicKey, keyPair: pairs["client"]!)
             let data = repositoryRoot.appendingPathComponent("deploy/data/breast-cancer")
             let serverKey = ["--curve-server-key", pairs["master"]!.publicKey]
             try cluster.startWorker(
-                name: "allowed", data: data.appendingPathComponent("worker-1"), extraArguments: serverKey + ["--curve-keys", prefix("worker")])
+                name: "allowed", data: data.appendingPathComponent("worker-1"),
+                extraArguments: serverKey + ["--curve-keys", prefix("worker")])
             try cluster.startWorker(
-                name: "stranger", data: data.appendingPathComponent("worker-2"), extraArguments: serverKey + ["--curve-keys", prefix("stranger")])
+                name: "stranger", data: data.appendingPathComponent("worker-2"),
+                extraArguments: serverKey + ["--curve-keys", prefix("stranger")])
             try cluster.startWorker(name: "plain", data: data.appendingPathComponent("worker-3"))
             try cluster.waitFor("the allowed worker") { $0.workers.filter(\.ready).count == 1 }
 
@@ -82,18 +89,22 @@ struct CurveProcessTests {
             let data = repositoryRoot.appendingPathComponent("deploy/data/breast-cancer")
             let serverKey = ["--curve-server-key", pairs["master"]!.publicKey]
             try cluster.startWorker(
-                name: "worker", data: data.appendingPathComponent("worker-1"), extraArguments: serverKey + ["--curve-keys", prefix("worker")])
+                name: "worker", data: data.appendingPathComponent("worker-1"),
+                extraArguments: serverKey + ["--curve-keys", prefix("worker")])
             // A worker process holding the client's key is admitted by CURVE but refused as a worker.
             let impostor = try cluster.startWorker(
-                name: "impostor", data: data.appendingPathComponent("worker-2"), extraArguments: serverKey + ["--curve-keys", prefix("client")])
+                name: "impostor", data: data.appendingPathComponent("worker-2"),
+                extraArguments: serverKey + ["--curve-keys", prefix("client")])
             #expect(impostor.wait(timeoutSeconds: 60) != 0, "a worker with a client's key exits with the refusal")
-            cluster.clientCurve = CurveClientSettings(serverPublicKey: pairs["master"]!.publicKey, keyPair: pairs["client"]!)
+            cluster.clientCurve = CurveClientSettings(
+                serverPublicKey: pairs["master"]!.publicKey, keyPair: pairs["client"]!)
             try cluster.waitFor("the worker") { $0.workers.filter(\.ready).count == 1 }
             #expect(try cluster.client().status().workers.map(\.name) == ["worker"])
 
             // The worker's key may read status but not command.
             let asWorker = try MasterClient(
-                endpoint: cluster.controlEndpoint, curve: CurveClientSettings(serverPublicKey: pairs["master"]!.publicKey, keyPair: pairs["worker"]!))
+                endpoint: cluster.controlEndpoint,
+                curve: CurveClientSettings(serverPublicKey: pairs["master"]!.publicKey, keyPair: pairs["worker"]!))
             #expect(try asWorker.status().workers.count == 1)
             var request = Chimera_V1_FitRequest()
             request.asynchronous = true
@@ -109,7 +120,9 @@ struct CurveProcessTests {
             var cancel = Chimera_V1_CancelJob()
             cancel.jobID = started.jobID
             cancel.jobToken = started.jobToken
-            #expect(throws: MasterClientError.self) { try asWorker.call(WireMessage(.cancelJob(cancel)), timeoutMilliseconds: 10_000) }
+            #expect(throws: MasterClientError.self) {
+                try asWorker.call(WireMessage(.cancelJob(cancel)), timeoutMilliseconds: 10_000)
+            }
             #expect(try cluster.client().jobStatus(started.jobID).state == .running)
             cancel.jobToken = 0
             _ = try cluster.client().call(WireMessage(.cancelJob(cancel)), timeoutMilliseconds: 10_000)

@@ -19,7 +19,8 @@ struct DeployFilesTests {
 
     /// `${NAME:-default}` → default (or `fallback`), as compose would without an .env file.
     static func substituteDefaults(_ word: String) -> String {
-        guard let start = word.range(of: "${"), let end = word.range(of: "}", range: start.upperBound..<word.endIndex) else { return word }
+        guard let start = word.range(of: "${"), let end = word.range(of: "}", range: start.upperBound..<word.endIndex)
+        else { return word }
         let inner = word[start.upperBound..<end.lowerBound]
         let value = inner.range(of: ":-").map { String(inner[$0.upperBound...]) } ?? ""
         return substituteDefaults(word.replacingCharacters(in: start.lowerBound..<end.upperBound, with: value))
@@ -98,9 +99,12 @@ struct DeployFilesTests {
         let file = try Self.text("container/Containerfile")
         for line in file.split(separator: "\n") where line.hasPrefix("COPY ") && !line.contains("--from") {
             let source = line.split(separator: " ")[1]
-            #expect(FileManager.default.fileExists(atPath: repositoryRoot.appendingPathComponent(String(source)).path), "\(line)")
+            #expect(
+                FileManager.default.fileExists(atPath: repositoryRoot.appendingPathComponent(String(source)).path),
+                "\(line)")
         }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-secrets-\(UUID().uuidString.prefix(8))")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "chimera-secrets-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: folder) }
         let script = Self.deploy.appendingPathComponent("container/make-secrets.sh").path
         let binary = try chimeraExecutable().path

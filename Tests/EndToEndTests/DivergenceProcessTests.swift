@@ -37,11 +37,13 @@ struct DivergenceProcessTests {
         }
     }
 
-    @Test("too large a step (standardised, raw features, overflowing) fails the fit; workers stay; the next fit succeeds")
+    @Test(
+        "too large a step (standardised, raw features, overflowing) fails the fit; workers stay; the next fit succeeds")
     func divergingFits() async throws {
         try await blocking {
             // The committed breast-cancer shards: raw features up to ~4,000 (areas), as a user's data is.
-            let cluster = try ParameterServerProcessTests.cluster(workers: 4, data: ParameterServerProcessTests.breastCancer)
+            let cluster = try ParameterServerProcessTests.cluster(
+                workers: 4, data: ParameterServerProcessTests.breastCancer)
             let client = try cluster.client()
 
             let exploding = Self.expectDiverged(client, Self.request(eta0: 5))
@@ -51,10 +53,13 @@ struct DivergenceProcessTests {
             _ = Self.expectDiverged(client, Self.request(eta0: 1e30))
 
             // An eta0 that is not even a float32 is a bad request, not a fit.
-            #expect(throws: MasterClientError.self) { try client.fit(Self.request(eta0: 1e308), timeoutMilliseconds: 30_000) }
+            #expect(throws: MasterClientError.self) {
+                try client.fit(Self.request(eta0: 1e308), timeoutMilliseconds: 30_000)
+            }
 
             let status = try client.status()
-            #expect(status.workers.count == 4 && status.workers.allSatisfy { $0.alive && $0.ready }, "\(status.workers)")
+            #expect(
+                status.workers.count == 4 && status.workers.allSatisfy { $0.alive && $0.ready }, "\(status.workers)")
             #expect(status.jobsByState["failed"] == 3)
 
             let good = try client.fit(Self.request(eta0: 0.05), timeoutMilliseconds: 60_000)

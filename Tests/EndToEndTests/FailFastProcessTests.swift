@@ -2,10 +2,11 @@ import ChimeraCluster
 import ChimeraTestSupport
 import ChimeraWire
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Clients learn of a dead master from the probe, not from their (hour-long) timeouts.
 @Suite("Fail fast, end to end", .serialized)
@@ -15,10 +16,12 @@ struct FailFastProcessTests {
         let cluster = try LocalCluster(heartbeatMilliseconds: 200)
         let data = ParameterServerProcessTests.breastCancer
         for index in 1...2 {
-            try cluster.startWorker(name: "worker-\(index)", data: data.appendingPathComponent("worker-\(index)"), delayMilliseconds: 20)
+            try cluster.startWorker(
+                name: "worker-\(index)", data: data.appendingPathComponent("worker-\(index)"), delayMilliseconds: 20)
         }
         let gateway = try ChildProcess(
-            name: "gateway", arguments: ["gateway", "--master", cluster.controlEndpoint, "--port", "0"], prefix: "[gateway]",
+            name: "gateway", arguments: ["gateway", "--master", cluster.controlEndpoint, "--port", "0"],
+            prefix: "[gateway]",
             captureOutput: true, executable: try chimeraExecutable())
         var url = ""
         while let line = gateway.nextLine(timeoutSeconds: 60) {
@@ -30,12 +33,15 @@ struct FailFastProcessTests {
         return (cluster, gateway, url)
     }
 
-    @Test("the master dies during a synchronous fit: the client is told it is unreachable, not left waiting for its timeout")
+    @Test(
+        "the master dies during a synchronous fit: the client is told it is unreachable, not left waiting for its timeout"
+    )
     func clientSeesDeadMaster() async throws {
         try await blocking {
             let cluster = try LocalCluster(heartbeatMilliseconds: 200)
             let data = ParameterServerProcessTests.breastCancer
-            try cluster.startWorker(name: "worker-1", data: data.appendingPathComponent("worker-1"), delayMilliseconds: 20)
+            try cluster.startWorker(
+                name: "worker-1", data: data.appendingPathComponent("worker-1"), delayMilliseconds: 20)
             try cluster.waitFor("a worker") { $0.workers.filter(\.ready).count == 1 }
             let client = try MasterClient.watching(endpoint: cluster.controlEndpoint)
             let masterPID = cluster.master.processIdentifier

@@ -15,10 +15,12 @@ struct ForeignWorkerProcessTests {
         let runtime = try #require(PythonWorker.runtime, "\(PythonWorker.missing)")
         let cluster = try LocalCluster(extraArguments: ["--mode", mode])
         for index in swift {
-            try cluster.startWorker(name: "worker-\(index)", data: breastCancer.appendingPathComponent("worker-\(index)"))
+            try cluster.startWorker(
+                name: "worker-\(index)", data: breastCancer.appendingPathComponent("worker-\(index)"))
         }
         for index in python {
-            try runtime.start(in: cluster, name: "worker-\(index)", data: breastCancer.appendingPathComponent("worker-\(index)"))
+            try runtime.start(
+                in: cluster, name: "worker-\(index)", data: breastCancer.appendingPathComponent("worker-\(index)"))
         }
         let count = swift.count + python.count
         try cluster.waitFor("\(count) workers") { $0.workers.filter(\.ready).count == count }
@@ -32,7 +34,9 @@ struct ForeignWorkerProcessTests {
     }
 
     /// A BSP logistic fit, then P(class 1) of every held-out row.
-    static func logisticProbabilities(_ cluster: LocalCluster) throws -> (report: Chimera_V1_FitReport, p: [Float], accuracy: Double) {
+    static func logisticProbabilities(_ cluster: LocalCluster) throws -> (
+        report: Chimera_V1_FitReport, p: [Float], accuracy: Double
+    ) {
         let client = try cluster.client()
         var request = Chimera_V1_FitRequest()
         request.config.maxIterations = 100
@@ -40,7 +44,8 @@ struct ForeignWorkerProcessTests {
         let reply = try client.fit(request, timeoutMilliseconds: 120_000)
         #expect(reply.state == .succeeded, "\(reply)")
         let test = try testSet()
-        let prediction = try client.predict(columns: test.columns, values: test.values, rows: test.rows, probabilities: true)
+        let prediction = try client.predict(
+            columns: test.columns, values: test.values, rows: test.rows, probabilities: true)
         let proba = try #require(prediction.probabilities)
         let accuracy = Double(zip(prediction.labels, test.truth).filter { $0 == Double($1) }.count) / Double(test.rows)
         return (reply.report, stride(from: 1, to: proba.count, by: 2).map { proba[$0] }, accuracy)
@@ -49,12 +54,14 @@ struct ForeignWorkerProcessTests {
     @Test("parameter server: BSP with a Python worker gives the model of Swift workers only (1e-4)")
     func parameterServer() async throws {
         try await blocking {
-            let mixed = try Self.logisticProbabilities(Self.cluster(mode: "parameter-server", swift: [1, 3], python: [2, 4]))
+            let mixed = try Self.logisticProbabilities(
+                Self.cluster(mode: "parameter-server", swift: [1, 3], python: [2, 4]))
             #expect(mixed.report.iterations == 100)
             #expect(mixed.report.clocks.count == 4 && mixed.report.clocks.allSatisfy { $0.clock == 100 && $0.alive })
             #expect(mixed.accuracy >= 0.95)
 
-            let swiftOnly = try Self.logisticProbabilities(Self.cluster(mode: "parameter-server", swift: [1, 2, 3, 4], python: []))
+            let swiftOnly = try Self.logisticProbabilities(
+                Self.cluster(mode: "parameter-server", swift: [1, 2, 3, 4], python: []))
             #expect(abs(mixed.report.finalLoss - swiftOnly.report.finalLoss) <= 1e-4 * swiftOnly.report.finalLoss)
             let largest = zip(mixed.p, swiftOnly.p).map { abs($0 - $1) }.max() ?? 1
             #expect(largest <= 1e-4, "P(class 1) differs by up to \(largest)")
@@ -76,10 +83,13 @@ struct ForeignWorkerProcessTests {
             #expect(reply.report.failedWorkers.isEmpty)
 
             let test = try Self.testSet()
-            let local = try client.predict(columns: test.columns, values: test.values, rows: test.rows, kind: .aggregation)
+            let local = try client.predict(
+                columns: test.columns, values: test.values, rows: test.rows, kind: .aggregation)
             let fanOut = try client.predict(
                 columns: test.columns, values: test.values, rows: test.rows, kind: .aggregation, fanOut: true)
-            let accuracy = Double(zip(local.values, test.truth).filter { ($0 > 0.5 ? 1 : 0) == Double($1) }.count) / Double(test.rows)
+            let accuracy =
+                Double(zip(local.values, test.truth).filter { ($0 > 0.5 ? 1 : 0) == Double($1) }.count)
+                / Double(test.rows)
             #expect(accuracy >= 0.9)
             let largest = zip(local.values, fanOut.values).map { abs($0 - $1) }.max() ?? 1
             #expect(largest <= 1e-5, "fan-out means differ from the master's ensemble by up to \(largest)")
@@ -123,30 +133,39 @@ struct PythonWorker: Sendable {
     let bindings: URL
 
     static let script = repositoryRoot.appendingPathComponent("proto/examples/python_worker.py")
-    static let missing = "needs protoc and a python3 with zmq, google.protobuf and numpy (Debian: protobuf-compiler python3-zmq python3-protobuf python3-numpy)"
+    static let missing =
+        "needs protoc and a python3 with zmq, google.protobuf and numpy (Debian: protobuf-compiler python3-zmq python3-protobuf python3-numpy)"
 
     /// Runs when the tools are here; on CI they must be (`.ci/run` installs them), so it runs and fails loudly.
     static var shouldRun: Bool { runtime != nil || ProcessInfo.processInfo.environment["CI"] != nil }
 
     static let runtime: PythonWorker? = {
-        guard let interpreter = ["/usr/bin/python3", "/usr/local/bin/python3"].first(where: {
-            run($0, ["-c", "import zmq, numpy, google.protobuf"])
-        }) else { return nil }
-        let bindings = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-pb2-\(UUID().uuidString.prefix(8))")
+        guard
+            let interpreter = ["/usr/bin/python3", "/usr/local/bin/python3"].first(where: {
+                run($0, ["-c", "import zmq, numpy, google.protobuf"])
+            })
+        else { return nil }
+        let bindings = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "chimera-pb2-\(UUID().uuidString.prefix(8))")
         try? FileManager.default.createDirectory(at: bindings, withIntermediateDirectories: true)
         let proto = repositoryRoot.appendingPathComponent("proto")
         guard
             run(
                 "/usr/bin/env",
-                ["protoc", "--python_out=\(bindings.path)", "-I", proto.path, proto.appendingPathComponent("chimera/v1/chimera.proto").path])
+                [
+                    "protoc", "--python_out=\(bindings.path)", "-I", proto.path,
+                    proto.appendingPathComponent("chimera/v1/chimera.proto").path,
+                ])
         else { return nil }
         return PythonWorker(interpreter: interpreter, bindings: bindings)
     }()
 
     func start(in cluster: LocalCluster, name: String, data: URL) throws {
         let child = try ChildProcess(
-            name: name, arguments: [Self.script.path, "--master", cluster.workersEndpoint, "--data", data.path, "--name", name],
-            prefix: "[\(name) py]", executable: URL(fileURLWithPath: interpreter), environment: ["PYTHONPATH": bindings.path])
+            name: name,
+            arguments: [Self.script.path, "--master", cluster.workersEndpoint, "--data", data.path, "--name", name],
+            prefix: "[\(name) py]", executable: URL(fileURLWithPath: interpreter),
+            environment: ["PYTHONPATH": bindings.path])
         cluster.adopt(child, name: name)
     }
 

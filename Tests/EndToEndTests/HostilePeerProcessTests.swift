@@ -20,7 +20,9 @@ struct HostilePeerProcessTests {
         return cluster
     }
 
-    @Test("a spoofed goodbye or heartbeat (without the worker's session) is refused: the worker stays, a stopped one dies")
+    @Test(
+        "a spoofed goodbye or heartbeat (without the worker's session) is refused: the worker stays, a stopped one dies"
+    )
     func spoofedWorkerMessages() async throws {
         try await blocking {
             let cluster = try Self.twoWorkers()
@@ -63,12 +65,15 @@ struct HostilePeerProcessTests {
         return kilobytes / 1024
     }
 
-    @Test("5,000 one-off hellos and a 20 s flood of unread requests from 50 sockets: memory stays bounded, a fit alongside succeeds")
+    @Test(
+        "5,000 one-off hellos and a 20 s flood of unread requests from 50 sockets: memory stays bounded, a fit alongside succeeds"
+    )
     func floodAndHellos() async throws {
         try await blocking {
             let cluster = try Self.twoWorkers(heartbeatMilliseconds: 500)
             let masterPID = cluster.master.processIdentifier
-            let shard = try ShardLayout.loadShard(ParameterServerProcessTests.breastCancer.appendingPathComponent("worker-1"))
+            let shard = try ShardLayout.loadShard(
+                ParameterServerProcessTests.breastCancer.appendingPathComponent("worker-1"))
             let peer = try HandMadePeer(endpoint: cluster.workersEndpoint)
             var welcomed = 0
             for index in 0..<5_000 {
@@ -78,7 +83,9 @@ struct HostilePeerProcessTests {
             #expect(welcomed > 0)
             // No fake ever heartbeats: they all die, and their records are bounded by the cap.
             let afterHellos = try cluster.client().status()
-            #expect(afterHellos.workers.count <= 2 * 1_024 + 2, "records of one-off hellos are pruned: \(afterHellos.workers.count)")
+            #expect(
+                afterHellos.workers.count <= 2 * 1_024 + 2,
+                "records of one-off hellos are pruned: \(afterHellos.workers.count)")
             #expect(afterHellos.workers.filter(\.alive).count <= 1_024)
 
             // The flood: 50 DEALER sockets sending status requests and heartbeats as fast as they can,
@@ -97,7 +104,9 @@ struct HostilePeerProcessTests {
                     }
                     var beat = Chimera_V1_Heartbeat()
                     beat.workerID = UInt32(thread + 1)
-                    let messages = [WireMessage(.statusRequest(Chimera_V1_StatusRequest())), WireMessage(.heartbeat(beat))]
+                    let messages = [
+                        WireMessage(.statusRequest(Chimera_V1_StatusRequest())), WireMessage(.heartbeat(beat)),
+                    ]
                     var sent = 0
                     while !stop.load(ordering: .relaxed) {
                         var accepted = 0

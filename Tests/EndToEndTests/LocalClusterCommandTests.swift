@@ -1,10 +1,11 @@
 import ChimeraCluster
 import ChimeraTestSupport
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 @Suite("chimera local, end to end")
 struct LocalClusterCommandTests {
@@ -22,7 +23,9 @@ struct LocalClusterCommandTests {
         let done = DispatchSemaphore(value: 0)
         let result = LockedResult()
         URLSession.shared.dataTask(with: request) { data, response, error in
-            result.set((response as? HTTPURLResponse)?.statusCode ?? -1, data.map { String(decoding: $0, as: UTF8.self) } ?? "\(error!)")
+            result.set(
+                (response as? HTTPURLResponse)?.statusCode ?? -1,
+                data.map { String(decoding: $0, as: UTF8.self) } ?? "\(error!)")
             done.signal()
         }.resume()
         done.wait()
@@ -34,7 +37,8 @@ struct LocalClusterCommandTests {
         try await blocking {
             let data = repositoryRoot.appendingPathComponent("deploy/data/breast-cancer")
             let local = try ChildProcess(
-                name: "local", arguments: ["local", "--data", data.path, "--workers", "3", "--port", "0"], prefix: "[local]",
+                name: "local", arguments: ["local", "--data", data.path, "--workers", "3", "--port", "0"],
+                prefix: "[local]",
                 captureOutput: true, executable: try chimeraExecutable())
             defer {
                 local.send(signal: SIGKILL)
@@ -47,9 +51,10 @@ struct LocalClusterCommandTests {
             }
             let summary = try #require(lines.last)
             let url = try #require(summary.split(separator: " ").first { $0.hasPrefix("url=") }?.dropFirst(4))
-            let pids = lines.first { $0.hasPrefix("chimera local: pids") }?.split(separator: " ").compactMap { part in
-                part.split(separator: "=").last.flatMap { Int32($0) }
-            } ?? []
+            let pids =
+                lines.first { $0.hasPrefix("chimera local: pids") }?.split(separator: " ").compactMap { part in
+                    part.split(separator: "=").last.flatMap { Int32($0) }
+                } ?? []
             #expect(pids.count == 5, "master, 3 workers, gateway: \(lines)")
 
             // Workers may still be finishing the broadcast handshake: retry while the master says so.
@@ -80,7 +85,9 @@ extension LocalClusterCommandTests {
             name: "local", arguments: ["local", "--port", "0"] + arguments, prefix: "[local]", captureOutput: true,
             executable: try chimeraExecutable())
         while let line = local.nextLine(timeoutSeconds: 120) {
-            if line.hasPrefix("chimera-local "), let url = line.split(separator: " ").first(where: { $0.hasPrefix("url=") }) {
+            if line.hasPrefix("chimera-local "),
+                let url = line.split(separator: " ").first(where: { $0.hasPrefix("url=") })
+            {
                 return (local, String(url.dropFirst(4)))
             }
         }
@@ -90,14 +97,19 @@ extension LocalClusterCommandTests {
 
     @Test(
         "the quickstart's client: chimera http fit follows a job to the end, chimera http predict prints accuracy (gateway process, or embedded in the master)",
-        arguments: [("parameter-server", false), ("aggregation", false), ("parameter-server", true), ("aggregation", true)])
+        arguments: [
+            ("parameter-server", false), ("aggregation", false), ("parameter-server", true), ("aggregation", true),
+        ])
     func httpClientCommands(mode: String, embedded: Bool) async throws {
         try await blocking {
             let data = repositoryRoot.appendingPathComponent("deploy/data/breast-cancer")
-            let (local, url) = try Self.startLocal(["--mode", mode, "--data", data.path] + (embedded ? ["--embedded-gateway"] : []))
+            let (local, url) = try Self.startLocal(
+                ["--mode", mode, "--data", data.path] + (embedded ? ["--embedded-gateway"] : []))
             defer { ChildProcess.stopAll([local]) }
-            let fitArguments = mode == "aggregation" ? ["--trees-per-worker", "4"] : ["--iterations", "150", "--eta0", "0.5"]
-            let fit = try runChimera(["http", "fit", "--gateway", url, "--wait-workers", "4", "--poll", "0.01"] + fitArguments)
+            let fitArguments =
+                mode == "aggregation" ? ["--trees-per-worker", "4"] : ["--iterations", "150", "--eta0", "0.5"]
+            let fit = try runChimera(
+                ["http", "fit", "--gateway", url, "--wait-workers", "4", "--poll", "0.01"] + fitArguments)
             #expect(fit.status == 0, "\(fit.stderr)")
             #expect(fit.stdout.contains("succeeded"), "\(fit.stdout)")
             if mode == "aggregation" {

@@ -22,9 +22,12 @@ struct NamedLabelsProcessTests {
         let (train, test) = SyntheticData.split(SyntheticData.generate(spec), testFraction: 0.2, seed: 7)
         func withNames(_ data: Dataset) -> Dataset {
             guard named else { return data }
-            return Dataset(featureNames: data.featureNames, features: data.features, labelNames: data.labels.map { names[Int($0)] })
+            return Dataset(
+                featureNames: data.featureNames, features: data.features, labelNames: data.labels.map { names[Int($0)] }
+            )
         }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-named-\(UUID().uuidString.prefix(8))")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "chimera-named-\(UUID().uuidString.prefix(8))")
         try ShardLayout.write(
             shards: SyntheticData.partition(train, parts: 2).map(withNames), test: withNames(test), to: folder)
         return folder
@@ -38,12 +41,18 @@ struct NamedLabelsProcessTests {
     }
 
     /// The held-out accuracy by name, and the prediction.
-    static func namedAccuracy(_ client: MasterClient, _ data: URL, fanOut: Bool = false) throws -> (Double, MasterClient.Prediction) {
+    static func namedAccuracy(_ client: MasterClient, _ data: URL, fanOut: Bool = false) throws -> (
+        Double, MasterClient.Prediction
+    ) {
         let (columns, rows) = try ShardLayout.loadFeatures(data.appendingPathComponent("test/X_test.csv").path)
-        guard case .names(let truth) = try ShardLayout.loadLabelColumn(data.appendingPathComponent("test/y_test.csv").path) else {
+        guard
+            case .names(let truth) = try ShardLayout.loadLabelColumn(
+                data.appendingPathComponent("test/y_test.csv").path)
+        else {
             throw ClusterError("the test labels should be names")
         }
-        let prediction = try client.predict(columns: columns, values: rows.flatMap { $0 }, rows: rows.count, fanOut: fanOut)
+        let prediction = try client.predict(
+            columns: columns, values: rows.flatMap { $0 }, rows: rows.count, fanOut: fanOut)
         let predicted = prediction.texts
         return (Double(zip(predicted, truth).filter { $0 == $1 }.count) / Double(truth.count), prediction)
     }
@@ -70,17 +79,20 @@ struct NamedLabelsProcessTests {
             // The same rows with numbered labels give the same model, whatever the classes' order.
             let numbered = try Self.namedData(named: false)
             defer { try? FileManager.default.removeItem(at: numbered) }
-            let reference = try Self.cluster(mode: "parameter-server", data: numbered, workers: ["worker-1", "worker-2"])
+            let reference = try Self.cluster(
+                mode: "parameter-server", data: numbered, workers: ["worker-1", "worker-2"])
             #expect(try reference.client().fit(request, timeoutMilliseconds: 120_000).state == .succeeded)
             let (columns, rows) = try ShardLayout.loadFeatures(numbered.appendingPathComponent("test/X_test.csv").path)
-            let numberedPrediction = try reference.client().predict(columns: columns, values: rows.flatMap { $0 }, rows: rows.count)
+            let numberedPrediction = try reference.client().predict(
+                columns: columns, values: rows.flatMap { $0 }, rows: rows.count)
             let renamed = numberedPrediction.values.map { Self.names[Int($0)] }
             let agreement = Double(zip(renamed, prediction.texts).filter { $0 == $1 }.count) / Double(renamed.count)
             #expect(agreement >= 0.99, "named and numbered models agree on \(agreement) of the rows")
 
             // The command-line client compares names with the labels file.
             let predicted = try runChimera([
-                "predict", "--master", cluster.controlEndpoint, "--x", data.appendingPathComponent("test/X_test.csv").path,
+                "predict", "--master", cluster.controlEndpoint, "--x",
+                data.appendingPathComponent("test/X_test.csv").path,
                 "--y", data.appendingPathComponent("test/y_test.csv").path,
             ])
             #expect(predicted.status == 0, "\(predicted.stderr)")
@@ -129,8 +141,11 @@ struct NamedLabelsProcessTests {
             try FileManager.default.copyItem(
                 at: data.appendingPathComponent("worker-1/X_train.csv"), to: late.appendingPathComponent("X_train.csv"))
             let labels = try String(contentsOf: data.appendingPathComponent("worker-1/y_train.csv"), encoding: .utf8)
-                .split(separator: "\n").enumerated().map { $0.offset > 0 && $0.offset % 5 == 0 ? newClass : String($0.element) }
-            try (labels.joined(separator: "\n") + "\n").write(to: late.appendingPathComponent("y_train.csv"), atomically: true, encoding: .utf8)
+                .split(separator: "\n").enumerated().map {
+                    $0.offset > 0 && $0.offset % 5 == 0 ? newClass : String($0.element)
+                }
+            try (labels.joined(separator: "\n") + "\n").write(
+                to: late.appendingPathComponent("y_train.csv"), atomically: true, encoding: .utf8)
 
             let cluster = try LocalCluster()
             for name in ["worker-1", "worker-2"] {
@@ -145,7 +160,8 @@ struct NamedLabelsProcessTests {
             let finished = try ParameterServerProcessTests.waitForJob(client, job, timeoutSeconds: 120)
             #expect(finished.state == .succeeded)
             let clocks = Dictionary(uniqueKeysWithValues: finished.report.clocks.map { ($0.name, $0.clock) })
-            #expect(clocks["worker-1"] == 600 && clocks["worker-2"] == 600 && (clocks["worker-3"] ?? 0) == 0, "\(clocks)")
+            #expect(
+                clocks["worker-1"] == 600 && clocks["worker-2"] == 600 && (clocks["worker-3"] ?? 0) == 0, "\(clocks)")
 
             try cluster.waitFor("worker-3 ready") { $0.workers.filter(\.ready).count == 3 }
             var next = Chimera_V1_FitRequest()

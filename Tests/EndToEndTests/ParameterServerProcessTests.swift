@@ -14,7 +14,8 @@ struct ParameterServerProcessTests {
 
     /// Writes a synthetic dataset with `workers` shards through the real `chimera data synth`.
     static func synthData(workers: Int, rows: Int = 3_000) throws -> URL {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-synth-\(UUID().uuidString.prefix(8))")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "chimera-synth-\(UUID().uuidString.prefix(8))")
         let result = try runChimera([
             "data", "synth", "--out", folder.path, "--rows", "\(rows)", "--features", "10", "--workers", "\(workers)",
         ])
@@ -26,7 +27,9 @@ struct ParameterServerProcessTests {
         try asyncFitReply(client, iterations: iterations, staleness: staleness).jobID
     }
 
-    static func asyncFitReply(_ client: MasterClient, iterations: Int, staleness: UInt64 = 0) throws -> Chimera_V1_FitReply {
+    static func asyncFitReply(_ client: MasterClient, iterations: Int, staleness: UInt64 = 0) throws
+        -> Chimera_V1_FitReply
+    {
         var request = Chimera_V1_FitRequest()
         request.kind = .parameterServer
         request.asynchronous = true
@@ -38,7 +41,9 @@ struct ParameterServerProcessTests {
         return reply
     }
 
-    static func waitForJob(_ client: MasterClient, _ id: UInt64, timeoutSeconds: Double = 300) throws -> Chimera_V1_JobStatus {
+    static func waitForJob(_ client: MasterClient, _ id: UInt64, timeoutSeconds: Double = 300) throws
+        -> Chimera_V1_JobStatus
+    {
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while true {
             let status = try client.jobStatus(id)
@@ -52,7 +57,8 @@ struct ParameterServerProcessTests {
         let cluster = try LocalCluster()
         for index in 1...workers {
             try cluster.startWorker(
-                name: "worker-\(index)", data: data.appendingPathComponent("worker-\(index)"), delayMilliseconds: delayMilliseconds)
+                name: "worker-\(index)", data: data.appendingPathComponent("worker-\(index)"),
+                delayMilliseconds: delayMilliseconds)
         }
         try cluster.waitFor("\(workers) workers") { $0.workers.filter(\.ready).count == workers }
         return cluster
@@ -77,7 +83,8 @@ struct ParameterServerProcessTests {
             #expect(reply.report.stalenessHistogram == [800], "BSP: every start at the slowest clock")
             #expect(reply.report.bytesReceived > 0 && reply.report.bytesSent > 0)
 
-            let (columns, rows) = try ShardLayout.loadFeatures(Self.breastCancer.appendingPathComponent("test/X_test.csv").path)
+            let (columns, rows) = try ShardLayout.loadFeatures(
+                Self.breastCancer.appendingPathComponent("test/X_test.csv").path)
             let truth = try ShardLayout.loadLabels(Self.breastCancer.appendingPathComponent("test/y_test.csv").path)
             // Columns in reverse order: the master matches them by name.
             let reversed = rows.map { Array($0.reversed()) }
@@ -86,10 +93,13 @@ struct ParameterServerProcessTests {
             let accuracy = Double(zip(prediction.values, truth).filter { $0 == Double($1) }.count) / Double(truth.count)
             #expect(accuracy >= 0.95, "held-out accuracy \(accuracy)")
             #expect(prediction.probabilities?.count == rows.count * 2)
-            #expect(FileManager.default.fileExists(atPath: cluster.modelDirectory.appendingPathComponent("model.json").path))
+            #expect(
+                FileManager.default.fileExists(atPath: cluster.modelDirectory.appendingPathComponent("model.json").path)
+            )
 
             let unknown = #expect(throws: MasterClientError.self) {
-                try client.predict(columns: ["nonsense"] + columns.dropFirst(), values: rows.flatMap { $0 }, rows: rows.count)
+                try client.predict(
+                    columns: ["nonsense"] + columns.dropFirst(), values: rows.flatMap { $0 }, rows: rows.count)
             }
             #expect(unknown?.description.contains("nonsense") == true)
         }
@@ -99,26 +109,34 @@ struct ParameterServerProcessTests {
     func mismatchedWorker() async throws {
         try await blocking {
             let cluster = try Self.cluster(workers: 1, data: Self.breastCancer)
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("odd-\(UUID().uuidString.prefix(8))")
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "odd-\(UUID().uuidString.prefix(8))")
             defer { try? FileManager.default.removeItem(at: folder) }
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            try "colour,size\n1,2\n".write(to: folder.appendingPathComponent("X_train.csv"), atomically: true, encoding: .utf8)
+            try "colour,size\n1,2\n".write(
+                to: folder.appendingPathComponent("X_train.csv"), atomically: true, encoding: .utf8)
             try "y\n1\n".write(to: folder.appendingPathComponent("y_train.csv"), atomically: true, encoding: .utf8)
-            let result = try runChimera(["worker", "--master", cluster.workersEndpoint, "--data", folder.path, "--name", "odd"])
+            let result = try runChimera([
+                "worker", "--master", cluster.workersEndpoint, "--data", folder.path, "--name", "odd",
+            ])
             #expect(result.status != 0)
             #expect(result.stderr.contains("columns differ") && result.stderr.contains("colour"), "\(result.stderr)")
             #expect(try cluster.client().status().workers.count == 1)
         }
     }
 
-    @Test("a fit that names no model gets one from the labels: continuous → linear, 4 classes → softmax", arguments: [
-        ["--task", "regression", "--features", "6"], ["--classes", "4", "--features", "6"],
-    ])
+    @Test(
+        "a fit that names no model gets one from the labels: continuous → linear, 4 classes → softmax",
+        arguments: [
+            ["--task", "regression", "--features", "6"], ["--classes", "4", "--features", "6"],
+        ])
     func modelFromLabels(_ synth: [String]) async throws {
         try await blocking {
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-auto-\(UUID().uuidString.prefix(8))")
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "chimera-auto-\(UUID().uuidString.prefix(8))")
             defer { try? FileManager.default.removeItem(at: folder) }
-            let made = try runChimera(["data", "synth", "--out", folder.path, "--rows", "3000", "--workers", "2"] + synth)
+            let made = try runChimera(
+                ["data", "synth", "--out", folder.path, "--rows", "3000", "--workers", "2"] + synth)
             #expect(made.status == 0, "\(made.stderr)")
             let cluster = try Self.cluster(workers: 2, data: folder)
             let client = try cluster.client()
@@ -131,7 +149,8 @@ struct ParameterServerProcessTests {
             #expect(saved.model == (regression ? .linearRegression : .softmax))
 
             let (columns, rows) = try ShardLayout.loadFeatures(folder.appendingPathComponent("test/X_test.csv").path)
-            let truth = try ShardLayout.loadLabels(folder.appendingPathComponent("test/y_test.csv").path).map(Double.init)
+            let truth = try ShardLayout.loadLabels(folder.appendingPathComponent("test/y_test.csv").path).map(
+                Double.init)
             let prediction = try client.predict(columns: columns, values: rows.flatMap { $0 }, rows: rows.count)
             if regression {
                 #expect(prediction.classes.isEmpty)
@@ -161,7 +180,8 @@ struct ParameterServerProcessTests {
             let afterDeath = try cluster.waitFor("worker-3 dead") { Self.worker($0, "worker-3")?.alive == false }
             try cluster.waitFor("training goes on") { $0.iteration >= afterDeath.iteration + 20 }
 
-            try cluster.startWorker(name: "worker-3", data: data.appendingPathComponent("worker-3"), delayMilliseconds: 5)
+            try cluster.startWorker(
+                name: "worker-3", data: data.appendingPathComponent("worker-3"), delayMilliseconds: 5)
             let rejoined = try cluster.waitFor("worker-3 back") { Self.worker($0, "worker-3")?.alive == true }
             try cluster.waitFor("worker-3 training") {
                 (Self.worker($0, "worker-3")?.clock ?? 0) >= rejoined.iteration + 5
@@ -196,7 +216,9 @@ struct ParameterServerProcessTests {
             // Another client, without the job's token, cannot cancel it.
             var cancel = Chimera_V1_CancelJob()
             cancel.jobID = job
-            #expect(throws: MasterClientError.self) { try client.call(WireMessage(.cancelJob(cancel)), timeoutMilliseconds: 10_000) }
+            #expect(throws: MasterClientError.self) {
+                try client.call(WireMessage(.cancelJob(cancel)), timeoutMilliseconds: 10_000)
+            }
             #expect(try client.jobStatus(job).state == .running)
             cancel.jobToken = started.jobToken
             _ = try client.call(WireMessage(.cancelJob(cancel)), timeoutMilliseconds: 10_000)
@@ -228,7 +250,8 @@ struct ParameterServerProcessTests {
                     NamedTensor("column_sum_of_squares", .float64([Double](repeating: 1, count: shard.columns))),
                 ])
             #expect(errorCode(try exchange(try WireCodec.encode(shortSums))) == .badRequest)
-            guard case .welcome(let welcome) = try exchange(try WireCodec.encode(WireMessage(.hello(hello))))?.body else {
+            guard case .welcome(let welcome) = try exchange(try WireCodec.encode(WireMessage(.hello(hello))))?.body
+            else {
                 Issue.record("no welcome")
                 return
             }
@@ -238,12 +261,14 @@ struct ParameterServerProcessTests {
             push.jobID = job
             push.clock = welcome.currentJob.startClock
             push.rows = 10
-            let wrong = WireMessage(.gradientPush(push), tensors: [NamedTensor("gradient", .float32([1, 2, 3], shape: [1, 3]))])
+            let wrong = WireMessage(
+                .gradientPush(push), tensors: [NamedTensor("gradient", .float32([1, 2, 3], shape: [1, 3]))])
             #expect(errorCode(try exchange(try WireCodec.encode(wrong))) == .wrongShape)
             var values = [Float](repeating: 0, count: shard.columns + 1)
             values[4] = .nan
             let poisoned = WireMessage(
-                .gradientPush(push), tensors: [NamedTensor("gradient", .float32(values, shape: [1, shard.columns + 1]))])
+                .gradientPush(push),
+                tensors: [NamedTensor("gradient", .float32(values, shape: [1, shard.columns + 1]))])
             #expect(errorCode(try exchange(try WireCodec.encode(poisoned))) == .nonFinite)
             var goodbye = Chimera_V1_WorkerGoodbye()
             goodbye.workerID = welcome.workerID
@@ -262,7 +287,8 @@ struct ParameterServerProcessTests {
             #expect(status.rejectedByKind["non_finite"] == 1)
             #expect(status.rejectedByKind["bad_hello"] == 1)
 
-            let (columns, rows) = try ShardLayout.loadFeatures(Self.breastCancer.appendingPathComponent("test/X_test.csv").path)
+            let (columns, rows) = try ShardLayout.loadFeatures(
+                Self.breastCancer.appendingPathComponent("test/X_test.csv").path)
             let truth = try ShardLayout.loadLabels(Self.breastCancer.appendingPathComponent("test/y_test.csv").path)
             let prediction = try client.predict(columns: columns, values: rows.flatMap { $0 }, rows: rows.count)
             let accuracy = Double(zip(prediction.values, truth).filter { $0 == Double($1) }.count) / Double(truth.count)
@@ -282,7 +308,8 @@ struct CheckpointProcessTests {
                 let cluster = try LocalCluster()
                 modelDirectory = cluster.modelDirectory
                 for index in 1...2 {
-                    try cluster.startWorker(name: "worker-\(index)", data: breastCancer.appendingPathComponent("worker-\(index)"))
+                    try cluster.startWorker(
+                        name: "worker-\(index)", data: breastCancer.appendingPathComponent("worker-\(index)"))
                 }
                 try cluster.waitFor("2 workers") { $0.workers.filter(\.ready).count == 2 }
                 var request = Chimera_V1_FitRequest()
@@ -310,7 +337,8 @@ struct CheckpointProcessTests {
             let line = try #require(master.nextLine(timeoutSeconds: 60))
             let control = try #require(line.split(separator: " ").first { $0.hasPrefix("control=") }?.dropFirst(8))
             let client = try MasterClient(endpoint: String(control))
-            let (columns, rows) = try ShardLayout.loadFeatures(breastCancer.appendingPathComponent("test/X_test.csv").path)
+            let (columns, rows) = try ShardLayout.loadFeatures(
+                breastCancer.appendingPathComponent("test/X_test.csv").path)
             let truth = try ShardLayout.loadLabels(breastCancer.appendingPathComponent("test/y_test.csv").path)
             let prediction = try client.predict(columns: columns, values: rows.flatMap { $0 }, rows: rows.count)
             let accuracy = Double(zip(prediction.values, truth).filter { $0 == Double($1) }.count) / Double(truth.count)

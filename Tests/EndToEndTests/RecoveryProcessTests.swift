@@ -2,22 +2,26 @@ import ChimeraCluster
 import ChimeraTestSupport
 import ChimeraWire
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Faults of the processes themselves: a master killed mid-fit and restarted, a `chimera local`
 /// killed or stopped mid-fit.
 @Suite("Recovery, end to end", .serialized)
 struct RecoveryProcessTests {
-    @Test("master SIGKILLed mid-fit, restarted with --resume: every worker comes back and the job resumes from its checkpoint")
+    @Test(
+        "master SIGKILLed mid-fit, restarted with --resume: every worker comes back and the job resumes from its checkpoint"
+    )
     func masterRestart() async throws {
         try await blocking {
             let data = ParameterServerProcessTests.breastCancer
             let cluster = try LocalCluster(heartbeatMilliseconds: 200)
             for index in 1...3 {
-                try cluster.startWorker(name: "worker-\(index)", data: data.appendingPathComponent("worker-\(index)"), delayMilliseconds: 5)
+                try cluster.startWorker(
+                    name: "worker-\(index)", data: data.appendingPathComponent("worker-\(index)"), delayMilliseconds: 5)
             }
             try cluster.waitFor("3 workers") { $0.workers.filter(\.ready).count == 3 }
             var request = Chimera_V1_FitRequest()
@@ -80,7 +84,8 @@ struct RecoveryProcessTests {
     static func localFitting() throws -> (ChildProcess, [Int32], String) {
         let data = repositoryRoot.appendingPathComponent("deploy/data/breast-cancer")
         let local = try ChildProcess(
-            name: "local", arguments: ["local", "--data", data.path, "--port", "0"], prefix: "[local]", captureOutput: true,
+            name: "local", arguments: ["local", "--data", data.path, "--port", "0"], prefix: "[local]",
+            captureOutput: true,
             executable: try chimeraExecutable())
         var lines: [String] = []
         while !(lines.last?.hasPrefix("chimera-local ") ?? false) {
@@ -111,7 +116,9 @@ struct RecoveryProcessTests {
             #expect(pids.count == 6, "master, 4 workers, gateway: \(pids)")
             local.send(signal: SIGKILL)
             local.wait(timeoutSeconds: 5)
-            #expect(waitUntilGone(pids, seconds: 5), "children outlived chimera local by 5 s: \(pids.filter { !processIsGone($0) })")
+            #expect(
+                waitUntilGone(pids, seconds: 5),
+                "children outlived chimera local by 5 s: \(pids.filter { !processIsGone($0) })")
         }
     }
 

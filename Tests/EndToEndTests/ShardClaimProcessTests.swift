@@ -10,12 +10,14 @@ struct ShardClaimProcessTests {
     @Test("each replica takes a free shard; with none left it says so; a dead replica's shard is taken over")
     func replicas() async throws {
         try await blocking {
-            let root = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-root-\(UUID().uuidString.prefix(8))")
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "chimera-root-\(UUID().uuidString.prefix(8))")
             defer { try? FileManager.default.removeItem(at: root) }
             let source = ParameterServerProcessTests.breastCancer
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
             for name in ["worker-1", "worker-2"] {
-                try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: root.appendingPathComponent(name))
+                try FileManager.default.copyItem(
+                    at: source.appendingPathComponent(name), to: root.appendingPathComponent(name))
             }
             let cluster = try LocalCluster()
             func replica(_ label: String) throws -> ChildProcess {

@@ -1,30 +1,34 @@
 import ChimeraSweep
 import ChimeraTestSupport
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import Testing
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
 
 @Suite("chimera sweep, end to end")
 struct SweepProcessTests {
     @Test("a small sweep runs end to end; outputs parse; same start for every run; no bound exceeded")
     func smokeSweep() async throws {
         try await blocking {
-            let out = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-sweep-\(UUID().uuidString.prefix(8))")
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "chimera-sweep-\(UUID().uuidString.prefix(8))")
             defer { try? FileManager.default.removeItem(at: out) }
             let config = repositoryRoot.appendingPathComponent("deploy/sweeps/smoke.yaml").path
             let result = try runChimera(["sweep", "--config", config, "--out", out.path])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stdout.contains("run 4/4"))
 
-            let runs = try JSONDecoder().decode([SweepRun].self, from: Data(contentsOf: out.appendingPathComponent("sweep.json")))
+            let runs = try JSONDecoder().decode(
+                [SweepRun].self, from: Data(contentsOf: out.appendingPathComponent("sweep.json")))
             #expect(runs.count == 4)
             #expect(Set(runs.map(\.staleness)) == [0, 2])
             for run in runs {
                 #expect(run.iterations == 30)
                 #expect(run.points.count >= 2 && run.points.first?.iteration == 0)
-                #expect(run.points.last?.heldOutLoss ?? 1 < run.points.first?.heldOutLoss ?? 0, "loss falls in \(run.id)")
+                #expect(
+                    run.points.last?.heldOutLoss ?? 1 < run.points.first?.heldOutLoss ?? 0, "loss falls in \(run.id)")
                 // From the recorded clocks: the fastest never ran more than s + 1 pushes ahead of the slowest.
                 let bound = run.staleness ?? Int.max - 1
                 #expect(run.maxClockSpread <= bound + 1, "\(run.id): spread \(run.maxClockSpread) with s = \(bound)")
@@ -51,38 +55,44 @@ struct SweepProcessTests {
         }
     }
 
-    @Test("a sweep takes what chimera local --data takes: any worker folder names, a separate test folder; a bad one writes nothing")
+    @Test(
+        "a sweep takes what chimera local --data takes: any worker folder names, a separate test folder; a bad one writes nothing"
+    )
     func dataLayout() async throws {
         try await blocking {
-            let root = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-sweep-data-\(UUID().uuidString.prefix(8))")
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "chimera-sweep-data-\(UUID().uuidString.prefix(8))")
             defer { try? FileManager.default.removeItem(at: root) }
             let source = repositoryRoot.appendingPathComponent("deploy/data/breast-cancer")
             let manager = FileManager.default
             try manager.createDirectory(at: root.appendingPathComponent("shards"), withIntermediateDirectories: true)
-            try manager.copyItem(at: source.appendingPathComponent("worker-1"), to: root.appendingPathComponent("shards/worker1"))
-            try manager.copyItem(at: source.appendingPathComponent("worker-2"), to: root.appendingPathComponent("shards/alice"))
+            try manager.copyItem(
+                at: source.appendingPathComponent("worker-1"), to: root.appendingPathComponent("shards/worker1"))
+            try manager.copyItem(
+                at: source.appendingPathComponent("worker-2"), to: root.appendingPathComponent("shards/alice"))
             try manager.copyItem(at: source.appendingPathComponent("test"), to: root.appendingPathComponent("held-out"))
             let out = root.appendingPathComponent("out")
             let config = root.appendingPathComponent("sweep.yaml")
             try """
-                data: {path: \(root.path)/shards, test: \(root.path)/held-out}
-                iterations: 20
-                staleness: [0]
-                workers: [2]
-                fit: {batch_size: 16}
-                """.write(to: config, atomically: true, encoding: .utf8)
+            data: {path: \(root.path)/shards, test: \(root.path)/held-out}
+            iterations: 20
+            staleness: [0]
+            workers: [2]
+            fit: {batch_size: 16}
+            """.write(to: config, atomically: true, encoding: .utf8)
             let result = try runChimera(["sweep", "--config", config.path, "--out", out.path])
             #expect(result.status == 0, "\(result.stderr)")
-            let runs = try JSONDecoder().decode([SweepRun].self, from: Data(contentsOf: out.appendingPathComponent("sweep.json")))
+            let runs = try JSONDecoder().decode(
+                [SweepRun].self, from: Data(contentsOf: out.appendingPathComponent("sweep.json")))
             #expect(runs.count == 1 && runs[0].iterations == 20 && runs[0].partitionDigests.count == 2)
 
             // A test folder that does not exist: an error naming it, and no output folder.
             let badOut = root.appendingPathComponent("bad-out")
             try """
-                data: {path: \(root.path)/shards, test: \(root.path)/nowhere}
-                staleness: [0]
-                workers: [2]
-                """.write(to: config, atomically: true, encoding: .utf8)
+            data: {path: \(root.path)/shards, test: \(root.path)/nowhere}
+            staleness: [0]
+            workers: [2]
+            """.write(to: config, atomically: true, encoding: .utf8)
             let bad = try runChimera(["sweep", "--config", config.path, "--out", badOut.path])
             #expect(bad.status != 0)
             #expect(bad.stderr.contains("nowhere"), "\(bad.stderr)")
@@ -90,10 +100,10 @@ struct SweepProcessTests {
             #expect(!manager.fileExists(atPath: badOut.path))
             // Too few worker folders: the same.
             try """
-                data: {path: \(root.path)/shards, test: \(root.path)/held-out}
-                staleness: [0]
-                workers: [3]
-                """.write(to: config, atomically: true, encoding: .utf8)
+            data: {path: \(root.path)/shards, test: \(root.path)/held-out}
+            staleness: [0]
+            workers: [3]
+            """.write(to: config, atomically: true, encoding: .utf8)
             let few = try runChimera(["sweep", "--config", config.path, "--out", badOut.path])
             #expect(few.status != 0 && few.stderr.contains("2 worker folders"), "\(few.stderr)")
             #expect(!manager.fileExists(atPath: badOut.path))
@@ -106,27 +116,31 @@ struct SweepProcessTests {
             let data = try NamedLabelsProcessTests.namedData()
             // A test split without one of the classes: its names sort differently from the model's.
             let testFolder = data.appendingPathComponent("test")
-            let x = try String(contentsOf: testFolder.appendingPathComponent("X_test.csv"), encoding: .utf8).split(separator: "\n")
-            let y = try String(contentsOf: testFolder.appendingPathComponent("y_test.csv"), encoding: .utf8).split(separator: "\n")
+            let x = try String(contentsOf: testFolder.appendingPathComponent("X_test.csv"), encoding: .utf8).split(
+                separator: "\n")
+            let y = try String(contentsOf: testFolder.appendingPathComponent("y_test.csv"), encoding: .utf8).split(
+                separator: "\n")
             let kept = y.indices.filter { y[$0] != "beta" }
             try (kept.map { x[$0] }.joined(separator: "\n") + "\n").write(
                 to: testFolder.appendingPathComponent("X_test.csv"), atomically: true, encoding: .utf8)
             try (kept.map { y[$0] }.joined(separator: "\n") + "\n").write(
                 to: testFolder.appendingPathComponent("y_test.csv"), atomically: true, encoding: .utf8)
-            let out = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-sweep-\(UUID().uuidString.prefix(8))")
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "chimera-sweep-\(UUID().uuidString.prefix(8))")
             let config = out.appendingPathExtension("yaml")
             defer { for url in [data, out, config] { try? FileManager.default.removeItem(at: url) } }
             try """
-                name: named
-                data: {path: \(data.path)}
-                model: softmax
-                iterations: 60
-                staleness: [0]
-                workers: [2]
-                """.write(to: config, atomically: true, encoding: .utf8)
+            name: named
+            data: {path: \(data.path)}
+            model: softmax
+            iterations: 60
+            staleness: [0]
+            workers: [2]
+            """.write(to: config, atomically: true, encoding: .utf8)
             let result = try runChimera(["sweep", "--config", config.path, "--out", out.path])
             #expect(result.status == 0, "\(result.stderr)")
-            let runs = try JSONDecoder().decode([SweepRun].self, from: Data(contentsOf: out.appendingPathComponent("sweep.json")))
+            let runs = try JSONDecoder().decode(
+                [SweepRun].self, from: Data(contentsOf: out.appendingPathComponent("sweep.json")))
             let accuracy = try #require(runs.first?.heldOutAccuracy)
             #expect(accuracy >= 0.8, "held-out accuracy by name \(accuracy)")
         }
@@ -135,7 +149,8 @@ struct SweepProcessTests {
     @Test("a malformed configuration fails with the field named")
     func malformed() async throws {
         try await blocking {
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString.prefix(8)).yaml")
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "bad-\(UUID().uuidString.prefix(8)).yaml")
             defer { try? FileManager.default.removeItem(at: file) }
             try "staleness: [0, soon]\n".write(to: file, atomically: true, encoding: .utf8)
             let result = try runChimera(["sweep", "--config", file.path, "--out", "/tmp/never-written"])

@@ -13,7 +13,9 @@ struct CurveTests {
         // A public key starting with "-" would read as an option after --curve-allow (1 in 85 did).
         for _ in 0..<1_000 {
             let key = try CurveKeyPair.generate()
-            #expect(try !key.publicKey.hasPrefix("-") && CurveKeyPair.publicKey(forSecretKey: key.secretKey) == key.publicKey)
+            #expect(
+                try !key.publicKey.hasPrefix("-")
+                    && CurveKeyPair.publicKey(forSecretKey: key.secretKey) == key.publicKey)
         }
     }
 

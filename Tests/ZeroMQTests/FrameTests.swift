@@ -22,7 +22,9 @@ private final class ReleaseProbe {
 
 @Suite("Frames")
 struct FrameTests {
-    @Test("zero-copy send reads the caller's buffer in place and runs the release callback", arguments: Transport.allCases)
+    @Test(
+        "zero-copy send reads the caller's buffer in place and runs the release callback", arguments: Transport.allCases
+    )
     func zeroCopyReleaseCallback(transport: Transport) async throws {
         try await blocking {
             let endpoints = try EndpointFactory()
@@ -43,7 +45,8 @@ struct FrameTests {
             try #require(received != nil)
             #expect(received!.count == count)
             received!.withUnsafeBytes { bytes in
-                #expect(bytes[0] == 0 && bytes[1] == 31 && bytes[count - 1] == UInt8(truncatingIfNeeded: (count - 1) &* 31))
+                #expect(
+                    bytes[0] == 0 && bytes[1] == 31 && bytes[count - 1] == UInt8(truncatingIfNeeded: (count - 1) &* 31))
                 if transport == .inproc {
                     // inproc hands the same buffer over: nothing was copied.
                     #expect(bytes.baseAddress == address)

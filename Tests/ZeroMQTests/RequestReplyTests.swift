@@ -105,7 +105,9 @@ struct RequestReplyTests {
 
 @Suite("Receiving into reused frames")
 struct ReusedFramesTests {
-    @Test("messages of any length arrive whole into one array; frames nobody holds are reused, held ones never overwritten")
+    @Test(
+        "messages of any length arrive whole into one array; frames nobody holds are reused, held ones never overwritten"
+    )
     func reuse() async throws {
         try await blocking {
             let endpoints = try EndpointFactory()
@@ -120,7 +122,9 @@ struct ReusedFramesTests {
             var heldText: [String] = []
             var reused = 0
             for round in 0..<200 {
-                let parts = (0..<(1 + round % 5)).map { "m\(round)-p\($0)-" + String(repeating: "x", count: round % 70) }
+                let parts = (0..<(1 + round % 5)).map {
+                    "m\(round)-p\($0)-" + String(repeating: "x", count: round % 70)
+                }
                 for (index, part) in parts.enumerated() {
                     Array(part.utf8).withUnsafeBytes { bytes in
                         try! push.send(copying: bytes, more: index < parts.count - 1)

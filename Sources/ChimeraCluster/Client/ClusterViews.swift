@@ -42,7 +42,8 @@ public struct ClusterView: Codable, Sendable, Equatable {
         mode = status.mode == .aggregation ? FitMode.aggregation.rawValue : FitMode.parameterServer.rawValue
         workers = status.workers.map {
             Worker(
-                id: Int($0.workerID), name: $0.name, alive: $0.alive, ready: $0.ready, clock: Int($0.clock), pid: Int($0.pid),
+                id: Int($0.workerID), name: $0.name, alive: $0.alive, ready: $0.ready, clock: Int($0.clock),
+                pid: Int($0.pid),
                 host: $0.host)
         }
         jobID = Int(status.currentJobID)
@@ -159,13 +160,16 @@ extension MasterClient {
     }
 
     /// A job's progress, or the last job's outcome (`id` 0: the current or last job).
-    public func job(_ id: UInt64, timeoutMilliseconds: Int32 = 10_000) throws -> (view: JobView, report: FitReportView) {
+    public func job(_ id: UInt64, timeoutMilliseconds: Int32 = 10_000) throws -> (view: JobView, report: FitReportView)
+    {
         let status = try jobStatus(id, timeoutMilliseconds: timeoutMilliseconds)
         return (JobView(status), FitReportView(id: status.jobID, state: status.state, report: status.report))
     }
 
     /// Starts a fit with `settings` as a job of the master's mode `mode`; returns at once.
-    public func startFit(_ settings: FitSettings, mode: FitMode, timeoutMilliseconds: Int32 = 30_000) throws -> StartedJob {
+    public func startFit(_ settings: FitSettings, mode: FitMode, timeoutMilliseconds: Int32 = 30_000) throws
+        -> StartedJob
+    {
         var request = Chimera_V1_FitRequest()
         request.kind = mode == .aggregation ? .aggregation : .parameterServer
         request.asynchronous = true
@@ -213,7 +217,9 @@ public struct FitReportView: Sendable, Equatable {
         bytesSent = r.bytesSent
         bytesReceived = r.bytesReceived
         workers = r.clocks.map {
-            WorkerLine(name: $0.name, workerID: $0.workerID, clock: $0.clock, alive: $0.alive, barrierWaitSeconds: $0.barrierWaitSeconds)
+            WorkerLine(
+                name: $0.name, workerID: $0.workerID, clock: $0.clock, alive: $0.alive,
+                barrierWaitSeconds: $0.barrierWaitSeconds)
         }
         failedWorkers = r.failedWorkers
         backoffs = r.backoffs
@@ -227,13 +233,15 @@ public enum ViewCoding {
     public static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         return encoder
     }
 
     public static var decoder: JSONDecoder {
         let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         return decoder
     }
 }

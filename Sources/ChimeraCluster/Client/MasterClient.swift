@@ -12,7 +12,9 @@ public final class MasterClient {
     /// When set, a wait for a reply ends as soon as the probe finds the master gone.
     public let probe: MasterProbe?
 
-    public init(endpoint: String, context: Context? = nil, curve: CurveClientSettings? = nil, probe: MasterProbe? = nil) throws {
+    public init(endpoint: String, context: Context? = nil, curve: CurveClientSettings? = nil, probe: MasterProbe? = nil)
+        throws
+    {
         channel = RequestChannel(context: try context ?? Context(), endpoint: endpoint, curve: curve)
         self.probe = probe
     }
@@ -21,7 +23,8 @@ public final class MasterClient {
     public static func watching(endpoint: String, curve: CurveClientSettings? = nil) throws -> MasterClient {
         let context = try Context()
         return try MasterClient(
-            endpoint: endpoint, context: context, curve: curve, probe: MasterProbe(endpoint: endpoint, context: context, curve: curve))
+            endpoint: endpoint, context: context, curve: curve,
+            probe: MasterProbe(endpoint: endpoint, context: context, curve: curve))
     }
 
     /// Sends a request and returns the reply; an `Error` reply is thrown as `MasterClientError.refused`.
@@ -54,7 +57,9 @@ public final class MasterClient {
     }
 
     /// Runs a fit; synchronous fits wait up to `timeoutMilliseconds` for the end.
-    public func fit(_ request: Chimera_V1_FitRequest, timeoutMilliseconds: Int32 = 3_600_000) throws -> Chimera_V1_FitReply {
+    public func fit(_ request: Chimera_V1_FitRequest, timeoutMilliseconds: Int32 = 3_600_000) throws
+        -> Chimera_V1_FitReply
+    {
         let reply = try call(WireMessage(.fitRequest(request)), timeoutMilliseconds: timeoutMilliseconds)
         guard case .fitReply(let fit) = reply.body else { throw MasterClientError.unexpected(reply.body?.kindName) }
         return fit
@@ -111,11 +116,13 @@ public final class MasterClient {
     /// Predicts rows (row-major `values`, `columns` wide). `kind` unspecified works with either master
     /// mode; `fanOut` asks an aggregation master to have the workers predict.
     public func predict(
-        columns: [String], values: [Float], rows: Int, probabilities: Bool = false, kind: Chimera_V1_JobKind = .unspecified,
+        columns: [String], values: [Float], rows: Int, probabilities: Bool = false,
+        kind: Chimera_V1_JobKind = .unspecified,
         fanOut: Bool = false, timeoutMilliseconds: Int32 = 60_000
     ) throws -> Prediction {
         try predict(
-            columns: columns, x: .float32(values, shape: [rows, columns.count]), probabilities: probabilities, kind: kind,
+            columns: columns, x: .float32(values, shape: [rows, columns.count]), probabilities: probabilities,
+            kind: kind,
             fanOut: fanOut, timeoutMilliseconds: timeoutMilliseconds)
     }
 
@@ -130,7 +137,8 @@ public final class MasterClient {
 
     /// The request `predict` sends.
     public static func predictMessage(
-        columns: [String], x: Tensor, probabilities: Bool = false, kind: Chimera_V1_JobKind = .unspecified, fanOut: Bool = false
+        columns: [String], x: Tensor, probabilities: Bool = false, kind: Chimera_V1_JobKind = .unspecified,
+        fanOut: Bool = false
     ) -> WireMessage {
         var request = Chimera_V1_PredictRequest()
         request.kind = kind
@@ -143,15 +151,20 @@ public final class MasterClient {
     /// The reply to a predict request sent with `send`.
     public func receivePrediction(timeoutMilliseconds: Int32) throws -> Prediction {
         let reply = try receive(timeoutMilliseconds: timeoutMilliseconds)
-        guard case .predictReply(let predict) = reply.body else { throw MasterClientError.unexpected(reply.body?.kindName) }
+        guard case .predictReply(let predict) = reply.body else {
+            throw MasterClientError.unexpected(reply.body?.kindName)
+        }
         return Prediction(
             values: try reply.tensor(named: "y").doubles(), classes: predict.classes,
             probabilities: try? reply.tensor(named: "proba").floats(), classNames: predict.classNames)
     }
 
     public func status(timeoutMilliseconds: Int32 = 10_000) throws -> Chimera_V1_ClusterStatus {
-        let reply = try call(WireMessage(.statusRequest(Chimera_V1_StatusRequest())), timeoutMilliseconds: timeoutMilliseconds)
-        guard case .clusterStatus(let status) = reply.body else { throw MasterClientError.unexpected(reply.body?.kindName) }
+        let reply = try call(
+            WireMessage(.statusRequest(Chimera_V1_StatusRequest())), timeoutMilliseconds: timeoutMilliseconds)
+        guard case .clusterStatus(let status) = reply.body else {
+            throw MasterClientError.unexpected(reply.body?.kindName)
+        }
         return status
     }
 

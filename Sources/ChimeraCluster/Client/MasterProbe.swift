@@ -29,7 +29,8 @@ public final class MasterProbe: Sendable {
             while !stopping.load(ordering: .acquiring) {
                 let began = monotonicSeconds()
                 let reply = try? channel.request(
-                    request, timeoutMilliseconds: Int32(intervalMilliseconds), abandon: { self.stopping.load(ordering: .acquiring) })
+                    request, timeoutMilliseconds: Int32(intervalMilliseconds),
+                    abandon: { self.stopping.load(ordering: .acquiring) })
                 if let reply {
                     lastAnswer.store(Int64(monotonicSeconds() * 1000), ordering: .releasing)
                     refused.store(false, ordering: .releasing)
@@ -65,5 +66,5 @@ public final class MasterProbe: Sendable {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

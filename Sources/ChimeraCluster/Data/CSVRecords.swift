@@ -35,7 +35,9 @@ enum CSVRecords {
                     cursor += 1
                     while true {
                         guard cursor < count else {
-                            throw DataError(file: file, row: row, "has a quoted field that is never closed (a \\\" without its closing \\\")")
+                            throw DataError(
+                                file: file, row: row,
+                                "has a quoted field that is never closed (a \\\" without its closing \\\")")
                         }
                         let byte = bytes[cursor]
                         if byte == quote {
@@ -67,14 +69,19 @@ enum CSVRecords {
                         index = cursor + 2
                         endOfRecord = true
                     } else {
-                        throw DataError(file: file, row: row, "has text after a closing quote (a quote inside a quoted field is written \\\"\\\")")
+                        throw DataError(
+                            file: file, row: row,
+                            "has text after a closing quote (a quote inside a quoted field is written \\\"\\\")")
                     }
                 } else {
                     var end = index
                     while end < count, bytes[end] != comma, bytes[end] != newline { end += 1 }
                     var fieldEnd = end
-                    if fieldEnd > index, bytes[fieldEnd - 1] == carriageReturn, end == count || bytes[end] == newline { fieldEnd -= 1 }
-                    fields.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[index..<fieldEnd]), as: UTF8.self))
+                    if fieldEnd > index, bytes[fieldEnd - 1] == carriageReturn, end == count || bytes[end] == newline {
+                        fieldEnd -= 1
+                    }
+                    fields.append(
+                        String(decoding: UnsafeBufferPointer(rebasing: bytes[index..<fieldEnd]), as: UTF8.self))
                     if end >= count {
                         endOfRecord = true
                         index = count

@@ -12,7 +12,9 @@ struct CSVTable {
     /// count the header as row 1, as a spreadsheet shows them.
     static func read(_ path: String) throws -> CSVTable {
         guard FileManager.default.fileExists(atPath: path) else { throw DataError(file: path, "file not found") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "cannot be read") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DataError(file: path, "cannot be read")
+        }
         return try parse(data, file: path)
     }
 
@@ -36,7 +38,9 @@ struct CSVTable {
     /// Reads a file's header and, when it has one column, its cells as text (trimmed, unquoted): class names.
     static func readText(_ path: String) throws -> (columns: [String], cells: [(row: Int, text: String)]) {
         guard FileManager.default.fileExists(atPath: path) else { throw DataError(file: path, "file not found") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "cannot be read") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DataError(file: path, "cannot be read")
+        }
         var cells: [(row: Int, text: String)] = []
         let columns = try forEachRecord(data, file: path) { lineNumber, columns, fields in
             if fields.count == 1 { cells.append((lineNumber, fields[0].trimmingCharacters(in: .whitespaces))) }

@@ -21,7 +21,9 @@ public final class ShardClaim {
         for folder in folders {
             let path = folder.appendingPathComponent(".chimera-claim").path
             let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw DataError(file: path, "cannot open the claim file: \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else {
+                throw DataError(file: path, "cannot open the claim file: \(String(cString: strerror(errno)))")
+            }
             if flock(fd, LOCK_EX | LOCK_NB) == 0 {
                 // Who holds it, for a person looking at the folder.
                 let note = "pid \(getpid()) on \(ProcessInfo.processInfo.hostName)\n"
@@ -52,11 +54,14 @@ extension ShardLayout {
             var isDirectory: ObjCBool = false
             let folder = root.appendingPathComponent(name)
             return name != "test" && !name.hasPrefix(".") && name != "chimera_train_data"
-                && manager.fileExists(atPath: folder.path, isDirectory: &isDirectory) && isDirectory.boolValue && holdsShard(folder)
+                && manager.fileExists(atPath: folder.path, isDirectory: &isDirectory) && isDirectory.boolValue
+                && holdsShard(folder)
         }
         .sorted { $0.localizedStandardCompare($1) == .orderedAscending }
         if folders.isEmpty && holdsShard(root) { return [root] }
-        guard !folders.isEmpty else { throw DataError(file: root.path, "has no worker folders (sub-folders with X_train.csv)") }
+        guard !folders.isEmpty else {
+            throw DataError(file: root.path, "has no worker folders (sub-folders with X_train.csv)")
+        }
         return folders.map { root.appendingPathComponent($0) }
     }
 }

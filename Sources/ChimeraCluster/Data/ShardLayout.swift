@@ -27,7 +27,8 @@ public enum ShardLayout {
             base = nested
         }
         return try loadPair(
-            features: base.appendingPathComponent("X_train.csv").path, labels: base.appendingPathComponent("y_train.csv").path)
+            features: base.appendingPathComponent("X_train.csv").path,
+            labels: base.appendingPathComponent("y_train.csv").path)
     }
 
     /// Loads a features file and its labels file (one column) into a dataset.
@@ -79,8 +80,11 @@ public enum ShardLayout {
     private static func labelColumns(_ path: String, _ columns: [String]) -> DataError {
         let index =
             columns.count == 2 && columns[0].hasPrefix("unnamed: ")
-            ? ": the first looks like the index column pandas writes by default (to_csv(..., index=False) leaves it out)" : ""
-        return DataError(file: path, "must have exactly one column, has \(columns.count) (\(columns.joined(separator: ", ")))\(index)")
+            ? ": the first looks like the index column pandas writes by default (to_csv(..., index=False) leaves it out)"
+            : ""
+        return DataError(
+            file: path,
+            "must have exactly one column, has \(columns.count) (\(columns.joined(separator: ", ")))\(index)")
     }
 
     private static func isMissingValue(_ text: String) -> Bool {
@@ -95,7 +99,8 @@ public enum ShardLayout {
             let extra = Set(shard.columns).subtracting(first.columns).sorted()
             throw DataError(
                 file: shard.name,
-                "columns differ from \(first.name): missing \(missing), unexpected \(extra)\(missing.isEmpty && extra.isEmpty ? " (order differs)" : "")")
+                "columns differ from \(first.name): missing \(missing), unexpected \(extra)\(missing.isEmpty && extra.isEmpty ? " (order differs)" : "")"
+            )
         }
     }
 

@@ -140,7 +140,9 @@ public struct FitSetting: Sendable {
             case .number(let v): text = "\(v)"
             default: throw wrongType()
             }
-            if let problem = validate(text) { throw FitSettingError(.outOfRange, setting: name, "\(shown): \(problem)") }
+            if let problem = validate(text) {
+                throw FitSettingError(.outOfRange, setting: name, "\(shown): \(problem)")
+            }
             return .text(text)
         case .integerOrWord(let range, let words, let aliases):
             switch input {

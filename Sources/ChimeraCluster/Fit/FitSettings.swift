@@ -81,7 +81,8 @@ extension FitSettings {
             let word = arguments[index]
             index += 1
             guard word.hasPrefix("--"), word.count > 2 else {
-                throw FitSettingError(.malformed, setting: word, "unexpected argument \"\(word)\" (fit settings are --name value)")
+                throw FitSettingError(
+                    .malformed, setting: word, "unexpected argument \"\(word)\" (fit settings are --name value)")
             }
             var name = String(word.dropFirst(2))
             var inline: String?
@@ -91,7 +92,8 @@ extension FitSettings {
             }
             var key = name.replacing("-", with: "_")
             var negated = false
-            if FitVocabulary.setting(key) == nil, key.hasPrefix("no_"), let setting = FitVocabulary.setting(String(key.dropFirst(3))),
+            if FitVocabulary.setting(key) == nil, key.hasPrefix("no_"),
+                let setting = FitVocabulary.setting(String(key.dropFirst(3))),
                 case .boolean = setting.type, inline == nil
             {
                 key = setting.name
@@ -99,7 +101,9 @@ extension FitSettings {
             }
             guard let setting = FitVocabulary.setting(key) else {
                 var message = "unknown option --\(name)"
-                if let close = FitVocabulary.suggestion(for: key) { message += " (did you mean \(FitSpelling.flag.name(close))?)" }
+                if let close = FitVocabulary.suggestion(for: key) {
+                    message += " (did you mean \(FitSpelling.flag.name(close))?)"
+                }
                 throw FitSettingError(.unknown, setting: name, message)
             }
             if case .boolean = setting.type, inline == nil {
@@ -117,7 +121,8 @@ extension FitSettings {
                 continue
             }
             guard index < arguments.count else {
-                throw FitSettingError(.malformed, setting: key, "\(setting.flag) needs a value: \(setting.type.expected)")
+                throw FitSettingError(
+                    .malformed, setting: key, "\(setting.flag) needs a value: \(setting.type.expected)")
             }
             try settings.set(key, .commandLine(arguments[index]), spelling: .flag)
             index += 1

@@ -3,7 +3,9 @@ extension FitVocabulary {
     /// `--help` text for the fit commands: one line per setting, grouped by mode.
     public static var helpText: String {
         var lines = ["Fit settings (also the HTTP fit body's fields, snake_case; `--no-X` turns a boolean off):"]
-        for (title, mode) in [("Parameter-server fits", FitMode.parameterServer), ("Bagging (aggregation) fits", .aggregation)] {
+        for (title, mode) in [
+            ("Parameter-server fits", FitMode.parameterServer), ("Bagging (aggregation) fits", .aggregation),
+        ] {
             lines.append("")
             lines.append("\(title):")
             for setting in all where setting.modes.contains(mode) {
@@ -43,7 +45,8 @@ extension FitVocabulary {
         var properties: [String: any Sendable] = [:]
         for setting in all {
             var schema: [String: any Sendable] = [
-                "description": setting.help + " (\(setting.modes.count == 2 ? "both modes" : setting.modes.first!.rawValue))",
+                "description": setting.help
+                    + " (\(setting.modes.count == 2 ? "both modes" : setting.modes.first!.rawValue))",
                 "default": setting.defaultValue.plain,
             ]
             switch setting.type {

@@ -15,18 +15,25 @@ public enum FitVocabulary {
 
     public static let all: [FitSetting] = [
         FitSetting(
-            "model", .choice(["auto"] + linearModels + treeModels,
-                aliases: ["tree": "tree_classifier", "decision_tree_classifier": "tree_classifier",
-                    "decision_tree_regressor": "tree_regressor"]),
+            "model",
+            .choice(
+                ["auto"] + linearModels + treeModels,
+                aliases: [
+                    "tree": "tree_classifier", "decision_tree_classifier": "tree_classifier",
+                    "decision_tree_regressor": "tree_regressor",
+                ]),
             default: .text("auto"), modes: both,
-            help: "linear (squared loss), logistic (log loss), softmax (multinomial), svm (hinge); tree_classifier or tree_regressor for bagging; auto lets the master pick from the workers' labels (two values: logistic or a classification tree; up to 50 whole numbers: softmax or a classification tree; else linear or a regression tree)",
+            help:
+                "linear (squared loss), logistic (log loss), softmax (multinomial), svm (hinge); tree_classifier or tree_regressor for bagging; auto lets the master pick from the workers' labels (two values: logistic or a classification tree; up to 50 whole numbers: softmax or a classification tree; else linear or a regression tree)",
             checkMode: { value, mode in
                 let name = value.text ?? ""
                 if mode == .parameterServer, treeModels.contains(name) {
-                    return "\(name) is a bagging model; this master trains linear models (linear, logistic, softmax, svm)"
+                    return
+                        "\(name) is a bagging model; this master trains linear models (linear, logistic, softmax, svm)"
                 }
                 if mode == .aggregation, linearModels.contains(name) {
-                    return "\(name) is a parameter-server model; this master fits bagged trees (tree_classifier, tree_regressor)"
+                    return
+                        "\(name) is a parameter-server model; this master fits bagged trees (tree_classifier, tree_regressor)"
                 }
                 return nil
             },
@@ -92,14 +99,19 @@ public enum FitVocabulary {
             help: "rows per mini-batch (0: the whole shard, i.e. full-batch gradient descent)",
             apply: { $1.batchSize = UInt64($0.integer ?? 0) }),
         FitSetting(
-            "worker_mode", .choice(["gradient", "local-sgd"], aliases: ["local_sgd": "local-sgd"]), default: .text("gradient"),
-            modes: ps, help: "gradient, or local-sgd: local SGD steps per iteration, pushing the weight delta (model averaging)",
+            "worker_mode", .choice(["gradient", "local-sgd"], aliases: ["local_sgd": "local-sgd"]),
+            default: .text("gradient"),
+            modes: ps,
+            help: "gradient, or local-sgd: local SGD steps per iteration, pushing the weight delta (model averaging)",
             apply: { $1.workerMode = $0.text == "local-sgd" ? .localSgd : .gradient }),
         FitSetting(
-            "local_steps", .integer(1...1_000_000), default: .integer(1), modes: ps, help: "local SGD steps per iteration",
+            "local_steps", .integer(1...1_000_000), default: .integer(1), modes: ps,
+            help: "local SGD steps per iteration",
             apply: { $1.localSteps = UInt32($0.integer ?? 1) }),
         FitSetting(
-            "staleness", .integerOrWord(0...1_000_000_000, words: ["unbounded"], aliases: ["inf": "unbounded", "async": "unbounded"]),
+            "staleness",
+            .integerOrWord(
+                0...1_000_000_000, words: ["unbounded"], aliases: ["inf": "unbounded", "async": "unbounded"]),
             default: .integer(0), modes: ps, help: "SSP staleness bound s (0 = BSP; unbounded = asynchronous)",
             apply: { value, wire in
                 if let bound = value.integer {
@@ -124,11 +136,13 @@ public enum FitVocabulary {
             apply: { $1.rawFeatures = $0.boolean ?? false }),
         FitSetting(
             "checkpoint_every", .integer(0...10_000_000), default: .integer(0), modes: ps,
-            help: "write checkpoint.json every K iterations (0: only at the end; master --resume resumes the job from it)",
+            help:
+                "write checkpoint.json every K iterations (0: only at the end; master --resume resumes the job from it)",
             apply: { $1.checkpointEvery = UInt32($0.integer ?? 0) }),
         FitSetting(
             "on_divergence", .choice(["fail", "backoff"]), default: .text("fail"), modes: ps,
-            help: "a non-finite or exploding loss, or overflowing weights: fail ends the fit; backoff goes back to the best weights with half the step",
+            help:
+                "a non-finite or exploding loss, or overflowing weights: fail ends the fit; backoff goes back to the best weights with half the step",
             apply: { $1.onDivergence = $0.text == "backoff" ? .backoff : .fail }),
         FitSetting(
             "max_backoffs", .integer(0...100), default: .integer(3), modes: ps,
@@ -136,14 +150,17 @@ public enum FitVocabulary {
             apply: { $1.maxBackoffs = UInt32($0.integer ?? 3) }),
         // Bagging.
         FitSetting(
-            "trees_per_worker", .integer(1...10_000), default: .integer(1), modes: trees, help: "trees each worker fits",
+            "trees_per_worker", .integer(1...10_000), default: .integer(1), modes: trees,
+            help: "trees each worker fits",
             apply: { $1.treesPerWorker = UInt32($0.integer ?? 1) }),
         FitSetting(
             "criterion", .choice(["auto", "gini", "entropy", "squared_error"]), default: .text("auto"), modes: trees,
-            help: "gini, entropy (classification) or squared_error (regression trees); auto: gini, or squared_error when the labels are continuous",
+            help:
+                "gini, entropy (classification) or squared_error (regression trees); auto: gini, or squared_error when the labels are continuous",
             apply: { $1.criterion = $0.text == "auto" ? "" : ($0.text ?? "") }),
         FitSetting(
-            "max_depth", .integer(0...1_000), default: .integer(0), modes: trees, help: "maximum tree depth (0: unlimited)",
+            "max_depth", .integer(0...1_000), default: .integer(0), modes: trees,
+            help: "maximum tree depth (0: unlimited)",
             apply: { $1.maxDepth = UInt32($0.integer ?? 0) }),
         FitSetting(
             "min_samples_split", .integer(2...Int(UInt32.max)), default: .integer(2), modes: trees,
@@ -164,7 +181,8 @@ public enum FitVocabulary {
                         return "\(error)"
                     }
                 }),
-            default: .text("all"), modes: trees, help: "features tried per split: all, sqrt, log2, a fraction (0.5) or a count",
+            default: .text("all"), modes: trees,
+            help: "features tried per split: all, sqrt, log2, a fraction (0.5) or a count",
             apply: { $1.maxFeatures = $0.text ?? "all" }),
         FitSetting(
             "max_leaf_nodes", .integer(0...Int(UInt32.max)), default: .integer(0), modes: trees,

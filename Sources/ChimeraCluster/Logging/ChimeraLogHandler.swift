@@ -60,11 +60,15 @@ public struct ChimeraLogHandler: LogHandler {
     static func json(label: String, level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
         var object: [String: Any] = [
             "time": ISO8601DateFormatter.string(
-                from: Date(), timeZone: TimeZone(identifier: "UTC")!, formatOptions: [.withInternetDateTime, .withFractionalSeconds]),
+                from: Date(), timeZone: TimeZone(identifier: "UTC")!,
+                formatOptions: [.withInternetDateTime, .withFractionalSeconds]),
             "level": level.rawValue, "label": label, "message": message,
         ]
         for (key, value) in metadata where object[key] == nil { object[key] = plain(value) }
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+        guard
+            let data = try? JSONSerialization.data(
+                withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        else {
             return "{\"level\":\"\(level.rawValue)\",\"message\":\"(unencodable log line)\"}"
         }
         return String(decoding: data, as: UTF8.self)

@@ -31,20 +31,26 @@ extension ChimeraMaster {
         }
         if !labels.classNames.isEmpty && configuration.task != .classification {
             return try refuse(
-                .badRequest, "the labels are class names (\(labels.classNames.prefix(5).joined(separator: ", "))); regression trees need numbers")
+                .badRequest,
+                "the labels are class names (\(labels.classNames.prefix(5).joined(separator: ", "))); regression trees need numbers"
+            )
         }
         var classes: [Float] = []
         if configuration.task == .classification {
             classes = labels.values
             guard classes.count >= 2 else {
-                return try refuse(.badRequest, "a classification tree needs at least 2 classes; the workers' labels have \(classes.count)")
+                return try refuse(
+                    .badRequest,
+                    "a classification tree needs at least 2 classes; the workers' labels have \(classes.count)")
             }
         }
         var current = AggregationJob(
-            id: jobs.begin(.aggregation), configuration: configuration, featureNames: first.featureNames, classes: classes,
+            id: jobs.begin(.aggregation), configuration: configuration, featureNames: first.featureNames,
+            classes: classes,
             classNames: labels.classNames,
             startedAt: monotonicSeconds(), bytesAtStart: (counters.bytesSent, counters.bytesReceived),
-            pending: Set(ready.map(\.id)), participants: Dictionary(uniqueKeysWithValues: ready.map { ($0.id, $0.name) }))
+            pending: Set(ready.map(\.id)),
+            participants: Dictionary(uniqueKeysWithValues: ready.map { ($0.id, $0.name) }))
         if !request.asynchronous { current.client = (try copy(peer), requestID) }
         aggregation = current
         logger.info(
@@ -54,7 +60,11 @@ extension ChimeraMaster {
         if request.asynchronous {
             try reply(
                 to: peer,
-                WireMessage(.fitReply(Chimera_V1_FitReply.with { $0.jobID = current.id; $0.state = .running; $0.jobToken = jobToken(current.id) }), requestID: requestID))
+                WireMessage(
+                    .fitReply(
+                        Chimera_V1_FitReply.with {
+                            $0.jobID = current.id; $0.state = .running; $0.jobToken = jobToken(current.id)
+                        }), requestID: requestID))
         }
     }
 
@@ -62,7 +72,10 @@ extension ChimeraMaster {
         let requestID = message.control.requestID
         guard var current = aggregation, current.id == result.jobID, current.pending.contains(result.workerID) else {
             counters.reject("stale")
-            return try reply(to: peer, .error(.stale, "job \(result.jobID) is not waiting for worker \(result.workerID)", requestID: requestID))
+            return try reply(
+                to: peer,
+                .error(.stale, "job \(result.jobID) is not waiting for worker \(result.workerID)", requestID: requestID)
+            )
         }
         let name = current.participants[result.workerID] ?? "worker \(result.workerID)"
         current.pending.remove(result.workerID)
@@ -95,7 +108,8 @@ extension ChimeraMaster {
         guard !named.isEmpty else { throw ClusterError("the result holds no \"tree.<k>\" tensor") }
         return try named.map { (item) throws(ClusterError) in
             guard item.tensor.dtype == .uint8, item.tensor.shape.count == 1 else {
-                throw ClusterError("tensor \(item.name) must be uint8 [bytes], is \(item.tensor.dtype) \(item.tensor.shape)")
+                throw ClusterError(
+                    "tensor \(item.name) must be uint8 [bytes], is \(item.tensor.dtype) \(item.tensor.shape)")
             }
             let tree: DecisionTree
             do {
@@ -131,18 +145,22 @@ extension ChimeraMaster {
         let members = current.trees.sorted { $0.key < $1.key }
         let trees = members.flatMap(\.value)
         if trees.isEmpty {
-            let reasons = current.failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+            let reasons = current.failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(
+                separator: "; ")
             return try finishAggregation(state: .failed, error: "every worker failed (\(reasons))")
         }
         ensemble = FittedEnsemble(
             ensemble: TreeEnsemble(
-                task: current.configuration.task, featureNames: current.featureNames, classes: current.classes, trees: trees),
+                task: current.configuration.task, featureNames: current.featureNames, classes: current.classes,
+                trees: trees),
             classNames: current.classNames,
             configuration: current.configuration,
-            membersByWorker: Dictionary(uniqueKeysWithValues: members.map { (current.participants[$0.key] ?? "\($0.key)", $0.value.count) }))
+            membersByWorker: Dictionary(
+                uniqueKeysWithValues: members.map { (current.participants[$0.key] ?? "\($0.key)", $0.value.count) }))
         if let directory = options.modelDirectory, let fitted = ensemble {
             do {
-                try fitted.save(to: directory.appendingPathComponent("ensemble.json"), permissions: options.modelFileMode)
+                try fitted.save(
+                    to: directory.appendingPathComponent("ensemble.json"), permissions: options.modelFileMode)
             } catch {
                 logger.info("could not save ensemble.json: \(error)")
             }
@@ -159,7 +177,10 @@ extension ChimeraMaster {
         counters.finished(jobStateName(state))
         try publish(
             WireMessage(
-                .jobStop(Chimera_V1_JobStop.with { $0.jobID = current.id; $0.reason = error.isEmpty ? "done" : error; $0.failed = state == .failed })))
+                .jobStop(
+                    Chimera_V1_JobStop.with {
+                        $0.jobID = current.id; $0.reason = error.isEmpty ? "done" : error; $0.failed = state == .failed
+                    })))
         let outcome = state == .succeeded ? "finished" : (state == .cancelled ? "was cancelled" : "failed: \(error)")
         logger.info(
             "\(String(format: "job %llu %@: %d trees from %d workers, %.3f s", current.id, outcome, report.members, current.trees.count, report.wallSeconds))",

@@ -7,7 +7,9 @@ struct JobLabels {
     /// Sorted union of the workers' class names; empty for numeric labels.
     let classNames: [String]
 
-    var kind: LabelKind { classNames.isEmpty ? LabelKind(distinct: Set(values)) : LabelKind(classNames: classNames.count) }
+    var kind: LabelKind {
+        classNames.isEmpty ? LabelKind(distinct: Set(values)) : LabelKind(classNames: classNames.count)
+    }
 }
 
 extension ChimeraMaster {

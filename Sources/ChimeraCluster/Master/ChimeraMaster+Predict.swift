@@ -16,7 +16,9 @@ extension ChimeraMaster {
         do throws(WireError) {
             x = try message.tensor(named: "x")
             guard x.dtype == .float32, x.shape.count == 2, x.shape[1] == request.columns.count else {
-                throw WireError(.wrongTensor, "x must be float32 [rows, \(request.columns.count) columns], is \(x.dtype) \(x.shape)")
+                throw WireError(
+                    .wrongTensor, "x must be float32 [rows, \(request.columns.count) columns], is \(x.dtype) \(x.shape)"
+                )
             }
         } catch {
             counters.reject(error.code.metricLabel)

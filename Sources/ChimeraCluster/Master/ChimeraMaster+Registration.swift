@@ -17,24 +17,28 @@ extension ChimeraMaster {
             guard try known(ready.workerID, ready.session, peer, requestID) else { return }
             membership[ready.workerID]?.subscribed = true
             // A worker that registered just before a fit started missed its JobStart: hand it over now.
-            if var current = job, current.state.clock(of: ready.workerID) == nil, let record = membership[ready.workerID],
+            if var current = job, current.state.clock(of: ready.workerID) == nil,
+                let record = membership[ready.workerID],
                 labelMismatch(record, joining: current) == nil
             {
                 let clock = current.state.join(ready.workerID, rows: record.rows)
                 current.failedWorkers.remove(record.name)
                 job = current
                 logger.info(
-                "\(record.name) joined job \(current.id) at iteration \(clock)",
-                metadata: ["worker": "\(record.name)", "job": "\(current.id)", "iteration": "\(clock)"])
+                    "\(record.name) joined job \(current.id) at iteration \(clock)",
+                    metadata: ["worker": "\(record.name)", "job": "\(current.id)", "iteration": "\(clock)"])
                 try reply(
                     to: peer,
-                    WireMessage(.jobStart(current.start(startClock: clock)), requestID: requestID, tensors: current.standardizerTensors))
+                    WireMessage(
+                        .jobStart(current.start(startClock: clock)), requestID: requestID,
+                        tensors: current.standardizerTensors))
                 return
             }
             try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack()), requestID: requestID))
         case .heartbeat(let beat):
             guard try known(beat.workerID, beat.session, peer, requestID) else { return }
-            try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = job?.id ?? 0 }), requestID: requestID))
+            try reply(
+                to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = job?.id ?? 0 }), requestID: requestID))
         case .weightPull(let pull):
             guard try known(pull.workerID, pull.session, peer, requestID) else { return }
             try handlePull(peer, pull, requestID)
@@ -72,12 +76,16 @@ extension ChimeraMaster {
             return true
         case .unknown:
             counters.reject("unknown_worker")
-            try reply(to: peer, .error(.unknownWorker, "worker \(id) is not registered: send WorkerHello", requestID: requestID))
+            try reply(
+                to: peer,
+                .error(.unknownWorker, "worker \(id) is not registered: send WorkerHello", requestID: requestID))
         case .wrongSession:
             counters.reject("wrong_session")
             try reply(
                 to: peer,
-                .error(.unknownWorker, "worker \(id): the session is not this registration's (send WorkerHello)", requestID: requestID))
+                .error(
+                    .unknownWorker, "worker \(id): the session is not this registration's (send WorkerHello)",
+                    requestID: requestID))
         }
         return false
     }
@@ -87,7 +95,9 @@ extension ChimeraMaster {
         guard peerRole.mayTrain else {
             counters.reject("forbidden_role")
             logRejection("forbidden_role", "refused \(hello.name): its CURVE key is a client's, not a worker's")
-            return try reply(to: peer, .error(.forbidden, "this CURVE key is a client's: it may not join training", requestID: requestID))
+            return try reply(
+                to: peer,
+                .error(.forbidden, "this CURVE key is a client's: it may not join training", requestID: requestID))
         }
         let moments: ColumnMoments?
         do throws(WireError) {
@@ -99,8 +109,10 @@ extension ChimeraMaster {
             return
         }
         let facts = Membership.Hello(
-            name: hello.name, featureNames: hello.featureNames.map(normalizedColumnName), rows: Int(clamping: hello.rows),
-            labels: hello.labelValues.map(Float.init), labelNames: hello.labelNames, moments: moments, pid: hello.pid, host: hello.host)
+            name: hello.name, featureNames: hello.featureNames.map(normalizedColumnName),
+            rows: Int(clamping: hello.rows),
+            labels: hello.labelValues.map(Float.init), labelNames: hello.labelNames, moments: moments, pid: hello.pid,
+            host: hello.host)
         let now = monotonicSeconds()
         let admission: Membership.Admission
         switch membership.admit(facts, reference: job?.featureNames, now: now) {
@@ -108,7 +120,10 @@ extension ChimeraMaster {
             counters.reject(refusal.metric)
             let text = refusal.message(name: hello.name, maxWorkers: options.maxWorkers)
             if case .full = refusal {
-                logRejection(refusal.metric, "refused \(hello.name): \(membership.live) workers are registered (--max-workers \(options.maxWorkers))")
+                logRejection(
+                    refusal.metric,
+                    "refused \(hello.name): \(membership.live) workers are registered (--max-workers \(options.maxWorkers))"
+                )
             } else if case .columnsDiffer = refusal {
                 logger.info("refused \(hello.name): \(text)")
             }
@@ -139,7 +154,9 @@ extension ChimeraMaster {
                 "\(hello.name) joined job \(current.id) at iteration \(clock)",
                 metadata: ["worker": "\(hello.name)", "job": "\(current.id)", "iteration": "\(clock)"])
         }
-        logger.info("\(hello.name) (pid \(hello.pid), \(hello.rows) rows) registered as worker \(id)", metadata: ["worker": "\(hello.name)"])
+        logger.info(
+            "\(hello.name) (pid \(hello.pid), \(hello.rows) rows) registered as worker \(id)",
+            metadata: ["worker": "\(hello.name)"])
         try reply(to: peer, WireMessage(.welcome(welcome), requestID: requestID, tensors: tensors))
     }
 
@@ -152,7 +169,9 @@ extension ChimeraMaster {
             let tensor = try message.tensor(named: name)
             guard tensor.dtype == .float64 || tensor.dtype == .float32, tensor.shape == [features] else {
                 throw WireError(
-                    .wrongTensor, "tensor \"\(name)\" is \(tensor.dtype) \(tensor.shape), expected float64 [\(features)] (one per feature)")
+                    .wrongTensor,
+                    "tensor \"\(name)\" is \(tensor.dtype) \(tensor.shape), expected float64 [\(features)] (one per feature)"
+                )
             }
             columns.append(tensor.doubles())
         }

@@ -18,7 +18,10 @@ extension ChimeraMaster {
                 counters.reject("forbidden_role")
                 logRejection("forbidden_role", "refused a \(message.body?.kindName ?? "?") from a worker's CURVE key")
                 return try reply(
-                    to: peer, .error(.forbidden, "this CURVE key is a worker's: it may not send client requests", requestID: requestID))
+                    to: peer,
+                    .error(
+                        .forbidden, "this CURVE key is a worker's: it may not send client requests",
+                        requestID: requestID))
             }
         }
         switch message.body {
@@ -42,23 +45,28 @@ extension ChimeraMaster {
         case .jobStatusRequest(let request):
             try reply(to: peer, jobStatus(request.jobID, requestID: requestID))
         case .cancelJob(let request):
-            switch jobs.cancel(request.jobID, token: request.jobToken, authenticatedClient: options.curve != nil && peerRole.mayCommand) {
+            switch jobs.cancel(
+                request.jobID, token: request.jobToken, authenticatedClient: options.curve != nil && peerRole.mayCommand
+            ) {
             case .forbidden:
                 counters.reject("forbidden_cancel")
                 logRejection("forbidden_cancel", "refused to cancel job \(request.jobID): no job token")
                 return try reply(
                     to: peer,
                     .error(
-                        .forbidden, "cancelling job \(request.jobID) needs its job_token (FitReply.job_token, given to the client that started it)",
+                        .forbidden,
+                        "cancelling job \(request.jobID) needs its job_token (FitReply.job_token, given to the client that started it)",
                         requestID: requestID))
             case .notRunning:
-                return try reply(to: peer, .error(.unknownJob, "job \(request.jobID) is not running", requestID: requestID))
+                return try reply(
+                    to: peer, .error(.unknownJob, "job \(request.jobID) is not running", requestID: requestID))
             case .cancel(.aggregation):
                 try finishAggregation(state: .cancelled, error: "cancelled")
             case .cancel(.parameterServer):
                 try finishJob(state: .cancelled, error: "cancelled")
             }
-            try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = request.jobID }), requestID: requestID))
+            try reply(
+                to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = request.jobID }), requestID: requestID))
         default:
             counters.reject("unexpected_body")
             try reply(

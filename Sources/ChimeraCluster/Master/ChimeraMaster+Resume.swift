@@ -20,7 +20,8 @@ extension ChimeraMaster {
     func resumeWaitText() -> String? {
         guard let plan = interrupted, monotonicSeconds() < resumeDeadline else { return nil }
         let (back, wanted) = resumeProgress(plan)
-        return "job \(plan.jobID ?? 0) is resuming from its checkpoint (iteration \(plan.iterations)): \(back.count) of \(wanted) workers back"
+        return
+            "job \(plan.jobID ?? 0) is resuming from its checkpoint (iteration \(plan.iterations)): \(back.count) of \(wanted) workers back"
     }
 
     /// With `--expect-workers N`, why a fit must wait for workers (nil: N are ready, or the wait is
@@ -32,11 +33,14 @@ extension ChimeraMaster {
         guard monotonicSeconds() < startedAt + options.resumeWaitSeconds else {
             if !warnedFewWorkers {
                 warnedFewWorkers = true
-                logger.warning("\(ready) of the \(expected) expected workers are ready after \(Int(options.resumeWaitSeconds)) s; fits go on with those")
+                logger.warning(
+                    "\(ready) of the \(expected) expected workers are ready after \(Int(options.resumeWaitSeconds)) s; fits go on with those"
+                )
             }
             return nil
         }
-        return "waiting for the expected workers: \(ready) of \(expected) ready (--expect-workers; at most \(Int(options.resumeWaitSeconds)) s after start)"
+        return
+            "waiting for the expected workers: \(ready) of \(expected) ready (--expect-workers; at most \(Int(options.resumeWaitSeconds)) s after start)"
     }
 
     /// Starts the interrupted job once its workers are back, or at the deadline with those that are.

@@ -13,7 +13,10 @@ extension ChimeraMaster {
             try reply(
                 to: peer,
                 WireMessage(
-                    .weights(Chimera_V1_Weights.with { $0.jobID = pull.jobID; $0.done = true }), requestID: requestID))
+                    .weights(
+                        Chimera_V1_Weights.with {
+                            $0.jobID = pull.jobID; $0.done = true
+                        }), requestID: requestID))
             return
         }
         membership[pull.workerID]?.pendingPull = WorkerRecord.PendingPull(
@@ -29,7 +32,8 @@ extension ChimeraMaster {
         try handlePush(peer, push.body, requestID: push.requestID) { shape throws(WireError) in
             guard push.tensor.shape == shape else {
                 let name = push.body.isDelta ? "delta" : "gradient"
-                throw WireError(.wrongTensor, "tensor \"\(name)\" is float32 \(push.tensor.shape), expected float32 \(shape)")
+                throw WireError(
+                    .wrongTensor, "tensor \"\(name)\" is float32 \(push.tensor.shape), expected float32 \(shape)")
             }
             return push.tensor
         }
@@ -71,7 +75,11 @@ extension ChimeraMaster {
         case .accepted:
             try reply(
                 to: peer,
-                WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = jobID; $0.clock = push.clock }), requestID: requestID))
+                WireMessage(
+                    .ack(
+                        Chimera_V1_Ack.with {
+                            $0.jobID = jobID; $0.clock = push.clock
+                        }), requestID: requestID))
         case .rejected(let reason):
             counters.reject("stale")
             try reply(to: peer, .error(.stale, reason, requestID: requestID))
@@ -98,7 +106,8 @@ extension ChimeraMaster {
                 record.barrierWaitSeconds += now - pending.since
                 header.done = done
                 try sendWeights(
-                    to: pending.peer, header, requestID: pending.requestID, weights: weights, outputs: objective.outputs,
+                    to: pending.peer, header, requestID: pending.requestID, weights: weights,
+                    outputs: objective.outputs,
                     stride: objective.stride)
             }
         }

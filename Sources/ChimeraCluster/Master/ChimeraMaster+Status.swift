@@ -41,7 +41,8 @@ extension ChimeraMaster {
                 let elapsed = monotonicSeconds() - current.startedAt
                 $0.iterationsPerSecond = elapsed > 0 ? Double(current.state.completedIterations) / elapsed : 0
             }
-            $0.stalenessHistogram = MasterCounters.sum(counters.staleness, job?.state.stalenessHistogram ?? []).map(UInt64.init)
+            $0.stalenessHistogram = MasterCounters.sum(counters.staleness, job?.state.stalenessHistogram ?? []).map(
+                UInt64.init)
             $0.barrierWaitSeconds = counters.barrierWaitSeconds + (job == nil ? 0 : membership.barrierWaitSeconds)
             $0.jobsByState = counters.jobsByState.mapValues(UInt64.init)
         }

@@ -13,7 +13,9 @@ extension ChimeraMaster {
     }
 
     /// Starts a job for a client's request, or (`resume`, no client) the interrupted job of a checkpoint.
-    func startJob(_ peer: Frame?, _ request: Chimera_V1_FitRequest, _ requestID: UInt64, resume: FittedModel? = nil) throws {
+    func startJob(_ peer: Frame?, _ request: Chimera_V1_FitRequest, _ requestID: UInt64, resume: FittedModel? = nil)
+        throws
+    {
         func refuse(_ code: Chimera_V1_ErrorCode, _ text: String) throws {
             if let peer { return try refuseFit(peer, requestID, code, text) }
             logger.info("cannot resume job \(resume?.jobID ?? 0): \(text)")
@@ -41,7 +43,9 @@ extension ChimeraMaster {
         }
         if !labels.classNames.isEmpty && !configuration.model.isClassifier {
             return try refuse(
-                .badRequest, "the labels are class names (\(labels.classNames.prefix(5).joined(separator: ", "))); \(configuration.model.rawValue) regression needs numbers")
+                .badRequest,
+                "the labels are class names (\(labels.classNames.prefix(5).joined(separator: ", "))); \(configuration.model.rawValue) regression needs numbers"
+            )
         }
         let features = first.featureNames
         var classes: [Float] = []
@@ -67,7 +71,8 @@ extension ChimeraMaster {
         let objective = Objective(kind: configuration.model, features: features.count, classes: classes)
         var initial: [Float]?
         if let resume {
-            guard resume.featureNames == features, resume.classes == classes, resume.classNames ?? [] == classNames else {
+            guard resume.featureNames == features, resume.classes == classes, resume.classNames ?? [] == classNames
+            else {
                 return try refuse(.badRequest, "the workers' columns or classes are not the checkpoint's")
             }
             // The weights were learnt in the checkpoint's standardisation: keep it.
@@ -79,7 +84,8 @@ extension ChimeraMaster {
             initial = previous.weights
         }
         var state = ParameterServerState(
-            configuration: configuration, objective: objective, initialWeights: initial, startIteration: resume?.iterations ?? 0)
+            configuration: configuration, objective: objective, initialWeights: initial,
+            startIteration: resume?.iterations ?? 0)
         for record in ready {
             _ = state.join(record.id, rows: record.rows)
             membership[record.id]?.barrierWaitSeconds = 0
@@ -100,11 +106,16 @@ extension ChimeraMaster {
             "job \(current.id) \(resume == nil ? "started" : "resumed at iteration \(state.completedIterations)"): \(configuration.model.rawValue), \(ready.count) workers (\(ready.map(\.name).joined(separator: ", "))), \(configuration.maxIterations) iterations, staleness \(configuration.staleness.map(String.init) ?? "unbounded")"
         )
         try publish(
-            WireMessage(.jobStart(current.start(startClock: state.completedIterations)), tensors: current.standardizerTensors))
+            WireMessage(
+                .jobStart(current.start(startClock: state.completedIterations)), tensors: current.standardizerTensors))
         if let peer, request.asynchronous {
             try reply(
                 to: peer,
-                WireMessage(.fitReply(Chimera_V1_FitReply.with { $0.jobID = current.id; $0.state = .running; $0.jobToken = jobToken(current.id) }), requestID: requestID))
+                WireMessage(
+                    .fitReply(
+                        Chimera_V1_FitReply.with {
+                            $0.jobID = current.id; $0.state = .running; $0.jobToken = jobToken(current.id)
+                        }), requestID: requestID))
         }
     }
 
@@ -124,7 +135,9 @@ extension ChimeraMaster {
         guard job != nil else { return }
         if job!.state.backoffs.count > job!.backoffsLogged {
             job!.backoffsLogged = job!.state.backoffs.count
-            logger.info("job \(job!.id) backed off (\(job!.backoffsLogged) of \(job!.state.configuration.maxBackoffs)): \(job!.state.backoffs.last!)")
+            logger.info(
+                "job \(job!.id) backed off (\(job!.backoffsLogged) of \(job!.state.configuration.maxBackoffs)): \(job!.state.backoffs.last!)"
+            )
         }
         switch JobProgress.of(job!.state, lastCheckpoint: job!.lastCheckpoint, failedWorkers: job!.failedWorkers) {
         case .running:
@@ -145,9 +158,11 @@ extension ChimeraMaster {
         current = job!
         job = nil
         jobs.end()
-        lastJob = JobSummary(id: current.id, state: state, report: report, error: error, lossHistory: current.state.lossHistory)
+        lastJob = JobSummary(
+            id: current.id, state: state, report: report, error: error, lossHistory: current.state.lossHistory)
         counters.finished(
-            jobStateName(state), iterations: current.state.completedIterations, staleness: current.state.stalenessHistogram,
+            jobStateName(state), iterations: current.state.completedIterations,
+            staleness: current.state.stalenessHistogram,
             barrierWait: report.barrierWaitSeconds)
         if state == .succeeded || (state == .cancelled && current.state.completedIterations > 0) {
             let fitted = fittedModel(current, finished: true)
@@ -155,7 +170,8 @@ extension ChimeraMaster {
             saveModel(fitted, file: "model.json")
             saveModel(fitted, file: "checkpoint.json")
         } else if let directory = options.modelDirectory,
-            let saved = try? FittedModel.load(from: directory.appendingPathComponent("checkpoint.json")), saved.jobID == current.id
+            let saved = try? FittedModel.load(from: directory.appendingPathComponent("checkpoint.json")),
+            saved.jobID == current.id
         {
             // A failed job's checkpoint is not to be resumed; the last finished model stays served.
             var ended = saved
@@ -164,7 +180,10 @@ extension ChimeraMaster {
         }
         try publish(
             WireMessage(
-                .jobStop(Chimera_V1_JobStop.with { $0.jobID = current.id; $0.reason = error.isEmpty ? "done" : error; $0.failed = state == .failed })))
+                .jobStop(
+                    Chimera_V1_JobStop.with {
+                        $0.jobID = current.id; $0.reason = error.isEmpty ? "done" : error; $0.failed = state == .failed
+                    })))
         logger.log(
             level: state == .failed ? .warning : .info,
             "\(String(format: "job %llu %@ after %d iterations, loss %.6g, %.2f s", current.id, state == .succeeded ? "finished" : (state == .cancelled ? "was cancelled" : "failed: \(error)"), current.state.completedIterations, current.state.currentLoss ?? .nan, report.wallSeconds))",
@@ -188,7 +207,8 @@ extension ChimeraMaster {
         var clocks: [String: Int] = [:]
         for (id, clock) in current.state.barrier.clocks { clocks[membership[id]?.name ?? "\(id)"] = clock }
         return FittedModel(
-            model: current.state.configuration.model, weights: current.state.weights, featureNames: current.featureNames,
+            model: current.state.configuration.model, weights: current.state.weights,
+            featureNames: current.featureNames,
             classes: current.classes, standardizer: current.standardizer, configuration: current.state.configuration,
             iterations: current.state.completedIterations, finalLoss: current.state.currentLoss, clocks: clocks,
             classNames: current.classNames.isEmpty ? nil : current.classNames, jobID: current.id, finished: finished)

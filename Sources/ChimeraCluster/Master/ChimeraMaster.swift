@@ -181,7 +181,9 @@ public final class ChimeraMaster {
         guard peerGuard.admit(peer, now: monotonicSeconds()) else {
             // A flood is dropped unanswered: answering it would cost what it is meant to cost.
             counters.reject("rate_limited")
-            logRejection("rate_limited", "a peer sent more than \(options.maxPeerMessagesPerSecond) messages in a second: dropped")
+            logRejection(
+                "rate_limited",
+                "a peer sent more than \(options.maxPeerMessagesPerSecond) messages in a second: dropped")
             return
         }
         if options.curve != nil { peerRole = PeerRole(userID: frames.last?.metadata("User-Id")) }
@@ -205,7 +207,9 @@ public final class ChimeraMaster {
     /// Logs a rejection, at most one line per kind a second (all are counted in `counters`).
     func logRejection(_ kind: String, _ text: @autoclosure () -> String) {
         // text() runs only when logged
-        if let line = peerGuard.logLine(kind, text(), now: monotonicSeconds()) { logger.notice("\(line)", metadata: ["kind": "\(kind)"]) }
+        if let line = peerGuard.logLine(kind, text(), now: monotonicSeconds()) {
+            logger.notice("\(line)", metadata: ["kind": "\(kind)"])
+        }
     }
 
     /// The token of job `id`: given to the client that started it, needed to cancel it.
@@ -228,7 +232,8 @@ public final class ChimeraMaster {
 
     /// A round's `Weights` reply, written straight from `weights` (no frame objects).
     func sendWeights(
-        to peer: Frame, _ header: Chimera_V1_Weights, requestID: UInt64, weights: UnsafeBufferPointer<Float>, outputs: Int,
+        to peer: Frame, _ header: Chimera_V1_Weights, requestID: UInt64, weights: UnsafeBufferPointer<Float>,
+        outputs: Int,
         stride: Int
     ) throws {
         do {

@@ -35,7 +35,8 @@ struct FanOuts<Address> {
         let id = nextID
         nextID += 1
         tasks[id] = Task(
-            address: address, rows: rows, outputs: outputs, probabilities: probabilities, deadline: deadline, expected: expected,
+            address: address, rows: rows, outputs: outputs, probabilities: probabilities, deadline: deadline,
+            expected: expected,
             sums: [Float](repeating: 0, count: rows * outputs))
         return id
     }
@@ -75,7 +76,8 @@ struct FanOuts<Address> {
             let scale = 1 / Float(task.members)
             outcomes.append(
                 .answered(
-                    task.address, means: task.sums.map { $0 * scale }, rows: task.rows, probabilities: task.probabilities,
+                    task.address, means: task.sums.map { $0 * scale }, rows: task.rows,
+                    probabilities: task.probabilities,
                     without: task.failures + silent))
         }
         return outcomes

@@ -11,7 +11,8 @@ public struct FittedEnsemble: Sendable {
     public var membersByWorker: [String: Int]
 
     public init(
-        ensemble: TreeEnsemble, classNames: [String] = [], configuration: AggregationConfiguration, membersByWorker: [String: Int]
+        ensemble: TreeEnsemble, classNames: [String] = [], configuration: AggregationConfiguration,
+        membersByWorker: [String: Int]
     ) {
         self.ensemble = ensemble
         self.classNames = classNames
@@ -48,7 +49,9 @@ public struct FittedEnsemble: Sendable {
         let saved = try JSONDecoder().decode(Saved.self, from: Data(contentsOf: url))
         let trees = try saved.trees.map { try TreeCodec.decode($0) }
         return FittedEnsemble(
-            ensemble: TreeEnsemble(task: saved.task, featureNames: saved.featureNames, classes: saved.classes, trees: trees),
-            classNames: saved.classNames ?? [], configuration: saved.configuration, membersByWorker: saved.membersByWorker)
+            ensemble: TreeEnsemble(
+                task: saved.task, featureNames: saved.featureNames, classes: saved.classes, trees: trees),
+            classNames: saved.classNames ?? [], configuration: saved.configuration,
+            membersByWorker: saved.membersByWorker)
     }
 }

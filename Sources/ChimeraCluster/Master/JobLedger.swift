@@ -107,10 +107,14 @@ enum JobProgress: Equatable {
     case finished(Chimera_V1_JobState, error: String, code: Chimera_V1_ErrorCode)
 
     static func of(_ state: ParameterServerState, lastCheckpoint: Int, failedWorkers: Set<String>) -> JobProgress {
-        if let divergence = state.divergence { return .finished(.failed, error: divergence.description, code: .diverged) }
+        if let divergence = state.divergence {
+            return .finished(.failed, error: divergence.description, code: .diverged)
+        }
         if state.isDone { return .finished(.succeeded, error: "", code: .unspecified) }
         if state.barrier.clocks.isEmpty {
-            return .finished(.failed, error: "every worker failed (\(failedWorkers.sorted().joined(separator: ", ")))", code: .noWorkers)
+            return .finished(
+                .failed, error: "every worker failed (\(failedWorkers.sorted().joined(separator: ", ")))",
+                code: .noWorkers)
         }
         let every = state.configuration.checkpointEvery
         if every > 0, state.completedIterations - lastCheckpoint >= every { return .checkpointDue }

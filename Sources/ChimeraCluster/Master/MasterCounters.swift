@@ -9,7 +9,9 @@ struct MasterCounters {
     var barrierWaitSeconds = 0.0
     var jobsByState: [String: Int] = [:]
 
-    mutating func finished(_ state: String, iterations: Int = 0, staleness histogram: [Int] = [], barrierWait: Double = 0) {
+    mutating func finished(
+        _ state: String, iterations: Int = 0, staleness histogram: [Int] = [], barrierWait: Double = 0
+    ) {
         jobsByState[state, default: 0] += 1
         self.iterations += iterations
         staleness = MasterCounters.sum(staleness, histogram)

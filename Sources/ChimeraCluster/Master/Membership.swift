@@ -130,7 +130,8 @@ struct Membership {
     /// Records an admitted worker (after its previous registration, if any, was declared dead).
     mutating func register(_ hello: Hello, as admission: Admission, session: UInt64, now: Double) -> WorkerRecord {
         let record = WorkerRecord(
-            id: admission.id, name: hello.name, rows: hello.rows, featureNames: hello.featureNames, labels: hello.labels,
+            id: admission.id, name: hello.name, rows: hello.rows, featureNames: hello.featureNames,
+            labels: hello.labels,
             labelNames: Array(Set(hello.labelNames)).sorted(), moments: hello.moments, pid: hello.pid, host: hello.host,
             lastSeen: now, session: session)
         records[admission.id] = record
@@ -159,7 +160,9 @@ struct Membership {
     /// Live workers silent for longer than the liveness period (a worker parked at the barrier is
     /// waiting for the master, not silent).
     func silent(now: Double) -> [UInt32] {
-        records.values.filter { $0.alive && $0.pendingPull == nil && now - $0.lastSeen > settings.livenessSeconds }.map(\.id).sorted()
+        records.values.filter { $0.alive && $0.pendingPull == nil && now - $0.lastSeen > settings.livenessSeconds }.map(
+            \.id
+        ).sorted()
     }
 
     /// Forgets workers dead for longer than the retention, and the oldest dead ones at once when there

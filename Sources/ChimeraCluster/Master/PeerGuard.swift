@@ -36,7 +36,8 @@ struct PeerGuard {
         let text = text()
         let suppressed = logWindow[kind]?.suppressed ?? 0
         logWindow[kind] = (now, 0)
-        return suppressed > 0 ? "\(text) (and \(suppressed) more like it in the last second, counted in rejected_messages)" : text
+        return suppressed > 0
+            ? "\(text) (and \(suppressed) more like it in the last second, counted in rejected_messages)" : text
     }
 
     /// A peer's routing id as a number: libzmq's own ids are 5 bytes; longer ones are hashed.

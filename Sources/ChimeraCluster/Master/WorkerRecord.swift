@@ -35,7 +35,8 @@ final class WorkerRecord {
     }
 
     init(
-        id: UInt32, name: String, rows: Int, featureNames: [String], labels: [Float], labelNames: [String], moments: ColumnMoments?,
+        id: UInt32, name: String, rows: Int, featureNames: [String], labels: [Float], labelNames: [String],
+        moments: ColumnMoments?,
         pid: UInt32, host: String, lastSeen: Double, session: UInt64
     ) {
         self.session = session

@@ -75,5 +75,5 @@ final class HeartbeatSender: Sendable {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

@@ -78,9 +78,14 @@ extension WorkerNode {
                         $0.jobID = start.jobID
                         $0.clock = UInt64(clock)
                     }
-                    guard let answer = try roundCall(timeout: pullTimeout, write: { socket, requestID in
-                        try socket.send(try WireCodec.encode(WireMessage(.weightPull(pull), requestID: requestID)))
-                    }) else {
+                    guard
+                        let answer = try roundCall(
+                            timeout: pullTimeout,
+                            write: { socket, requestID in
+                                try socket.send(
+                                    try WireCodec.encode(WireMessage(.weightPull(pull), requestID: requestID)))
+                            })
+                    else {
                         return abandonedWait(job: start.jobID)
                     }
                     reply = answer
@@ -99,7 +104,8 @@ extension WorkerNode {
                 case .unusable: unusable = true
                 case .done:
                     let summary = String(
-                        format: "job %llu done: %d iterations here, compute %.3f s, messaging and barrier %.3f s", start.jobID,
+                        format: "job %llu done: %d iterations here, compute %.3f s, messaging and barrier %.3f s",
+                        start.jobID,
                         iterationsHere, computeSeconds, monotonicSeconds() - jobBegan - computeSeconds)
                     logger.info("\(summary)", metadata: ["job": "\(start.jobID)", "iteration": "\(clock)"])
                     return .finished
@@ -150,12 +156,16 @@ extension WorkerNode {
             }
             unusable = false
             // The reply is the next iteration's weights (possibly parked at the barrier), or an error.
-            guard let answer = try roundCall(timeout: pullTimeout, write: { socket, requestID in
-                _ = try update.withUnsafeBufferPointer {
-                    try RoundCodec.send(
-                        push, requestID: requestID, update: $0, outputs: objective.outputs, stride: objective.stride, on: socket)
-                }
-            })
+            guard
+                let answer = try roundCall(
+                    timeout: pullTimeout,
+                    write: { socket, requestID in
+                        _ = try update.withUnsafeBufferPointer {
+                            try RoundCodec.send(
+                                push, requestID: requestID, update: $0, outputs: objective.outputs,
+                                stride: objective.stride, on: socket)
+                        }
+                    })
             else { return abandonedWait(job: start.jobID) }
             switch answer {
             case .fast, .malformed: next = answer
@@ -183,7 +193,9 @@ extension WorkerNode {
     /// Sends a round request (pull or push; `write` sends its frames) and reads the reply; nil when
     /// none came in time.
     func roundCall(timeout: Int32, write: (Socket, UInt64) throws -> Void) throws -> RoundReply? {
-        guard let frames = try requests.request(timeoutMilliseconds: timeout, abandon: { self.shouldAbandonWait }, write: write)
+        guard
+            let frames = try requests.request(
+                timeoutMilliseconds: timeout, abandon: { self.shouldAbandonWait }, write: write)
         else { return nil }
         if let weights = RoundCodec.decodeWeights(frames[...]) { return .fast(weights) }
         do {
@@ -235,14 +247,17 @@ extension WorkerNode {
     /// class names (the union of every worker's).
     func labelled(for start: Chimera_V1_JobStart) throws -> Dataset {
         if start.classNames.isEmpty {
-            guard data.labelNames.isEmpty else { throw ClusterError("this shard's labels are class names, the job's numbers") }
+            guard data.labelNames.isEmpty else {
+                throw ClusterError("this shard's labels are class names, the job's numbers")
+            }
             return data
         }
         guard let relabelled = data.relabelled(into: start.classNames) else {
             throw ClusterError(
                 data.labelNames.isEmpty
                     ? "this shard's labels are numbers, the job's class names"
-                    : "this shard has classes the job does not know (\(Set(data.labelNames).subtracting(start.classNames).sorted()))")
+                    : "this shard has classes the job does not know (\(Set(data.labelNames).subtracting(start.classNames).sorted()))"
+            )
         }
         return relabelled
     }

@@ -9,7 +9,6 @@ import ZeroMQ
 extension WorkerNode {
     // MARK: Registration
 
-
     /// Says hello until welcomed; connects the broadcast socket and starts heartbeats. Returns the job
     /// to join when one is running.
     func register() throws -> (start: Chimera_V1_JobStart, standardizer: Standardizer?)? {
@@ -38,7 +37,9 @@ extension WorkerNode {
             // Short: a restarted master gets the next hello within about this long.
             let helloTimeout = min(options.requestTimeoutMilliseconds, 2_000)
             guard let reply = try call(WireMessage(.hello(hello), tensors: tensors), timeout: helloTimeout) else {
-                if attempt == 1 || attempt % 6 == 0 { logger.info("waiting for the master at \(options.masterEndpoint)") }
+                if attempt == 1 || attempt % 6 == 0 {
+                    logger.info("waiting for the master at \(options.masterEndpoint)")
+                }
                 continue
             }
             switch reply.body {
@@ -99,7 +100,8 @@ extension WorkerNode {
             $0.session = session
             $0.syncSequence = sequence
         }
-        guard let reply = try call(WireMessage(.subscriptionReady(ready)), timeout: options.requestTimeoutMilliseconds) else {
+        guard let reply = try call(WireMessage(.subscriptionReady(ready)), timeout: options.requestTimeoutMilliseconds)
+        else {
             return nil
         }
         switch reply.body {
@@ -115,7 +117,9 @@ extension WorkerNode {
     }
 
     func standardizer(from message: WireMessage) throws -> Standardizer? {
-        guard let mean = try? message.tensor(named: "mean"), let scale = try? message.tensor(named: "scale") else { return nil }
+        guard let mean = try? message.tensor(named: "mean"), let scale = try? message.tensor(named: "scale") else {
+            return nil
+        }
         return Standardizer(mean: mean.floats(), scale: scale.floats())
     }
 }

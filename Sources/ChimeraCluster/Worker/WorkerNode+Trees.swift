@@ -26,14 +26,17 @@ extension WorkerNode {
             }
             let data = try labelled(for: start)
             let classes = start.classes.map(Float.init)
-            if bins?.maxBins != configuration.tree.maxBins { bins = FeatureBins(data, maxBins: configuration.tree.maxBins) }
+            if bins?.maxBins != configuration.tree.maxBins {
+                bins = FeatureBins(data, maxBins: configuration.tree.maxBins)
+            }
             let trees = try Bagging.fit(
                 data: data, classes: classes, settings: configuration.tree, trees: configuration.treesPerWorker,
                 workerSeed: shardDigest, bootstrap: configuration.bootstrap, bins: bins)
             let delay = options.delayPerIterationMilliseconds * trees.count
             if delay > 0 { usleep(UInt32(min(delay, 3_600_000)) * 1000) }
             tensors = trees.enumerated().map { NamedTensor("tree.\($0.offset)", .bytes(TreeCodec.encode($0.element))) }
-            members = TreeEnsemble(task: configuration.task, featureNames: data.featureNames, classes: classes, trees: trees)
+            members = TreeEnsemble(
+                task: configuration.task, featureNames: data.featureNames, classes: classes, trees: trees)
             let summary = String(
                 format: "job %llu: fitted %d trees (%d leaves) in %.3f s", start.jobID, trees.count,
                 trees.reduce(0) { $0 + $1.leafCount }, monotonicSeconds() - began)
@@ -44,7 +47,9 @@ extension WorkerNode {
             logger.info("job \(start.jobID) failed: \(error)")
         }
         result.seconds = monotonicSeconds() - began
-        guard let reply = try call(WireMessage(.workerResult(result), tensors: tensors), timeout: options.requestTimeoutMilliseconds)
+        guard
+            let reply = try call(
+                WireMessage(.workerResult(result), tensors: tensors), timeout: options.requestTimeoutMilliseconds)
         else {
             logger.info("the master did not acknowledge the trees of job \(start.jobID)")
             return
@@ -63,11 +68,16 @@ extension WorkerNode {
             do throws(WireError) {
                 let x = try message.tensor(named: "x")
                 guard x.dtype == .float32, x.shape.count == 2, x.shape[1] == members.featureNames.count else {
-                    throw WireError(.wrongTensor, "x must be float32 [rows, \(members.featureNames.count)], is \(x.dtype) \(x.shape)")
+                    throw WireError(
+                        .wrongTensor,
+                        "x must be float32 [rows, \(members.featureNames.count)], is \(x.dtype) \(x.shape)")
                 }
                 let rows = Dataset(
-                    featureNames: members.featureNames, features: x.floats(), labels: [Float](repeating: 0, count: x.shape[0]))
-                tensors = [NamedTensor("means", .float32(members.meanOutputs(rows), shape: [x.shape[0], members.outputs]))]
+                    featureNames: members.featureNames, features: x.floats(),
+                    labels: [Float](repeating: 0, count: x.shape[0]))
+                tensors = [
+                    NamedTensor("means", .float32(members.meanOutputs(rows), shape: [x.shape[0], members.outputs]))
+                ]
                 answer.members = UInt32(members.trees.count)
             } catch {
                 answer.failed = true
@@ -77,7 +87,8 @@ extension WorkerNode {
             answer.failed = true
             answer.error = "no fitted members"
         }
-        _ = try call(WireMessage(.memberPrediction(answer), tensors: tensors), timeout: options.requestTimeoutMilliseconds)
+        _ = try call(
+            WireMessage(.memberPrediction(answer), tensors: tensors), timeout: options.requestTimeoutMilliseconds)
     }
 
     /// An Error reply during a job: re-register when the master forgot us, otherwise stop this job.

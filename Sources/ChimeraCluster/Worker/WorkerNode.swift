@@ -1,7 +1,7 @@
 public import ChimeraML
 import ChimeraWire
-public import Logging
 import Foundation
+public import Logging
 import SwiftProtobuf
 import Synchronization
 import ZeroMQ
@@ -98,7 +98,8 @@ public final class WorkerNode {
                 continue
             }
             if heartbeat?.masterForgotUs == true {
-                logger.info("the master does not know this worker (restarted, or it declared us dead); registering again")
+                logger.info(
+                    "the master does not know this worker (restarted, or it declared us dead); registering again")
                 pendingJob = try register()
                 continue
             }

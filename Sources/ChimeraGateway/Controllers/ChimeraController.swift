@@ -13,7 +13,8 @@ struct ChimeraController: GatewayController {
     let requestTimeout: Int32
 
     var routes: [GatewayRoute] {
-        [(FitMode.parameterServer, Chimera_V1_JobKind.parameterServer), (.aggregation, .aggregation)].flatMap { mode, kind in
+        [(FitMode.parameterServer, Chimera_V1_JobKind.parameterServer), (.aggregation, .aggregation)].flatMap {
+            mode, kind in
             [fit(mode, kind), predict(mode, kind)]
         }
     }
@@ -27,18 +28,22 @@ struct ChimeraController: GatewayController {
                 : "Fit on the cluster (blocks until done); the body is optional",
             requestSchema: "FitInput", responseSchema: "FitOK", errors: [400, 401, 409, 413, 503, 504]
         ) { request, _ in
-            let request = try fitRequest(try fitSettings(try await collect(request, limit: limit)), kind: kind, asynchronous: false)
+            let request = try fitRequest(
+                try fitSettings(try await collect(request, limit: limit)), kind: kind, asynchronous: false)
             do {
                 let state = try await bridge.perform { client in
                     // A fit may rightly take an hour, so first make sure a master answers at all (503 if not).
                     do {
                         _ = try client.status(timeoutMilliseconds: requestTimeout)
                     } catch MasterClientError.timedOut {
-                        throw GatewayError(.serviceUnavailable, "MasterUnavailable", "no master answered at \(client.endpoint)")
+                        throw GatewayError(
+                            .serviceUnavailable, "MasterUnavailable", "no master answered at \(client.endpoint)")
                     }
                     return try client.fit(request, timeoutMilliseconds: fitTimeout).state
                 }
-                guard state == .succeeded else { throw GatewayError(.internalServerError, "FitFailed", "the fit ended \(state)") }
+                guard state == .succeeded else {
+                    throw GatewayError(.internalServerError, "FitFailed", "the fit ended \(state)")
+                }
                 return try json(FitOK())
             } catch {
                 throw GatewayError.from(error)
@@ -59,7 +64,8 @@ struct ChimeraController: GatewayController {
             // second one now, while the body is still arriving.
             let alone = PredictBody.enter()
             defer { PredictBody.leave() }
-            if alone, let length = request.headers[.contentLength].flatMap({ Int($0) }), length >= JSONReader.splitBytes {
+            if alone, let length = request.headers[.contentLength].flatMap({ Int($0) }), length >= JSONReader.splitBytes
+            {
                 ParseHelper.shared.wakeEarly()
             }
             let input = try PredictBody.parse(try await collect(request, limit: limit), splitting: alone)
@@ -68,7 +74,8 @@ struct ChimeraController: GatewayController {
                     sending: { client in
                         try client.send(
                             MasterClient.predictMessage(
-                                columns: input.columns, x: input.x, probabilities: input.probabilities, kind: kind, fanOut: input.fanOut))
+                                columns: input.columns, x: input.x, probabilities: input.probabilities, kind: kind,
+                                fanOut: input.fanOut))
                     },
                     receiving: { client in try client.receivePrediction(timeoutMilliseconds: requestTimeout) })
                 return predictResponse(prediction, withProbabilities: input.probabilities)
@@ -81,7 +88,9 @@ struct ChimeraController: GatewayController {
 
 /// A FitRequest from an optional JSON body of fit settings (an empty body: the defaults), checked
 /// against the fit vocabulary for the fit's mode.
-func fitRequest(_ settings: FitSettings, kind: Chimera_V1_JobKind, asynchronous: Bool) throws(GatewayError) -> Chimera_V1_FitRequest {
+func fitRequest(_ settings: FitSettings, kind: Chimera_V1_JobKind, asynchronous: Bool) throws(GatewayError)
+    -> Chimera_V1_FitRequest
+{
     var fit = Chimera_V1_FitRequest()
     fit.kind = kind
     fit.asynchronous = asynchronous

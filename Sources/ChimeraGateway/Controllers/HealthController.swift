@@ -10,7 +10,8 @@ struct HealthController: GatewayController {
         let bridge = bridge
         return [
             GatewayRoute(
-                method: .get, path: "/healthz", summary: "Whether the master answers (503 MasterUnavailable or CurveKeyRefused if not)",
+                method: .get, path: "/healthz",
+                summary: "Whether the master answers (503 MasterUnavailable or CurveKeyRefused if not)",
                 responseSchema: "Health", errors: [503]
             ) { _, _ in
                 if let problem = bridge.probe.problem { throw GatewayError.from(problem) }
@@ -23,7 +24,9 @@ struct HealthController: GatewayController {
             ) { _, _ in
                 if let problem = bridge.probe.problem { throw GatewayError.from(problem) }
                 let ready = bridge.probe.lastCluster?.readyWorkers ?? 0
-                guard ready > 0 else { throw GatewayError(.serviceUnavailable, "NoWorkers", "the master answers but no worker is ready") }
+                guard ready > 0 else {
+                    throw GatewayError(.serviceUnavailable, "NoWorkers", "the master answers but no worker is ready")
+                }
                 return try json(HealthView(status: "ready", master: "reachable", readyWorkers: ready))
             },
         ]

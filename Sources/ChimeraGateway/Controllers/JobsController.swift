@@ -35,24 +35,30 @@ struct JobsController: GatewayController {
                 }
             },
             GatewayRoute(
-                method: .get, path: "/v1/chimera/jobs/{id}", summary: "A job's state, iteration, loss, clocks and staleness",
+                method: .get, path: "/v1/chimera/jobs/{id}",
+                summary: "A job's state, iteration, loss, clocks and staleness",
                 responseSchema: "Job", errors: [400, 401, 404, 504]
             ) { _, context in
                 let id = try jobID(context)
                 do {
-                    return try json(try await bridge.perform { client in try client.job(id, timeoutMilliseconds: requestTimeout).view })
+                    return try json(
+                        try await bridge.perform { client in
+                            try client.job(id, timeoutMilliseconds: requestTimeout).view
+                        })
                 } catch {
                     throw GatewayError.from(error)
                 }
             },
             GatewayRoute(
-                method: .post, path: "/v1/chimera/jobs/{id}/cancel", summary: "Cancel a running job", responseSchema: "Job",
+                method: .post, path: "/v1/chimera/jobs/{id}/cancel", summary: "Cancel a running job",
+                responseSchema: "Job",
                 errors: [400, 401, 404, 504]
             ) { _, context in
                 let id = try jobID(context)
                 do {
                     let view = try await bridge.perform { client in
-                        try client.cancel(jobID: id, token: tokens.token(of: id) ?? 0, timeoutMilliseconds: requestTimeout)
+                        try client.cancel(
+                            jobID: id, token: tokens.token(of: id) ?? 0, timeoutMilliseconds: requestTimeout)
                         return try client.job(id, timeoutMilliseconds: requestTimeout).view
                     }
                     return try json(view)

@@ -21,7 +21,9 @@ public struct TreeBuilder: Sendable {
             for (i, label) in classes.enumerated() { index[label] = Int32(i) }
             var mapped = [Int32](repeating: 0, count: data.rows)
             for (r, label) in data.labels.enumerated() {
-                guard let i = index[label] else { throw InvalidSetting("label \(label) in row \(r + 1) is not among the classes \(classes)") }
+                guard let i = index[label] else {
+                    throw InvalidSetting("label \(label) in row \(r + 1) is not among the classes \(classes)")
+                }
                 mapped[r] = i
             }
             self.classes = classes
@@ -92,7 +94,8 @@ private struct Growth {
         let rootStats = statistics(0, indices.count)
         let root = addNode(rootStats)
         var frontier = SplitHeap()
-        if let split = findSplit(node: root, start: 0, end: indices.count, depth: 0, stats: rootStats, random: &random) {
+        if let split = findSplit(node: root, start: 0, end: indices.count, depth: 0, stats: rootStats, random: &random)
+        {
             frontier.push(split)
         }
         var leaves = 1
@@ -107,9 +110,13 @@ private struct Growth {
             left[split.node] = UInt32(leftNode)
             right[split.node] = UInt32(rightNode)
             leaves += 1
-            let children = [(leftNode, split.start, middle, split.leftStats), (rightNode, middle, split.end, rightStats)]
+            let children = [
+                (leftNode, split.start, middle, split.leftStats), (rightNode, middle, split.end, rightStats),
+            ]
             for (node, start, end, stats) in children {
-                if let next = findSplit(node: node, start: start, end: end, depth: split.depth + 1, stats: stats, random: &random) {
+                if let next = findSplit(
+                    node: node, start: start, end: end, depth: split.depth + 1, stats: stats, random: &random)
+                {
                     frontier.push(next)
                 }
             }
@@ -225,7 +232,8 @@ private struct Growth {
                 if leftWeight >= minLeaf && leftWeight > 0 {
                     for k in 0..<width { rightStats[k] = stats[k] - leftStats[k] }
                     let proxy =
-                        leftStats.withUnsafeBufferPointer { score($0) } + rightStats.withUnsafeBufferPointer { score($0) }
+                        leftStats.withUnsafeBufferPointer { score($0) }
+                        + rightStats.withUnsafeBufferPointer { score($0) }
                     if best == nil || proxy > best!.proxy {
                         best = (f, b, next, proxy, leftStats)
                     }
@@ -238,7 +246,8 @@ private struct Growth {
         return Split(
             node: node, start: start, end: end, depth: depth, stats: stats, feature: chosen.feature, bin: chosen.bin,
             // CART's threshold: midway between the largest value going left and the smallest going right.
-            threshold: FeatureBins.midpoint(bins.high[chosen.feature][chosen.bin], bins.low[chosen.feature][chosen.next]),
+            threshold: FeatureBins.midpoint(
+                bins.high[chosen.feature][chosen.bin], bins.low[chosen.feature][chosen.next]),
             improvement: max(0, chosen.proxy - base), leftStats: chosen.left)
     }
 

@@ -56,7 +56,8 @@ public enum TreeCodec {
         guard nodes >= 1 && nodes <= maxNodes else { throw .invalid("\(nodes) nodes") }
         let expected = headerBytes + nodes * nodeBytes + nodes * outputs * 4
         guard bytes.count == expected else {
-            throw bytes.count < expected ? .truncated(expected: expected, actual: bytes.count) : .trailingBytes(bytes.count - expected)
+            throw bytes.count < expected
+                ? .truncated(expected: expected, actual: bytes.count) : .trailingBytes(bytes.count - expected)
         }
         var feature = [Int32](repeating: 0, count: nodes)
         var threshold = [Float](repeating: 0, count: nodes)
@@ -83,7 +84,9 @@ public enum TreeCodec {
                 guard parents[Int(child)] == 1 else { throw .invalid("node \(child) has two parents") }
             }
         }
-        if let orphan = (1..<nodes).first(where: { parents[$0] == 0 }) { throw .invalid("node \(orphan) is unreachable") }
+        if let orphan = (1..<nodes).first(where: { parents[$0] == 0 }) {
+            throw .invalid("node \(orphan) is unreachable")
+        }
         let valuesStart = headerBytes + nodes * nodeBytes
         var values = [Float](repeating: 0, count: nodes * outputs)
         for i in values.indices {
@@ -120,7 +123,8 @@ public enum TreeDecodingError: Error, Equatable, Sendable, CustomStringConvertib
         switch self {
         case .truncated(let expected, let actual): "tree bytes truncated: \(actual) of \(expected)"
         case .badMagic: "not a Chimera tree (magic is not CHTR)"
-        case .unsupportedVersion(let version): "tree encoding version \(version) is not supported (expected \(TreeCodec.version))"
+        case .unsupportedVersion(let version):
+            "tree encoding version \(version) is not supported (expected \(TreeCodec.version))"
         case .trailingBytes(let count): "\(count) bytes after the tree"
         case .invalid(let reason): "malformed tree: \(reason)"
         }

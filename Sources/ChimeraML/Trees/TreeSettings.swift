@@ -35,7 +35,8 @@ public enum MaxFeatures: Sendable, Equatable, Codable, CustomStringConvertible {
             } else if let fraction = Double(trimmed), fraction > 0, fraction <= 1 {
                 self = .fraction(fraction)
             } else {
-                throw InvalidSetting("max_features must be all, sqrt, log2, a fraction in (0, 1] or a count ≥ 1; got \"\(text)\"")
+                throw InvalidSetting(
+                    "max_features must be all, sqrt, log2, a fraction in (0, 1] or a count ≥ 1; got \"\(text)\"")
             }
         }
     }
@@ -87,7 +88,9 @@ public struct TreeSettings: Sendable, Equatable, Codable {
         guard maxDepth >= 0, maxDepth <= 1_000 else { throw InvalidSetting("max_depth must be 0 (unlimited) … 1000") }
         guard minSamplesSplit >= 2 else { throw InvalidSetting("min_samples_split must be ≥ 2") }
         guard minSamplesLeaf >= 1 else { throw InvalidSetting("min_samples_leaf must be ≥ 1") }
-        guard maxLeafNodes == 0 || maxLeafNodes >= 2 else { throw InvalidSetting("max_leaf_nodes must be 0 (unlimited) or ≥ 2") }
+        guard maxLeafNodes == 0 || maxLeafNodes >= 2 else {
+            throw InvalidSetting("max_leaf_nodes must be 0 (unlimited) or ≥ 2")
+        }
         guard (2...256).contains(maxBins) else { throw InvalidSetting("max_bins must be 2 … 256") }
     }
 }
