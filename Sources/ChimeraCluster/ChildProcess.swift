@@ -43,7 +43,7 @@ public final class ChildProcess: Sendable {
         }
         if let logFile {
             // Append the child's stderr to a file (tuning runs keep each run's logs apart).
-            FileManager.default.createFile(atPath: logFile.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
             let handle = try FileHandle(forWritingTo: logFile)
             handle.seekToEndOfFile()
             process.standardError = handle

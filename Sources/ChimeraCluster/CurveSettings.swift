@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import ZeroMQ
 
 /// CURVE settings of a client socket (worker, gateway, CLI): the master's public key and our own pair.

@@ -39,10 +39,15 @@ enum GatewayMetrics {
         scrape.withLock { _ in mirror(status) }
     }
 
+    /// A full metric name with its help text (the name carries its unit, e.g. `_total`, `_seconds`).
+    static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+
     private static func mirror(_ status: Chimera_V1_ClusterStatus?) -> String {
         let r = registry
         func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Prometheus.Gauge {
-            labels.isEmpty ? r.makeGauge(name: name, help: help) : r.makeGauge(name: name, labels: labels, help: help)
+            r.makeGauge(descriptor: descriptor(name, help), labels: labels)
         }
         // The master keeps the totals; the counter shows its value (a restarted master starts again
         // from zero, which Prometheus reads as a counter reset).
@@ -56,7 +61,7 @@ enum GatewayMetrics {
         func counter(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Total {
             Total(
                 counter: labels.isEmpty
-                    ? r.makeCounter(name: name, help: help) : r.makeCounter(name: name, labels: labels, help: help))
+                    ? r.makeCounter(descriptor: descriptor(name, help)) : r.makeCounter(descriptor: descriptor(name, help), labels: labels))
         }
         gauge("chimera_master_up", "1 when the master answered the last scrape").set(to: status == nil ? 0 : 1)
         guard let status else { return r.emitToString() }

@@ -1,6 +1,6 @@
 import ChimeraCluster
 import Foundation
-public import Hummingbird
+import Hummingbird
 
 /// One route of the gateway, defined once: what the router serves and what `/openapi.json` documents.
 struct GatewayRoute: Sendable {

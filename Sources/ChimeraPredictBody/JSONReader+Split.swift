@@ -87,11 +87,13 @@ extension JSONReader {
             }
         }
         ParseHelper.shared.run({ read(1) }, alongside: { read(0) })
-        guard case .success(var (head, headEnded))? = first.outcome else {
+        guard case .success(let firstHalf)? = first.outcome else {
             second.discard()
             if case .failure(let error)? = first.outcome { throw error }
             return nil
         }
+        var head = firstHalf.0
+        let headEnded = firstHalf.1
         if headEnded {
             // The array ended before the boundary: the second half read something else.
             second.discard()

@@ -1,5 +1,5 @@
-public import ChimeraCluster
-public import ChimeraML
+import ChimeraCluster
+import ChimeraML
 import ChimeraWire
 public import Foundation
 

@@ -39,7 +39,7 @@ struct Local: AsyncParsableCommand {
         logging.bootstrap()
         let logger = Logger(label: "chimera.local")
         let stop = StopFlag()
-        nonisolated(unsafe) let command = self
+        let command = self
         try await runServices(
             [
                 BlockingLoopService(name: "chimera-local", stopFlag: stop) {

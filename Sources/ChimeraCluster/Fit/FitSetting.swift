@@ -1,4 +1,4 @@
-public import ChimeraWire
+import ChimeraWire
 
 /// The type of a fit setting, with its allowed range: parsing, help, OpenAPI and README come from it.
 public enum FitSettingType: Sendable {

@@ -1,5 +1,5 @@
 import ChimeraML
-public import ChimeraWire
+import ChimeraWire
 
 /// Every fit setting, defined once. `chimera fit`/`chimera http fit` flags, the HTTP fit body, the sweep
 /// YAML's `fit:` block, the FitConfig wire message, `/openapi.json` and README's tables all come from

@@ -1,4 +1,4 @@
-public import ChimeraML
+import ChimeraML
 import ChimeraWire
 import Foundation
 import Logging
