@@ -17,7 +17,7 @@ public enum ParameterServerBenchmark {
         /// Iterations of the tiny-shard fits whose median round is set against psround's. psround's
         /// median is over the ~5,000–10,000 rounds of its 1.5 s window; a 200-iteration fit's median
         /// includes its first ~100 rounds, which run up to twice as slow while the scheduler settles
-        /// where the threads run (measured: 0.35–0.42 ms for the first 50 rounds, 0.19–0.21 ms after).
+        /// where the threads run (Benchmarks/RESULTS.md, "Design measurements").
         public var overheadIterations = 2000
         /// Fits per configuration (tiny shards: each followed by a psround run); medians are reported.
         public var repeats = 9

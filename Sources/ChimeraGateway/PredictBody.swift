@@ -115,9 +115,8 @@ struct NumberTexts {
 
 /// A prediction as a JSON number, as Python's json writes it where it can: integral values as "1.0";
 /// values that are exactly float32 (the master's probabilities and scores) in their shortest float32
-/// form, which reads back as the same float32 (and was a third of a 1,000-row predict's time written
-/// as 17-digit doubles); non-finite values as null. Bytes are appended (a String per number cost
-/// 40 % more).
+/// form, which reads back as the same float32 (17-digit doubles were much slower to write); non-finite
+/// values as null. Bytes are appended, not Strings per number (Benchmarks/RESULTS.md).
 func appendJSONNumber(_ value: Double, to out: inout [UInt8], texts: inout NumberTexts) {
     guard value.isFinite else {
         out.append(contentsOf: "null".utf8)

@@ -7,8 +7,8 @@ import ZeroMQ
 /// A second thread for reading the second half of a large predict body while the event loop reads
 /// the first.
 ///
-/// On this kind of machine a thread woken on an idle core starts 30–60 µs later, and so does the
-/// event loop woken when the half is done: together a fifth of a 1,000-row predict. So the helper is
+/// A thread woken on an idle core starts tens of µs later, and so does the event loop woken when the
+/// half is done: a large share of a 1,000-row predict (Benchmarks/RESULTS.md). So the helper is
 /// woken as soon as a large body's head arrives (`wakeEarly`, while the body is still being read)
 /// and then spins briefly for its half, and the event loop spins for the result instead of sleeping.
 /// Spinning is bounded, and only happens for a body read alone (the caller's rule), so under load

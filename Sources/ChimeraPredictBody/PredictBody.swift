@@ -3,8 +3,8 @@ import Synchronization
 
 /// The predict request body, read by a strict single-pass JSON reader straight into float32 rows:
 /// `{"X_pred_columns": [...], "X_pred_rows": [[...], ...]}` plus the optional `"probabilities"` and
-/// `"fan_out"` booleans; any other key is skipped. (Foundation's decoders spent ~12 ms on a
-/// 1,000 × 21 body; this takes a fraction of a millisecond.)
+/// `"fan_out"` booleans; any other key is skipped. Kept because it beats Foundation's JSONDecoder
+/// and JSONSerialization by far (`chimera bench json`; Benchmarks/RESULTS.md).
 ///
 /// Unchecked Sendable: the tensor's memory is written only while parsing, then read by the bridge
 /// thread the body moves to.
@@ -21,8 +21,8 @@ public struct PredictBody: @unchecked Sendable {
 
     /// Predict requests between their head's arrival and their answer. A body is split over two
     /// threads only when its request is the only one: with others in flight the second core has
-    /// their work to do (splitting under load cost 8 % of throughput with 32 clients, and the
-    /// helper's waiting and spinning 7–13 % with 8 when the split went by bodies being read alone).
+    /// their work to do (splitting under load cost throughput: Benchmarks/RESULTS.md, "Design
+    /// measurements").
     private static let inFlight = Atomic<Int>(0)
 
     /// Counts a predict request in; true when it is the only one.

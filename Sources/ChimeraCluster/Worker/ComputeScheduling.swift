@@ -2,13 +2,11 @@ import CProcessShims
 
 /// The scheduling class of a worker's compute thread, chosen from how long its passes take.
 ///
-/// With long passes (100k rows: ~0.5 ms) on a machine whose cores the workers and the master share, a
-/// worker woken by its weights preempted the master's I/O thread before that thread had sent the other
-/// workers theirs, so the workers of a round computed one after the other: 2.1–2.4 ms per round with
-/// 2 workers of 101k rows on 2 cores, 1.4–1.5 ms in SCHED_BATCH, whose wake-ups never preempt. With
-/// tiny passes the same class costs more than it saves (the woken thread migrates to another core
-/// every round: 0.150 vs 0.128 ms per round with one 100-row worker), so it is used only above a
-/// threshold.
+/// With long passes on a machine whose cores the workers and the master share, a worker woken by its
+/// weights preempted the master's I/O thread before that thread had sent the other workers theirs, so
+/// a round's workers computed one after the other; SCHED_BATCH wake-ups never preempt. With tiny
+/// passes the class costs more than it saves (the woken thread migrates every round), so it is used
+/// only above a threshold. Measurements: Benchmarks/RESULTS.md, "Design measurements".
 struct ComputeScheduling {
     /// Passes longer than this switch to batch; shorter than `leaveBelow`, back (hysteresis).
     static let enterAbove = 0.000_3
