@@ -1,5 +1,5 @@
 public import ChimeraML
-public import ChimeraWire
+package import ChimeraWire
 
 /// What an aggregation (bagging) fit needs, from a FitConfig whose zero fields mean "default".
 public struct AggregationConfiguration: Sendable, Equatable, Codable {
@@ -11,7 +11,7 @@ public struct AggregationConfiguration: Sendable, Equatable, Codable {
 
     public var task: TreeTask { tree.task }
 
-    public init(wire: Chimera_V1_FitConfig) throws(ConfigurationError) {
+    package init(wire: Chimera_V1_FitConfig) throws(ConfigurationError) {
         self.init()
         let criterion = wire.criterion.lowercased()
         switch wire.model {
@@ -49,7 +49,7 @@ public struct AggregationConfiguration: Sendable, Equatable, Codable {
         bootstrap = !wire.noBootstrap
     }
 
-    public var wire: Chimera_V1_FitConfig {
+    package var wire: Chimera_V1_FitConfig {
         var out = Chimera_V1_FitConfig()
         out.model = task == .regression ? .decisionTreeRegressor : .decisionTreeClassifier
         out.criterion = tree.criterion.rawValue

@@ -1,9 +1,9 @@
 public import ChimeraML
-public import ChimeraWire
+package import ChimeraWire
 
 /// proto3 leaves unset fields at zero; these mappings turn zeros into Chimera's defaults.
 extension TrainingConfiguration {
-    public init(wire: Chimera_V1_FitConfig) throws(ConfigurationError) {
+    package init(wire: Chimera_V1_FitConfig) throws(ConfigurationError) {
         self.init()
         switch wire.model {
         case .unspecified, .logisticRegression: model = .logisticRegression
@@ -65,7 +65,7 @@ extension TrainingConfiguration {
         guard localSteps >= 1 else { throw ConfigurationError("local_steps must be ≥ 1") }
     }
 
-    public var wire: Chimera_V1_FitConfig {
+    package var wire: Chimera_V1_FitConfig {
         var out = Chimera_V1_FitConfig()
         out.model =
             switch model {

@@ -61,7 +61,8 @@ enum GatewayMetrics {
         func counter(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Total {
             Total(
                 counter: labels.isEmpty
-                    ? r.makeCounter(descriptor: descriptor(name, help)) : r.makeCounter(descriptor: descriptor(name, help), labels: labels))
+                    ? r.makeCounter(descriptor: descriptor(name, help))
+                    : r.makeCounter(descriptor: descriptor(name, help), labels: labels))
         }
         gauge("chimera_master_up", "1 when the master answered the last scrape").set(to: status == nil ? 0 : 1)
         guard let status else { return r.emitToString() }

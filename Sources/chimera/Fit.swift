@@ -162,7 +162,8 @@ struct Predict: ParsableCommand {
         let client = try MasterClient.watching(endpoint: master, curve: try curve.settings())
         let start = Date()
         let prediction = try client.predict(
-            columns: columns, values: rows.flatMap { $0 }, rows: rows.count, probabilities: y != nil, fanOut: fanOut)
+            columns: columns, values: rows.flatMap { $0 }, rows: rows.count, probabilities: y != nil, mode: nil,
+            fanOut: fanOut)
         let elapsed = Date().timeIntervalSince(start)
         guard let y else {
             for text in prediction.texts { print(text) }

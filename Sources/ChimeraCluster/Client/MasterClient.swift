@@ -1,8 +1,10 @@
-public import ChimeraWire
+package import ChimeraWire
 import Foundation
 public import ZeroMQ
 
-/// Talks to a master's control socket: fit, predict, status. The gateway and `chimera fit/predict` use it.
+/// Talks to a master's control socket: fit, predict, status, cancel. The gateway and the CLI use it.
+/// Its public API speaks Swift types (`FitSettings`, `ClusterView`, `JobView`, `Prediction`); the
+/// protobuf-level calls are `package`: for the gateway, benchmarks and tests of this package only.
 ///
 /// One request at a time per client (REQ). A request that times out closes and replaces the socket
 /// (a REQ socket that missed its reply cannot be reused) and throws `.timedOut`.
@@ -28,14 +30,14 @@ public final class MasterClient {
     }
 
     /// Sends a request and returns the reply; an `Error` reply is thrown as `MasterClientError.refused`.
-    public func call(_ message: WireMessage, timeoutMilliseconds: Int32) throws -> WireMessage {
+    package func call(_ message: WireMessage, timeoutMilliseconds: Int32) throws -> WireMessage {
         try send(message)
         return try receive(timeoutMilliseconds: timeoutMilliseconds)
     }
 
     /// The first half of `call`: sends without waiting. `receive` must come next, on this thread or
     /// (after a memory barrier) another one.
-    public func send(_ message: WireMessage) throws {
+    package func send(_ message: WireMessage) throws {
         try channel.send { requestID in
             var message = message
             message.control.requestID = requestID
@@ -44,7 +46,7 @@ public final class MasterClient {
     }
 
     /// The second half of `call`: the reply to what `send` sent.
-    public func receive(timeoutMilliseconds: Int32) throws -> WireMessage {
+    package func receive(timeoutMilliseconds: Int32) throws -> WireMessage {
         let abandon: (() -> Bool)? = probe.map { probe in { probe.problem != nil } }
         guard let frames = try channel.receiveReply(timeoutMilliseconds: timeoutMilliseconds, abandon: abandon) else {
             if let problem = probe?.problem { throw problem }
@@ -52,12 +54,14 @@ public final class MasterClient {
             throw MasterClientError.timedOut(endpoint: endpoint, milliseconds: Int(timeoutMilliseconds))
         }
         let reply = try WireCodec.decode(frames)
-        if case .error(let error) = reply.body { throw MasterClientError.refused(error.code, error.message) }
+        if case .error(let error) = reply.body {
+            throw MasterClientError.refused(MasterRefusal(error.code), error.message)
+        }
         return reply
     }
 
     /// Runs a fit; synchronous fits wait up to `timeoutMilliseconds` for the end.
-    public func fit(_ request: Chimera_V1_FitRequest, timeoutMilliseconds: Int32 = 3_600_000) throws
+    package func fit(_ request: Chimera_V1_FitRequest, timeoutMilliseconds: Int32 = 3_600_000) throws
         -> Chimera_V1_FitReply
     {
         let reply = try call(WireMessage(.fitRequest(request)), timeoutMilliseconds: timeoutMilliseconds)
@@ -113,9 +117,26 @@ public final class MasterClient {
         }
     }
 
+    /// Predicts rows (row-major `values`, `columns` wide) on a master of `mode` (nil: either mode);
+    /// `fanOut` asks an aggregation master to have the workers predict.
+    public func predict(
+        columns: [String], values: [Float], rows: Int, probabilities: Bool, mode: FitMode?, fanOut: Bool = false,
+        timeoutMilliseconds: Int32 = 60_000
+    ) throws -> Prediction {
+        let kind: Chimera_V1_JobKind =
+            switch mode {
+            case .parameterServer: .parameterServer
+            case .aggregation: .aggregation
+            case nil: .unspecified
+            }
+        return try predict(
+            columns: columns, values: values, rows: rows, probabilities: probabilities, kind: kind, fanOut: fanOut,
+            timeoutMilliseconds: timeoutMilliseconds)
+    }
+
     /// Predicts rows (row-major `values`, `columns` wide). `kind` unspecified works with either master
     /// mode; `fanOut` asks an aggregation master to have the workers predict.
-    public func predict(
+    package func predict(
         columns: [String], values: [Float], rows: Int, probabilities: Bool = false,
         kind: Chimera_V1_JobKind = .unspecified,
         fanOut: Bool = false, timeoutMilliseconds: Int32 = 60_000
@@ -127,7 +148,7 @@ public final class MasterClient {
     }
 
     /// Predicts the rows of `x` (float32 [rows, columns]), sent as they are.
-    public func predict(
+    package func predict(
         columns: [String], x: Tensor, probabilities: Bool = false, kind: Chimera_V1_JobKind = .unspecified,
         fanOut: Bool = false, timeoutMilliseconds: Int32 = 60_000
     ) throws -> Prediction {
@@ -136,7 +157,7 @@ public final class MasterClient {
     }
 
     /// The request `predict` sends.
-    public static func predictMessage(
+    package static func predictMessage(
         columns: [String], x: Tensor, probabilities: Bool = false, kind: Chimera_V1_JobKind = .unspecified,
         fanOut: Bool = false
     ) -> WireMessage {
@@ -149,7 +170,7 @@ public final class MasterClient {
     }
 
     /// The reply to a predict request sent with `send`.
-    public func receivePrediction(timeoutMilliseconds: Int32) throws -> Prediction {
+    package func receivePrediction(timeoutMilliseconds: Int32) throws -> Prediction {
         let reply = try receive(timeoutMilliseconds: timeoutMilliseconds)
         guard case .predictReply(let predict) = reply.body else {
             throw MasterClientError.unexpected(reply.body?.kindName)
@@ -159,7 +180,7 @@ public final class MasterClient {
             probabilities: try? reply.tensor(named: "proba").floats(), classNames: predict.classNames)
     }
 
-    public func status(timeoutMilliseconds: Int32 = 10_000) throws -> Chimera_V1_ClusterStatus {
+    package func status(timeoutMilliseconds: Int32 = 10_000) throws -> Chimera_V1_ClusterStatus {
         let reply = try call(
             WireMessage(.statusRequest(Chimera_V1_StatusRequest())), timeoutMilliseconds: timeoutMilliseconds)
         guard case .clusterStatus(let status) = reply.body else {
@@ -168,7 +189,7 @@ public final class MasterClient {
         return status
     }
 
-    public func jobStatus(_ jobID: UInt64, timeoutMilliseconds: Int32 = 10_000) throws -> Chimera_V1_JobStatus {
+    package func jobStatus(_ jobID: UInt64, timeoutMilliseconds: Int32 = 10_000) throws -> Chimera_V1_JobStatus {
         var request = Chimera_V1_JobStatusRequest()
         request.jobID = jobID
         let reply = try call(WireMessage(.jobStatusRequest(request)), timeoutMilliseconds: timeoutMilliseconds)
@@ -179,7 +200,8 @@ public final class MasterClient {
 
 public enum MasterClientError: Error, CustomStringConvertible, Sendable {
     case timedOut(endpoint: String, milliseconds: Int)
-    case refused(Chimera_V1_ErrorCode, String)
+    /// The master answered with an error: why, and its message.
+    case refused(MasterRefusal, String)
     case unexpected(String?)
     /// No answer to the probe's status requests for this long: the master is dead or cut off.
     case unreachable(endpoint: String, milliseconds: Int)
@@ -196,5 +218,38 @@ public enum MasterClientError: Error, CustomStringConvertible, Sendable {
         case .refused(let code, let message): "the master refused (\(code)): \(message)"
         case .unexpected(let kind): "unexpected reply from the master: \(kind ?? "none")"
         }
+    }
+}
+
+/// Why the master refused a request (the wire's ErrorCode, as a Swift type of the client's API).
+public enum MasterRefusal: String, Sendable, Equatable {
+    case badRequest, unsupportedVersion, wrongShape, nonFinite, notFitted, unknownColumn, busy, unknownWorker
+    case unknownJob, stale, tooLarge, noWorkers, internalError, unauthorized, wrongMode, nameInUse, diverged
+    case limit, forbidden, unspecified
+
+    init(_ code: Chimera_V1_ErrorCode) {
+        self =
+            switch code {
+            case .badRequest: .badRequest
+            case .unsupportedVersion: .unsupportedVersion
+            case .wrongShape: .wrongShape
+            case .nonFinite: .nonFinite
+            case .notFitted: .notFitted
+            case .unknownColumn: .unknownColumn
+            case .busy: .busy
+            case .unknownWorker: .unknownWorker
+            case .unknownJob: .unknownJob
+            case .stale: .stale
+            case .tooLarge: .tooLarge
+            case .noWorkers: .noWorkers
+            case .internal: .internalError
+            case .unauthorized: .unauthorized
+            case .wrongMode: .wrongMode
+            case .nameInUse: .nameInUse
+            case .diverged: .diverged
+            case .limit: .limit
+            case .forbidden: .forbidden
+            default: .unspecified
+            }
     }
 }

@@ -1,4 +1,4 @@
-public import ChimeraWire
+package import ChimeraWire
 import Dispatch
 import Synchronization
 public import ZeroMQ
@@ -56,7 +56,7 @@ public final class MasterProbe: Sendable {
     }
 
     /// The master's last answered status (nil before the first answer).
-    public var lastStatus: Chimera_V1_ClusterStatus? { status.withLock { $0 } }
+    package var lastStatus: Chimera_V1_ClusterStatus? { status.withLock { $0 } }
 
     public func stop() {
         if !stopping.exchange(true, ordering: .acquiringAndReleasing) { finished.wait() }

@@ -1,4 +1,4 @@
-public import ChimeraWire
+package import ChimeraWire
 
 /// The settings a user gave for one fit (the rest take the vocabulary's defaults).
 public struct FitSettings: Sendable, Equatable {
@@ -46,7 +46,7 @@ public struct FitSettings: Sendable, Equatable {
     }
 
     /// The wire message for a fit in `mode`: every setting of the mode, given or default.
-    public func wire(mode: FitMode) throws(FitSettingError) -> Chimera_V1_FitConfig {
+    package func wire(mode: FitMode) throws(FitSettingError) -> Chimera_V1_FitConfig {
         try check(mode: mode, spelling: .field)
         var wire = Chimera_V1_FitConfig()
         for setting in FitVocabulary.all where setting.modes.contains(mode) {
