@@ -34,6 +34,11 @@ let package = Package(
             name: "CZeroMQ",
             providers: [.apt(["libzmq3-dev"])]
         ),
+        // OpenBLAS's CBLAS (Debian's libopenblas-dev): the matrix products of neural-network passes.
+        .systemLibrary(
+            name: "COpenBLAS",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
         // Layer 1: transport. A Swift API over libzmq; no C type is public.
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: swiftSettings),
         // Layer 2: wire protocol. Generated protobuf + multipart codec with a strict decoder.
@@ -43,8 +48,8 @@ let package = Package(
             exclude: ["Generated/proto.sha256"],
             swiftSettings: swiftSettings
         ),
-        // Pure ML and synchronisation logic: no I/O; its only dependency is the C kernel below.
-        .target(name: "ChimeraML", dependencies: ["CKernels"], swiftSettings: swiftSettings),
+        // Pure ML and synchronisation logic: no I/O; its dependencies are the C kernel below and OpenBLAS.
+        .target(name: "ChimeraML", dependencies: ["CKernels", "COpenBLAS"], swiftSettings: swiftSettings),
         // The BlockedRows gradient pass in AVX2 + FMA, used only when the CPU has them (checked at run time).
         .target(name: "CKernels"),
         // Process supervision needs prctl, which is variadic in C.

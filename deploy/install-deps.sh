@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the system packages Chimera needs, only those that are missing (Debian/Ubuntu).
 #   libzmq3-dev        libzmq headers and library (the transport)
+#   libopenblas-dev    OpenBLAS's CBLAS (the matrix products of neural-network passes)
 #   protobuf-compiler  only with --proto, to regenerate or check the generated protobuf code
 #   python3-zmq python3-protobuf python3-numpy
 #                      only with --python, for the example Python worker (proto/examples) and its tests
 set -euo pipefail
-packages=(libzmq3-dev)
+packages=(libzmq3-dev libopenblas-dev)
 for flag in "$@"; do
     case "$flag" in
     --proto) packages+=(protobuf-compiler) ;;

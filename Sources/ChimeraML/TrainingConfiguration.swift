@@ -136,6 +136,8 @@ public enum LibM {
     public static func log1p(_ x: Double) -> Double { Glibc.log1p(x) }
     public static func log(_ x: Double) -> Double { Glibc.log(x) }
     public static func log2(_ x: Double) -> Double { Glibc.log2(x) }
+    public static func tanh(_ x: Double) -> Double { Glibc.tanh(x) }
+    public static func cos(_ x: Double) -> Double { Glibc.cos(x) }
 }
 
 #if canImport(Glibc)
