@@ -45,6 +45,16 @@ extension TrainingConfiguration {
         case .UNRECOGNIZED(let value): throw ConfigurationError("unknown on_divergence \(value)")
         }
         if wire.maxBackoffs != 0 { maxBackoffs = Int(wire.maxBackoffs) }
+        if !wire.optimizer.isEmpty {
+            guard let kind = OptimizerKind(rawValue: wire.optimizer) else {
+                throw ConfigurationError("optimizer must be sgd, nesterov, adam or adamw, not \"\(wire.optimizer)\"")
+            }
+            optimizer = kind
+        }
+        if wire.beta1 != 0 { beta1 = wire.beta1 }
+        if wire.beta2 != 0 { beta2 = wire.beta2 }
+        weightDecay = wire.weightDecay
+        warmupSteps = Int(wire.warmupSteps)
         try validate()
     }
 
@@ -63,6 +73,14 @@ extension TrainingConfiguration {
         }
         guard tolerance >= 0 else { throw ConfigurationError("tolerance must be ≥ 0") }
         guard localSteps >= 1 else { throw ConfigurationError("local_steps must be ≥ 1") }
+        guard beta1 > 0, beta1 < 1, beta2 > 0, beta2 < 1 else {
+            throw ConfigurationError("beta1 and beta2 must be in (0, 1)")
+        }
+        guard weightDecay >= 0, weightDecay.isFinite else { throw ConfigurationError("weight_decay must be ≥ 0") }
+        guard warmupSteps >= 0 else { throw ConfigurationError("warmup_steps must be ≥ 0") }
+        if optimizer == .nesterov && momentum == 0 {
+            throw ConfigurationError("the nesterov optimizer needs momentum > 0 (e.g. momentum 0.9)")
+        }
     }
 
     package var wire: Chimera_V1_FitConfig {
@@ -104,6 +122,11 @@ extension TrainingConfiguration {
         out.checkpointEvery = UInt32(checkpointEvery)
         out.onDivergence = onDivergence == .backoff ? .backoff : .fail
         out.maxBackoffs = UInt32(maxBackoffs)
+        out.optimizer = optimizer.rawValue
+        out.beta1 = beta1
+        out.beta2 = beta2
+        out.weightDecay = weightDecay
+        out.warmupSteps = UInt32(warmupSteps)
         return out
     }
 }

@@ -1,39 +1,118 @@
-/// The master's update rule: SGD with optional momentum, on a gradient that already includes the penalty.
-public struct SGDOptimizer: Sendable {
+/// The master's update rule.
+public enum OptimizerKind: String, Sendable, CaseIterable, Codable {
+    /// Stochastic gradient descent, with heavy-ball momentum when `momentum` > 0.
+    case sgd
+    /// SGD with Nesterov momentum (Sutskever et al. 2013, in PyTorch's form).
+    case nesterov
+    /// Adam (Kingma & Ba 2015): bias-corrected first and second moment estimates.
+    case adam
+    /// AdamW (Loshchilov & Hutter 2019): Adam with weight decay decoupled from the gradient.
+    case adamw
+}
+
+/// What an optimizer carries from step to step; part of a checkpoint so that a resumed fit goes on
+/// exactly where it stopped.
+public struct OptimizerState: Sendable, Codable, Equatable {
+    /// Updates applied so far (the schedule's and the bias correction's t).
+    public var steps = 0
+    /// Momentum's velocity (sgd, nesterov), or Adam's first moment.
+    public var first: [Float] = []
+    /// Adam's second moment.
+    public var second: [Float] = []
+
+    public init() {}
+}
+
+/// The master's update rule, on a gradient that already includes the penalty (`alpha`):
+/// - sgd: v ← μ·v + g, w ← w − η·v (plain SGD when μ = 0);
+/// - nesterov: v ← μ·v + g, w ← w − η·(g + μ·v);
+/// - adam: m ← β1·m + (1−β1)·g, s ← β2·s + (1−β2)·g², w ← w − η·m̂ / (√ŝ + ε), with m̂ = m / (1−β1^t),
+///   ŝ = s / (1−β2^t);
+/// - adamw: as adam, and w ← w − η·λ·w (decay decoupled from the gradient).
+/// For sgd, nesterov and adam a weight decay λ is added to the gradient (g + λ·w). The step η is the
+/// schedule's rate at t, times min(1, t / warm-up steps) during the warm-up.
+public struct Optimizer: Sendable {
+    public let kind: OptimizerKind
     public let learningRate: LearningRate
-    public let momentum: Float
-    private var velocity: [Float]
-    /// Updates applied so far (the schedule's t).
-    public private(set) var steps = 0
+    let momentum: Float
+    let beta1: Float
+    let beta2: Float
+    let weightDecay: Float
+    let warmupSteps: Int
+    static let epsilon: Float = 1e-8
+    public private(set) var state = OptimizerState()
 
     public init(_ configuration: TrainingConfiguration, weightCount: Int) {
+        kind = configuration.optimizer
         learningRate = LearningRate(configuration)
         momentum = Float(configuration.momentum)
-        velocity = momentum > 0 ? [Float](repeating: 0, count: weightCount) : []
+        beta1 = Float(configuration.beta1)
+        beta2 = Float(configuration.beta2)
+        weightDecay = Float(configuration.weightDecay)
+        warmupSteps = configuration.warmupSteps
+        let needsFirst = kind == .adam || kind == .adamw || momentum > 0
+        state.first = needsFirst ? [Float](repeating: 0, count: weightCount) : []
+        state.second = kind == .adam || kind == .adamw ? [Float](repeating: 0, count: weightCount) : []
     }
 
-    /// w ← w − η_t · g (with momentum: v ← μ·v + g; w ← w − η_t · v).
-    /// `scale` shrinks the step after a divergence backoff.
+    public var steps: Int { state.steps }
+
+    /// The step size at update t (1-based): the schedule's, ramped up over the warm-up.
+    public func rate(at t: Int) -> Double {
+        let base = learningRate.rate(at: t)
+        guard warmupSteps > 0, t < warmupSteps else { return base }
+        return base * Double(t) / Double(warmupSteps)
+    }
+
+    /// One update. `scale` shrinks the step after a divergence backoff (and weighs an SSP update).
     public mutating func step(weights: inout [Float], gradient: [Float], scale: Double = 1) {
-        steps += 1
-        let eta = Float(learningRate.rate(at: steps) * scale)
-        if momentum > 0 {
+        state.steps += 1
+        let t = state.steps
+        let eta = Float(rate(at: t) * scale)
+        let decay = weightDecay
+        switch kind {
+        case .sgd where momentum == 0:
+            for i in weights.indices { weights[i] -= eta * (gradient[i] + decay * weights[i]) }
+        case .sgd, .nesterov:
+            let nesterov = kind == .nesterov
             for i in weights.indices {
-                velocity[i] = momentum * velocity[i] + gradient[i]
-                weights[i] -= eta * velocity[i]
+                let g = gradient[i] + decay * weights[i]
+                state.first[i] = momentum * state.first[i] + g
+                weights[i] -= eta * (nesterov ? g + momentum * state.first[i] : state.first[i])
             }
-        } else {
-            for i in weights.indices { weights[i] -= eta * gradient[i] }
+        case .adam, .adamw:
+            let correction1 = 1 - Float(LibM.pow(Double(beta1), Double(t)))
+            let correction2 = 1 - Float(LibM.pow(Double(beta2), Double(t)))
+            let decoupled = kind == .adamw
+            for i in weights.indices {
+                let g = decoupled ? gradient[i] : gradient[i] + decay * weights[i]
+                state.first[i] = beta1 * state.first[i] + (1 - beta1) * g
+                state.second[i] = beta2 * state.second[i] + (1 - beta2) * g * g
+                let mHat = state.first[i] / correction1
+                let sHat = state.second[i] / correction2
+                var update = mHat / (sHat.squareRoot() + Self.epsilon)
+                if decoupled { update += decay * weights[i] }
+                weights[i] -= eta * update
+            }
         }
     }
 
-    /// Forgets the momentum (after going back to earlier weights).
+    /// Forgets the moments (after going back to earlier weights); the step count goes on.
     public mutating func resetVelocity() {
-        for i in velocity.indices { velocity[i] = 0 }
+        for i in state.first.indices { state.first[i] = 0 }
+        for i in state.second.indices { state.second[i] = 0 }
     }
 
-    /// Restores the step counter (resuming from a checkpoint).
-    public mutating func restore(steps: Int) { self.steps = steps }
+    /// Restores the step counter (resuming from a checkpoint without optimizer state).
+    public mutating func restore(steps: Int) { state.steps = steps }
+
+    /// Restores a checkpoint's state (ignored when its sizes do not match this model).
+    public mutating func restore(_ saved: OptimizerState) {
+        guard saved.first.count == state.first.count, saved.second.count == state.second.count else {
+            return restore(steps: saved.steps)
+        }
+        state = saved
+    }
 }
 
 /// Local SGD on a worker: K mini-batch steps from the master's weights; the delta is what it pushes.

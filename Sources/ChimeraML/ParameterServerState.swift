@@ -19,7 +19,7 @@ public struct ParameterServerState: Sendable {
     public let objective: Objective
     public private(set) var weights: [Float]
     public private(set) var barrier: SSPBarrier
-    private var optimizer: SGDOptimizer
+    private var optimizer: Optimizer
     private let regularizer: Regularizer
 
     /// Rows per live worker (for weighting).
@@ -62,17 +62,21 @@ public struct ParameterServerState: Sendable {
 
     /// `startIteration`: resuming a job from a checkpoint taken after that many iterations (the
     /// workers join at it and the schedule goes on from it).
+    /// The optimizer's moments and step count (saved in checkpoints).
+    public var optimizerState: OptimizerState { optimizer.state }
+
     public init(
         configuration: TrainingConfiguration, objective: Objective, initialWeights: [Float]? = nil,
-        startIteration: Int = 0
+        startIteration: Int = 0, optimizerState: OptimizerState? = nil
     ) {
         precondition(initialWeights.map { $0.count == objective.weightCount } ?? true, "initial weights size")
         self.configuration = configuration
         self.objective = objective
         weights = initialWeights ?? [Float](repeating: 0, count: objective.weightCount)
         barrier = SSPBarrier(staleness: configuration.staleness)
-        optimizer = SGDOptimizer(configuration, weightCount: objective.weightCount)
+        optimizer = Optimizer(configuration, weightCount: objective.weightCount)
         optimizer.restore(steps: startIteration)
+        if let optimizerState { optimizer.restore(optimizerState) }
         completedIterations = startIteration
         regularizer = Regularizer(configuration)
         roundSum = [Float](repeating: 0, count: objective.weightCount)
@@ -361,8 +365,14 @@ public struct ParameterServerState: Sendable {
             var gradient = [Float](repeating: 0, count: weights.count)
             addUpdate(&gradient, 1)
             _ = regularizer.apply(weights: weights, stride: objective.stride, gradient: &gradient)
-            let eta = Float(optimizer.learningRate.rate(at: clock + 1)) * share * step
-            for i in weights.indices { weights[i] -= eta * gradient[i] }
+            if configuration.optimizer == .sgd {
+                let eta = Float(optimizer.rate(at: clock + 1)) * share * step
+                for i in weights.indices { weights[i] -= eta * gradient[i] }
+            } else {
+                // Adaptive and Nesterov steps keep their moments per update: each push is one step,
+                // weighed by the worker's share of the rows.
+                optimizer.step(weights: &weights, gradient: gradient, scale: Double(share * step))
+            }
         }
         checkWeights(iteration: clock, loss: loss)
         version += 1

@@ -25,6 +25,13 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     /// finite weights with half the step (`backoff`, at most `maxBackoffs` times).
     public var onDivergence: DivergencePolicy = .fail
     public var maxBackoffs: Int = 3
+    /// The master's update rule and its settings (see `Optimizer`).
+    public var optimizer: OptimizerKind = .sgd
+    public var beta1: Double = 0.9
+    public var beta2: Double = 0.999
+    public var weightDecay: Double = 0
+    /// Updates over which the step ramps up from 0 to the schedule's (0: none).
+    public var warmupSteps: Int = 0
 
     public init() {}
 
@@ -56,6 +63,11 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         try read(.checkpointEvery, &checkpointEvery)
         try read(.onDivergence, &onDivergence)
         try read(.maxBackoffs, &maxBackoffs)
+        try read(.optimizer, &optimizer)
+        try read(.beta1, &beta1)
+        try read(.beta2, &beta2)
+        try read(.weightDecay, &weightDecay)
+        try read(.warmupSteps, &warmupSteps)
     }
 }
 

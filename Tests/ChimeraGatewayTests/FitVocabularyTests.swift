@@ -47,6 +47,11 @@ struct FitVocabularyTests {
         "checkpoint_every": { wire, _ in .integer(try TrainingConfiguration(wire: wire).checkpointEvery) },
         "on_divergence": { wire, _ in .text(try TrainingConfiguration(wire: wire).onDivergence.rawValue) },
         "max_backoffs": { wire, _ in .integer(try TrainingConfiguration(wire: wire).maxBackoffs) },
+        "optimizer": { wire, _ in .text(try TrainingConfiguration(wire: wire).optimizer.rawValue) },
+        "beta1": { wire, _ in .number(try TrainingConfiguration(wire: wire).beta1) },
+        "beta2": { wire, _ in .number(try TrainingConfiguration(wire: wire).beta2) },
+        "weight_decay": { wire, _ in .number(try TrainingConfiguration(wire: wire).weightDecay) },
+        "warmup_steps": { wire, _ in .integer(try TrainingConfiguration(wire: wire).warmupSteps) },
         "trees_per_worker": { wire, _ in .integer(try AggregationConfiguration(wire: wire).treesPerWorker) },
         "criterion": { wire, _ in
             wire.criterion.isEmpty
@@ -91,7 +96,9 @@ struct FitVocabularyTests {
                     Self.masterReaders[setting.name], "no master reader for \(setting.name): add one")
                 for value in Self.samples(setting, mode: mode) {
                     // The command line `chimera http fit` is given …
-                    let words = ["\(setting.flag)", "\(value)"]
+                    var words = ["\(setting.flag)", "\(value)"]
+                    // Nesterov momentum needs a momentum (the master says so otherwise).
+                    if setting.name == "optimizer", value == .text("nesterov") { words += ["--momentum", "0.5"] }
                     let parsed = try FitSettings.parse(arguments: words)
                     // … becomes the JSON body it sends, which the gateway parses …
                     let json = try JSONSerialization.data(withJSONObject: parsed.body)

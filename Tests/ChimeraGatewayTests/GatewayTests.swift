@@ -97,6 +97,45 @@ struct GatewayTests {
         }
     }
 
+    @Test("the optimizers through HTTP: adam, adamw with warm-up, nesterov each fit the breast-cancer data to ≥ 0.9")
+    func optimizers() async throws {
+        let (columns, rows, labels) = try Self.testRows(114)
+        let predictBody = try JSONSerialization.data(withJSONObject: [
+            "X_pred_columns": columns, "X_pred_rows": rows.map { $0.map(Double.init) },
+        ])
+        try await Self.withGateway { client in
+            for body in [
+                "{\"optimizer\": \"adam\", \"eta0\": 0.01, \"iterations\": 100}",
+                "{\"optimizer\": \"adamw\", \"eta0\": 0.01, \"weight_decay\": 0.01, \"warmup_steps\": 10, \"iterations\": 100}",
+                "{\"optimizer\": \"nesterov\", \"momentum\": 0.9, \"eta0\": 0.05, \"iterations\": 100}",
+                "{\"optimizer\": \"adam\", \"eta0\": 0.01, \"staleness\": 2, \"iterations\": 100}",
+            ] {
+                try await client.execute(
+                    uri: "/v1/chimera/parameter-server/fit", method: .post, body: ByteBuffer(string: body)
+                ) {
+                    #expect($0.status == .ok, "\(body)")
+                }
+                try await client.execute(
+                    uri: "/v1/chimera/parameter-server/predict", method: .post, body: ByteBuffer(bytes: predictBody)
+                ) { response in
+                    let object =
+                        try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                    let predicted = (object?["y_pred_rows"] as? [Double]) ?? []
+                    let correct = zip(predicted, labels).filter { $0 == Double($1) }.count
+                    #expect(Double(correct) / Double(labels.count) >= 0.9, "\(body): \(correct)/\(labels.count)")
+                }
+            }
+            // Nesterov without momentum is refused with the reason.
+            try await client.execute(
+                uri: "/v1/chimera/parameter-server/fit", method: .post,
+                body: ByteBuffer(string: "{\"optimizer\": \"nesterov\"}")
+            ) { response in
+                #expect(response.status == .badRequest)
+                #expect(String(buffer: response.body).contains("needs momentum"))
+            }
+        }
+    }
+
     @Test("asynchronous jobs: 202 with an id, progress with clocks and staleness, cancel, unknown id 404")
     func jobs() async throws {
         try await Self.withGateway { client in

@@ -25,7 +25,7 @@ func trainBSP(shards: [Dataset], objective: Objective, configuration: TrainingCo
 func fullBatchGD(data: Dataset, objective: Objective, configuration: TrainingConfiguration) -> [Float] {
     var weights = [Float](repeating: 0, count: objective.weightCount)
     var gradient = weights
-    var optimizer = SGDOptimizer(configuration, weightCount: weights.count)
+    var optimizer = Optimizer(configuration, weightCount: weights.count)
     let regularizer = Regularizer(configuration)
     for _ in 0..<configuration.maxIterations {
         _ = objective.lossAndGradient(weights: weights, data: data, gradient: &gradient)

@@ -148,6 +148,25 @@ public enum FitVocabulary {
             "max_backoffs", .integer(0...100), default: .integer(3), modes: ps,
             help: "backoffs before a diverging fit fails (with on_divergence backoff)",
             apply: { $1.maxBackoffs = UInt32($0.integer ?? 3) }),
+        FitSetting(
+            "optimizer", .choice(["sgd", "nesterov", "adam", "adamw"]), default: .text("sgd"), modes: ps,
+            help:
+                "the master's update rule: sgd (heavy-ball momentum with momentum > 0), nesterov (needs momentum > 0), adam, adamw",
+            apply: { $1.optimizer = $0.text ?? "sgd" }),
+        FitSetting(
+            "beta1", .number(0...1, above: true, below: true), default: .number(0.9), modes: ps,
+            help: "adam/adamw: decay of the first moment", apply: { $1.beta1 = $0.number ?? 0.9 }),
+        FitSetting(
+            "beta2", .number(0...1, above: true, below: true), default: .number(0.999), modes: ps,
+            help: "adam/adamw: decay of the second moment", apply: { $1.beta2 = $0.number ?? 0.999 }),
+        FitSetting(
+            "weight_decay", .number(0...Double.greatestFiniteMagnitude), default: .number(0), modes: ps,
+            help: "λ·w added to the gradient (sgd, nesterov, adam) or decoupled from it (adamw), on every weight",
+            apply: { $1.weightDecay = $0.number ?? 0 }),
+        FitSetting(
+            "warmup_steps", .integer(0...10_000_000), default: .integer(0), modes: ps,
+            help: "updates over which the step ramps up linearly to the schedule's (0: none)",
+            apply: { $1.warmupSteps = UInt32($0.integer ?? 0) }),
         // Bagging.
         FitSetting(
             "trees_per_worker", .integer(1...10_000), default: .integer(1), modes: trees,

@@ -85,7 +85,7 @@ extension ChimeraMaster {
         }
         var state = ParameterServerState(
             configuration: configuration, objective: objective, initialWeights: initial,
-            startIteration: resume?.iterations ?? 0)
+            startIteration: resume?.iterations ?? 0, optimizerState: resume?.optimizerState)
         for record in ready {
             _ = state.join(record.id, rows: record.rows)
             membership[record.id]?.barrierWaitSeconds = 0
@@ -211,7 +211,8 @@ extension ChimeraMaster {
             featureNames: current.featureNames,
             classes: current.classes, standardizer: current.standardizer, configuration: current.state.configuration,
             iterations: current.state.completedIterations, finalLoss: current.state.currentLoss, clocks: clocks,
-            classNames: current.classNames.isEmpty ? nil : current.classNames, jobID: current.id, finished: finished)
+            classNames: current.classNames.isEmpty ? nil : current.classNames, jobID: current.id, finished: finished,
+            optimizerState: current.state.optimizerState)
     }
 
     func saveModel(_ fitted: FittedModel, file: String) {

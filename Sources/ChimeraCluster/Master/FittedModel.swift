@@ -21,6 +21,8 @@ public struct FittedModel: Codable, Sendable {
     /// `--resume`. Optional: files written before these existed load as finished.
     public var jobID: UInt64? = nil
     public var finished: Bool? = nil
+    /// The optimizer's step count and moments, so a resumed job goes on exactly (optional: older files).
+    public var optimizerState: OptimizerState? = nil
 
     public var objective: Objective { Objective(kind: model, features: featureNames.count, classes: classes) }
 

@@ -1233,6 +1233,34 @@ public nonisolated struct Chimera_V1_FitConfig: @unchecked Sendable {
     set {_uniqueStorage()._maxBackoffs = newValue}
   }
 
+  /// The master's update rule: "sgd" (empty: sgd; with momentum > 0 heavy-ball momentum), "nesterov",
+  /// "adam", "adamw"; Adam's betas (0: 0.9 and 0.999), weight decay (added to the gradient, decoupled for
+  /// adamw), and the warm-up: the step ramps up linearly over this many updates.
+  public var optimizer: String {
+    get {_storage._optimizer}
+    set {_uniqueStorage()._optimizer = newValue}
+  }
+
+  public var beta1: Double {
+    get {_storage._beta1}
+    set {_uniqueStorage()._beta1 = newValue}
+  }
+
+  public var beta2: Double {
+    get {_storage._beta2}
+    set {_uniqueStorage()._beta2 = newValue}
+  }
+
+  public var weightDecay: Double {
+    get {_storage._weightDecay}
+    set {_uniqueStorage()._weightDecay = newValue}
+  }
+
+  public var warmupSteps: UInt32 {
+    get {_storage._warmupSteps}
+    set {_uniqueStorage()._warmupSteps = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2753,7 +2781,7 @@ nonisolated extension Chimera_V1_Ack: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FitConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{3}on_divergence\0\u{3}max_backoffs\0\u{4}\u{a}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0\u{3}max_leaf_nodes\0\u{3}no_bootstrap\0\u{4}\u{3}record_timeline\0\u{3}record_weights\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{3}on_divergence\0\u{3}max_backoffs\0\u{1}optimizer\0\u{1}beta1\0\u{1}beta2\0\u{3}weight_decay\0\u{3}warmup_steps\0\u{4}\u{5}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0\u{3}max_leaf_nodes\0\u{3}no_bootstrap\0\u{4}\u{3}record_timeline\0\u{3}record_weights\0")
 
   fileprivate class _StorageClass {
     var _model: Chimera_V1_Model = .unspecified
@@ -2786,6 +2814,11 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
     var _recordWeights: Bool = false
     var _onDivergence: Chimera_V1_DivergencePolicy = .unspecified
     var _maxBackoffs: UInt32 = 0
+    var _optimizer: String = String()
+    var _beta1: Double = 0
+    var _beta2: Double = 0
+    var _weightDecay: Double = 0
+    var _warmupSteps: UInt32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2826,6 +2859,11 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       _recordWeights = source._recordWeights
       _onDivergence = source._onDivergence
       _maxBackoffs = source._maxBackoffs
+      _optimizer = source._optimizer
+      _beta1 = source._beta1
+      _beta2 = source._beta2
+      _weightDecay = source._weightDecay
+      _warmupSteps = source._warmupSteps
     }
   }
 
@@ -2864,6 +2902,11 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         case 18: try { try decoder.decodeSingularUInt32Field(value: &_storage._checkpointEvery) }()
         case 19: try { try decoder.decodeSingularEnumField(value: &_storage._onDivergence) }()
         case 20: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxBackoffs) }()
+        case 21: try { try decoder.decodeSingularStringField(value: &_storage._optimizer) }()
+        case 22: try { try decoder.decodeSingularDoubleField(value: &_storage._beta1) }()
+        case 23: try { try decoder.decodeSingularDoubleField(value: &_storage._beta2) }()
+        case 24: try { try decoder.decodeSingularDoubleField(value: &_storage._weightDecay) }()
+        case 25: try { try decoder.decodeSingularUInt32Field(value: &_storage._warmupSteps) }()
         case 30: try { try decoder.decodeSingularUInt32Field(value: &_storage._treesPerWorker) }()
         case 31: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxDepth) }()
         case 32: try { try decoder.decodeSingularUInt32Field(value: &_storage._minSamplesSplit) }()
@@ -2942,6 +2985,21 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       if _storage._maxBackoffs != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._maxBackoffs, fieldNumber: 20)
       }
+      if !_storage._optimizer.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._optimizer, fieldNumber: 21)
+      }
+      if _storage._beta1.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._beta1, fieldNumber: 22)
+      }
+      if _storage._beta2.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._beta2, fieldNumber: 23)
+      }
+      if _storage._weightDecay.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._weightDecay, fieldNumber: 24)
+      }
+      if _storage._warmupSteps != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._warmupSteps, fieldNumber: 25)
+      }
       if _storage._treesPerWorker != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._treesPerWorker, fieldNumber: 30)
       }
@@ -3011,6 +3069,11 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._recordWeights != rhs_storage._recordWeights {return false}
         if _storage._onDivergence != rhs_storage._onDivergence {return false}
         if _storage._maxBackoffs != rhs_storage._maxBackoffs {return false}
+        if _storage._optimizer != rhs_storage._optimizer {return false}
+        if _storage._beta1 != rhs_storage._beta1 {return false}
+        if _storage._beta2 != rhs_storage._beta2 {return false}
+        if _storage._weightDecay != rhs_storage._weightDecay {return false}
+        if _storage._warmupSteps != rhs_storage._warmupSteps {return false}
         return true
       }
       if !storagesAreEqual {return false}
