@@ -18,13 +18,12 @@ extension ChimeraMaster {
         } catch {
             return try refuse(.badRequest, error.description)
         }
-        let ready = membership.ready
-        guard let first = ready.first else { return try refuse(.noWorkers, "no worker is connected") }
-        let labels: JobLabels
-        switch jobLabels(ready) {
-        case .success(let found): labels = found
-        case .failure(let refusal): return try refuse(.badRequest, refusal.text)
+        let (ready, labels): ([WorkerRecord], JobLabels)
+        switch jobParticipants() {
+        case .success(let found): (ready, labels) = found
+        case .failure(let refusal): return try refuse(refusal.code, refusal.text)
         }
+        let first = ready[0]
         if request.config.model == .unspecified, request.config.criterion.isEmpty, labels.kind == .continuous {
             configuration.tree.criterion = .squaredError
             logger.info("the fit names no model and the labels are continuous: regression trees")

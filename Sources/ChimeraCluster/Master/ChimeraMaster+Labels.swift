@@ -1,4 +1,5 @@
 import ChimeraML
+import ChimeraWire
 
 /// What a fit's labels are, from the ready workers' hellos: numbers, or class names.
 struct JobLabels {
@@ -13,6 +14,14 @@ struct JobLabels {
 }
 
 extension ChimeraMaster {
+    /// Who takes part in a new job, training or bagging: the ready workers (at least one), and their
+    /// labels, all of one kind.
+    func jobParticipants() -> Result<(workers: [WorkerRecord], labels: JobLabels), FitRefusal> {
+        let ready = membership.ready
+        guard !ready.isEmpty else { return .failure(FitRefusal("no worker is connected", code: .noWorkers)) }
+        return jobLabels(ready).map { (ready, $0) }
+    }
+
     /// The labels of a fit over `ready`; a refusal text when some workers hold names and others numbers.
     func jobLabels(_ ready: [WorkerRecord]) -> Result<JobLabels, FitRefusal> {
         let named = ready.filter { !$0.labelNames.isEmpty }
@@ -47,5 +56,9 @@ extension ChimeraMaster {
 /// A fit refused before it started, with the text the client sees.
 struct FitRefusal: Error {
     let text: String
-    init(_ text: String) { self.text = text }
+    let code: Chimera_V1_ErrorCode
+    init(_ text: String, code: Chimera_V1_ErrorCode = .badRequest) {
+        self.text = text
+        self.code = code
+    }
 }

@@ -30,13 +30,12 @@ extension ChimeraMaster {
                 return try refuse(.badRequest, error.description)
             }
         }
-        let ready = membership.ready
-        guard let first = ready.first else { return try refuse(.noWorkers, "no worker is connected") }
-        let labels: JobLabels
-        switch jobLabels(ready) {
-        case .success(let found): labels = found
-        case .failure(let refusal): return try refuse(.badRequest, refusal.text)
+        let (ready, labels): ([WorkerRecord], JobLabels)
+        switch jobParticipants() {
+        case .success(let found): (ready, labels) = found
+        case .failure(let refusal): return try refuse(refusal.code, refusal.text)
         }
+        let first = ready[0]
         if resume == nil && request.config.model == .unspecified {
             configuration.model = labels.kind.linearModel
             logger.info("the fit names no model; the labels are \(labels.kind), so \(configuration.model.rawValue)")
