@@ -10,6 +10,7 @@ extension TrainingConfiguration {
         case .linearRegression: model = .linearRegression
         case .softmax: model = .softmax
         case .linearSvm: model = .linearSVM
+        case .mlp: model = .mlp
         default: throw ConfigurationError("model \(wire.model) is not a parameter-server model")
         }
         switch wire.penalty {
@@ -55,8 +56,19 @@ extension TrainingConfiguration {
         if wire.beta2 != 0 { beta2 = wire.beta2 }
         weightDecay = wire.weightDecay
         warmupSteps = Int(wire.warmupSteps)
+        if !wire.hidden.isEmpty { hidden = wire.hidden.map { Int($0) } }
+        if !wire.activation.isEmpty {
+            guard let kind = Activation(rawValue: wire.activation) else {
+                throw ConfigurationError("activation must be relu or tanh, not \"\(wire.activation)\"")
+            }
+            activation = kind
+        }
         try validate()
     }
+
+    /// Bounds on an MLP's shape: beyond them a fit is a typo, not a model this system trains.
+    public static let maxLayerWidth = 65_536
+    public static let maxHiddenLayers = 64
 
     public func validate() throws(ConfigurationError) {
         guard alpha >= 0, alpha.isFinite else { throw ConfigurationError("alpha must be ≥ 0") }
@@ -78,6 +90,16 @@ extension TrainingConfiguration {
         }
         guard weightDecay >= 0, weightDecay.isFinite else { throw ConfigurationError("weight_decay must be ≥ 0") }
         guard warmupSteps >= 0 else { throw ConfigurationError("warmup_steps must be ≥ 0") }
+        if model == .mlp {
+            guard !hidden.isEmpty else { throw ConfigurationError("an mlp needs at least one hidden layer") }
+            if let index = hidden.firstIndex(where: { !(1...Self.maxLayerWidth).contains($0) }) {
+                throw ConfigurationError(
+                    "hidden layer \(index + 1) has \(hidden[index]) units: each needs 1…\(Self.maxLayerWidth)")
+            }
+            guard hidden.count <= Self.maxHiddenLayers else {
+                throw ConfigurationError("an mlp has at most \(Self.maxHiddenLayers) hidden layers, not \(hidden.count)")
+            }
+        }
         if optimizer == .nesterov && momentum == 0 {
             throw ConfigurationError("the nesterov optimizer needs momentum > 0 (e.g. momentum 0.9)")
         }
@@ -91,6 +113,7 @@ extension TrainingConfiguration {
             case .logisticRegression: .logisticRegression
             case .softmax: .softmax
             case .linearSVM: .linearSvm
+            case .mlp: .mlp
             }
         out.penalty =
             switch penalty {
@@ -127,6 +150,8 @@ extension TrainingConfiguration {
         out.beta2 = beta2
         out.weightDecay = weightDecay
         out.warmupSteps = UInt32(warmupSteps)
+        out.hidden = hidden.map { UInt32(clamping: $0) }
+        out.activation = activation.rawValue
         return out
     }
 }

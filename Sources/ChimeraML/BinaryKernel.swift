@@ -36,7 +36,7 @@ enum BinaryKernel {
                 for r in 0..<count { targets[r] = labels[start + r] }
             case .logisticRegression:
                 for r in 0..<count { targets[r] = labels[start + r] == positive ? 1 : 0 }
-            case .linearSVM, .softmax:
+            case .linearSVM, .softmax, .mlp:
                 for r in 0..<count { targets[r] = labels[start + r] == positive ? 1 : -1 }
             }
             derivativesAndLosses(
@@ -68,7 +68,7 @@ enum BinaryKernel {
             derivativesAndLosses(SquaredLoss.self, scores: s, targets: t, count: count, derivatives: dv, losses: l)
         case .logisticRegression:
             derivativesAndLosses(LogLoss.self, scores: s, targets: t, count: count, derivatives: dv, losses: l)
-        case .linearSVM, .softmax:
+        case .linearSVM, .softmax, .mlp:
             derivativesAndLosses(HingeLoss.self, scores: s, targets: t, count: count, derivatives: dv, losses: l)
         }
     }

@@ -19,7 +19,7 @@ enum BlockedKernel {
             switch kind {
             case .linearRegression: loss = Int32(CHIMERA_LOSS_SQUARED)
             case .logisticRegression: loss = Int32(CHIMERA_LOSS_LOGISTIC)
-            case .linearSVM, .softmax: loss = Int32(CHIMERA_LOSS_HINGE)
+            case .linearSVM, .softmax, .mlp: loss = Int32(CHIMERA_LOSS_HINGE)
             }
             return rows.values.withUnsafeBufferPointer { x in
                 rows.labels.withUnsafeBufferPointer { y in
@@ -39,7 +39,7 @@ enum BlockedKernel {
         case .logisticRegression:
             return pass(
                 LogLoss.self, positive: positive, weights: weights, rows: rows, blocks: blocks, gradient: &gradient)
-        case .linearSVM, .softmax:
+        case .linearSVM, .softmax, .mlp:
             return pass(
                 HingeLoss.self, positive: positive, weights: weights, rows: rows, blocks: blocks, gradient: &gradient)
         }

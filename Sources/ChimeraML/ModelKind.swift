@@ -1,4 +1,4 @@
-/// The linear models the parameter server trains.
+/// The models the parameter server trains: linear models, and multi-layer perceptrons.
 public enum ModelKind: String, Sendable, CaseIterable, Codable {
     /// Squared loss.
     case linearRegression = "linear"
@@ -8,8 +8,12 @@ public enum ModelKind: String, Sendable, CaseIterable, Codable {
     case softmax
     /// Hinge loss, binary.
     case linearSVM = "svm"
+    /// A fully connected network (`MLP`) whose head follows the labels: softmax for several classes,
+    /// logistic for two, linear for numbers.
+    case mlp
 
-    public var isClassifier: Bool { self != .linearRegression }
+    /// Linear models only: whether an MLP classifies depends on its labels (`Objective.isClassifier`).
+    public var isClassifier: Bool { self != .linearRegression && self != .mlp }
 
     /// Rows of the weight matrix for `classes` classes.
     public func outputs(classes: Int) -> Int { self == .softmax ? classes : 1 }

@@ -1,19 +1,71 @@
-/// Loss and gradient of a linear model on rows of a dataset, with classes mapped to targets.
+/// Loss and gradient of a parameter-server model on rows of a dataset, with classes mapped to targets.
 ///
-/// Weights are `outputs × (features + 1)`, row-major, the bias last in each row. The gradient returned
-/// is the **mean** over the rows (the penalty is not included: the master adds it once).
+/// Linear models: weights are `outputs × (features + 1)`, row-major, the bias last in each row. An MLP:
+/// its flat parameter vector (`MLP`), carried as one row of `parameterCount` values. The gradient
+/// returned is the **mean** over the rows (the penalty is not included: the master adds it once).
 public struct Objective: Sendable {
     public let kind: ModelKind
     public let features: Int
     public let classes: [Float]
-    public var outputs: Int { kind.outputs(classes: classes.count) }
-    public var stride: Int { features + 1 }
-    public var weightCount: Int { outputs * stride }
+    /// The network of an `mlp` model (its head chosen from `classes`).
+    public let network: MLP?
+    /// The weights the penalty applies to: never the biases.
+    public let penalized: [Range<Int>]
 
+    /// Rows of the weight tensor on the wire.
+    public var outputs: Int { network == nil ? kind.outputs(classes: classes.count) : 1 }
+    public var stride: Int { network?.parameterCount ?? features + 1 }
+    public var weightCount: Int { outputs * stride }
+    /// Whether predictions are classes (an MLP classifies when the job has classes).
+    public var isClassifier: Bool { network == nil ? kind.isClassifier : !classes.isEmpty }
+
+    /// "mlp 64-256-10 relu, softmax" or "softmax, 10 × 65 weights": the model as logs and errors name it.
+    public var shapeSummary: String {
+        if let network { return "mlp \(network.summary)" }
+        return "\(kind.rawValue), \(outputs) × \(stride) weights"
+    }
+
+    /// Where a fit starts: zeros for a linear model (its loss is convex), a network's seeded random
+    /// initialisation (zeros would leave every hidden unit the same).
+    public func initialWeights(seed: UInt64) -> [Float] {
+        network?.initialWeights(seed: seed) ?? [Float](repeating: 0, count: weightCount)
+    }
+
+    /// A linear model.
     public init(kind: ModelKind, features: Int, classes: [Float]) {
+        precondition(kind != .mlp, "an mlp objective needs its network: init(configuration:features:classes:)")
+        let stride = features + 1
+        self.init(
+            kind: kind, features: features, classes: classes, network: nil,
+            penalized: (0..<kind.outputs(classes: classes.count)).map { ($0 * stride)..<($0 * stride + features) })
+    }
+
+    private init(kind: ModelKind, features: Int, classes: [Float], network: MLP?, penalized: [Range<Int>]) {
         self.kind = kind
         self.features = features
         self.classes = classes
+        self.network = network
+        self.penalized = penalized
+    }
+
+    /// The model `configuration` names, on `features` columns; `classes` empty for regression. For an
+    /// MLP the head follows the classes: softmax for more than two, logistic for two, linear for none.
+    public init(configuration: TrainingConfiguration, features: Int, classes: [Float]) throws(InvalidSetting) {
+        guard configuration.model == .mlp else {
+            self.init(kind: configuration.model, features: features, classes: classes)
+            return
+        }
+        let head: OutputHead =
+            switch classes.count {
+            case 0: .linear
+            case 1: throw InvalidSetting("an mlp classifier needs at least 2 classes, the labels have 1")
+            case 2: .logistic
+            default: .softmax(classes: classes.count)
+            }
+        let network = try MLP(
+            inputs: features, hidden: configuration.hidden, activation: configuration.activation, head: head)
+        self.init(
+            kind: .mlp, features: features, classes: classes, network: network, penalized: network.weightRanges)
     }
 
     /// The class index of `label` (nil when it is not a known class).
@@ -28,6 +80,14 @@ public struct Objective: Sendable {
     /// overwritten. Rows with a label outside `classes` count as an error: the caller validates first.
     public func lossAndGradient(weights: [Float], data: Dataset, gradient: inout [Float]) -> Double {
         precondition(weights.count == weightCount && gradient.count == weightCount && data.columns == features)
+        if let network {
+            let targets = networkTargets(data.labels)
+            return data.features.withUnsafeBufferPointer { x in
+                targets.withUnsafeBufferPointer { y in
+                    network.lossAndGradient(weights: weights, x: x, labels: y, rows: data.rows, gradient: &gradient)
+                }
+            }
+        }
         for i in gradient.indices { gradient[i] = 0 }
         guard data.rows > 0 else { return 0 }
         if outputs == 1 {
@@ -77,6 +137,20 @@ public struct Objective: Sendable {
         return total / Double(data.rows)
     }
 
+    /// Labels as the network's head reads them: class indices (softmax), 0/1 (logistic), values (linear).
+    func networkTargets(_ labels: [Float]) -> [Float] {
+        switch classes.count {
+        case 0: labels
+        case 2: labels.map { classIndex($0) == 1 ? 1 : 0 }
+        default: labels.map { Float(classIndex($0) ?? 0) }
+        }
+    }
+
+    /// The network's outputs for `data`: probabilities (softmax, logistic) or values (linear).
+    func networkOutputs(_ network: MLP, weights: [Float], data: Dataset) -> [Float] {
+        data.features.withUnsafeBufferPointer { network.predict(weights: weights, x: $0, rows: data.rows) }
+    }
+
     /// Loss of one row and d(loss)/d(score) per output.
     @inline(__always)
     func lossDerivative(scores: [Float], label: Float, derivative: inout [Float]) -> Double {
@@ -96,7 +170,7 @@ public struct Objective: Sendable {
             let margin = y * scores[0]
             derivative[0] = margin < 1 ? -y : 0
             return Double(max(0, 1 - margin))
-        case .softmax:
+        case .softmax, .mlp:
             let target = classIndex(label) ?? 0
             let top = scores.max() ?? 0
             var sum: Float = 0
@@ -128,13 +202,26 @@ public struct Objective: Sendable {
 
     /// Predicted labels (classifiers) or values (regression).
     public func predict(weights: [Float], data: Dataset) -> [Float] {
+        if let network {
+            let out = networkOutputs(network, weights: weights, data: data)
+            switch network.head {
+            case .linear: return out
+            case .logistic: return out.map { $0 > 0.5 ? classes[1] : classes[0] }
+            case .softmax(let count):
+                return (0..<data.rows).map { row in
+                    var best = 0
+                    for o in 1..<count where out[row * count + o] > out[row * count + best] { best = o }
+                    return classes[best]
+                }
+            }
+        }
         let s = scores(weights: weights, data: data)
         switch kind {
         case .linearRegression:
             return s
         case .logisticRegression, .linearSVM:
             return s.map { $0 > 0 ? classes[min(1, classes.count - 1)] : classes[0] }
-        case .softmax:
+        case .softmax, .mlp:
             return (0..<data.rows).map { row in
                 var best = 0
                 for o in 1..<outputs where s[row * outputs + o] > s[row * outputs + best] { best = o }
@@ -145,6 +232,14 @@ public struct Objective: Sendable {
 
     /// Class probabilities `rows × classes` (logistic and softmax), nil for other models.
     public func probabilities(weights: [Float], data: Dataset) -> [Float]? {
+        if let network {
+            let out = networkOutputs(network, weights: weights, data: data)
+            switch network.head {
+            case .linear: return nil
+            case .logistic: return out.flatMap { [1 - $0, $0] }
+            case .softmax: return out
+            }
+        }
         let s = scores(weights: weights, data: data)
         switch kind {
         case .logisticRegression:
@@ -162,7 +257,7 @@ public struct Objective: Sendable {
                 for i in range { out[i] /= sum }
             }
             return out
-        case .linearRegression, .linearSVM:
+        case .linearRegression, .linearSVM, .mlp:
             return nil
         }
     }

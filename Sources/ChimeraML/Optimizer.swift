@@ -136,7 +136,7 @@ public struct LocalSGD: Sendable {
         for step in 0..<steps {
             let batch = minibatch(data, size: configuration.batchSize, random: &random)
             lossSum += objective.lossAndGradient(weights: local, data: batch, gradient: &gradient)
-            lossSum += regularizer.apply(weights: local, stride: objective.stride, gradient: &gradient)
+            lossSum += regularizer.apply(weights: local, penalized: objective.penalized, gradient: &gradient)
             let eta = Float(rate.rate(at: iteration * steps + step + 1))
             for i in local.indices { local[i] -= eta * gradient[i] }
         }

@@ -72,7 +72,7 @@ public struct ParameterServerState: Sendable {
         precondition(initialWeights.map { $0.count == objective.weightCount } ?? true, "initial weights size")
         self.configuration = configuration
         self.objective = objective
-        weights = initialWeights ?? [Float](repeating: 0, count: objective.weightCount)
+        weights = initialWeights ?? objective.initialWeights(seed: configuration.seed)
         barrier = SSPBarrier(staleness: configuration.staleness)
         optimizer = Optimizer(configuration, weightCount: objective.weightCount)
         optimizer.restore(steps: startIteration)
@@ -212,7 +212,7 @@ public struct ParameterServerState: Sendable {
         for i in gradient.indices { gradient[i] *= scale }
         var loss = roundLoss / Double(roundRows)
         if configuration.workerMode != .localSGD {
-            loss += regularizer.apply(weights: weights, stride: objective.stride, gradient: &gradient)
+            loss += regularizer.apply(weights: weights, penalized: objective.penalized, gradient: &gradient)
         }
         // The round's loss was measured on the weights as they are before this step.
         if let explosion = exploding(loss, iteration: completedIterations) { return diverged(explosion) }
@@ -364,7 +364,7 @@ public struct ParameterServerState: Sendable {
         } else {
             var gradient = [Float](repeating: 0, count: weights.count)
             addUpdate(&gradient, 1)
-            _ = regularizer.apply(weights: weights, stride: objective.stride, gradient: &gradient)
+            _ = regularizer.apply(weights: weights, penalized: objective.penalized, gradient: &gradient)
             if configuration.optimizer == .sgd {
                 let eta = Float(optimizer.rate(at: clock + 1)) * share * step
                 for i in weights.indices { weights[i] -= eta * gradient[i] }

@@ -32,6 +32,9 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     public var weightDecay: Double = 0
     /// Updates over which the step ramps up from 0 to the schedule's (0: none).
     public var warmupSteps: Int = 0
+    /// The MLP's hidden layers (widths, input side first) and their non-linearity.
+    public var hidden: [Int] = [100]
+    public var activation: Activation = .relu
 
     public init() {}
 
@@ -68,6 +71,8 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         try read(.beta2, &beta2)
         try read(.weightDecay, &weightDecay)
         try read(.warmupSteps, &warmupSteps)
+        try read(.hidden, &hidden)
+        try read(.activation, &activation)
     }
 }
 
@@ -83,8 +88,9 @@ public struct Regularizer: Sendable {
         l1Ratio = Float(configuration.l1Ratio)
     }
 
-    /// Adds the penalty gradient to `gradient` and returns the penalty's value.
-    public func apply(weights: [Float], stride: Int, gradient: inout [Float]) -> Double {
+    /// Adds the penalty gradient to `gradient` and returns the penalty's value. Only the weights in
+    /// `penalized` (an objective's `penalized` ranges: never the biases) are penalised.
+    public func apply(weights: [Float], penalized: [Range<Int>], gradient: inout [Float]) -> Double {
         guard penalty != .none, alpha > 0 else { return 0 }
         let l1: Float
         let l2: Float
@@ -95,10 +101,12 @@ public struct Regularizer: Sendable {
         case .elasticNet: (l1, l2) = (l1Ratio, 1 - l1Ratio)
         }
         var value: Float = 0
-        for index in weights.indices where (index + 1) % stride != 0 {
-            let w = weights[index]
-            value += l1 * abs(w) + 0.5 * l2 * w * w
-            gradient[index] += alpha * (l1 * (w > 0 ? 1 : (w < 0 ? -1 : 0)) + l2 * w)
+        for range in penalized {
+            for index in range {
+                let w = weights[index]
+                value += l1 * abs(w) + 0.5 * l2 * w * w
+                gradient[index] += alpha * (l1 * (w > 0 ? 1 : (w < 0 ? -1 : 0)) + l2 * w)
+            }
         }
         return Double(alpha * value)
     }
@@ -127,7 +135,7 @@ public struct LearningRate: Sendable {
         switch model {
         case .linearRegression: typw
         case .logisticRegression, .softmax: 1 / (1 + LibM.exp(-typw))
-        case .linearSVM: 1
+        case .linearSVM, .mlp: 1
         }
     }
 

@@ -221,15 +221,15 @@ public final class SweepRunner {
         let reply = try client.fit(request)
         guard reply.state == .succeeded else { throw ClusterError("\(id): the fit ended \(reply.state)") }
         let model = try FittedModel.load(from: runFolder.appendingPathComponent("model/model.json"))
-        return evaluate(point, id: id, reply: reply.report, model: model, prepared: prepared)
+        return try evaluate(point, id: id, reply: reply.report, model: model, prepared: prepared)
     }
 
     func evaluate(
         _ point: GridPoint, id: String, reply report: Chimera_V1_FitReport, model: FittedModel, prepared: Prepared
-    )
+    ) throws
         -> SweepRun
     {
-        let objective = model.objective
+        let objective = try model.objective()
         var test = model.standardizer?.apply(to: prepared.test) ?? prepared.test
         if let names = model.classNames, !names.isEmpty, !test.labelNames.isEmpty {
             // Named test labels, re-indexed into the model's classes; rows of a class no training
@@ -251,7 +251,7 @@ public final class SweepRunner {
                 clocks: record.clocks.map { Int($0) }, barrierWaitSeconds: record.barrierWaitSeconds)
         }
         var accuracy: Double?
-        if objective.kind.isClassifier {
+        if objective.isClassifier {
             let predicted = objective.predict(weights: model.weights, data: test)
             accuracy = Double(zip(predicted, test.labels).filter { $0 == $1 }.count) / Double(test.rows)
         }

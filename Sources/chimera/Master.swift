@@ -153,7 +153,10 @@ struct Worker: AsyncParsableCommand {
     @Option(help: "Straggler: pause every K iterations (0: never).") var pauseEvery = 0
     @Option(help: "Straggler: pause length in milliseconds.") var pauseMs = 0.0
     @Option(help: "Straggler: seed of the transient pauses.") var stragglerSeed: UInt64 = 1
-    @Option(help: "Threads sharing each full-batch gradient pass (give a worker the cores it does not share).")
+    @Option(
+        help:
+            "Threads sharing each full-batch gradient pass and each network product through OpenBLAS (give a worker the cores it does not share)."
+    )
     var threads = 1
     @OptionGroup var curve: CurveClientOptions
     @OptionGroup var logging: LoggingOptions

@@ -52,6 +52,10 @@ struct FitVocabularyTests {
         "beta2": { wire, _ in .number(try TrainingConfiguration(wire: wire).beta2) },
         "weight_decay": { wire, _ in .number(try TrainingConfiguration(wire: wire).weightDecay) },
         "warmup_steps": { wire, _ in .integer(try TrainingConfiguration(wire: wire).warmupSteps) },
+        "hidden": { wire, _ in
+            .text(try TrainingConfiguration(wire: wire).hidden.map(String.init).joined(separator: ","))
+        },
+        "activation": { wire, _ in .text(try TrainingConfiguration(wire: wire).activation.rawValue) },
         "trees_per_worker": { wire, _ in .integer(try AggregationConfiguration(wire: wire).treesPerWorker) },
         "criterion": { wire, _ in
             wire.criterion.isEmpty
@@ -84,6 +88,8 @@ struct FitVocabularyTests {
             return [.text("sqrt"), .text("0.5"), .text("3")]
         case .integerOrWord(_, let words, _):
             return [.integer(3)] + words.map { .text($0) }
+        case .integerList:
+            return [.text("16"), .text("32,8,4")]
         }
     }
 

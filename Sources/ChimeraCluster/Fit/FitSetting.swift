@@ -12,6 +12,9 @@ public enum FitSettingType: Sendable {
     case text(String, validate: @Sendable (String) -> String?)
     /// An integer in the range, or one of the words (aliases map to a word).
     case integerOrWord(ClosedRange<Int>, words: [String], aliases: [String: String] = [:])
+    /// One to `count` integers, each in the range: "256,256" on a command line, [256, 256] in JSON or
+    /// YAML (kept as the text "256,256").
+    case integerList(ClosedRange<Int>, count: ClosedRange<Int>)
 
     /// "an integer in 1…10000000", for messages and help.
     public var expected: String {
@@ -23,6 +26,8 @@ public enum FitSettingType: Sendable {
         case .text(let what, _): what
         case .integerOrWord(let range, let words, _):
             "an integer \(Self.describe(range)) or " + words.map { "\"\($0)\"" }.joined(separator: ", ")
+        case .integerList(let range, let count):
+            "\(count.lowerBound)…\(count.upperBound) integers \(Self.describe(range)), such as 256,256"
         }
     }
 
@@ -161,6 +166,23 @@ public struct FitSetting: Sendable {
                 return .integer(Int(d))
             default: throw wrongType()
             }
+        case .integerList(let range, let count):
+            let values: [Int]
+            switch input {
+            case .integers(let list): values = list
+            case .integer(let v): values = [v]
+            case .text(let t), .commandLine(let t):
+                let parts = t.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmed }
+                let parsed = parts.compactMap { Int($0) }
+                guard parsed.count == parts.count else { throw wrongType() }
+                values = parsed
+            default: throw wrongType()
+            }
+            guard count.contains(values.count) else {
+                throw outOfRange("\(values.count) value\(values.count == 1 ? "" : "s")")
+            }
+            if let bad = values.first(where: { !range.contains($0) }) { throw outOfRange("\(bad)") }
+            return .text(values.map(String.init).joined(separator: ","))
         }
     }
 }

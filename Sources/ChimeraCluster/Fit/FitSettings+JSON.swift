@@ -38,6 +38,8 @@ struct JSONScalar: Decodable {
             input = .number(value)
         } else if let value = try? container.decode(String.self) {
             input = .text(value)
+        } else if let list = try? container.decode([Int].self) {
+            input = .integers(list)
         } else if (try? container.decode([JSONScalar].self)) != nil {
             input = .unsupported("an array")
         } else {

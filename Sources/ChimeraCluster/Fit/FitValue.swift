@@ -51,6 +51,8 @@ public enum FitInput: Sendable {
     case boolean(Bool)
     case text(String)
     case commandLine(String)
+    /// A JSON or YAML list of integers.
+    case integers([Int])
     /// null, an array or an object: never a valid setting; the text names what it was.
     case unsupported(String)
 
@@ -61,6 +63,7 @@ public enum FitInput: Sendable {
         case let i as Int: self = .integer(i)
         case let d as Double: self = .number(d)
         case let s as String: self = .text(s)
+        case let list as [Int]: self = .integers(list)
         case is [Any]: self = .unsupported("a list")
         case is [String: Any]: self = .unsupported("a mapping")
         default: self = .unsupported("\(type(of: value))")
@@ -75,6 +78,7 @@ public enum FitInput: Sendable {
         case .boolean(let v): "the boolean \(v)"
         case .text(let v): "the text \"\(v)\""
         case .commandLine(let v): "\"\(v)\""
+        case .integers(let v): "the list \(v)"
         case .unsupported(let what): what
         }
     }

@@ -24,6 +24,7 @@ extension FitVocabulary {
         case .choice(let names, _): names.joined(separator: "|")
         case .text: "text"
         case .integerOrWord(_, let words, _): "integer|" + words.joined(separator: "|")
+        case .integerList: "integers"
         }
     }
 
@@ -75,6 +76,15 @@ extension FitVocabulary {
                 schema["oneOf"] = [
                     ["type": "integer", "minimum": range.lowerBound] as [String: any Sendable],
                     ["type": "string", "enum": words] as [String: any Sendable],
+                ]
+            case .integerList(let range, let count):
+                schema["oneOf"] = [
+                    [
+                        "type": "array", "minItems": count.lowerBound, "maxItems": count.upperBound,
+                        "items": ["type": "integer", "minimum": range.lowerBound, "maximum": range.upperBound]
+                            as [String: any Sendable],
+                    ] as [String: any Sendable],
+                    ["type": "string", "pattern": "^[0-9]+(,[0-9]+)*$"] as [String: any Sendable],
                 ]
             }
             properties[setting.name] = schema

@@ -10,28 +10,28 @@ public enum FitVocabulary {
     static let trees: Set<FitMode> = [.aggregation]
     static let both: Set<FitMode> = [.parameterServer, .aggregation]
 
-    static let linearModels = ["linear", "logistic", "softmax", "svm"]
+    static let parameterServerModels = ["linear", "logistic", "softmax", "svm", "mlp"]
     static let treeModels = ["tree_classifier", "tree_regressor"]
 
     public static let all: [FitSetting] = [
         FitSetting(
             "model",
             .choice(
-                ["auto"] + linearModels + treeModels,
+                ["auto"] + parameterServerModels + treeModels,
                 aliases: [
                     "tree": "tree_classifier", "decision_tree_classifier": "tree_classifier",
                     "decision_tree_regressor": "tree_regressor",
                 ]),
             default: .text("auto"), modes: both,
             help:
-                "linear (squared loss), logistic (log loss), softmax (multinomial), svm (hinge); tree_classifier or tree_regressor for bagging; auto lets the master pick from the workers' labels (two values: logistic or a classification tree; up to 50 whole numbers: softmax or a classification tree; else linear or a regression tree)",
+                "linear (squared loss), logistic (log loss), softmax (multinomial), svm (hinge), mlp (a neural network: hidden, activation; its output follows the labels); tree_classifier or tree_regressor for bagging; auto lets the master pick from the workers' labels (two values: logistic or a classification tree; up to 50 whole numbers: softmax or a classification tree; else linear or a regression tree)",
             checkMode: { value, mode in
                 let name = value.text ?? ""
                 if mode == .parameterServer, treeModels.contains(name) {
                     return
-                        "\(name) is a bagging model; this master trains linear models (linear, logistic, softmax, svm)"
+                        "\(name) is a bagging model; this master trains parameter-server models (linear, logistic, softmax, svm, mlp)"
                 }
-                if mode == .aggregation, linearModels.contains(name) {
+                if mode == .aggregation, parameterServerModels.contains(name) {
                     return
                         "\(name) is a parameter-server model; this master fits bagged trees (tree_classifier, tree_regressor)"
                 }
@@ -44,11 +44,23 @@ public enum FitVocabulary {
                     case "logistic": .logisticRegression
                     case "softmax": .softmax
                     case "svm": .linearSvm
+                    case "mlp": .mlp
                     case "tree_classifier": .decisionTreeClassifier
                     case "tree_regressor": .decisionTreeRegressor
                     default: .unspecified
                     }
             }),
+        FitSetting(
+            "hidden",
+            .integerList(1...TrainingConfiguration.maxLayerWidth, count: 1...TrainingConfiguration.maxHiddenLayers),
+            default: .text("100"), modes: ps,
+            help: "mlp: the hidden layers' widths, input side first (256,256: two layers of 256)",
+            apply: { value, wire in
+                wire.hidden = (value.text ?? "100").split(separator: ",").compactMap { UInt32($0) }
+            }),
+        FitSetting(
+            "activation", .choice(["relu", "tanh"]), default: .text("relu"), modes: ps,
+            help: "mlp: the hidden layers' non-linearity", apply: { $1.activation = $0.text ?? "relu" }),
         FitSetting(
             "iterations", .integer(1...10_000_000), default: .integer(200), modes: ps,
             help: "stop after this many iterations", apply: { $1.maxIterations = UInt64($0.integer ?? 200) }),

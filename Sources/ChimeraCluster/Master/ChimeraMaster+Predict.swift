@@ -39,7 +39,12 @@ extension ChimeraMaster {
         } catch {
             return try reply(to: peer, .error(.unknownColumn, error.description, requestID: requestID))
         }
-        let objective = fitted.objective
+        let objective: Objective
+        do {
+            objective = try fitted.objective()
+        } catch {
+            return try reply(to: peer, .error(.internal, "the model cannot predict: \(error)", requestID: requestID))
+        }
         let predictions = objective.predict(weights: fitted.weights, data: data)
         var tensors = [NamedTensor("y", .float64(predictions.map(Double.init)))]
         if request.probabilities, let probabilities = objective.probabilities(weights: fitted.weights, data: data) {

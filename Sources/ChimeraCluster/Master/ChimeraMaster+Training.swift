@@ -40,7 +40,10 @@ extension ChimeraMaster {
             configuration.model = labels.kind.linearModel
             logger.info("the fit names no model; the labels are \(labels.kind), so \(configuration.model.rawValue)")
         }
-        if !labels.classNames.isEmpty && !configuration.model.isClassifier {
+        // An MLP classifies unless the labels are continuous; a linear model is one or the other.
+        let classify =
+            configuration.model == .mlp ? labels.kind != .continuous : configuration.model.isClassifier
+        if !labels.classNames.isEmpty && !classify {
             return try refuse(
                 .badRequest,
                 "the labels are class names (\(labels.classNames.prefix(5).joined(separator: ", "))); \(configuration.model.rawValue) regression needs numbers"
@@ -48,17 +51,17 @@ extension ChimeraMaster {
         }
         let features = first.featureNames
         var classes: [Float] = []
-        if configuration.model.isClassifier {
+        if classify {
             classes = labels.values
-            let enough = configuration.model == .softmax ? classes.count >= 2 : classes.count == 2
-            guard enough else {
+            let several = configuration.model == .softmax || configuration.model == .mlp
+            guard several ? classes.count >= 2 : classes.count == 2 else {
                 return try refuse(
                     .badRequest,
-                    "\(configuration.model.rawValue) needs \(configuration.model == .softmax ? "at least 2" : "exactly 2") classes; the workers' labels have \(classes.count)"
+                    "\(configuration.model.rawValue) needs \(several ? "at least 2" : "exactly 2") classes; the workers' labels have \(classes.count)"
                 )
             }
         }
-        let classNames = configuration.model.isClassifier ? labels.classNames : []
+        let classNames = classify ? labels.classNames : []
         var standardizer: Standardizer?
         if configuration.standardize {
             let moments = ready.compactMap(\.moments)
@@ -67,18 +70,38 @@ extension ChimeraMaster {
             }
             standardizer = moments.reduce(ColumnMoments(columns: features.count), +).standardizer
         }
-        let objective = Objective(kind: configuration.model, features: features.count, classes: classes)
+        let objective: Objective
+        do {
+            objective = try Objective(configuration: configuration, features: features.count, classes: classes)
+        } catch {
+            return try refuse(.badRequest, error.description)
+        }
+        // Every round carries the whole weight vector in one frame.
+        let weightBytes = objective.weightCount * MemoryLayout<Float>.size
+        guard weightBytes <= options.maxFrameBytes else {
+            return try refuse(
+                .badRequest,
+                "the model has \(objective.weightCount) parameters (\(weightBytes >> 20) MiB as float32), more than the master's frame limit (\(options.maxFrameBytes >> 20) MiB, chimera master --max-frame-mib): use smaller hidden layers"
+            )
+        }
         var initial: [Float]?
         if let resume {
             guard resume.featureNames == features, resume.classes == classes, resume.classNames ?? [] == classNames
             else {
                 return try refuse(.badRequest, "the workers' columns or classes are not the checkpoint's")
             }
+            guard resume.weights.count == objective.weightCount else {
+                return try refuse(
+                    .badRequest,
+                    "the checkpoint holds \(resume.weights.count) weights, its model (\(objective.shapeSummary)) has \(objective.weightCount)"
+                )
+            }
             // The weights were learnt in the checkpoint's standardisation: keep it.
             standardizer = resume.standardizer
             initial = resume.weights
         } else if options.resume, let previous = model, previous.featureNames == features, previous.classes == classes,
-            previous.classNames ?? [] == classNames, previous.model == configuration.model
+            previous.classNames ?? [] == classNames, previous.model == configuration.model,
+            previous.weights.count == objective.weightCount
         {
             initial = previous.weights
         }
@@ -102,7 +125,7 @@ extension ChimeraMaster {
         if let peer, !request.asynchronous { current.client = (try copy(peer), requestID) }
         job = current
         logger.info(
-            "job \(current.id) \(resume == nil ? "started" : "resumed at iteration \(state.completedIterations)"): \(configuration.model.rawValue), \(ready.count) workers (\(ready.map(\.name).joined(separator: ", "))), \(configuration.maxIterations) iterations, staleness \(configuration.staleness.map(String.init) ?? "unbounded")"
+            "job \(current.id) \(resume == nil ? "started" : "resumed at iteration \(state.completedIterations)"): \(objective.shapeSummary), \(ready.count) workers (\(ready.map(\.name).joined(separator: ", "))), \(configuration.maxIterations) iterations, staleness \(configuration.staleness.map(String.init) ?? "unbounded")"
         )
         try publish(
             WireMessage(

@@ -120,11 +120,15 @@ public final class ChimeraMaster {
         } else if options.resume, let directory = options.modelDirectory {
             for file in ["checkpoint.json", "model.json"] {
                 let url = directory.appendingPathComponent(file)
-                if let loaded = try? FittedModel.load(from: url) {
+                guard FileManager.default.fileExists(atPath: url.path) else { continue }
+                do {
+                    let loaded = try FittedModel.load(from: url)
                     model = loaded
                     logger.info("resumed \(file) (\(loaded.model.rawValue), \(loaded.iterations) iterations)")
                     planResume(loaded)
                     break
+                } catch {
+                    logger.error("cannot resume from \(file): \(error)")
                 }
             }
         }

@@ -24,7 +24,19 @@ public struct FittedModel: Codable, Sendable {
     /// The optimizer's step count and moments, so a resumed job goes on exactly (optional: older files).
     public var optimizerState: OptimizerState? = nil
 
-    public var objective: Objective { Objective(kind: model, features: featureNames.count, classes: classes) }
+    /// The model's loss, predictions and shape; throws when the file's weights do not fit its model
+    /// (an MLP's layers changed, or a file edited by hand).
+    public func objective() throws(InvalidSetting) -> Objective {
+        var configuration = configuration
+        configuration.model = model
+        let objective = try Objective(configuration: configuration, features: featureNames.count, classes: classes)
+        guard weights.count == objective.weightCount else {
+            throw InvalidSetting(
+                "the model file holds \(weights.count) weights, its model (\(objective.shapeSummary)) has \(objective.weightCount)"
+            )
+        }
+        return objective
+    }
 
     /// Writes JSON atomically (temporary file, then rename), so a crash never leaves half a file.
     /// `permissions`: the file's mode (model files hold what was learnt from the workers' data:
@@ -40,8 +52,15 @@ public struct FittedModel: Codable, Sendable {
     /// Whether this is the checkpoint of a job that did not end (the master went away mid-fit).
     public var isInterrupted: Bool { finished == false && jobID != nil && iterations < configuration.maxIterations }
 
+    /// Reads a model file, checking that its weights fit its model.
     public static func load(from url: URL) throws -> FittedModel {
-        try JSONDecoder().decode(FittedModel.self, from: Data(contentsOf: url))
+        let model = try JSONDecoder().decode(FittedModel.self, from: Data(contentsOf: url))
+        do {
+            _ = try model.objective()
+        } catch {
+            throw ModelFileError("\(url.path): \(error)")
+        }
+        return model
     }
 }
 
@@ -98,6 +117,12 @@ public func alignedRows(
         initialized = rows * count
     }
     return Dataset(featureNames: featureNames, features: features, labels: [Float](repeating: 0, count: rows))
+}
+
+/// A model file that cannot be used, and why.
+public struct ModelFileError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 public enum PredictionError: Error, CustomStringConvertible, Sendable {

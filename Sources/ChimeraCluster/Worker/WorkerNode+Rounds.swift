@@ -26,12 +26,18 @@ extension WorkerNode {
             return .stopped
         }
         let classes = start.classes.map(Float.init)
-        let objective = Objective(kind: configuration.model, features: features.count, classes: classes)
-        // Full-batch passes of single-output models run on the blocked SIMD layout (standardised while
-        // packing); mini-batches, local SGD and softmax use the row-major shard.
+        let objective: Objective
+        do {
+            objective = try Objective(configuration: configuration, features: features.count, classes: classes)
+        } catch {
+            logger.info("job \(start.jobID): \(error); skipping it")
+            return .stopped
+        }
+        // Full-batch passes of single-output linear models run on the blocked SIMD layout (standardised
+        // while packing); mini-batches, local SGD, softmax and networks use the row-major shard.
         let fullBatch = configuration.batchSize <= 0 || configuration.batchSize >= data.rows
         let blocked =
-            objective.outputs == 1 && fullBatch && configuration.workerMode != .localSGD
+            objective.network == nil && objective.outputs == 1 && fullBatch && configuration.workerMode != .localSGD
             ? blockedShard(data, standardizer: standardizer) : nil
         let shard = blocked != nil ? data : (standardizer?.apply(to: data) ?? data)
         var random = SplitMix64(seed: configuration.seed ^ shardDigest)

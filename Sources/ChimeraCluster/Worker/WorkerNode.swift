@@ -24,8 +24,9 @@ public final class WorkerNode {
         public var straggler = Straggler()
         /// CURVE keys when the master requires them.
         public var curve: CurveClientSettings?
-        /// Threads sharing a full-batch gradient pass (more than one pays off when this worker has spare
-        /// cores: `chimera local` gives each worker cores ÷ workers).
+        /// Threads sharing a full-batch gradient pass, and OpenBLAS's threads for a network's products
+        /// (more than one pays off when this worker has spare cores: `chimera local` gives each worker
+        /// cores ÷ workers).
         public var computeThreads = 1
 
         public init(name: String) { self.name = name }
@@ -56,6 +57,9 @@ public final class WorkerNode {
     var packed: (standardizer: Standardizer?, labelNames: [String], rows: BlockedRows)?
 
     public init(options: Options, data: Dataset, logger: Logger = Logger(label: "chimera.worker")) throws {
+        // Workers are processes sharing the machine's cores: OpenBLAS would otherwise start one thread
+        // per core in each of them.
+        MLP.setBLASThreads(options.computeThreads)
         self.options = options
         self.data = data
         shardDigest = data.contentDigest

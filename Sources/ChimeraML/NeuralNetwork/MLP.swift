@@ -60,6 +60,22 @@ public struct MLP: Sendable, Equatable {
 
     var layers: Int { layerSizes.count - 1 }
 
+    /// Every layer's weight matrix in the flat vector (the biases excluded): what a penalty applies to.
+    public var weightRanges: [Range<Int>] {
+        (0..<layers).map { offsets[$0].weights..<offsets[$0].bias }
+    }
+
+    /// "64-256-256-10 relu, softmax": the architecture as logs and reports show it.
+    public var summary: String {
+        let headName =
+            switch head {
+            case .softmax: "softmax"
+            case .logistic: "logistic"
+            case .linear: "linear"
+            }
+        return layerSizes.map(String.init).joined(separator: "-") + " \(activation.rawValue), \(headName)"
+    }
+
     /// Seeded initial weights: He (normal, variance 2 / fan-in) for ReLU layers, Glorot (uniform,
     /// ±√(6 / (fan-in + fan-out))) for tanh layers and the output layer; biases zero.
     public func initialWeights(seed: UInt64) -> [Float] {

@@ -202,6 +202,9 @@ public nonisolated enum Chimera_V1_Model: SwiftProtobuf.Enum, Swift.CaseIterable
 
   /// hinge loss
   case linearSvm // = 4
+
+  /// fully connected network: `hidden`, `activation`
+  case mlp // = 5
   case decisionTreeClassifier // = 10
   case decisionTreeRegressor // = 11
   case UNRECOGNIZED(Int)
@@ -217,6 +220,7 @@ public nonisolated enum Chimera_V1_Model: SwiftProtobuf.Enum, Swift.CaseIterable
     case 2: self = .logisticRegression
     case 3: self = .softmax
     case 4: self = .linearSvm
+    case 5: self = .mlp
     case 10: self = .decisionTreeClassifier
     case 11: self = .decisionTreeRegressor
     default: self = .UNRECOGNIZED(rawValue)
@@ -230,6 +234,7 @@ public nonisolated enum Chimera_V1_Model: SwiftProtobuf.Enum, Swift.CaseIterable
     case .logisticRegression: return 2
     case .softmax: return 3
     case .linearSvm: return 4
+    case .mlp: return 5
     case .decisionTreeClassifier: return 10
     case .decisionTreeRegressor: return 11
     case .UNRECOGNIZED(let i): return i
@@ -243,6 +248,7 @@ public nonisolated enum Chimera_V1_Model: SwiftProtobuf.Enum, Swift.CaseIterable
     .logisticRegression,
     .softmax,
     .linearSvm,
+    .mlp,
     .decisionTreeClassifier,
     .decisionTreeRegressor,
   ]
@@ -1261,6 +1267,18 @@ public nonisolated struct Chimera_V1_FitConfig: @unchecked Sendable {
     set {_uniqueStorage()._warmupSteps = newValue}
   }
 
+  /// The MLP's hidden layer widths, input side first (empty: one layer of 100), and their
+  /// non-linearity: "relu" (empty: relu) or "tanh".
+  public var hidden: [UInt32] {
+    get {_storage._hidden}
+    set {_uniqueStorage()._hidden = newValue}
+  }
+
+  public var activation: String {
+    get {_storage._activation}
+    set {_uniqueStorage()._activation = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1863,7 +1881,7 @@ nonisolated extension Chimera_V1_JobKind: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Chimera_V1_Model: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MODEL_UNSPECIFIED\0\u{1}MODEL_LINEAR_REGRESSION\0\u{1}MODEL_LOGISTIC_REGRESSION\0\u{1}MODEL_SOFTMAX\0\u{1}MODEL_LINEAR_SVM\0\u{2}\u{6}MODEL_DECISION_TREE_CLASSIFIER\0\u{1}MODEL_DECISION_TREE_REGRESSOR\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MODEL_UNSPECIFIED\0\u{1}MODEL_LINEAR_REGRESSION\0\u{1}MODEL_LOGISTIC_REGRESSION\0\u{1}MODEL_SOFTMAX\0\u{1}MODEL_LINEAR_SVM\0\u{1}MODEL_MLP\0\u{2}\u{5}MODEL_DECISION_TREE_CLASSIFIER\0\u{1}MODEL_DECISION_TREE_REGRESSOR\0")
 }
 
 nonisolated extension Chimera_V1_Penalty: SwiftProtobuf._ProtoNameProviding {
@@ -2781,7 +2799,7 @@ nonisolated extension Chimera_V1_Ack: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FitConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{3}on_divergence\0\u{3}max_backoffs\0\u{1}optimizer\0\u{1}beta1\0\u{1}beta2\0\u{3}weight_decay\0\u{3}warmup_steps\0\u{4}\u{5}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0\u{3}max_leaf_nodes\0\u{3}no_bootstrap\0\u{4}\u{3}record_timeline\0\u{3}record_weights\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{3}on_divergence\0\u{3}max_backoffs\0\u{1}optimizer\0\u{1}beta1\0\u{1}beta2\0\u{3}weight_decay\0\u{3}warmup_steps\0\u{1}hidden\0\u{1}activation\0\u{4}\u{3}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0\u{3}max_leaf_nodes\0\u{3}no_bootstrap\0\u{4}\u{3}record_timeline\0\u{3}record_weights\0")
 
   fileprivate class _StorageClass {
     var _model: Chimera_V1_Model = .unspecified
@@ -2819,6 +2837,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
     var _beta2: Double = 0
     var _weightDecay: Double = 0
     var _warmupSteps: UInt32 = 0
+    var _hidden: [UInt32] = []
+    var _activation: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2864,6 +2884,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       _beta2 = source._beta2
       _weightDecay = source._weightDecay
       _warmupSteps = source._warmupSteps
+      _hidden = source._hidden
+      _activation = source._activation
     }
   }
 
@@ -2907,6 +2929,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         case 23: try { try decoder.decodeSingularDoubleField(value: &_storage._beta2) }()
         case 24: try { try decoder.decodeSingularDoubleField(value: &_storage._weightDecay) }()
         case 25: try { try decoder.decodeSingularUInt32Field(value: &_storage._warmupSteps) }()
+        case 26: try { try decoder.decodeRepeatedUInt32Field(value: &_storage._hidden) }()
+        case 27: try { try decoder.decodeSingularStringField(value: &_storage._activation) }()
         case 30: try { try decoder.decodeSingularUInt32Field(value: &_storage._treesPerWorker) }()
         case 31: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxDepth) }()
         case 32: try { try decoder.decodeSingularUInt32Field(value: &_storage._minSamplesSplit) }()
@@ -3000,6 +3024,12 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       if _storage._warmupSteps != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._warmupSteps, fieldNumber: 25)
       }
+      if !_storage._hidden.isEmpty {
+        try visitor.visitPackedUInt32Field(value: _storage._hidden, fieldNumber: 26)
+      }
+      if !_storage._activation.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._activation, fieldNumber: 27)
+      }
       if _storage._treesPerWorker != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._treesPerWorker, fieldNumber: 30)
       }
@@ -3074,6 +3104,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._beta2 != rhs_storage._beta2 {return false}
         if _storage._weightDecay != rhs_storage._weightDecay {return false}
         if _storage._warmupSteps != rhs_storage._warmupSteps {return false}
+        if _storage._hidden != rhs_storage._hidden {return false}
+        if _storage._activation != rhs_storage._activation {return false}
         return true
       }
       if !storagesAreEqual {return false}
