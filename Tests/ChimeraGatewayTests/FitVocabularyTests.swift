@@ -151,6 +151,14 @@ struct FitVocabularyTests {
         #expect(jsonError("{\"staleness\": -1}")?.kind == .outOfRange)
         #expect(jsonError("{\"penalty\": \"l3\"}")?.description.contains("one of none, l2, l1, elasticnet") == true)
         #expect(jsonError("{\"max_features\": \"most\"}")?.description.hasPrefix("max_features: ") == true)
+        // A network's layers: a JSON list or "256,256"; a layer of 0 units is out of range, named.
+        #expect(try FitSettings.parse(json: Data("{\"hidden\": [256, 128]}".utf8))["hidden"] == .text("256,128"))
+        #expect(try FitSettings.parse(arguments: ["--hidden", "64, 32"])["hidden"] == .text("64,32"))
+        #expect(
+            jsonError("{\"hidden\": [64, 0]}")?.description
+                == "hidden must be 1…64 integers in 1…65536, such as 256,256, got 0")
+        #expect(jsonError("{\"hidden\": \"64,x\"}")?.kind == .wrongType)
+        #expect(jsonError("{\"hidden\": []}")?.kind == .outOfRange)
         #expect(jsonError("[1]")?.kind == .malformed)
         #expect(jsonError("{oops")?.kind == .malformed)
         #expect(jsonError("") == nil)

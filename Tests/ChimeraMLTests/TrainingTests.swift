@@ -29,7 +29,7 @@ func fullBatchGD(data: Dataset, objective: Objective, configuration: TrainingCon
     let regularizer = Regularizer(configuration)
     for _ in 0..<configuration.maxIterations {
         _ = objective.lossAndGradient(weights: weights, data: data, gradient: &gradient)
-        _ = regularizer.apply(weights: weights, stride: objective.stride, gradient: &gradient)
+        _ = regularizer.apply(weights: weights, penalized: objective.penalized, gradient: &gradient)
         optimizer.step(weights: &weights, gradient: gradient)
     }
     return weights
