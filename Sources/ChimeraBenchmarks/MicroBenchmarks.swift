@@ -44,6 +44,47 @@ public enum MicroBenchmarks {
             repeats)
     }
 
+    /// One mini-batch step of an MLP worker: drawing the batch from a shard of `rows`, and the
+    /// loss+gradient pass (forward and backward through OpenBLAS), with the products' rate.
+    public static func mlpStep(
+        rows: Int, features: Int, hidden: [Int], classes: Int, batch: Int, repeats: Int
+    ) throws -> String {
+        var spec = SyntheticData.Specification()
+        spec.rows = rows
+        spec.features = features
+        spec.classes = classes
+        let data = SyntheticData.generate(spec)
+        var configuration = TrainingConfiguration()
+        configuration.model = .mlp
+        configuration.hidden = hidden
+        configuration.batchSize = batch
+        let objective = try Objective(
+            configuration: configuration, features: features, classes: (0..<classes).map(Float.init))
+        let network = objective.network!
+        let weights = objective.initialWeights(seed: 1)
+        var gradient = weights
+        var sampler = MinibatchSampler(rows: rows, seed: 7)
+        var sampling: [Double] = []
+        var passing: [Double] = []
+        for _ in 0..<repeats {
+            var start = monotonicSeconds()
+            let drawn = sampler.batch(of: data, size: batch)
+            sampling.append(monotonicSeconds() - start)
+            start = monotonicSeconds()
+            _ = objective.lossAndGradient(weights: weights, data: drawn, gradient: &gradient)
+            passing.append(monotonicSeconds() - start)
+        }
+        // Forward, and the two backward products (weights' and inputs' gradients): 3 × 2·m·n·batch.
+        let sizes = network.layerSizes
+        let flops = (0..<(sizes.count - 1)).reduce(0.0) { $0 + 6 * Double(sizes[$1] * sizes[$1 + 1] * batch) }
+        let best = passing.sorted()[repeats / 2]
+        return String(
+            format:
+                "mlp %@, batch %d: loss+gradient %.3f ms (median of %d, %.1f GFLOP/s of products); batch drawn from %d rows %.1f µs; OpenBLAS core %@",
+            network.summary, batch, best * 1e3, repeats, flops / best / 1e9, rows, sampling.sorted()[repeats / 2] * 1e6,
+            BLASCore.current)
+    }
+
     /// One full-batch loss+gradient pass of a linear model: row-major, and blocked on 1 and 2 threads.
     public static func kernel(rows: Int, features: Int, model: ModelKind, repeats: Int) -> String {
         var spec = SyntheticData.Specification()

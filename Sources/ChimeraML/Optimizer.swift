@@ -126,7 +126,9 @@ public struct LocalSGD: Sendable {
     }
 
     /// Returns (w_after − w_before, mean loss over the steps). `t` is the global step for the schedule.
-    public func delta(weights: [Float], data: Dataset, iteration: Int, random: inout SplitMix64) -> ([Float], Double) {
+    public func delta(weights: [Float], data: Dataset, iteration: Int, sampler: inout MinibatchSampler) -> (
+        [Float], Double
+    ) {
         var local = weights
         var gradient = [Float](repeating: 0, count: weights.count)
         let regularizer = Regularizer(configuration)
@@ -134,7 +136,7 @@ public struct LocalSGD: Sendable {
         var lossSum = 0.0
         let steps = max(1, configuration.localSteps)
         for step in 0..<steps {
-            let batch = minibatch(data, size: configuration.batchSize, random: &random)
+            let batch = sampler.batch(of: data, size: configuration.batchSize)
             lossSum += objective.lossAndGradient(weights: local, data: batch, gradient: &gradient)
             lossSum += regularizer.apply(weights: local, penalized: objective.penalized, gradient: &gradient)
             let eta = Float(rate.rate(at: iteration * steps + step + 1))
@@ -145,15 +147,41 @@ public struct LocalSGD: Sendable {
     }
 }
 
-/// `size` rows drawn without replacement (the whole dataset when size is 0 or ≥ rows).
-public func minibatch(_ data: Dataset, size: Int, random: inout SplitMix64) -> Dataset {
-    guard size > 0, size < data.rows else { return data }
-    var indices = Array(0..<data.rows)
-    for i in 0..<size {
-        let j = i + Int(random.next() % UInt64(data.rows - i))
-        indices.swapAt(i, j)
+/// Mini-batches as epochs: the shard's rows in a seeded random order, taken `size` at a time; when
+/// fewer than `size` are left, a new order begins (as PyTorch's samplers with drop_last do). Each
+/// step costs O(size), not O(rows) as a fresh draw from the whole shard would.
+public struct MinibatchSampler: Sendable {
+    public let rows: Int
+    private var order: [Int]
+    private var position: Int
+    private var random: SplitMix64
+
+    public init(rows: Int, seed: UInt64) {
+        self.rows = rows
+        order = Array(0..<rows)
+        random = SplitMix64(seed: seed)
+        position = rows
     }
-    return data.gather(Array(indices[0..<size]).sorted())
+
+    /// The next mini-batch of `data` (which has `rows` rows); `data` itself for a full batch.
+    public mutating func batch(of data: Dataset, size: Int) -> Dataset {
+        guard size > 0, size < rows else { return data }
+        return data.gather(next(size))
+    }
+
+    /// The next `size` row indices, sorted (neighbouring rows are read together); all rows when
+    /// `size` is 0 or at least `rows`.
+    public mutating func next(_ size: Int) -> [Int] {
+        guard size > 0, size < rows else { return Array(0..<rows) }
+        if position + size > rows {
+            for i in stride(from: rows - 1, to: 0, by: -1) {
+                order.swapAt(i, Int(random.next() % UInt64(i + 1)))
+            }
+            position = 0
+        }
+        defer { position += size }
+        return order[position..<(position + size)].sorted()
+    }
 }
 
 /// A small, fast, seedable generator (SplitMix64): deterministic runs under a seed.

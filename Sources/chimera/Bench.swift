@@ -11,7 +11,8 @@ struct Bench: ParsableCommand {
         abstract: "Benchmarks, measured against a reference in the same run.",
         subcommands: [
             BenchTransport.self, BenchParameterServer.self, BenchBagging.self, BenchHTTP.self, BenchHTTPLoad.self,
-            BenchTree.self, BenchKernel.self, BenchCodec.self, BenchJSON.self, BenchMasterPredict.self,
+            BenchTree.self, BenchKernel.self, BenchMLPStep.self, BenchCodec.self, BenchJSON.self,
+            BenchMasterPredict.self,
             BenchLatencyServer.self, BenchThroughputReceiver.self,
         ]
     )
@@ -223,6 +224,25 @@ struct BenchKernel: ParsableCommand {
             throw ValidationError("--model: linear, logistic, softmax or svm")
         }
         print(MicroBenchmarks.kernel(rows: rows, features: features, model: kind, repeats: repeats))
+    }
+}
+
+struct BenchMLPStep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mlp-step", abstract: "Time one MLP worker step: drawing a mini-batch and its loss+gradient pass.")
+    @Option var rows = 100_000
+    @Option var features = 64
+    @Option var hidden = "256,256"
+    @Option var classes = 10
+    @Option var batch = 64
+    @Option var repeats = 200
+
+    func run() throws {
+        MLP.setBLASThreads(1)
+        print(
+            try MicroBenchmarks.mlpStep(
+                rows: rows, features: features, hidden: hidden.split(separator: ",").compactMap { Int($0) },
+                classes: classes, batch: batch, repeats: max(1, repeats)))
     }
 }
 

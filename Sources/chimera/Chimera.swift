@@ -1,6 +1,8 @@
 import ArgumentParser
 import ChimeraCluster
 import ChimeraGateway
+import ChimeraML
+import Foundation
 
 @main
 struct Chimera: AsyncParsableCommand {
@@ -17,6 +19,12 @@ struct Chimera: AsyncParsableCommand {
     )
 
     static func main() async {
+        // Before any thread starts: OpenBLAS reads its kernel choice only when it loads (BLASCore).
+        if let core = BLASCore.restartChoice() {
+            setenv("OPENBLAS_CORETYPE", core, 1)
+            execv("/proc/self/exe", CommandLine.unsafeArgv)
+            // exec failed: go on with the kernels OpenBLAS chose.
+        }
         ChildProcess.unblockSignals()
         // The gateway serves HTTP: its tasks run on the event loops (see runConcurrencyOnEventLoops).
         let arguments = CommandLine.arguments.dropFirst()

@@ -32,7 +32,7 @@ struct MLPTrainingTests {
         let (objective, configuration, data) = try Self.network(classes: classes)
         let shards = SyntheticData.partition(data, parts: workers)
         // Each worker draws its own mini-batches; the reference trains on their union, step for step.
-        var draws = (0..<workers).map { SplitMix64(seed: 100 + UInt64($0)) }
+        var draws = shards.indices.map { MinibatchSampler(rows: shards[$0].rows, seed: 100 + UInt64($0)) }
         var referenceDraws = draws
         var master = ParameterServerState(configuration: configuration, objective: objective)
         for (index, shard) in shards.enumerated() { _ = master.join(UInt32(index), rows: shard.rows) }
@@ -46,7 +46,7 @@ struct MLPTrainingTests {
             let clock = master.completedIterations
             for index in shards.indices { _ = master.requestStart(UInt32(index), clock: clock) }
             for (index, shard) in shards.enumerated() {
-                let batch = minibatch(shard, size: configuration.batchSize, random: &draws[index])
+                let batch = draws[index].batch(of: shard, size: configuration.batchSize)
                 let loss = objective.lossAndGradient(weights: weights, data: batch, gradient: &gradient)
                 let (outcome, _) = master.push(UInt32(index), clock: clock, rows: batch.rows, loss: loss) {
                     into, scale in for i in into.indices { into[i] += scale * gradient[i] }
@@ -54,7 +54,7 @@ struct MLPTrainingTests {
                 #expect(outcome == .accepted)
             }
             let union = shards.indices.map {
-                minibatch(shards[$0], size: configuration.batchSize, random: &referenceDraws[$0])
+                referenceDraws[$0].batch(of: shards[$0], size: configuration.batchSize)
             }
             let batch = Dataset(
                 featureNames: data.featureNames, features: union.flatMap(\.features), labels: union.flatMap(\.labels))

@@ -40,7 +40,7 @@ extension WorkerNode {
             objective.network == nil && objective.outputs == 1 && fullBatch && configuration.workerMode != .localSGD
             ? blockedShard(data, standardizer: standardizer) : nil
         let shard = blocked != nil ? data : (standardizer?.apply(to: data) ?? data)
-        var random = SplitMix64(seed: configuration.seed ^ shardDigest)
+        var sampler = MinibatchSampler(rows: shard.rows, seed: configuration.seed ^ shardDigest)
         var gradient = [Float](repeating: 0, count: objective.weightCount)
         let localSGD = LocalSGD(objective: objective, configuration: configuration)
         var clock = Int(start.startClock)
@@ -131,7 +131,7 @@ extension WorkerNode {
                 push.loss = .nan
                 push.rows = UInt64(data.rows)
             } else if configuration.workerMode == .localSGD {
-                let (step, loss) = localSGD.delta(weights: weights, data: shard, iteration: clock, random: &random)
+                let (step, loss) = localSGD.delta(weights: weights, data: shard, iteration: clock, sampler: &sampler)
                 push.loss = loss
                 push.isDelta = true
                 push.rows = UInt64(shard.rows)
@@ -141,7 +141,7 @@ extension WorkerNode {
                     weights: weights, rows: blocked, threads: computeThreads, gradient: &gradient)
                 push.rows = UInt64(blocked.rows)
             } else {
-                let batch = minibatch(shard, size: configuration.batchSize, random: &random)
+                let batch = sampler.batch(of: shard, size: configuration.batchSize)
                 push.loss = objective.lossAndGradient(weights: weights, data: batch, gradient: &gradient)
                 push.rows = UInt64(batch.rows)
             }
