@@ -14,7 +14,11 @@ final class SwiftChimeraCluster {
     private(set) var embeddedGatewayURL: String?
     private var processes: [ChildProcess] = []
 
-    init(mode: MasterMode, shards: [URL], gatewayProcess: Bool = false, embeddedGateway: Bool = false) throws {
+    /// `threads`: each worker's compute threads (nil: this machine's cores ÷ workers, as `chimera local`).
+    init(
+        mode: MasterMode, shards: [URL], gatewayProcess: Bool = false, embeddedGateway: Bool = false,
+        threads: Int? = nil
+    ) throws {
         let master = try ChildProcess(
             name: "master",
             arguments: ["master", "--mode", mode.rawValue, "--port", "0"]
@@ -28,7 +32,7 @@ final class SwiftChimeraCluster {
         controlEndpoint = endpoints.control
         client = try MasterClient(endpoint: endpoints.control)
         // As `chimera local` does: the workers split this machine's cores for their gradient passes.
-        let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / shards.count)
+        let threads = threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / shards.count)
         for (index, shard) in shards.enumerated() {
             processes.append(
                 try ChildProcess(

@@ -212,3 +212,17 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 #if canImport(Glibc)
     import Glibc
 #endif
+
+extension Array where Element == Float {
+    /// Whether every value is finite, by the exponent bits: a branch-free reduction that vectorises
+    /// (`contains(where:)` checked a 1 M-float model one value at a time, every round).
+    public var allFinite: Bool {
+        withUnsafeBufferPointer { values in
+            values.withMemoryRebound(to: UInt32.self) { bits in
+                var hits: UInt32 = 0
+                for word in bits { hits |= (word & 0x7F80_0000) ^ 0x7F80_0000 == 0 ? 1 : 0 }
+                return hits == 0
+            }
+        }
+    }
+}

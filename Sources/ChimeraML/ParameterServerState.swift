@@ -291,7 +291,7 @@ public struct ParameterServerState: Sendable {
 
     /// After an update: weights that overflowed are a divergence (never handed to a worker).
     private mutating func checkWeights(iteration: Int, loss: Double) {
-        guard weights.contains(where: { !$0.isFinite }) else { return }
+        guard !weights.allFinite else { return }
         diverged(
             Divergence(
                 iteration: iteration, loss: loss, firstLoss: lossHistory.first,
@@ -332,7 +332,7 @@ public struct ParameterServerState: Sendable {
     private mutating func restoreBest() {
         if let best {
             weights = best.weights
-        } else if weights.contains(where: { !$0.isFinite }) {
+        } else if !weights.allFinite {
             weights = [Float](repeating: 0, count: weights.count)
         }
     }

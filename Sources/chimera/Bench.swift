@@ -11,7 +11,7 @@ struct Bench: ParsableCommand {
         abstract: "Benchmarks, measured against a reference in the same run.",
         subcommands: [
             BenchTransport.self, BenchParameterServer.self, BenchBagging.self, BenchHTTP.self, BenchHTTPLoad.self,
-            BenchTree.self, BenchKernel.self, BenchMLPStep.self, BenchCodec.self, BenchJSON.self,
+            BenchTree.self, BenchKernel.self, BenchMLP.self, BenchMLPStep.self, BenchCodec.self, BenchJSON.self,
             BenchMasterPredict.self,
             BenchLatencyServer.self, BenchThroughputReceiver.self,
         ]
@@ -224,6 +224,37 @@ struct BenchKernel: ParsableCommand {
             throw ValidationError("--model: linear, logistic, softmax or svm")
         }
         print(MicroBenchmarks.kernel(rows: rows, features: features, model: kind, repeats: repeats))
+    }
+}
+
+struct BenchMLP: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mlp",
+        abstract: "MLP training on the parameter server vs PyTorch DDP (gloo, CPU) and the raw-libzmq C round, same run."
+    )
+    @Option(help: "The PyTorch DDP baseline folder (its venv and data are made on first use).")
+    var ddpDir = "../shared/baselines/pytorch-ddp"
+    @Option(help: "The zmq-floor folder (for psround).") var floorDir = "../shared/baselines/zmq-floor"
+    @Option(help: "Scratch folder for compiled floor programs.") var scratch = "bench-out"
+    @OptionGroup var runs: BaselineRunOptions
+    @Option(help: "Runs of each system per configuration, interleaved; medians are reported.") var repeats = 5
+    @Option(help: "Models as hidden:steps, semicolon-separated.") var models = "256,256:500;1024,1024:200"
+    @Option(help: "Also write the Markdown report to this file.") var output: String?
+
+    func run() throws {
+        var options = MLPBenchmark.Options(
+            ddpDirectory: URL(fileURLWithPath: ddpDir), floorDirectory: URL(fileURLWithPath: floorDir),
+            scratch: URL(fileURLWithPath: scratch))
+        options.workers = runs.workerCounts
+        options.repeats = max(1, repeats)
+        options.models = models.split(separator: ";").compactMap { entry in
+            let parts = entry.split(separator: ":")
+            guard parts.count == 2, let steps = Int(parts[1]) else { return nil }
+            return (String(parts[0]), steps)
+        }
+        let report = try MLPBenchmark.run(options, log: BaselineOptions.log)
+        print(report)
+        if let output { try report.write(toFile: output, atomically: true, encoding: .utf8) }
     }
 }
 

@@ -156,7 +156,7 @@ extension WorkerNode {
             // An overflowed loss or update is reported as a non-finite loss with a zero update (the
             // wire carries only finite tensors); the master ends or backs off the fit.
             var update = push.isDelta ? delta : gradient
-            if unusable || !push.loss.isFinite || update.contains(where: { !$0.isFinite }) {
+            if unusable || !push.loss.isFinite || !update.allFinite {
                 if push.loss.isFinite { push.loss = .infinity }
                 update = [Float](repeating: 0, count: objective.weightCount)
             }
