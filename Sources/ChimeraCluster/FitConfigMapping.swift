@@ -34,7 +34,12 @@ extension TrainingConfiguration {
         if wire.maxIterations != 0 { maxIterations = Int(clamping: wire.maxIterations) }
         tolerance = wire.tolerance
         batchSize = Int(clamping: wire.batchSize)
-        workerMode = wire.workerMode == .localSgd ? .localSGD : .gradient
+        switch wire.workerMode {
+        case .gradient: workerMode = .gradient
+        case .localSgd: workerMode = .localSGD
+        case .elastic: workerMode = .elastic
+        case .UNRECOGNIZED(let value): throw ConfigurationError("unknown worker_mode \(value)")
+        }
         if wire.localSteps != 0 { localSteps = Int(wire.localSteps) }
         staleness = wire.unboundedStaleness ? nil : Int(clamping: wire.staleness)
         if wire.seed != 0 { seed = wire.seed }
@@ -56,6 +61,18 @@ extension TrainingConfiguration {
         if wire.beta2 != 0 { beta2 = wire.beta2 }
         weightDecay = wire.weightDecay
         warmupSteps = Int(wire.warmupSteps)
+        if !wire.algorithm.isEmpty {
+            guard let named = Algorithm(rawValue: wire.algorithm) else {
+                throw ConfigurationError(
+                    "algorithm must be ssgd, ma, bmuf, easgd or asgd, not \"\(wire.algorithm)\"")
+            }
+            algorithm = named
+        }
+        if wire.hasBlockMomentum { blockMomentum = wire.blockMomentum }
+        if wire.hasBlockLearningRate { blockLearningRate = wire.blockLearningRate }
+        if wire.hasRho { rho = wire.rho }
+        stalenessAware = wire.stalenessAware
+        resolveAlgorithm()
         if !wire.hidden.isEmpty { hidden = wire.hidden.map { Int($0) } }
         if !wire.activation.isEmpty {
             guard let kind = Activation(rawValue: wire.activation) else {
@@ -97,8 +114,21 @@ extension TrainingConfiguration {
                     "hidden layer \(index + 1) has \(hidden[index]) units: each needs 1…\(Self.maxLayerWidth)")
             }
             guard hidden.count <= Self.maxHiddenLayers else {
-                throw ConfigurationError("an mlp has at most \(Self.maxHiddenLayers) hidden layers, not \(hidden.count)")
+                throw ConfigurationError(
+                    "an mlp has at most \(Self.maxHiddenLayers) hidden layers, not \(hidden.count)")
             }
+        }
+        guard blockMomentum >= 0, blockMomentum < 1 else {
+            throw ConfigurationError("block_momentum must be in [0, 1)")
+        }
+        guard blockLearningRate > 0, blockLearningRate.isFinite else {
+            throw ConfigurationError("block_learning_rate must be > 0")
+        }
+        guard rho >= 0, rho.isFinite else { throw ConfigurationError("rho must be ≥ 0") }
+        if algorithm == .bmuf && staleness != 0 {
+            throw ConfigurationError(
+                "bmuf filters whole blocks of every worker: it needs staleness 0 (use ma or easgd for asynchronous rounds)"
+            )
         }
         if optimizer == .nesterov && momentum == 0 {
             throw ConfigurationError("the nesterov optimizer needs momentum > 0 (e.g. momentum 0.9)")
@@ -136,7 +166,17 @@ extension TrainingConfiguration {
         out.maxIterations = UInt64(maxIterations)
         out.tolerance = tolerance
         out.batchSize = UInt64(batchSize)
-        out.workerMode = workerMode == .localSGD ? .localSgd : .gradient
+        out.workerMode =
+            switch workerMode {
+            case .gradient: .gradient
+            case .localSGD: .localSgd
+            case .elastic: .elastic
+            }
+        out.algorithm = algorithm.rawValue
+        out.blockMomentum = blockMomentum
+        out.blockLearningRate = blockLearningRate
+        out.rho = rho
+        out.stalenessAware = stalenessAware
         out.localSteps = UInt32(localSteps)
         out.staleness = UInt64(staleness ?? 0)
         out.unboundedStaleness = staleness == nil

@@ -35,8 +35,10 @@ public enum LearningRateSchedule: String, Sendable, CaseIterable, Codable {
 public enum WorkerMode: String, Sendable, CaseIterable, Codable {
     /// One full-batch or mini-batch gradient per iteration.
     case gradient
-    /// K local SGD steps, returning the weight delta (model averaging).
+    /// K local SGD steps, returning the weight delta (model averaging, BMUF).
     case localSGD = "local-sgd"
+    /// EASGD: K local steps on the worker's own model, returning the elastic move toward the centre.
+    case elastic
 }
 
 /// What the workers' labels look like, for fits that do not name a model (the Python Chimera's

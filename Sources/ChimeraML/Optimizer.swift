@@ -19,6 +19,8 @@ public struct OptimizerState: Sendable, Codable, Equatable {
     public var first: [Float] = []
     /// Adam's second moment.
     public var second: [Float] = []
+    /// BMUF's block filter (`--algorithm bmuf`), saved with the moments.
+    public var block: BlockFilter? = nil
 
     public init() {}
 }

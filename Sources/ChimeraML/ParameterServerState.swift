@@ -21,6 +21,11 @@ public struct ParameterServerState: Sendable {
     public private(set) var barrier: SSPBarrier
     private var optimizer: Optimizer
     private let regularizer: Regularizer
+    /// BMUF's block filter (the base model and its block momentum).
+    private var blockFilter: BlockFilter?
+    /// Updates applied when each worker started its current iteration: its push's staleness τ is
+    /// `version` then less this (for the staleness-aware step).
+    private var startedVersion: [UInt32: Int] = [:]
 
     /// Rows per live worker (for weighting).
     public private(set) var rows: [UInt32: Int] = [:]
@@ -63,7 +68,11 @@ public struct ParameterServerState: Sendable {
     /// `startIteration`: resuming a job from a checkpoint taken after that many iterations (the
     /// workers join at it and the schedule goes on from it).
     /// The optimizer's moments and step count (saved in checkpoints).
-    public var optimizerState: OptimizerState { optimizer.state }
+    public var optimizerState: OptimizerState {
+        var state = optimizer.state
+        state.block = blockFilter
+        return state
+    }
 
     public init(
         configuration: TrainingConfiguration, objective: Objective, initialWeights: [Float]? = nil,
@@ -77,6 +86,13 @@ public struct ParameterServerState: Sendable {
         optimizer = Optimizer(configuration, weightCount: objective.weightCount)
         optimizer.restore(steps: startIteration)
         if let optimizerState { optimizer.restore(optimizerState) }
+        if configuration.algorithm == .bmuf {
+            blockFilter =
+                optimizerState?.block
+                ?? BlockFilter(
+                    momentum: configuration.blockMomentum, learningRate: configuration.blockLearningRate,
+                    start: weights)
+        }
         completedIterations = startIteration
         regularizer = Regularizer(configuration)
         roundSum = [Float](repeating: 0, count: objective.weightCount)
@@ -134,7 +150,9 @@ public struct ParameterServerState: Sendable {
                 diverged(found)
             }
         } else if isBSP {
-            addUpdate(&roundSum, Float(weight))
+            // EASGD's moves are summed (each worker pulls the centre by its own move); every other
+            // update is averaged, weighted by rows.
+            addUpdate(&roundSum, configuration.algorithm == .easgd ? 1 : Float(weight))
             roundRows += weight
             roundLoss += loss * Double(weight)
         } else {
@@ -149,6 +167,7 @@ public struct ParameterServerState: Sendable {
         rows[worker] = nil
         started[worker] = nil
         startedEpoch[worker] = nil
+        startedVersion[worker] = nil
         latestLoss[worker] = nil
         let released = barrier.leave(worker)
         return settle(released: released)
@@ -167,6 +186,7 @@ public struct ParameterServerState: Sendable {
     private mutating func noteStart(_ worker: UInt32, clock: Int) {
         started[worker] = clock
         startedEpoch[worker] = backoffs.count
+        startedVersion[worker] = version
         let ahead = max(0, clock - (barrier.minClock ?? clock))
         if stalenessHistogram.count <= ahead {
             stalenessHistogram += Array(repeating: 0, count: ahead + 1 - stalenessHistogram.count)
@@ -211,18 +231,24 @@ public struct ParameterServerState: Sendable {
         var gradient = roundSum
         for i in gradient.indices { gradient[i] *= scale }
         var loss = roundLoss / Double(roundRows)
-        if configuration.workerMode != .localSGD {
+        if configuration.workerMode == .gradient {
             loss += regularizer.apply(weights: weights, penalized: objective.penalized, gradient: &gradient)
         }
         // The round's loss was measured on the weights as they are before this step.
         if let explosion = exploding(loss, iteration: completedIterations) { return diverged(explosion) }
         noteLoss(loss)
-        if configuration.workerMode == .localSGD {
-            // Deltas: the rows-weighted mean delta is the new step.
-            let step = Float(stepScale)
-            for i in weights.indices { weights[i] += step * gradient[i] }
-        } else {
+        let step = Float(stepScale)
+        switch configuration.algorithm {
+        case .ssgd, .asgd:
             optimizer.step(weights: &weights, gradient: gradient, scale: stepScale)
+        case .ma:
+            // Deltas: the rows-weighted mean delta is the new step.
+            for i in weights.indices { weights[i] += step * gradient[i] }
+        case .bmuf:
+            blockFilter?.apply(averageDelta: gradient, served: &weights, scale: step)
+        case .easgd:
+            // The centre moves by the sum of the workers' elastic moves.
+            for i in weights.indices { weights[i] += step * roundSum[i] }
         }
         lossHistory.append(loss)
         checkWeights(iteration: completedIterations, loss: loss)
@@ -322,6 +348,7 @@ public struct ParameterServerState: Sendable {
             lossesBeforeBackoff = lossHistory.count
             stepScale *= 0.5
             optimizer.resetVelocity()
+            blockFilter?.reset(to: weights)
         } else {
             divergence = found
             isDone = true
@@ -358,8 +385,15 @@ public struct ParameterServerState: Sendable {
         let totalRows = max(self.rows.values.reduce(0, +), rows)
         let share = Float(rows) / Float(totalRows)
         if let explosion = exploding(loss, iteration: clock) { return diverged(explosion) }
-        let step = Float(stepScale)
-        if configuration.workerMode == .localSGD {
+        var step = Float(stepScale)
+        if configuration.stalenessAware {
+            // Updates applied since this worker read the weights: τ, the step divided by it.
+            let tau = version - (startedVersion.removeValue(forKey: worker) ?? version)
+            step /= Float(max(1, tau))
+        }
+        if configuration.algorithm == .easgd {
+            addUpdate(&weights, step)
+        } else if configuration.workerMode == .localSGD {
             addUpdate(&weights, share * step)
         } else {
             var gradient = [Float](repeating: 0, count: weights.count)

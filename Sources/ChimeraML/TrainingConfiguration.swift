@@ -35,6 +35,12 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     /// The MLP's hidden layers (widths, input side first) and their non-linearity.
     public var hidden: [Int] = [100]
     public var activation: Activation = .relu
+    /// The distributed algorithm (it decides `workerMode`) and its settings.
+    public var algorithm: Algorithm = .ssgd
+    public var blockMomentum: Double = 0.9
+    public var blockLearningRate: Double = 1
+    public var rho: Double = 1
+    public var stalenessAware = false
 
     public init() {}
 
@@ -73,6 +79,19 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         try read(.warmupSteps, &warmupSteps)
         try read(.hidden, &hidden)
         try read(.activation, &activation)
+        try read(.algorithm, &algorithm)
+        try read(.blockMomentum, &blockMomentum)
+        try read(.blockLearningRate, &blockLearningRate)
+        try read(.rho, &rho)
+        try read(.stalenessAware, &stalenessAware)
+    }
+
+    /// The algorithm and the worker mode agree: `worker_mode local-sgd` without an algorithm is model
+    /// averaging (its older spelling), and asynchronous SGD without a bound is unbounded.
+    public mutating func resolveAlgorithm() {
+        if algorithm == .ssgd && workerMode == .localSGD { algorithm = .ma }
+        if algorithm == .asgd && staleness == 0 { staleness = nil }
+        workerMode = algorithm.workerMode
     }
 }
 

@@ -56,6 +56,11 @@ struct FitVocabularyTests {
             .text(try TrainingConfiguration(wire: wire).hidden.map(String.init).joined(separator: ","))
         },
         "activation": { wire, _ in .text(try TrainingConfiguration(wire: wire).activation.rawValue) },
+        "algorithm": { wire, _ in .text(try TrainingConfiguration(wire: wire).algorithm.rawValue) },
+        "block_momentum": { wire, _ in .number(try TrainingConfiguration(wire: wire).blockMomentum) },
+        "block_learning_rate": { wire, _ in .number(try TrainingConfiguration(wire: wire).blockLearningRate) },
+        "rho": { wire, _ in .number(try TrainingConfiguration(wire: wire).rho) },
+        "staleness_aware": { wire, _ in .boolean(try TrainingConfiguration(wire: wire).stalenessAware) },
         "trees_per_worker": { wire, _ in .integer(try AggregationConfiguration(wire: wire).treesPerWorker) },
         "criterion": { wire, _ in
             wire.criterion.isEmpty

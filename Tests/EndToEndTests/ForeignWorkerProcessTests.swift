@@ -33,14 +33,15 @@ struct ForeignWorkerProcessTests {
         return (columns, rows.flatMap { $0 }, rows.count, truth)
     }
 
-    /// A BSP logistic fit, then P(class 1) of every held-out row.
-    static func logisticProbabilities(_ cluster: LocalCluster) throws -> (
+    /// A BSP fit (logistic regression unless `config` says otherwise), then P(class 1) of every held-out row.
+    static func logisticProbabilities(_ cluster: LocalCluster, config: Chimera_V1_FitConfig? = nil) throws -> (
         report: Chimera_V1_FitReport, p: [Float], accuracy: Double
     ) {
         let client = try cluster.client()
         var request = Chimera_V1_FitRequest()
         request.config.maxIterations = 100
         request.config.eta0 = 0.5
+        if let config { request.config = config }
         let reply = try client.fit(request, timeoutMilliseconds: 120_000)
         #expect(reply.state == .succeeded, "\(reply)")
         let test = try testSet()
@@ -62,6 +63,28 @@ struct ForeignWorkerProcessTests {
 
             let swiftOnly = try Self.logisticProbabilities(
                 Self.cluster(mode: "parameter-server", swift: [1, 2, 3, 4], python: []))
+            #expect(abs(mixed.report.finalLoss - swiftOnly.report.finalLoss) <= 1e-4 * swiftOnly.report.finalLoss)
+            let largest = zip(mixed.p, swiftOnly.p).map { abs($0 - $1) }.max() ?? 1
+            #expect(largest <= 1e-4, "P(class 1) differs by up to \(largest)")
+        }
+    }
+
+    @Test("parameter server, MLP: BSP with Python workers gives the network of Swift workers only (1e-4)")
+    func neuralNetwork() async throws {
+        try await blocking {
+            // tanh layers and an L2 penalty: the page's layout, activation and bias mask all matter.
+            let config = try FitSettings.parse(arguments: [
+                "--model", "mlp", "--hidden", "12,6", "--activation", "tanh", "--alpha", "0.001", "--eta0", "0.3",
+                "--momentum", "0.5", "--iterations", "60",
+            ]).wire(mode: .parameterServer)
+            let mixed = try Self.logisticProbabilities(
+                Self.cluster(mode: "parameter-server", swift: [1, 3], python: [2, 4]), config: config)
+            #expect(mixed.report.iterations == 60)
+            #expect(mixed.report.clocks.count == 4 && mixed.report.clocks.allSatisfy { $0.clock == 60 && $0.alive })
+            #expect(mixed.accuracy >= 0.93)
+
+            let swiftOnly = try Self.logisticProbabilities(
+                Self.cluster(mode: "parameter-server", swift: [1, 2, 3, 4], python: []), config: config)
             #expect(abs(mixed.report.finalLoss - swiftOnly.report.finalLoss) <= 1e-4 * swiftOnly.report.finalLoss)
             let largest = zip(mixed.p, swiftOnly.p).map { abs($0 - $1) }.max() ?? 1
             #expect(largest <= 1e-4, "P(class 1) differs by up to \(largest)")

@@ -170,12 +170,71 @@ def loss_and_gradient(model, weights, x, y, classes):
     return loss, gradient
 
 
-def penalty(config, weights):
-    """The penalty's value and gradient (biases excluded)."""
+def mlp_layers(config, features, classes):
+    """(offset, inputs n, outputs m) of each layer in the flat vector: W (m x n, row-major), then b (m)."""
+    sizes = [features, *config.hidden, len(classes) if len(classes) > 2 else 1]
+    layers, position = [], 0
+    for n, m in zip(sizes, sizes[1:]):
+        layers.append((position, n, m))
+        position += m * n + m
+    return layers
+
+
+def mlp_loss_and_gradient(config, weights, x, y, classes):
+    """README §3.3, MLP: the mean loss and its gradient, shape [1, P] like the weights."""
+    flat = weights.reshape(-1).astype(np.float64)
+    layers = mlp_layers(config, x.shape[1], classes)
+    tanh = config.activation == "tanh"
+    inputs, pre = [x], []
+    for index, (p, n, m) in enumerate(layers):
+        z = inputs[-1] @ flat[p:p + m * n].reshape(m, n).T + flat[p + m * n:p + m * n + m]
+        pre.append(z)
+        if index < len(layers) - 1:
+            inputs.append(np.tanh(z) if tanh else np.maximum(z, 0))
+    count, s = len(x), pre[-1]
+    if len(classes) > 2:
+        target = np.searchsorted(classes, y)
+        top = s.max(axis=1, keepdims=True)
+        exps = np.exp(s - top)
+        total = exps.sum(axis=1, keepdims=True)
+        loss = np.mean(np.log(total[:, 0]) + top[:, 0] - s[np.arange(count), target])
+        delta = exps / total
+        delta[np.arange(count), target] -= 1
+    elif len(classes) == 2:
+        target = (y == classes[1]).astype(np.float64)
+        loss, delta = np.mean(np.logaddexp(0, s[:, 0]) - target * s[:, 0]), (sigmoid(s[:, 0]) - target)[:, None]
+    else:
+        residual = s[:, 0] - y
+        loss, delta = np.mean(0.5 * residual**2), residual[:, None]
+    delta = delta / count
+    gradient = np.zeros_like(flat)
+    for index in reversed(range(len(layers))):
+        p, n, m = layers[index]
+        gradient[p:p + m * n] = (delta.T @ inputs[index]).reshape(-1)
+        gradient[p + m * n:p + m * n + m] = delta.sum(axis=0)
+        if index > 0:
+            back = delta @ flat[p:p + m * n].reshape(m, n)
+            delta = back * (1 - inputs[index]**2) if tanh else back * (pre[index - 1] > 0)
+    return loss, gradient.reshape(1, -1)
+
+
+def penalised(config, weights, features, classes):
+    """1 where the penalty applies (every weight), 0 on the biases."""
+    mask = np.ones(weights.shape)
+    if config.model == pb.MODEL_MLP:
+        mask = mask.reshape(-1)
+        for p, n, m in mlp_layers(config, features, classes):
+            mask[p + m * n:p + m * n + m] = 0
+        return mask.reshape(weights.shape)
+    mask[:, -1] = 0
+    return mask
+
+
+def penalty(config, weights, mask):
+    """The penalty's value and gradient (biases excluded by `mask`)."""
     l1, l2 = {pb.PENALTY_NONE: (0, 0), pb.PENALTY_L1: (1, 0), pb.PENALTY_ELASTIC_NET: (config.l1_ratio, 1 - config.l1_ratio)
               }.get(config.penalty, (0, 1))
-    w = weights.astype(np.float64).copy()
-    w[:, -1] = 0
+    w = weights.astype(np.float64) * mask
     value = config.alpha * np.sum(l1 * np.abs(w) + 0.5 * l2 * w * w)
     return value, config.alpha * (l1 * np.sign(w) + l2 * w)
 
@@ -187,7 +246,7 @@ def learning_rate(config, t):
     if config.schedule == pb.LEARNING_RATE_OPTIMAL:
         alpha = max(config.alpha, 1e-12)
         typw = math.sqrt(1 / math.sqrt(alpha))
-        bound = {pb.MODEL_LINEAR_REGRESSION: typw, pb.MODEL_LINEAR_SVM: 1.0}.get(config.model, 1 / (1 + math.exp(-typw)))
+        bound = {pb.MODEL_LINEAR_REGRESSION: typw, pb.MODEL_LINEAR_SVM: 1.0, pb.MODEL_MLP: 1.0}.get(config.model, 1 / (1 + math.exp(-typw)))
         t0 = 1 / (typw / max(1, bound) * alpha)
         return 1 / (alpha * (t0 + t - 1))
     return config.eta0
@@ -483,6 +542,10 @@ class Worker:
             x = (x - tensors["mean"]) / tensors["scale"]
         x = x.astype(np.float64)
         classes = np.array(start.classes)
+        compute = mlp_loss_and_gradient if config.model == pb.MODEL_MLP else (
+            lambda config, weights, xb, yb, classes: loss_and_gradient(config.model, weights, xb, yb, classes))
+        mask = None
+        own = None
         rng = np.random.default_rng([config.seed, zlib.crc32(self.name.encode())])
         clock = start.start_clock
         self.status.update(job_id=start.job_id, clock=clock, state=pb.WORKER_STATE_TRAINING)
@@ -502,17 +565,27 @@ class Worker:
             if control.weights.done:
                 break
             weights = got["weights"]
-            if config.worker_mode == pb.WORKER_MODE_LOCAL_SGD:
-                local, losses, steps = weights.astype(np.float64), [], max(config.local_steps, 1)
+            if mask is None:
+                mask = penalised(config, weights, x.shape[1], classes)
+            if config.worker_mode in (pb.WORKER_MODE_LOCAL_SGD, pb.WORKER_MODE_ELASTIC):
+                elastic = config.worker_mode == pb.WORKER_MODE_ELASTIC
+                # EASGD: this worker's own model goes on from round to round.
+                start = own if elastic and own is not None else weights.astype(np.float64)
+                local, losses, steps = start.copy(), [], max(config.local_steps, 1)
                 for step in range(steps):
-                    loss, gradient = loss_and_gradient(config.model, local, *batch(rng, x, self.y, config.batch_size), classes)
-                    value, extra = penalty(config, local)
+                    loss, gradient = compute(config, local, *batch(rng, x, self.y, config.batch_size), classes)
+                    value, extra = penalty(config, local, mask)
                     local -= learning_rate(config, clock * steps + step + 1) * (gradient + extra)
                     losses.append(loss + value)
-                name, update, loss, rows = "delta", local - weights, float(np.mean(losses)), len(x)
+                if elastic:
+                    move = config.eta0 * config.rho * (local - weights)
+                    own = local - move
+                    name, update, loss, rows = "delta", move, float(np.mean(losses)), len(x)
+                else:
+                    name, update, loss, rows = "delta", local - weights, float(np.mean(losses)), len(x)
             else:
                 xb, yb = batch(rng, x, self.y, config.batch_size)
-                loss, update = loss_and_gradient(config.model, weights, xb, yb, classes)
+                loss, update = compute(config, weights, xb, yb, classes)
                 name, rows = "gradient", len(xb)
             if not (np.isfinite(loss) and np.all(np.isfinite(update))):
                 # Overflow: say so with a non-finite loss and a zero update (tensors must be finite).

@@ -118,8 +118,28 @@ public enum FitVocabulary {
             apply: { $1.workerMode = $0.text == "local-sgd" ? .localSgd : .gradient }),
         FitSetting(
             "local_steps", .integer(1...1_000_000), default: .integer(1), modes: ps,
-            help: "local SGD steps per iteration",
+            help: "local SGD steps per iteration (ma, bmuf; easgd's τ)",
             apply: { $1.localSteps = UInt32($0.integer ?? 1) }),
+        FitSetting(
+            "algorithm", .choice(Algorithm.allCases.map(\.rawValue)), default: .text("ssgd"), modes: ps,
+            help:
+                "ssgd (gradients averaged, one step per round), ma (model averaging every local_steps), bmuf (block momentum and block learning rate on the averaged delta), easgd (elastic averaging, rho), asgd (asynchronous: unbounded staleness unless a bound is given); README lists the formulas",
+            apply: { $1.algorithm = $0.text ?? "ssgd" }),
+        FitSetting(
+            "block_momentum", .number(0...1, below: true), default: .number(0.9), modes: ps,
+            help: "bmuf: block momentum μ (Δ ← μΔ + ζG; workers start from W + μΔ)",
+            apply: { $1.blockMomentum = $0.number ?? 0.9 }),
+        FitSetting(
+            "block_learning_rate", .number(0...1e6, above: true), default: .number(1), modes: ps,
+            help: "bmuf: block learning rate ζ", apply: { $1.blockLearningRate = $0.number ?? 1 }),
+        FitSetting(
+            "rho", .number(0...1e6), default: .number(1), modes: ps,
+            help: "easgd: elastic force ρ; each model moves eta0·ρ of the way toward the other per round",
+            apply: { $1.rho = $0.number ?? 1 }),
+        FitSetting(
+            "staleness_aware", .boolean, default: .boolean(false), modes: ps,
+            help: "asynchronous pushes: divide the step by the push's staleness τ (updates since its pull)",
+            apply: { $1.stalenessAware = $0.boolean ?? false }),
         FitSetting(
             "staleness",
             .integerOrWord(

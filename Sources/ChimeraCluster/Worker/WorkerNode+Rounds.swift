@@ -37,12 +37,14 @@ extension WorkerNode {
         // while packing); mini-batches, local SGD, softmax and networks use the row-major shard.
         let fullBatch = configuration.batchSize <= 0 || configuration.batchSize >= data.rows
         let blocked =
-            objective.network == nil && objective.outputs == 1 && fullBatch && configuration.workerMode != .localSGD
+            objective.network == nil && objective.outputs == 1 && fullBatch && configuration.workerMode == .gradient
             ? blockedShard(data, standardizer: standardizer) : nil
         let shard = blocked != nil ? data : (standardizer?.apply(to: data) ?? data)
         var sampler = MinibatchSampler(rows: shard.rows, seed: configuration.seed ^ shardDigest)
         var gradient = [Float](repeating: 0, count: objective.weightCount)
         let localSGD = LocalSGD(objective: objective, configuration: configuration)
+        // EASGD: this worker's own model, kept from round to round of the job.
+        var elastic = ElasticWorker(objective: objective, configuration: configuration)
         var clock = Int(start.startClock)
         var stragglerRandom = SplitMix64(seed: options.straggler.seed ^ options.name.hashValueStable)
         logger.info("job \(start.jobID) from iteration \(clock)")
@@ -130,6 +132,12 @@ extension WorkerNode {
             if unusable {
                 push.loss = .nan
                 push.rows = UInt64(data.rows)
+            } else if configuration.workerMode == .elastic {
+                let (move, loss) = elastic.round(centre: weights, data: shard, iteration: clock, sampler: &sampler)
+                push.loss = loss
+                push.isDelta = true
+                push.rows = UInt64(shard.rows)
+                delta = move
             } else if configuration.workerMode == .localSGD {
                 let (step, loss) = localSGD.delta(weights: weights, data: shard, iteration: clock, sampler: &sampler)
                 push.loss = loss

@@ -353,6 +353,9 @@ public nonisolated enum Chimera_V1_WorkerMode: SwiftProtobuf.Enum, Swift.CaseIte
 
   /// K local SGD steps, push the weight delta (model averaging)
   case localSgd // = 1
+
+  /// EASGD: keep a local model, push the elastic move (README §3.3)
+  case elastic // = 2
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -363,6 +366,7 @@ public nonisolated enum Chimera_V1_WorkerMode: SwiftProtobuf.Enum, Swift.CaseIte
     switch rawValue {
     case 0: self = .gradient
     case 1: self = .localSgd
+    case 2: self = .elastic
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -371,6 +375,7 @@ public nonisolated enum Chimera_V1_WorkerMode: SwiftProtobuf.Enum, Swift.CaseIte
     switch self {
     case .gradient: return 0
     case .localSgd: return 1
+    case .elastic: return 2
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -379,6 +384,7 @@ public nonisolated enum Chimera_V1_WorkerMode: SwiftProtobuf.Enum, Swift.CaseIte
   public static let allCases: [Chimera_V1_WorkerMode] = [
     .gradient,
     .localSgd,
+    .elastic,
   ]
 
 }
@@ -1279,6 +1285,46 @@ public nonisolated struct Chimera_V1_FitConfig: @unchecked Sendable {
     set {_uniqueStorage()._activation = newValue}
   }
 
+  /// The distributed algorithm: "ssgd" (empty), "ma", "bmuf", "easgd", "asgd" (README §3.3); it sets
+  /// `worker_mode`. BMUF's block momentum (unset: 0.9) and block learning rate (unset: 1); EASGD's
+  /// elastic force rho (unset: 1; the move is eta0·rho); ASGD's staleness-aware step (η / τ).
+  public var algorithm: String {
+    get {_storage._algorithm}
+    set {_uniqueStorage()._algorithm = newValue}
+  }
+
+  public var blockMomentum: Double {
+    get {_storage._blockMomentum ?? 0}
+    set {_uniqueStorage()._blockMomentum = newValue}
+  }
+  /// Returns true if `blockMomentum` has been explicitly set.
+  public var hasBlockMomentum: Bool {_storage._blockMomentum != nil}
+  /// Clears the value of `blockMomentum`. Subsequent reads from it will return its default value.
+  public mutating func clearBlockMomentum() {_uniqueStorage()._blockMomentum = nil}
+
+  public var blockLearningRate: Double {
+    get {_storage._blockLearningRate ?? 0}
+    set {_uniqueStorage()._blockLearningRate = newValue}
+  }
+  /// Returns true if `blockLearningRate` has been explicitly set.
+  public var hasBlockLearningRate: Bool {_storage._blockLearningRate != nil}
+  /// Clears the value of `blockLearningRate`. Subsequent reads from it will return its default value.
+  public mutating func clearBlockLearningRate() {_uniqueStorage()._blockLearningRate = nil}
+
+  public var rho: Double {
+    get {_storage._rho ?? 0}
+    set {_uniqueStorage()._rho = newValue}
+  }
+  /// Returns true if `rho` has been explicitly set.
+  public var hasRho: Bool {_storage._rho != nil}
+  /// Clears the value of `rho`. Subsequent reads from it will return its default value.
+  public mutating func clearRho() {_uniqueStorage()._rho = nil}
+
+  public var stalenessAware: Bool {
+    get {_storage._stalenessAware}
+    set {_uniqueStorage()._stalenessAware = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1893,7 +1939,7 @@ nonisolated extension Chimera_V1_LearningRateSchedule: SwiftProtobuf._ProtoNameP
 }
 
 nonisolated extension Chimera_V1_WorkerMode: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0WORKER_MODE_GRADIENT\0\u{1}WORKER_MODE_LOCAL_SGD\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0WORKER_MODE_GRADIENT\0\u{1}WORKER_MODE_LOCAL_SGD\0\u{1}WORKER_MODE_ELASTIC\0")
 }
 
 nonisolated extension Chimera_V1_DivergencePolicy: SwiftProtobuf._ProtoNameProviding {
@@ -2799,7 +2845,7 @@ nonisolated extension Chimera_V1_Ack: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FitConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{3}on_divergence\0\u{3}max_backoffs\0\u{1}optimizer\0\u{1}beta1\0\u{1}beta2\0\u{3}weight_decay\0\u{3}warmup_steps\0\u{1}hidden\0\u{1}activation\0\u{4}\u{3}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0\u{3}max_leaf_nodes\0\u{3}no_bootstrap\0\u{4}\u{3}record_timeline\0\u{3}record_weights\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{3}on_divergence\0\u{3}max_backoffs\0\u{1}optimizer\0\u{1}beta1\0\u{1}beta2\0\u{3}weight_decay\0\u{3}warmup_steps\0\u{1}hidden\0\u{1}activation\0\u{1}algorithm\0\u{3}block_momentum\0\u{3}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0\u{3}max_leaf_nodes\0\u{3}no_bootstrap\0\u{4}\u{3}record_timeline\0\u{3}record_weights\0\u{3}block_learning_rate\0\u{1}rho\0\u{3}staleness_aware\0")
 
   fileprivate class _StorageClass {
     var _model: Chimera_V1_Model = .unspecified
@@ -2839,6 +2885,11 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
     var _warmupSteps: UInt32 = 0
     var _hidden: [UInt32] = []
     var _activation: String = String()
+    var _algorithm: String = String()
+    var _blockMomentum: Double? = nil
+    var _blockLearningRate: Double? = nil
+    var _rho: Double? = nil
+    var _stalenessAware: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2886,6 +2937,11 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       _warmupSteps = source._warmupSteps
       _hidden = source._hidden
       _activation = source._activation
+      _algorithm = source._algorithm
+      _blockMomentum = source._blockMomentum
+      _blockLearningRate = source._blockLearningRate
+      _rho = source._rho
+      _stalenessAware = source._stalenessAware
     }
   }
 
@@ -2931,6 +2987,8 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         case 25: try { try decoder.decodeSingularUInt32Field(value: &_storage._warmupSteps) }()
         case 26: try { try decoder.decodeRepeatedUInt32Field(value: &_storage._hidden) }()
         case 27: try { try decoder.decodeSingularStringField(value: &_storage._activation) }()
+        case 28: try { try decoder.decodeSingularStringField(value: &_storage._algorithm) }()
+        case 29: try { try decoder.decodeSingularDoubleField(value: &_storage._blockMomentum) }()
         case 30: try { try decoder.decodeSingularUInt32Field(value: &_storage._treesPerWorker) }()
         case 31: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxDepth) }()
         case 32: try { try decoder.decodeSingularUInt32Field(value: &_storage._minSamplesSplit) }()
@@ -2941,6 +2999,9 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         case 37: try { try decoder.decodeSingularBoolField(value: &_storage._noBootstrap) }()
         case 40: try { try decoder.decodeSingularBoolField(value: &_storage._recordTimeline) }()
         case 41: try { try decoder.decodeSingularBoolField(value: &_storage._recordWeights) }()
+        case 42: try { try decoder.decodeSingularDoubleField(value: &_storage._blockLearningRate) }()
+        case 43: try { try decoder.decodeSingularDoubleField(value: &_storage._rho) }()
+        case 44: try { try decoder.decodeSingularBoolField(value: &_storage._stalenessAware) }()
         default: break
         }
       }
@@ -2949,6 +3010,10 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
       if _storage._model != .unspecified {
         try visitor.visitSingularEnumField(value: _storage._model, fieldNumber: 1)
       }
@@ -3030,6 +3095,12 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       if !_storage._activation.isEmpty {
         try visitor.visitSingularStringField(value: _storage._activation, fieldNumber: 27)
       }
+      if !_storage._algorithm.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._algorithm, fieldNumber: 28)
+      }
+      try { if let v = _storage._blockMomentum {
+        try visitor.visitSingularDoubleField(value: v, fieldNumber: 29)
+      } }()
       if _storage._treesPerWorker != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._treesPerWorker, fieldNumber: 30)
       }
@@ -3059,6 +3130,15 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       }
       if _storage._recordWeights != false {
         try visitor.visitSingularBoolField(value: _storage._recordWeights, fieldNumber: 41)
+      }
+      try { if let v = _storage._blockLearningRate {
+        try visitor.visitSingularDoubleField(value: v, fieldNumber: 42)
+      } }()
+      try { if let v = _storage._rho {
+        try visitor.visitSingularDoubleField(value: v, fieldNumber: 43)
+      } }()
+      if _storage._stalenessAware != false {
+        try visitor.visitSingularBoolField(value: _storage._stalenessAware, fieldNumber: 44)
       }
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -3106,6 +3186,11 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._warmupSteps != rhs_storage._warmupSteps {return false}
         if _storage._hidden != rhs_storage._hidden {return false}
         if _storage._activation != rhs_storage._activation {return false}
+        if _storage._algorithm != rhs_storage._algorithm {return false}
+        if _storage._blockMomentum != rhs_storage._blockMomentum {return false}
+        if _storage._blockLearningRate != rhs_storage._blockLearningRate {return false}
+        if _storage._rho != rhs_storage._rho {return false}
+        if _storage._stalenessAware != rhs_storage._stalenessAware {return false}
         return true
       }
       if !storagesAreEqual {return false}
