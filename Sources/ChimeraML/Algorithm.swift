@@ -36,9 +36,9 @@ public struct BlockFilter: Sendable, Equatable, Codable {
     public let momentum: Float
     public let learningRate: Float
     /// W(t): the filtered model, without the look-ahead.
-    public private(set) var base: [Float]
+    @PackedFloats public private(set) var base: [Float]
     /// Δ(t): the block momentum.
-    public private(set) var velocity: [Float]
+    @PackedFloats public private(set) var velocity: [Float]
 
     public init(momentum: Double, learningRate: Double, start: [Float]) {
         self.momentum = Float(momentum)

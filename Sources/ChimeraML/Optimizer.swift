@@ -16,9 +16,9 @@ public struct OptimizerState: Sendable, Codable, Equatable {
     /// Updates applied so far (the schedule's and the bias correction's t).
     public var steps = 0
     /// Momentum's velocity (sgd, nesterov), or Adam's first moment.
-    public var first: [Float] = []
+    @PackedFloats public var first: [Float] = []
     /// Adam's second moment.
-    public var second: [Float] = []
+    @PackedFloats public var second: [Float] = []
     /// BMUF's block filter (`--algorithm bmuf`), saved with the moments.
     public var block: BlockFilter? = nil
 

@@ -4,7 +4,7 @@ public import Foundation
 /// A trained linear model as the master serves and saves it.
 public struct FittedModel: Codable, Sendable {
     public var model: ModelKind
-    public var weights: [Float]
+    @PackedFloats public var weights: [Float]
     public var featureNames: [String]
     public var classes: [Float]
     public var standardizer: Standardizer?
