@@ -72,6 +72,12 @@ extension TrainingConfiguration {
         if wire.hasBlockLearningRate { blockLearningRate = wire.blockLearningRate }
         if wire.hasRho { rho = wire.rho }
         stalenessAware = wire.stalenessAware
+        if !wire.wireDtype.isEmpty {
+            guard let format = WireDType(rawValue: wire.wireDtype) else {
+                throw ConfigurationError("wire_dtype must be float32, bfloat16 or float16, not \"\(wire.wireDtype)\"")
+            }
+            wireDType = format
+        }
         resolveAlgorithm()
         if !wire.hidden.isEmpty { hidden = wire.hidden.map { Int($0) } }
         if !wire.activation.isEmpty {
@@ -177,6 +183,7 @@ extension TrainingConfiguration {
         out.blockLearningRate = blockLearningRate
         out.rho = rho
         out.stalenessAware = stalenessAware
+        out.wireDtype = wireDType.rawValue
         out.localSteps = UInt32(localSteps)
         out.staleness = UInt64(staleness ?? 0)
         out.unboundedStaleness = staleness == nil
@@ -193,6 +200,17 @@ extension TrainingConfiguration {
         out.hidden = hidden.map { UInt32(clamping: $0) }
         out.activation = activation.rawValue
         return out
+    }
+}
+
+extension WireDType {
+    /// The tensor dtype of this format.
+    package var dtype: DType {
+        switch self {
+        case .float32: .float32
+        case .bfloat16: .bfloat16
+        case .float16: .float16
+        }
     }
 }
 

@@ -41,6 +41,8 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     public var blockLearningRate: Double = 1
     public var rho: Double = 1
     public var stalenessAware = false
+    /// The format of pushes and weights on the wire.
+    public var wireDType: WireDType = .float32
 
     public init() {}
 
@@ -84,6 +86,7 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         try read(.blockLearningRate, &blockLearningRate)
         try read(.rho, &rho)
         try read(.stalenessAware, &stalenessAware)
+        try read(.wireDType, &wireDType)
     }
 
     /// The algorithm and the worker mode agree: `worker_mode local-sgd` without an algorithm is model

@@ -160,6 +160,57 @@ public struct Tensor {
     /// The raw bytes, copied.
     public func byteArray() -> [UInt8] { withUnsafeBytes { Array($0) } }
 
+    /// A float16 or bfloat16 (or float32) tensor of `values`, each converted to the nearest value of
+    /// the dtype (exact for values already rounded to it; float16 saturates at ±65504).
+    public static func floats(_ values: [Float], as dtype: DType, shape: [Int]) -> Tensor {
+        precondition(shape.reduce(1, *) == values.count, "shape \(shape) does not hold \(values.count) values")
+        switch dtype {
+        case .float32: return float32(values, shape: shape)
+        case .bfloat16:
+            return Tensor(dtype: .bfloat16, shape: shape) { out in
+                for (index, value) in values.enumerated() {
+                    let bits = value.bitPattern
+                    let rounded = value.isFinite ? (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) : bits
+                    out.storeBytes(
+                        of: UInt16(truncatingIfNeeded: rounded >> 16).littleEndian, toByteOffset: index * 2,
+                        as: UInt16.self)
+                }
+            }
+        case .float16:
+            return Tensor(dtype: .float16, shape: shape) { out in
+                for (index, value) in values.enumerated() {
+                    // Saturated: a value past float16's range is its largest, not infinity.
+                    let held = Float16(max(-65504, min(65504, value)))
+                    out.storeBytes(of: held.bitPattern.littleEndian, toByteOffset: index * 2, as: UInt16.self)
+                }
+            }
+        default: preconditionFailure("floats(_:as:) makes float tensors, not \(dtype)")
+        }
+    }
+
+    /// Adds this float tensor (float32, float16 or bfloat16) element-wise into `accumulator`.
+    public func accumulateFloats(into accumulator: UnsafeMutableBufferPointer<Float>, scale: Float = 1) {
+        precondition(accumulator.count == elementCount, "accumulate: size mismatch")
+        switch dtype {
+        case .float32: accumulateFloat32(into: accumulator, scale: scale)
+        case .bfloat16:
+            withUnsafeBytes { raw in
+                for i in 0..<accumulator.count {
+                    let bits = UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self)))
+                    accumulator[i] += scale * Float(bitPattern: bits << 16)
+                }
+            }
+        case .float16:
+            withUnsafeBytes { raw in
+                for i in 0..<accumulator.count {
+                    let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self))
+                    accumulator[i] += scale * Float(Float16(bitPattern: bits))
+                }
+            }
+        default: preconditionFailure("accumulateFloats on a \(dtype) tensor")
+        }
+    }
+
     /// Adds this float32 tensor element-wise into `accumulator` (the master's aggregation hot path).
     /// Aligned frames are summed through a typed pointer so the loop vectorises; unaligned ones are
     /// read with unaligned loads.

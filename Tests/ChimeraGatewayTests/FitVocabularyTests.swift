@@ -60,6 +60,7 @@ struct FitVocabularyTests {
         "block_momentum": { wire, _ in .number(try TrainingConfiguration(wire: wire).blockMomentum) },
         "block_learning_rate": { wire, _ in .number(try TrainingConfiguration(wire: wire).blockLearningRate) },
         "rho": { wire, _ in .number(try TrainingConfiguration(wire: wire).rho) },
+        "wire_dtype": { wire, _ in .text(try TrainingConfiguration(wire: wire).wireDType.rawValue) },
         "staleness_aware": { wire, _ in .boolean(try TrainingConfiguration(wire: wire).stalenessAware) },
         "trees_per_worker": { wire, _ in .integer(try AggregationConfiguration(wire: wire).treesPerWorker) },
         "criterion": { wire, _ in

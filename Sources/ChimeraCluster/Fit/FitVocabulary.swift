@@ -137,6 +137,11 @@ public enum FitVocabulary {
             help: "easgd: elastic force ρ; each model moves eta0·ρ of the way toward the other per round",
             apply: { $1.rho = $0.number ?? 1 }),
         FitSetting(
+            "wire_dtype", .choice(WireDType.allCases.map(\.rawValue)), default: .text("float32"), modes: ps,
+            help:
+                "pushes and weights as float32, bfloat16 or float16 (half the bytes; each worker carries its rounding error into its next push)",
+            apply: { $1.wireDtype = $0.text ?? "float32" }),
+        FitSetting(
             "staleness_aware", .boolean, default: .boolean(false), modes: ps,
             help: "asynchronous pushes: divide the step by the push's staleness τ (updates since its pull)",
             apply: { $1.stalenessAware = $0.boolean ?? false }),

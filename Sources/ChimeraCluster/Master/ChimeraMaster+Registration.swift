@@ -44,8 +44,13 @@ extension ChimeraMaster {
             try handlePull(peer, pull, requestID)
         case .gradientPush(let push):
             guard try known(push.workerID, push.session, peer, requestID) else { return }
+            let compact = job?.state.configuration.wireDType.dtype ?? .float32
             try handlePush(peer, push, requestID: requestID) { shape throws(WireError) in
-                try message.tensor(named: push.isDelta ? "delta" : "gradient", dtype: .float32, shape: shape)
+                // float32 always; the fit's compact dtype when it has one.
+                let name = push.isDelta ? "delta" : "gradient"
+                let tensor = try message.tensor(named: name)
+                return try message.tensor(
+                    named: name, dtype: tensor.dtype == compact ? compact : .float32, shape: shape)
             }
         case .workerResult(let result):
             guard try known(result.workerID, result.session, peer, requestID) else { return }

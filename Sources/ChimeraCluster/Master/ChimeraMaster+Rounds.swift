@@ -60,7 +60,7 @@ extension ChimeraMaster {
         let (outcome, replies) = job!.state.push(
             push.workerID, clock: Int(push.clock), rows: Int(push.rows), loss: push.loss
         ) { into, scale in
-            into.withUnsafeMutableBufferPointer { pushed.accumulateFloat32(into: $0, scale: scale) }
+            into.withUnsafeMutableBufferPointer { pushed.accumulateFloats(into: $0, scale: scale) }
         }
         switch outcome {
         case .accepted where push.thenPull:
@@ -97,6 +97,24 @@ extension ChimeraMaster {
         header.version = UInt64(current.state.version)
         header.minClock = UInt64(current.state.barrier.minClock ?? 0)
         let now = monotonicSeconds()
+        let format = current.state.configuration.wireDType
+        if format != .float32 {
+            // Compact weights: one tensor for the round's replies, sent the generic way.
+            let tensor = Tensor.floats(
+                current.state.weights, as: format.dtype, shape: [objective.outputs, objective.stride])
+            for case .weights(let worker, let done) in replies {
+                guard let record = membership[worker], let pending = record.pendingPull else { continue }
+                record.pendingPull = nil
+                record.barrierWaitSeconds += now - pending.since
+                header.done = done
+                try reply(
+                    to: pending.peer,
+                    WireMessage(
+                        .weights(header), requestID: pending.requestID,
+                        tensors: done ? [] : [NamedTensor("weights", tensor)]))
+            }
+            return
+        }
         // Sent back to back, each written straight from the weights: libzmq's I/O thread wakes once
         // for the round's replies (as for psround's single PUB send).
         try current.state.weights.withUnsafeBufferPointer { weights in

@@ -43,6 +43,9 @@ extension WorkerNode {
         var sampler = MinibatchSampler(rows: shard.rows, seed: configuration.seed ^ shardDigest)
         var gradient = [Float](repeating: 0, count: objective.weightCount)
         let localSGD = LocalSGD(objective: objective, configuration: configuration)
+        // Compact pushes carry what rounding dropped into the next push.
+        var feedback = ErrorFeedback(format: configuration.wireDType, count: objective.weightCount)
+        let compact = configuration.wireDType.dtype
         // EASGD: this worker's own model, kept from round to round of the job.
         var elastic = ElasticWorker(objective: objective, configuration: configuration)
         var clock = Int(start.startClock)
@@ -169,11 +172,22 @@ extension WorkerNode {
                 update = [Float](repeating: 0, count: objective.weightCount)
             }
             unusable = false
+            let tensorName = push.isDelta ? "delta" : "gradient"
+            let sent = compact == .float32 ? update : feedback.compress(update)
             // The reply is the next iteration's weights (possibly parked at the barrier), or an error.
             guard
                 let answer = try roundCall(
                     timeout: pullTimeout,
                     write: { socket, requestID in
+                        if compact != .float32 {
+                            let tensor = Tensor.floats(sent, as: compact, shape: shape)
+                            try socket.send(
+                                try WireCodec.encode(
+                                    WireMessage(
+                                        .gradientPush(push), requestID: requestID,
+                                        tensors: [NamedTensor(tensorName, tensor)])))
+                            return
+                        }
                         _ = try update.withUnsafeBufferPointer {
                             try RoundCodec.send(
                                 push, requestID: requestID, update: $0, outputs: objective.outputs,
@@ -237,16 +251,20 @@ extension WorkerNode {
         case .generic(let message):
             guard case .weights(let body) = message.body else { return .refused(message) }
             header = body
-            received = body.done ? nil : try message.tensor(named: "weights", dtype: .float32, shape: shape)
+            received = body.done ? nil : try message.tensor(named: "weights")
         case .malformed(let error):
             throw error
         }
         if header.done { return .done }
-        guard let received, received.shape == shape else {
+        guard let received, received.shape == shape, [.float32, .bfloat16, .float16].contains(received.dtype) else {
             let found = received.map { "\($0.dtype) \($0.shape)" } ?? "missing"
             throw WireError(.wrongTensor, "tensor \"weights\" is \(found), expected float32 \(shape)")
         }
-        weights.withUnsafeMutableBytes { out in received.withUnsafeBytes { out.copyMemory(from: $0) } }
+        if received.dtype == .float32 {
+            weights.withUnsafeMutableBytes { out in received.withUnsafeBytes { out.copyMemory(from: $0) } }
+        } else {
+            weights = received.floats()
+        }
         return .weights
     }
 

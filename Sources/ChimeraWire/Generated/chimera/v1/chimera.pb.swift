@@ -1325,6 +1325,13 @@ public nonisolated struct Chimera_V1_FitConfig: @unchecked Sendable {
     set {_uniqueStorage()._stalenessAware = newValue}
   }
 
+  /// The dtype of pushed updates and of the master's weights: "float32" (empty), "bfloat16" or
+  /// "float16"; workers keep the rounding error of each push and add it to the next (README §3.3).
+  public var wireDtype: String {
+    get {_storage._wireDtype}
+    set {_uniqueStorage()._wireDtype = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2845,7 +2852,7 @@ nonisolated extension Chimera_V1_Ack: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FitConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{3}on_divergence\0\u{3}max_backoffs\0\u{1}optimizer\0\u{1}beta1\0\u{1}beta2\0\u{3}weight_decay\0\u{3}warmup_steps\0\u{1}hidden\0\u{1}activation\0\u{1}algorithm\0\u{3}block_momentum\0\u{3}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0\u{3}max_leaf_nodes\0\u{3}no_bootstrap\0\u{4}\u{3}record_timeline\0\u{3}record_weights\0\u{3}block_learning_rate\0\u{1}rho\0\u{3}staleness_aware\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{3}on_divergence\0\u{3}max_backoffs\0\u{1}optimizer\0\u{1}beta1\0\u{1}beta2\0\u{3}weight_decay\0\u{3}warmup_steps\0\u{1}hidden\0\u{1}activation\0\u{1}algorithm\0\u{3}block_momentum\0\u{3}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0\u{3}max_leaf_nodes\0\u{3}no_bootstrap\0\u{4}\u{3}record_timeline\0\u{3}record_weights\0\u{3}block_learning_rate\0\u{1}rho\0\u{3}staleness_aware\0\u{3}wire_dtype\0")
 
   fileprivate class _StorageClass {
     var _model: Chimera_V1_Model = .unspecified
@@ -2890,6 +2897,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
     var _blockLearningRate: Double? = nil
     var _rho: Double? = nil
     var _stalenessAware: Bool = false
+    var _wireDtype: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2942,6 +2950,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       _blockLearningRate = source._blockLearningRate
       _rho = source._rho
       _stalenessAware = source._stalenessAware
+      _wireDtype = source._wireDtype
     }
   }
 
@@ -3002,6 +3011,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         case 42: try { try decoder.decodeSingularDoubleField(value: &_storage._blockLearningRate) }()
         case 43: try { try decoder.decodeSingularDoubleField(value: &_storage._rho) }()
         case 44: try { try decoder.decodeSingularBoolField(value: &_storage._stalenessAware) }()
+        case 45: try { try decoder.decodeSingularStringField(value: &_storage._wireDtype) }()
         default: break
         }
       }
@@ -3140,6 +3150,9 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       if _storage._stalenessAware != false {
         try visitor.visitSingularBoolField(value: _storage._stalenessAware, fieldNumber: 44)
       }
+      if !_storage._wireDtype.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._wireDtype, fieldNumber: 45)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3191,6 +3204,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._blockLearningRate != rhs_storage._blockLearningRate {return false}
         if _storage._rho != rhs_storage._rho {return false}
         if _storage._stalenessAware != rhs_storage._stalenessAware {return false}
+        if _storage._wireDtype != rhs_storage._wireDtype {return false}
         return true
       }
       if !storagesAreEqual {return false}
