@@ -4,7 +4,8 @@ import Foundation
 import Yams
 
 /// A tuning sweep: a grid of runs that differ only in what the grid varies. Every run trains from the
-/// same initial weights (zeros) on the same partitions (written once, from a seed).
+/// same initial weights (zeros, or a network's seeded initialisation) on the same partitions (written
+/// once, from a seed).
 public struct SweepConfiguration: Sendable, Equatable {
     public struct StragglerSetting: Sendable, Equatable {
         public var name: String
@@ -26,6 +27,9 @@ public struct SweepConfiguration: Sendable, Equatable {
     public var model: ModelKind { fit["model"]?.text.flatMap(ModelKind.init(rawValue:)) ?? .logisticRegression }
     public var iterations: Int { fit["iterations"]?.integer ?? 200 }
     public var learningRates: [Double] = [0.5]
+    /// More grid axes: any parameter-server setting with its values (`grid: {algorithm: [ssgd, ma],
+    /// wire_dtype: [float32, bfloat16]}`), in the order given.
+    public var grid: [(name: String, values: [FitValue])] = []
     /// nil stands for unbounded.
     public var staleness: [Int?] = [0, 1, 2, 4, 8, nil]
     public var workers: [Int] = [4]
@@ -41,6 +45,16 @@ public struct SweepConfiguration: Sendable, Equatable {
 
     public init() {}
 
+    public static func == (a: SweepConfiguration, b: SweepConfiguration) -> Bool {
+        a.name == b.name && a.data == b.data && a.dataPath == b.dataPath && a.testPath == b.testPath
+            && a.testFraction == b.testFraction && a.fit == b.fit && a.learningRates == b.learningRates
+            && a.grid.map(\.name) == b.grid.map(\.name) && a.grid.map(\.values) == b.grid.map(\.values)
+            && a.staleness == b.staleness && a.workers == b.workers && a.repeats == b.repeats
+            && a.targetLoss == b.targetLoss && a.delayMilliseconds == b.delayMilliseconds
+            && a.stragglers == b.stragglers && a.seed == b.seed && a.masterWorkersEndpoint == b.masterWorkersEndpoint
+            && a.masterControlEndpoint == b.masterControlEndpoint
+    }
+
     static var defaultFit: FitSettings {
         var fit = FitSettings()
         try! fit.set("model", value: .text("logistic"))
@@ -49,8 +63,11 @@ public struct SweepConfiguration: Sendable, Equatable {
 
     /// The sweep's fixed settings with one grid point's learning rate and bound (and the sweep's seed
     /// unless the fit block names one).
-    public func fitSettings(learningRate: Double, staleness: Int?) throws(FitSettingError) -> FitSettings {
+    public func fitSettings(learningRate: Double, staleness: Int?, grid point: [String: FitValue] = [:])
+        throws(FitSettingError) -> FitSettings
+    {
         var settings = fit
+        for (name, value) in point { try settings.set(name, value: value) }
         try settings.set("eta0", value: .number(learningRate))
         try settings.set("staleness", value: staleness.map { .integer($0) } ?? .text("unbounded"))
         if settings.given["seed"] == nil, seed >= 1 { try settings.set("seed", value: .integer(Int(clamping: seed))) }
@@ -107,6 +124,27 @@ public struct SweepConfiguration: Sendable, Equatable {
             }
         }
         config.learningRates = try reader.doubles("learning_rates", min: 1e-12) ?? config.learningRates
+        if let block = try reader.map("grid") {
+            for key in block.keys.sorted() {
+                let field = "grid.\(key)"
+                if ["eta0", "staleness", "unbounded_staleness"].contains(key) {
+                    throw SweepConfigurationError(field: field, "has its own list (learning_rates, staleness)")
+                }
+                if config.fit.given[key] != nil {
+                    throw SweepConfigurationError(field: field, "is also fixed in fit: give it in one place")
+                }
+                guard let list = block[key] as? [Any], !list.isEmpty else {
+                    throw SweepConfigurationError(field: field, "must be a list of values")
+                }
+                var values: [FitValue] = []
+                for (index, item) in list.enumerated() {
+                    var probe = config
+                    try probe.setFit(key, item, field: "\(field)[\(index)]")
+                    values.append(probe.fit.given[key]!)
+                }
+                config.grid.append((key, values))
+            }
+        }
         if let values = try reader.list("staleness") {
             config.staleness = try values.enumerated().map { index, value throws(SweepConfigurationError) -> Int? in
                 if let text = value as? String, ["unbounded", "inf", "async"].contains(text.lowercased()) {

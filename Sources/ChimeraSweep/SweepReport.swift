@@ -44,16 +44,20 @@ public enum SweepReport {
         let workers: Int
         let learningRate: Double
         let repeatIndex: Int
-        var title: String { "stragglers: \(stragglers), N=\(workers), lr=\(learningRate), repeat \(repeatIndex + 1)" }
+        /// The `grid:` settings, "algorithm=ma wire_dtype=bfloat16" (empty without a grid block).
+        let settings: String
+        var title: String {
+            "stragglers: \(stragglers), N=\(workers), lr=\(learningRate)\(settings.isEmpty ? "" : ", \(settings)"), repeat \(repeatIndex + 1)"
+        }
         var slug: String {
-            "\(stragglers)_N\(workers)_lr\(learningRate)_r\(repeatIndex + 1)".map {
+            "\(stragglers)_N\(workers)_lr\(learningRate)_\(settings)_r\(repeatIndex + 1)".map {
                 $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "-"
             }
             .reduce(into: "") { $0.append($1) }
         }
         static func < (a: GroupKey, b: GroupKey) -> Bool {
-            (a.repeatIndex, a.stragglers, a.workers, a.learningRate) < (
-                b.repeatIndex, b.stragglers, b.workers, b.learningRate
+            (a.repeatIndex, a.stragglers, a.workers, a.learningRate, a.settings) < (
+                b.repeatIndex, b.stragglers, b.workers, b.learningRate, b.settings
             )
         }
     }
@@ -63,28 +67,29 @@ public enum SweepReport {
         Dictionary(grouping: runs) {
             GroupKey(
                 stragglers: $0.stragglers, workers: $0.workers, learningRate: $0.learningRate,
-                repeatIndex: $0.repeatIndex)
+                repeatIndex: $0.repeatIndex, settings: $0.gridLabel)
         }.sorted { $0.key < $1.key }
     }
 
     public static func summaryTable(_ runs: [SweepRun], target: Double?) -> String {
         func f(_ value: Double?, _ digits: Int) -> String { value.map { String(format: "%.\(digits)f", $0) } ?? "–" }
         var out =
-            "| stragglers | N | lr | s | time to target \(target.map { "(\($0))" } ?? "") s | final held-out loss | accuracy | iterations/s | mean staleness | waiting | wall s |\n"
-        out += "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n"
+            "| stragglers | N | lr | grid | s | time to target \(target.map { "(\($0))" } ?? "") s | final held-out loss | accuracy | iterations/s | mean staleness | waiting | wall s |\n"
+        out += "|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
         for run in runs {
             out +=
-                "| \(run.stragglers) | \(run.workers) | \(run.learningRate) | \(run.stalenessLabel) | \(f(run.secondsToTarget, 2)) | \(f(run.finalHeldOutLoss, 4)) | \(f(run.heldOutAccuracy, 4)) | \(f(run.iterationsPerSecond, 1)) | \(f(run.meanObservedStaleness, 2)) | \(f(run.waitingFraction * 100, 0)) % | \(f(run.wallSeconds, 2)) |\n"
+                "| \(run.stragglers) | \(run.workers) | \(run.learningRate) | \(run.gridLabel.isEmpty ? "–" : run.gridLabel) | \(run.stalenessLabel) | \(f(run.secondsToTarget, 2)) | \(f(run.finalHeldOutLoss, 4)) | \(f(run.heldOutAccuracy, 4)) | \(f(run.iterationsPerSecond, 1)) | \(f(run.meanObservedStaleness, 2)) | \(f(run.waitingFraction * 100, 0)) % | \(f(run.wallSeconds, 2)) |\n"
         }
         return out
     }
 
     static func runsCSV(_ runs: [SweepRun]) -> String {
         var out =
-            "id,stragglers,straggler_description,workers,learning_rate,staleness,repeat,wall_seconds,iterations,iterations_per_second,final_held_out_loss,held_out_accuracy,seconds_to_target,mean_observed_staleness,max_clock_spread,waiting_fraction,initial_weights_digest,partition_digests\n"
+            "id,stragglers,straggler_description,workers,learning_rate,grid,staleness,repeat,wall_seconds,iterations,iterations_per_second,final_held_out_loss,held_out_accuracy,seconds_to_target,mean_observed_staleness,max_clock_spread,waiting_fraction,initial_weights_digest,partition_digests\n"
         for r in runs {
             let fields: [String] = [
                 r.id, r.stragglers, "\"\(r.stragglerDescription)\"", "\(r.workers)", "\(r.learningRate)",
+                r.gridLabel.replacing(" ", with: ";"),
                 r.staleness.map(String.init) ?? "unbounded",
                 "\(r.repeatIndex + 1)", "\(r.wallSeconds)", "\(r.iterations)", "\(r.iterationsPerSecond)",
                 "\(r.finalHeldOutLoss)",

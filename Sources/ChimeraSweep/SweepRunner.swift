@@ -21,6 +21,8 @@ public struct SweepRun: Sendable, Codable {
     public var stragglers: String
     public var stragglerDescription: String
     public var repeatIndex: Int
+    /// The `grid:` block's settings of this run (name → value as written on a command line).
+    public var settings: [String: String] = [:]
     public var wallSeconds: Double
     public var iterations: Int
     public var finalHeldOutLoss: Double
@@ -34,6 +36,10 @@ public struct SweepRun: Sendable, Codable {
     public var points: [Point]
 
     public var stalenessLabel: String { staleness.map { "s=\($0)" } ?? "s=∞" }
+    /// "algorithm=ma wire_dtype=bfloat16": the run's `grid:` settings, sorted by name.
+    public var gridLabel: String {
+        settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+    }
     public var iterationsPerSecond: Double { wallSeconds > 0 ? Double(iterations) / wallSeconds : 0 }
     /// The largest lead of the fastest over the slowest live worker seen in the recorded clocks.
     public var maxClockSpread: Int { points.map { ($0.clocks.max() ?? 0) - ($0.clocks.min() ?? 0) }.max() ?? 0 }
@@ -68,7 +74,7 @@ public final class SweepRunner {
         for (index, point) in grid.enumerated() {
             let started = Date()
             log(
-                "run \(index + 1)/\(grid.count): \(point.staleness.map { "s=\($0)" } ?? "s=∞"), N=\(point.workers), lr=\(point.learningRate), stragglers=\(point.stragglers.name), repeat \(point.repeatIndex + 1)"
+                "run \(index + 1)/\(grid.count): \(point.staleness.map { "s=\($0)" } ?? "s=∞"), N=\(point.workers), lr=\(point.learningRate), stragglers=\(point.stragglers.name)\(point.settings.isEmpty ? "" : ", " + point.settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")), repeat \(point.repeatIndex + 1)"
             )
             let run = try execute(point, id: String(format: "run-%03d", index + 1), prepared: prepared)
             runs.append(run)
@@ -91,6 +97,17 @@ public final class SweepRunner {
         let learningRate: Double
         let stragglers: SweepConfiguration.StragglerSetting
         let repeatIndex: Int
+        /// The values of the `grid:` block's axes at this point.
+        let settings: [String: FitValue]
+    }
+
+    /// Every combination of the `grid:` block's values (one empty combination without it).
+    func gridCombinations() -> [[String: FitValue]] {
+        configuration.grid.reduce([[:]]) { combinations, axis in
+            combinations.flatMap { combination in
+                axis.values.map { value in combination.merging([axis.name: value]) { $1 } }
+            }
+        }
     }
 
     func gridPoints() -> [GridPoint] {
@@ -98,12 +115,14 @@ public final class SweepRunner {
         for repeatIndex in 0..<configuration.repeats {
             for stragglers in configuration.stragglers {
                 for workers in configuration.workers {
-                    for rate in configuration.learningRates {
-                        for staleness in configuration.staleness {
-                            points.append(
-                                GridPoint(
-                                    staleness: staleness, workers: workers, learningRate: rate, stragglers: stragglers,
-                                    repeatIndex: repeatIndex))
+                    for settings in gridCombinations() {
+                        for rate in configuration.learningRates {
+                            for staleness in configuration.staleness {
+                                points.append(
+                                    GridPoint(
+                                        staleness: staleness, workers: workers, learningRate: rate,
+                                        stragglers: stragglers, repeatIndex: repeatIndex, settings: settings))
+                            }
                         }
                     }
                 }
@@ -212,7 +231,8 @@ public final class SweepRunner {
             guard Date() < deadline else { throw ClusterError("\(id): workers did not become ready") }
             usleep(20_000)
         }
-        let fit = try configuration.fitSettings(learningRate: point.learningRate, staleness: point.staleness)
+        let fit = try configuration.fitSettings(
+            learningRate: point.learningRate, staleness: point.staleness, grid: point.settings)
         var request = Chimera_V1_FitRequest()
         request.kind = .parameterServer
         request.config = try fit.wire(mode: .parameterServer)
@@ -263,7 +283,7 @@ public final class SweepRunner {
         return SweepRun(
             id: id, staleness: point.staleness, workers: point.workers, learningRate: point.learningRate,
             stragglers: point.stragglers.name, stragglerDescription: describe(point.stragglers),
-            repeatIndex: point.repeatIndex,
+            repeatIndex: point.repeatIndex, settings: point.settings.mapValues(\.description),
             wallSeconds: wall, iterations: Int(report.iterations), finalHeldOutLoss: points.last?.heldOutLoss ?? .nan,
             heldOutAccuracy: accuracy,
             secondsToTarget: configuration.targetLoss.flatMap { target in

@@ -47,6 +47,22 @@ struct SweepConfigurationTests {
         #expect(config.stragglers[2].workers == [1] && config.stragglers[2].straggler.slowdown == 3)
     }
 
+    @Test("a grid block adds axes: every combination of its values, each checked by the vocabulary")
+    func gridAxes() throws {
+        let config = try SweepConfiguration.parse(
+            yaml: """
+                model: mlp
+                staleness: [0]
+                grid: {wire_dtype: [float32, bfloat16], algorithm: [ssgd, ma, bmuf]}
+                """)
+        #expect(config.grid.map(\.name) == ["algorithm", "wire_dtype"])
+        #expect(config.grid[0].values == [.text("ssgd"), .text("ma"), .text("bmuf")])
+        let settings = try config.fitSettings(
+            learningRate: 0.1, staleness: 0, grid: ["algorithm": .text("bmuf"), "wire_dtype": .text("bfloat16")])
+        #expect(settings["algorithm"] == .text("bmuf") && settings["wire_dtype"] == .text("bfloat16"))
+        #expect(settings["model"] == .text("mlp"))
+    }
+
     @Test(
         "malformed settings name their field",
         arguments: [
@@ -63,6 +79,11 @@ struct SweepConfigurationTests {
             ("fit: {eta0: 0.1}", "fit.eta0"),
             ("fit: {batchsize: 8}", "fit.batchsize"),
             ("fit: {batch_size: eight}", "fit.batch_size"),
+            ("grid: {algorithm: [ssgd, sgdd]}", "grid.algorithm[1]"),
+            ("grid: {eta0: [0.1, 0.2]}", "grid.eta0"),
+            ("grid: {algorithm: ma}", "grid.algorithm"),
+            ("grid: {max_depth: [3]}", "grid.max_depth[0]"),
+            ("fit: {algorithm: ma}\ngrid: {algorithm: [ssgd]}", "grid.algorithm"),
             ("- just a list", "(document)"),
             ("key: [unclosed", "(document)"),
         ])

@@ -55,6 +55,45 @@ struct SweepProcessTests {
         }
     }
 
+    @Test("a sweep over algorithm and wire dtype trains an MLP on the digits: one run per combination, each scored")
+    func algorithmGrid() async throws {
+        try await blocking {
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "chimera-sweep-grid-\(UUID().uuidString.prefix(8))")
+            defer { try? FileManager.default.removeItem(at: root) }
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+            let config = root.appendingPathComponent("sweep.yaml")
+            try """
+            data: {path: \(repositoryRoot.path)/deploy/data/digits}
+            model: mlp
+            iterations: 40
+            staleness: [0]
+            workers: [2]
+            learning_rates: [0.1]
+            fit: {hidden: [32], batch_size: 32, momentum: 0.9}
+            grid: {algorithm: [ssgd, bmuf], wire_dtype: [float32, bfloat16]}
+            """.write(to: config, atomically: true, encoding: .utf8)
+            let out = root.appendingPathComponent("out")
+            let result = try runChimera(["sweep", "--config", config.path, "--out", out.path])
+            #expect(result.status == 0, "\(result.stderr)")
+            let runs = try JSONDecoder().decode(
+                [SweepRun].self, from: Data(contentsOf: out.appendingPathComponent("sweep.json")))
+            #expect(runs.count == 4)
+            #expect(
+                Set(runs.map(\.gridLabel)) == [
+                    "algorithm=ssgd wire_dtype=float32", "algorithm=ssgd wire_dtype=bfloat16",
+                    "algorithm=bmuf wire_dtype=float32", "algorithm=bmuf wire_dtype=bfloat16",
+                ])
+            for run in runs {
+                #expect(run.iterations == 40)
+                #expect((run.heldOutAccuracy ?? 0) > 0.8, "\(run.gridLabel): \(run.heldOutAccuracy ?? 0)")
+            }
+            #expect(Set(runs.map(\.initialWeightsDigest)).count == 1, "every run starts from the same network")
+            let csv = try String(contentsOf: out.appendingPathComponent("runs.csv"), encoding: .utf8)
+            #expect(csv.contains("algorithm=bmuf;wire_dtype=bfloat16"))
+        }
+    }
+
     @Test(
         "a sweep takes what chimera local --data takes: any worker folder names, a separate test folder; a bad one writes nothing"
     )
