@@ -158,11 +158,17 @@ struct Worker: AsyncParsableCommand {
             "Threads sharing each full-batch gradient pass and each network product through OpenBLAS (give a worker the cores it does not share)."
     )
     var threads = 1
+    @Option(
+        help:
+            "Memory a job may need on this worker, MiB (default: what the machine and its cgroup have free); a larger model ends the job with an error naming both."
+    )
+    var maxMemoryMib: Int?
     @OptionGroup var curve: CurveClientOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be ≥ 1") }
+        guard (maxMemoryMib ?? 1) >= 1 else { throw ValidationError("--max-memory-mib must be ≥ 1") }
         guard (data == nil) != (dataRoot == nil) else {
             throw ValidationError("give exactly one of --data and --data-root")
         }
@@ -187,6 +193,7 @@ struct Worker: AsyncParsableCommand {
         options.curve = try curve.settings()
         options.delayPerIterationMilliseconds = max(0, delayMs)
         options.computeThreads = threads
+        options.maxMemoryMiB = maxMemoryMib
         guard slowdown >= 1, (0...1).contains(pauseProbability), pauseEvery >= 0, pauseMs >= 0 else {
             throw CommandError("straggler settings: --slowdown ≥ 1, --pause-probability in [0, 1], --pause-ms ≥ 0")
         }

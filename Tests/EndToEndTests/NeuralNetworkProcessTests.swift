@@ -122,6 +122,35 @@ struct NeuralNetworkProcessTests {
         }
     }
 
+    @Test("a worker that cannot hold the model ends the job at once with its reason; the cluster stays ready")
+    func modelTooLargeForAWorker() async throws {
+        try await blocking {
+            let cluster = try LocalCluster()
+            try cluster.startWorker(name: "worker-1", data: Self.digits.appendingPathComponent("worker-1"))
+            try cluster.startWorker(
+                name: "worker-2", data: Self.digits.appendingPathComponent("worker-2"),
+                extraArguments: ["--max-memory-mib", "2"])
+            try cluster.waitFor("2 workers") { $0.workers.filter(\.ready).count == 2 }
+            var request = Chimera_V1_FitRequest()
+            request.kind = .parameterServer
+            // 64-1024-1024-10: 1.1 M parameters, ~18 MiB a worker.
+            request.config = try FitSettings.parse(arguments: [
+                "--model", "mlp", "--hidden", "1024,1024", "--iterations", "1000000",
+            ]).wire(mode: .parameterServer)
+            #expect {
+                try cluster.client().fit(request, timeoutMilliseconds: 60_000)
+            } throws: { error in
+                let text = "\(error)"
+                return text.contains("worker-2 cannot allocate the model") && text.contains("this worker has 2 MiB")
+            }
+            // The next fit, small enough, runs on both.
+            request.config = try FitSettings.parse(arguments: ["--model", "mlp", "--hidden", "8", "--iterations", "20"])
+                .wire(mode: .parameterServer)
+            let reply = try cluster.client().fit(request, timeoutMilliseconds: 60_000)
+            #expect(reply.state == .succeeded && reply.report.clocks.filter(\.alive).count == 2)
+        }
+    }
+
     @Test(
         "an Adam-trained MLP: master SIGKILLed mid-fit resumes from its checkpoint (weights and moments) and serves the model"
     )

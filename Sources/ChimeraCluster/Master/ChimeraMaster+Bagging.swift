@@ -69,6 +69,15 @@ extension ChimeraMaster {
 
     func handleWorkerResult(_ peer: Frame, _ result: Chimera_V1_WorkerResult, _ message: WireMessage) throws {
         let requestID = message.control.requestID
+        if let current = job, current.id == result.jobID {
+            // A parameter-server job a worker cannot take part in (its model does not fit in memory):
+            // the job ends now with the worker's reason rather than waiting for it.
+            try reply(to: peer, WireMessage(.ack(Chimera_V1_Ack.with { $0.jobID = current.id }), requestID: requestID))
+            guard result.failed else { return }
+            let name = membership[result.workerID]?.name ?? "worker \(result.workerID)"
+            logger.warning("\(name) cannot take part in job \(current.id): \(result.error)")
+            return try finishJob(state: .failed, error: "\(name) \(result.error)", code: .badRequest)
+        }
         guard var current = aggregation, current.id == result.jobID, current.pending.contains(result.workerID) else {
             counters.reject("stale")
             return try reply(

@@ -33,6 +33,21 @@ extension WorkerNode {
             logger.info("job \(start.jobID): \(error); skipping it")
             return .stopped
         }
+        let batchRows = configuration.batchSize > 0 ? min(configuration.batchSize, data.rows) : data.rows
+        if let refusal = MemoryBudget(limitMiB: options.maxMemoryMiB).refusal(
+            objective: objective, configuration: configuration, batchRows: batchRows)
+        {
+            // Said to the master, which ends the job with it: never a crash or a job waiting for us.
+            logger.warning("job \(start.jobID): \(refusal)")
+            var result = Chimera_V1_WorkerResult()
+            result.workerID = workerID
+            result.session = session
+            result.jobID = start.jobID
+            result.failed = true
+            result.error = refusal
+            _ = try call(WireMessage(.workerResult(result)), timeout: options.requestTimeoutMilliseconds)
+            return .stopped
+        }
         // Full-batch passes of single-output linear models run on the blocked SIMD layout (standardised
         // while packing); mini-batches, local SGD, softmax and networks use the row-major shard.
         let fullBatch = configuration.batchSize <= 0 || configuration.batchSize >= data.rows

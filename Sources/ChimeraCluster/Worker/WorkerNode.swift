@@ -28,6 +28,8 @@ public final class WorkerNode {
         /// (more than one pays off when this worker has spare cores: `chimera local` gives each worker
         /// cores ÷ workers).
         public var computeThreads = 1
+        /// The memory a job may need here (nil: what the machine and its cgroup have free).
+        public var maxMemoryMiB: Int?
 
         public init(name: String) { self.name = name }
     }
