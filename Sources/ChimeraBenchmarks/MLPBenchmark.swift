@@ -45,7 +45,10 @@ public enum MLPBenchmark {
             log("preparing the PyTorch venv and the data (run.sh: torch from PyPI, minutes)")
             try capture(
                 "/usr/bin/env",
-                ["bash", options.ddpDirectory.appendingPathComponent("run.sh").path, "--workers", "1,2,4", "--steps", "2"])
+                [
+                    "bash", options.ddpDirectory.appendingPathComponent("run.sh").path, "--workers", "1,2,4", "--steps",
+                    "2",
+                ])
         }
         log("compiling the raw-libzmq parameter-server round (psround)")
         let bin = options.scratch.appendingPathComponent("floor-bin")
@@ -67,7 +70,9 @@ public enum MLPBenchmark {
                 "| N | params | DDP steps/s | DDP accuracy | Chimera steps/s | (client wall) | Chimera accuracy | Chimera ÷ DDP | Chimera median round ms | psround C ms | Chimera ÷ C |\n"
             out += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
             for n in options.workers {
-                log("\(architecture(model.hidden)), N = \(n): \(options.repeats) × (Chimera fit, DDP run, psround), interleaved")
+                log(
+                    "\(architecture(model.hidden)), N = \(n): \(options.repeats) × (Chimera fit, DDP run, psround), interleaved"
+                )
                 let shards = (1...n).map { data.appendingPathComponent("N\(n)/worker-\($0)") }
                 let cluster = try SwiftChimeraCluster(mode: .parameterServer, shards: shards, threads: 1)
                 var ours: [Run] = []
@@ -92,8 +97,9 @@ public enum MLPBenchmark {
                     theirs.append(ddp)
                     log(String(format: "  ddp %.1f steps/s, accuracy %.4f", ddp.stepsPerSecond, ddp.accuracy ?? 0))
                     let floorLine = try capture(psround, ["tcp", "\(n)", "\(parameters)", "1.5"])
-                    if let floor = floorLine.split(separator: "\n").compactMap({ ResultLine(String($0)) }).first?.number(
-                        "median_ms")
+                    if let floor = floorLine.split(separator: "\n").compactMap({ ResultLine(String($0)) }).first?
+                        .number(
+                            "median_ms")
                     {
                         floors.append(floor)
                     }
@@ -145,7 +151,8 @@ public enum MLPBenchmark {
             let prediction = try cluster.client.predict(
                 columns: test.columns, values: test.rows.flatMap { $0 }, rows: test.rows.count)
             accuracy =
-                Double(zip(prediction.values, test.labels).filter { $0 == Double($1) }.count) / Double(test.labels.count)
+                Double(zip(prediction.values, test.labels).filter { $0 == Double($1) }.count)
+                / Double(test.labels.count)
         }
         let parameters = try MLP(
             inputs: 64, hidden: hidden.split(separator: ",").compactMap { Int($0) }, activation: .relu,

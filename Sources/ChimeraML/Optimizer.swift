@@ -66,37 +66,73 @@ public struct Optimizer: Sendable {
         return base * Double(t) / Double(warmupSteps)
     }
 
-    /// One update. `scale` shrinks the step after a divergence backoff (and weighs an SSP update).
-    public mutating func step(weights: inout [Float], gradient: [Float], scale: Double = 1) {
+    /// One update with the gradient `gradientScale × gradient` (a round's sum and 1 / its rows: no
+    /// scaled copy). `scale` shrinks the step after a divergence backoff (and weighs an SSP update).
+    /// Returns whether every new weight is finite, seen in the same pass (a million-weight model is
+    /// memory-bound: each pass over it costs as much as the arithmetic).
+    @discardableResult
+    public mutating func step(weights: inout [Float], gradient: [Float], scale: Double = 1, gradientScale: Float = 1)
+        -> Bool
+    {
         state.steps += 1
         let t = state.steps
         let eta = Float(rate(at: t) * scale)
-        let decay = weightDecay
-        switch kind {
-        case .sgd where momentum == 0:
-            for i in weights.indices { weights[i] -= eta * (gradient[i] + decay * weights[i]) }
-        case .sgd, .nesterov:
-            let nesterov = kind == .nesterov
-            for i in weights.indices {
-                let g = gradient[i] + decay * weights[i]
-                state.first[i] = momentum * state.first[i] + g
-                weights[i] -= eta * (nesterov ? g + momentum * state.first[i] : state.first[i])
-            }
-        case .adam, .adamw:
-            let correction1 = 1 - Float(LibM.pow(Double(beta1), Double(t)))
-            let correction2 = 1 - Float(LibM.pow(Double(beta2), Double(t)))
-            let decoupled = kind == .adamw
-            for i in weights.indices {
-                let g = decoupled ? gradient[i] : gradient[i] + decay * weights[i]
-                state.first[i] = beta1 * state.first[i] + (1 - beta1) * g
-                state.second[i] = beta2 * state.second[i] + (1 - beta2) * g * g
-                let mHat = state.first[i] / correction1
-                let sHat = state.second[i] / correction2
-                var update = mHat / (sHat.squareRoot() + Self.epsilon)
-                if decoupled { update += decay * weights[i] }
-                weights[i] -= eta * update
+        let (decay, momentum, beta1, beta2) = (weightDecay, momentum, beta1, beta2)
+        let count = weights.count
+        var hits: UInt32 = 0
+        // The moments are moved out for the loop (two buffers of `state` at once), and back after.
+        var first: [Float] = []
+        var second: [Float] = []
+        swap(&first, &state.first)
+        swap(&second, &state.second)
+        defer {
+            swap(&first, &state.first)
+            swap(&second, &state.second)
+        }
+        @inline(__always) func note(_ value: Float) {
+            hits |= (value.bitPattern & 0x7F80_0000) ^ 0x7F80_0000 == 0 ? 1 : 0
+        }
+        weights.withUnsafeMutableBufferPointer { w in
+            gradient.withUnsafeBufferPointer { gradient in
+                switch kind {
+                case .sgd where momentum == 0:
+                    for i in 0..<count {
+                        w[i] -= eta * (gradientScale * gradient[i] + decay * w[i])
+                        note(w[i])
+                    }
+                case .sgd, .nesterov:
+                    let nesterov = kind == .nesterov
+                    first.withUnsafeMutableBufferPointer { v in
+                        for i in 0..<count {
+                            let g = gradientScale * gradient[i] + decay * w[i]
+                            v[i] = momentum * v[i] + g
+                            w[i] -= eta * (nesterov ? g + momentum * v[i] : v[i])
+                            note(w[i])
+                        }
+                    }
+                case .adam, .adamw:
+                    let correction1 = 1 - Float(LibM.pow(Double(beta1), Double(t)))
+                    let correction2 = 1 - Float(LibM.pow(Double(beta2), Double(t)))
+                    let decoupled = kind == .adamw
+                    let epsilon = Self.epsilon
+                    first.withUnsafeMutableBufferPointer { m in
+                        second.withUnsafeMutableBufferPointer { s in
+                            for i in 0..<count {
+                                let raw = gradientScale * gradient[i]
+                                let g = decoupled ? raw : raw + decay * w[i]
+                                m[i] = beta1 * m[i] + (1 - beta1) * g
+                                s[i] = beta2 * s[i] + (1 - beta2) * g * g
+                                var update = (m[i] / correction1) / ((s[i] / correction2).squareRoot() + epsilon)
+                                if decoupled { update += decay * w[i] }
+                                w[i] -= eta * update
+                                note(w[i])
+                            }
+                        }
+                    }
+                }
             }
         }
+        return hits == 0
     }
 
     /// Forgets the moments (after going back to earlier weights); the step count goes on.

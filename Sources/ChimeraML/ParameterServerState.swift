@@ -227,31 +227,34 @@ public struct ParameterServerState: Sendable {
             roundPoisoned = nil
         }
         if let poisoned = roundPoisoned { return diverged(poisoned) }
+        // The mean update is scale × the round's sum; the sum is used in place (for a million weights
+        // every copy or pass over it is a large part of the round).
         let scale = 1 / Float(roundRows)
-        var gradient = roundSum
-        for i in gradient.indices { gradient[i] *= scale }
         var loss = roundLoss / Double(roundRows)
         if configuration.workerMode == .gradient {
-            loss += regularizer.apply(weights: weights, penalized: objective.penalized, gradient: &gradient)
+            loss += regularizer.apply(
+                weights: weights, penalized: objective.penalized, gradient: &roundSum, factor: Float(roundRows))
         }
         // The round's loss was measured on the weights as they are before this step.
         if let explosion = exploding(loss, iteration: completedIterations) { return diverged(explosion) }
         noteLoss(loss)
         let step = Float(stepScale)
+        var checked = false
         switch configuration.algorithm {
         case .ssgd, .asgd:
-            optimizer.step(weights: &weights, gradient: gradient, scale: stepScale)
+            checked = optimizer.step(weights: &weights, gradient: roundSum, scale: stepScale, gradientScale: scale)
         case .ma:
             // Deltas: the rows-weighted mean delta is the new step.
-            for i in weights.indices { weights[i] += step * gradient[i] }
+            for i in weights.indices { weights[i] += step * scale * roundSum[i] }
         case .bmuf:
-            blockFilter?.apply(averageDelta: gradient, served: &weights, scale: step)
+            blockFilter?.apply(averageDelta: roundSum.map { $0 * scale }, served: &weights, scale: step)
         case .easgd:
             // The centre moves by the sum of the workers' elastic moves.
             for i in weights.indices { weights[i] += step * roundSum[i] }
         }
         lossHistory.append(loss)
-        checkWeights(iteration: completedIterations, loss: loss)
+        // The optimizer saw every new weight as it wrote it.
+        if !checked { checkWeights(iteration: completedIterations, loss: loss) }
     }
 
     // MARK: Divergence

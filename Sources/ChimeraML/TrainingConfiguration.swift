@@ -112,7 +112,8 @@ public struct Regularizer: Sendable {
 
     /// Adds the penalty gradient to `gradient` and returns the penalty's value. Only the weights in
     /// `penalized` (an objective's `penalized` ranges: never the biases) are penalised.
-    public func apply(weights: [Float], penalized: [Range<Int>], gradient: inout [Float]) -> Double {
+    /// `factor` multiplies what is added (a round's unscaled sum takes rows × the penalty's gradient).
+    public func apply(weights: [Float], penalized: [Range<Int>], gradient: inout [Float], factor: Float = 1) -> Double {
         guard penalty != .none, alpha > 0 else { return 0 }
         let l1: Float
         let l2: Float
@@ -127,7 +128,7 @@ public struct Regularizer: Sendable {
             for index in range {
                 let w = weights[index]
                 value += l1 * abs(w) + 0.5 * l2 * w * w
-                gradient[index] += alpha * (l1 * (w > 0 ? 1 : (w < 0 ? -1 : 0)) + l2 * w)
+                gradient[index] += factor * alpha * (l1 * (w > 0 ? 1 : (w < 0 ? -1 : 0)) + l2 * w)
             }
         }
         return Double(alpha * value)

@@ -17,7 +17,8 @@ private func firstAllOnes<T: FixedWidthInteger>(_ tensor: Tensor, as: T.Type, ma
         // Frames are usually aligned (each tensor is a frame of its own): typed loads vectorise
         // where unaligned ones did not (a 1.1 M-float push was checked at a fraction of memory speed).
         if let base = raw.baseAddress, Int(bitPattern: base) % MemoryLayout<T>.alignment == 0 {
-            return firstAllOnes(UnsafeBufferPointer(start: base.assumingMemoryBound(to: T.self), count: count), mask: mask)
+            return firstAllOnes(
+                UnsafeBufferPointer(start: base.assumingMemoryBound(to: T.self), count: count), mask: mask)
         }
         // Scan in blocks with a branch-free OR-reduction, then pinpoint inside the first bad block.
         let block = 1024

@@ -230,7 +230,8 @@ struct BenchKernel: ParsableCommand {
 struct BenchMLP: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mlp",
-        abstract: "MLP training on the parameter server vs PyTorch DDP (gloo, CPU) and the raw-libzmq C round, same run."
+        abstract:
+            "MLP training on the parameter server vs PyTorch DDP (gloo, CPU) and the raw-libzmq C round, same run."
     )
     @Option(help: "The PyTorch DDP baseline folder (its venv and data are made on first use).")
     var ddpDir = "../shared/baselines/pytorch-ddp"
