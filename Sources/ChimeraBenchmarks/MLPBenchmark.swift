@@ -34,6 +34,7 @@ public enum MLPBenchmark {
         let wallStepsPerSecond: Double?
         let accuracy: Double?
         let medianRoundMilliseconds: Double?
+        var bytesPerIteration: Double? = nil
     }
 
     public static func run(_ options: Options, log: (String) -> Void) throws -> String {
@@ -67,8 +68,8 @@ public enum MLPBenchmark {
         for model in options.models {
             out += "\(architecture(model.hidden)), \(model.steps) steps:\n\n"
             out +=
-                "| N | params | DDP steps/s | DDP accuracy | Chimera steps/s | (client wall) | Chimera accuracy | Chimera ÷ DDP | Chimera median round ms | psround C ms | Chimera ÷ C |\n"
-            out += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+                "| N | params | DDP steps/s | DDP accuracy | Chimera steps/s | (client wall) | Chimera accuracy | Chimera ÷ DDP | Chimera median round ms | psround C ms | Chimera ÷ C | bfloat16 steps/s | bfloat16 accuracy | bytes/iteration float32 → bfloat16 |\n"
+            out += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
             for n in options.workers {
                 log(
                     "\(architecture(model.hidden)), N = \(n): \(options.repeats) × (Chimera fit, DDP run, psround), interleaved"
@@ -76,6 +77,7 @@ public enum MLPBenchmark {
                 let shards = (1...n).map { data.appendingPathComponent("N\(n)/worker-\($0)") }
                 let cluster = try SwiftChimeraCluster(mode: .parameterServer, shards: shards, threads: 1)
                 var ours: [Run] = []
+                var compact: [Run] = []
                 var theirs: [Run] = []
                 var floors: [Double] = []
                 var parameters = 0
@@ -91,6 +93,14 @@ public enum MLPBenchmark {
                     ours.append(run)
                     parameters = count
                     log(String(format: "  chimera %.1f steps/s, accuracy %.4f", run.stepsPerSecond, run.accuracy ?? 0))
+                    let (halved, _) = try fit(
+                        cluster, workers: n, hidden: model.hidden, steps: model.steps, seed: seed, test: test,
+                        wireDType: "bfloat16")
+                    compact.append(halved)
+                    log(
+                        String(
+                            format: "  chimera bfloat16 %.1f steps/s, accuracy %.4f", halved.stepsPerSecond,
+                            halved.accuracy ?? 0))
                     let ddp = try ddpRun(
                         python: python, options.ddpDirectory, data: data, workers: n, hidden: model.hidden,
                         steps: model.steps, seed: seed)
@@ -109,7 +119,7 @@ public enum MLPBenchmark {
                 let round = median(ours.compactMap(\.medianRoundMilliseconds))
                 let floor = median(floors)
                 out +=
-                    "| \(n) | \(parameters) | \(f(theirRate, 1)) | \(f(median(theirs.compactMap(\.accuracy)), 4)) | \(f(ourRate, 1)) | \(f(median(ours.compactMap(\.wallStepsPerSecond)), 1)) | \(f(median(ours.compactMap(\.accuracy)), 4)) | \(f(ratio(ourRate, theirRate), 2))× | \(f(round, 2)) | \(f(floor, 2)) | \(f(ratio(round, floor), 2))× |\n"
+                    "| \(n) | \(parameters) | \(f(theirRate, 1)) | \(f(median(theirs.compactMap(\.accuracy)), 4)) | \(f(ourRate, 1)) | \(f(median(ours.compactMap(\.wallStepsPerSecond)), 1)) | \(f(median(ours.compactMap(\.accuracy)), 4)) | \(f(ratio(ourRate, theirRate), 2))× | \(f(round, 2)) | \(f(floor, 2)) | \(f(ratio(round, floor), 2))× | \(f(median(compact.map(\.stepsPerSecond)), 1)) | \(f(median(compact.compactMap(\.accuracy)), 4)) | \(f(median(ours.compactMap(\.bytesPerIteration)), 0)) → \(f(median(compact.compactMap(\.bytesPerIteration)), 0)) |\n"
             }
             out += "\n"
         }
@@ -120,7 +130,8 @@ public enum MLPBenchmark {
 
     /// One fit on the cluster, then the held-out accuracy; with the model's parameter count.
     static func fit(
-        _ cluster: SwiftChimeraCluster, workers: Int, hidden: String, steps: Int, seed: Int, test: HeldOut?
+        _ cluster: SwiftChimeraCluster, workers: Int, hidden: String, steps: Int, seed: Int, test: HeldOut?,
+        wireDType: String = "float32"
     ) throws
         -> (Run, Int)
     {
@@ -128,7 +139,7 @@ public enum MLPBenchmark {
         request.kind = .parameterServer
         request.config = try FitSettings.parse(arguments: [
             "--model", "mlp", "--hidden", hidden, "--batch-size", "64", "--eta0", "0.05", "--momentum", "0.9",
-            "--penalty", "none", "--iterations", "\(steps)", "--seed", "\(seed)",
+            "--penalty", "none", "--iterations", "\(steps)", "--seed", "\(seed)", "--wire-dtype", wireDType,
         ]).wire(mode: .parameterServer)
         request.config.recordTimeline = true
         var start = monotonicSeconds()
@@ -162,7 +173,9 @@ public enum MLPBenchmark {
             Run(
                 stepsPerSecond: loop > 0 ? Double(stamps.count - 2) / loop : 0,
                 wallStepsPerSecond: Double(steps) / wall, accuracy: accuracy,
-                medianRoundMilliseconds: median(zip(stamps.dropFirst(2), stamps.dropFirst()).map { ($0 - $1) * 1e3 })),
+                medianRoundMilliseconds: median(zip(stamps.dropFirst(2), stamps.dropFirst()).map { ($0 - $1) * 1e3 }),
+                bytesPerIteration: Double(reply.report.bytesSent + reply.report.bytesReceived)
+                    / Double(max(reply.report.iterations, 1))),
             parameters
         )
     }

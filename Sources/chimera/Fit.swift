@@ -131,7 +131,9 @@ enum FitReportText {
             String(format: "  wall %.3f s   %.3f ms per iteration", r.wallSeconds, r.secondsPerIteration * 1e3),
             String(format: "  barrier wait %.3f s (all workers)", r.barrierWaitSeconds),
             "  staleness histogram \(r.stalenessHistogram)",
-            "  bytes sent \(r.bytesSent)   received \(r.bytesReceived)",
+            String(
+                format: "  bytes sent %llu   received %llu   (%.0f per iteration)", r.bytesSent, r.bytesReceived,
+                r.bytesPerIteration),
         ]
         for worker in r.workers {
             lines.append(

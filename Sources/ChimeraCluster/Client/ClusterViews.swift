@@ -199,6 +199,8 @@ public struct FitReportView: Sendable, Equatable {
     public var stalenessHistogram: [UInt64]
     public var bytesSent: UInt64
     public var bytesReceived: UInt64
+    /// The master's bytes sent and received per iteration (what `--wire-dtype` halves).
+    public var bytesPerIteration: Double
     public var workers: [WorkerLine]
     public var failedWorkers: [String]
     public var backoffs: [String]
@@ -216,6 +218,7 @@ public struct FitReportView: Sendable, Equatable {
         stalenessHistogram = r.stalenessHistogram
         bytesSent = r.bytesSent
         bytesReceived = r.bytesReceived
+        bytesPerIteration = r.iterations > 0 ? Double(r.bytesSent + r.bytesReceived) / Double(r.iterations) : 0
         workers = r.clocks.map {
             WorkerLine(
                 name: $0.name, workerID: $0.workerID, clock: $0.clock, alive: $0.alive,
