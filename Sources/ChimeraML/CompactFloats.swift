@@ -38,10 +38,29 @@ public struct ErrorFeedback: Sendable {
     public mutating func compress(_ update: [Float]) -> [Float] {
         guard format != .float32 else { return update }
         var sent = update
-        for i in sent.indices {
-            let wanted = update[i] + residual[i]
-            sent[i] = format.rounded(wanted)
-            residual[i] = wanted - sent[i]
+        let format = format
+        // On raw pointers, bfloat16's rounding inline (the loop vectorises).
+        sent.withUnsafeMutableBufferPointer { out in
+            residual.withUnsafeMutableBufferPointer { r in
+                switch format {
+                case .bfloat16:
+                    for i in 0..<out.count {
+                        let wanted = out[i] + r[i]
+                        let bits = wanted.bitPattern
+                        let finite = bits & 0x7F80_0000 != 0x7F80_0000
+                        let held =
+                            finite ? Float(bitPattern: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000) : wanted
+                        out[i] = held
+                        r[i] = wanted - held
+                    }
+                case .float16, .float32:
+                    for i in 0..<out.count {
+                        let wanted = out[i] + r[i]
+                        out[i] = format.rounded(wanted)
+                        r[i] = wanted - out[i]
+                    }
+                }
+            }
         }
         return sent
     }

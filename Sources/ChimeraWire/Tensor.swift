@@ -134,13 +134,50 @@ public struct Tensor {
                     Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self)))
                 }
             case .bfloat16:
-                return (0..<count).map {
-                    Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self)) << 16)
+                return [Float](unsafeUninitializedCapacity: count) { out, initialized in
+                    if let base = raw.baseAddress, Int(bitPattern: base) % 2 == 0 {
+                        // Aligned (the usual frame): a typed loop that vectorises.
+                        let halves = base.assumingMemoryBound(to: UInt16.self)
+                        for i in 0..<count { out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: halves[i])) << 16) }
+                    } else {
+                        for i in 0..<count {
+                            out[i] = Float(
+                                bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)) << 16)
+                        }
+                    }
+                    initialized = count
                 }
             case .int32, .int64, .uint8:
                 preconditionFailure("floats() on a \(dtype) tensor")
             }
         }
+    }
+
+    /// Writes the values as `Float` into `out` (which holds `elementCount`): no new array per round.
+    public func readFloats(into out: UnsafeMutableBufferPointer<Float>) {
+        precondition(out.count == elementCount, "readFloats: size mismatch")
+        if dtype == .bfloat16 {
+            withUnsafeBytes { raw in
+                if let base = raw.baseAddress, Int(bitPattern: base) % 2 == 0 {
+                    let halves = base.assumingMemoryBound(to: UInt16.self)
+                    for i in 0..<out.count { out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: halves[i])) << 16) }
+                } else {
+                    for i in 0..<out.count {
+                        out[i] = Float(
+                            bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)) << 16)
+                    }
+                }
+            }
+            return
+        }
+        if dtype == .float32 {
+            withUnsafeBytes { raw in
+                if let base = raw.baseAddress, out.count > 0 { memcpy(out.baseAddress!, base, out.count * 4) }
+            }
+            return
+        }
+        let values = floats()
+        for i in 0..<out.count { out[i] = values[i] }
     }
 
     /// The values as `Double`, converting from any float dtype.
@@ -168,12 +205,15 @@ public struct Tensor {
         case .float32: return float32(values, shape: shape)
         case .bfloat16:
             return Tensor(dtype: .bfloat16, shape: shape) { out in
-                for (index, value) in values.enumerated() {
-                    let bits = value.bitPattern
-                    let rounded = value.isFinite ? (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) : bits
-                    out.storeBytes(
-                        of: UInt16(truncatingIfNeeded: rounded >> 16).littleEndian, toByteOffset: index * 2,
-                        as: UInt16.self)
+                // The tensor's own memory is 64-byte aligned: typed stores, a loop that vectorises.
+                let halves = out.baseAddress!.assumingMemoryBound(to: UInt16.self)
+                values.withUnsafeBufferPointer { source in
+                    for index in 0..<source.count {
+                        let bits = source[index].bitPattern
+                        let finite = bits & 0x7F80_0000 != 0x7F80_0000
+                        let rounded = finite ? (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) : bits
+                        halves[index] = UInt16(truncatingIfNeeded: rounded >> 16).littleEndian
+                    }
                 }
             }
         case .float16:
@@ -195,6 +235,13 @@ public struct Tensor {
         case .float32: accumulateFloat32(into: accumulator, scale: scale)
         case .bfloat16:
             withUnsafeBytes { raw in
+                if let base = raw.baseAddress, Int(bitPattern: base) % 2 == 0 {
+                    let halves = base.assumingMemoryBound(to: UInt16.self)
+                    for i in 0..<accumulator.count {
+                        accumulator[i] += scale * Float(bitPattern: UInt32(UInt16(littleEndian: halves[i])) << 16)
+                    }
+                    return
+                }
                 for i in 0..<accumulator.count {
                     let bits = UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self)))
                     accumulator[i] += scale * Float(bitPattern: bits << 16)

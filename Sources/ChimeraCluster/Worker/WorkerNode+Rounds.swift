@@ -275,11 +275,7 @@ extension WorkerNode {
             let found = received.map { "\($0.dtype) \($0.shape)" } ?? "missing"
             throw WireError(.wrongTensor, "tensor \"weights\" is \(found), expected float32 \(shape)")
         }
-        if received.dtype == .float32 {
-            weights.withUnsafeMutableBytes { out in received.withUnsafeBytes { out.copyMemory(from: $0) } }
-        } else {
-            weights = received.floats()
-        }
+        weights.withUnsafeMutableBufferPointer { received.readFloats(into: $0) }
         return .weights
     }
 
