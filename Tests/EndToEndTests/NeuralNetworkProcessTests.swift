@@ -122,6 +122,31 @@ struct NeuralNetworkProcessTests {
         }
     }
 
+    @Test("a 300 k-parameter network to two workers: the round's weights go as one shared frame, and train")
+    func sharedWeightFrames() async throws {
+        try await blocking {
+            let cluster = try LocalCluster()
+            for index in 1...2 {
+                try cluster.startWorker(
+                    name: "worker-\(index)", data: Self.digits.appendingPathComponent("worker-\(index)"))
+            }
+            try cluster.waitFor("2 workers") { $0.workers.filter(\.ready).count == 2 }
+            var request = Chimera_V1_FitRequest()
+            request.kind = .parameterServer
+            // 64-512-512-10: 301,066 parameters, above the master's shared-frame size.
+            request.config = try FitSettings.parse(arguments: [
+                "--model", "mlp", "--hidden", "512,512", "--iterations", "15", "--eta0", "0.05", "--penalty", "none",
+            ]).wire(mode: .parameterServer)
+            request.config.recordTimeline = true
+            let reply = try cluster.client().fit(request, timeoutMilliseconds: 120_000)
+            #expect(reply.state == .succeeded)
+            #expect(reply.report.clocks.filter { $0.clock == 15 && $0.alive }.count == 2)
+            let losses = reply.report.timeline.dropFirst().map(\.trainLoss)
+            #expect(losses.count == 15 && losses.last! < losses.first!, "\(losses)")
+            #expect(try cluster.client().status().rejectedMessages == 0)
+        }
+    }
+
     @Test("a worker that cannot hold the model ends the job at once with its reason; the cluster stays ready")
     func modelTooLargeForAWorker() async throws {
         try await blocking {

@@ -89,6 +89,9 @@ extension ChimeraMaster {
     }
 
     /// Sends the weights to workers the state machine released.
+    /// Weights from this many values up go to several workers as one shared tensor.
+    static let sharedWeightsFrom = 256 << 10
+
     func deliver(_ replies: [ParameterServerState.Reply]) throws {
         guard let current = job, !replies.isEmpty else { return }
         let objective = current.state.objective
@@ -98,8 +101,11 @@ extension ChimeraMaster {
         header.minClock = UInt64(current.state.barrier.minClock ?? 0)
         let now = monotonicSeconds()
         let format = current.state.configuration.wireDType
-        if format != .float32 {
-            // Compact weights: one tensor for the round's replies, sent the generic way.
+        let large = replies.count > 1 && objective.weightCount >= Self.sharedWeightsFrom
+        if format != .float32 || large {
+            // One tensor for the round's replies, sent the generic way: compact weights, or weights
+            // large enough that one copy shared by every reply's frame (libzmq sends the tensor's own
+            // buffer without copying) beats a copy per send.
             let tensor = Tensor.floats(
                 current.state.weights, as: format.dtype, shape: [objective.outputs, objective.stride])
             for case .weights(let worker, let done) in replies {
