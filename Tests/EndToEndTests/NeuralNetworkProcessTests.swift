@@ -15,6 +15,18 @@ import Testing
 struct NeuralNetworkProcessTests {
     static let digits = repositoryRoot.appendingPathComponent("deploy/data/digits")
 
+    /// A master and two ready workers on the first two digits shards.
+    static func digitsCluster(heartbeatMilliseconds: Int = 200, delayMilliseconds: Int = 0) throws -> LocalCluster {
+        let cluster = try LocalCluster(heartbeatMilliseconds: heartbeatMilliseconds)
+        for index in 1...2 {
+            try cluster.startWorker(
+                name: "worker-\(index)", data: digits.appendingPathComponent("worker-\(index)"),
+                delayMilliseconds: delayMilliseconds)
+        }
+        try cluster.waitFor("2 workers") { $0.workers.filter(\.ready).count == 2 }
+        return cluster
+    }
+
     /// The held-out share a prediction reply gets right.
     static func accuracy(_ predicted: [Double], _ truth: [Float]) -> Double {
         Double(zip(predicted, truth).filter { $0 == Double($1) }.count) / Double(truth.count)
@@ -81,12 +93,7 @@ struct NeuralNetworkProcessTests {
     @Test("bfloat16 and float16 frames: half the bytes per iteration, held-out accuracy within 0.5 point of float32")
     func compactFrames() async throws {
         try await blocking {
-            let cluster = try LocalCluster()
-            for index in 1...2 {
-                try cluster.startWorker(
-                    name: "worker-\(index)", data: Self.digits.appendingPathComponent("worker-\(index)"))
-            }
-            try cluster.waitFor("2 workers") { $0.workers.filter(\.ready).count == 2 }
+            let cluster = try Self.digitsCluster()
             let (columns, rows) = try ShardLayout.loadFeatures(
                 Self.digits.appendingPathComponent("test/X_test.csv").path)
             let truth = try ShardLayout.loadLabels(Self.digits.appendingPathComponent("test/y_test.csv").path)
@@ -125,12 +132,7 @@ struct NeuralNetworkProcessTests {
     @Test("a 300 k-parameter network to two workers: the round's weights go as one shared frame, and train")
     func sharedWeightFrames() async throws {
         try await blocking {
-            let cluster = try LocalCluster()
-            for index in 1...2 {
-                try cluster.startWorker(
-                    name: "worker-\(index)", data: Self.digits.appendingPathComponent("worker-\(index)"))
-            }
-            try cluster.waitFor("2 workers") { $0.workers.filter(\.ready).count == 2 }
+            let cluster = try Self.digitsCluster()
             var request = Chimera_V1_FitRequest()
             request.kind = .parameterServer
             // 64-512-512-10: 301,066 parameters, above the master's shared-frame size.
@@ -181,13 +183,7 @@ struct NeuralNetworkProcessTests {
     )
     func resumeWithAdam() async throws {
         try await blocking {
-            let cluster = try LocalCluster(heartbeatMilliseconds: 200)
-            for index in 1...2 {
-                try cluster.startWorker(
-                    name: "worker-\(index)", data: Self.digits.appendingPathComponent("worker-\(index)"),
-                    delayMilliseconds: 5)
-            }
-            try cluster.waitFor("2 workers") { $0.workers.filter(\.ready).count == 2 }
+            let cluster = try Self.digitsCluster(delayMilliseconds: 5)
             var request = Chimera_V1_FitRequest()
             request.kind = .parameterServer
             request.asynchronous = true

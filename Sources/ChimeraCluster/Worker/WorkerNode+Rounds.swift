@@ -150,18 +150,16 @@ extension WorkerNode {
             if unusable {
                 push.loss = .nan
                 push.rows = UInt64(data.rows)
-            } else if configuration.workerMode == .elastic {
-                let (move, loss) = elastic.round(centre: weights, data: shard, iteration: clock, sampler: &sampler)
+            } else if configuration.workerMode != .gradient {
+                // A model delta: local SGD's steps (ma, bmuf), or EASGD's elastic move.
+                let (update, loss) =
+                    configuration.workerMode == .elastic
+                    ? elastic.round(centre: weights, data: shard, iteration: clock, sampler: &sampler)
+                    : localSGD.delta(weights: weights, data: shard, iteration: clock, sampler: &sampler)
                 push.loss = loss
                 push.isDelta = true
                 push.rows = UInt64(shard.rows)
-                delta = move
-            } else if configuration.workerMode == .localSGD {
-                let (step, loss) = localSGD.delta(weights: weights, data: shard, iteration: clock, sampler: &sampler)
-                push.loss = loss
-                push.isDelta = true
-                push.rows = UInt64(shard.rows)
-                delta = step
+                delta = update
             } else if let blocked {
                 push.loss = objective.lossAndGradient(
                     weights: weights, rows: blocked, threads: computeThreads, gradient: &gradient)
