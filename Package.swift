@@ -44,7 +44,7 @@ let package = Package(
         // Layer 2: wire protocol. Generated protobuf + multipart codec with a strict decoder.
         .target(
             name: "ChimeraWire",
-            dependencies: ["ZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["ZeroMQ", "CKernels", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Generated/proto.sha256"],
             swiftSettings: swiftSettings
         ),

@@ -114,6 +114,13 @@ struct MalformedMessageTests {
             #expect(error?.code == .nonFinite)
             #expect(error?.message.contains("4321") == true)
         }
+        // Past the C count's first 65,536-value block, and the last value of all.
+        for index in [131_073, 199_999] {
+            var values = Array(repeating: Float(-2.5), count: 200_000)
+            values[index] = .nan
+            #expect(Tensor.float32(values).firstNonFiniteIndex == index)
+        }
+        #expect(Tensor.float32(Array(repeating: 3, count: 200_000)).firstNonFiniteIndex == nil)
         let double = [1.0, .nan].withUnsafeBytes { Array($0) }
         #expect(decodeError(try frames(specs: [("w", .float64, [2])], payloads: [double]))?.code == .nonFinite)
         let half: [UInt8] = [0x00, 0x3C, 0x00, 0x7C]  // 1.0, +inf in float16

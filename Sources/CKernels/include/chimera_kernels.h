@@ -29,4 +29,10 @@ int chimera_float_rows_available(void);
 size_t chimera_read_float_row(
     const uint8_t *p, size_t available, float *out, size_t capacity, size_t *count, int *row_ended);
 
+/// How many of `count` values (16, 32 or 64 bits, any alignment) have all of `mask`'s bits set: with an
+/// exponent mask, how many are NaN or infinite.
+size_t chimera_count_all_ones_u16(const void *bytes, size_t count, uint16_t mask);
+size_t chimera_count_all_ones_u32(const void *bytes, size_t count, uint32_t mask);
+size_t chimera_count_all_ones_u64(const void *bytes, size_t count, uint64_t mask);
+
 #endif
