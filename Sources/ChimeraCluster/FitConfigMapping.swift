@@ -86,6 +86,23 @@ extension TrainingConfiguration {
             }
             activation = kind
         }
+        if !wire.parallelism.isEmpty {
+            guard let kind = Parallelism(rawValue: wire.parallelism) else {
+                throw ConfigurationError("parallelism must be data or pipeline, not \"\(wire.parallelism)\"")
+            }
+            parallelism = kind
+        }
+        stages = Int(wire.stages)
+        stageLayers = wire.stageLayers.map { Int($0) }
+        if wire.microBatches != 0 { microBatches = Int(wire.microBatches) }
+        if !wire.pipelineSchedule.isEmpty {
+            guard let kind = PipelineSchedule(rawValue: wire.pipelineSchedule) else {
+                throw ConfigurationError(
+                    "pipeline_schedule must be gpipe or 1f1b, not \"\(wire.pipelineSchedule)\"")
+            }
+            pipelineSchedule = kind
+        }
+        if wire.replicas != 0 { replicas = Int(wire.replicas) }
         try validate()
     }
 
@@ -136,8 +153,55 @@ extension TrainingConfiguration {
                 "bmuf filters whole blocks of every worker: it needs staleness 0 (use ma or easgd for asynchronous rounds)"
             )
         }
+        if parallelism == .pipeline {
+            try validatePipeline()
+        } else if replicas != 1 || stages != 0 || !stageLayers.isEmpty {
+            throw ConfigurationError(
+                "stages, stage_layers and replicas are pipeline settings: add parallelism pipeline")
+        }
         if optimizer == .nesterov && momentum == 0 {
             throw ConfigurationError("the nesterov optimizer needs momentum > 0 (e.g. momentum 0.9)")
+        }
+    }
+
+    /// A pipeline splits one network's layers and runs each iteration synchronously.
+    func validatePipeline() throws(ConfigurationError) {
+        guard model == .mlp else {
+            throw ConfigurationError(
+                "parallelism pipeline splits a neural network's layers: it needs model mlp, not \(model.rawValue)")
+        }
+        guard algorithm == .ssgd, staleness == 0 else {
+            throw ConfigurationError(
+                "a pipeline iteration is synchronous (one step per batch): it needs algorithm ssgd and staleness 0")
+        }
+        guard wireDType == .float32 else {
+            throw ConfigurationError("pipeline stages exchange float32 (wire_dtype float32)")
+        }
+        guard (0...Self.maxHiddenLayers + 1).contains(stages) else {
+            throw ConfigurationError("stages must be 0 (as many as the workers allow) … \(Self.maxHiddenLayers + 1)")
+        }
+        guard (1...4096).contains(microBatches) else { throw ConfigurationError("micro_batches must be 1…4096") }
+        guard (1...1024).contains(replicas) else { throw ConfigurationError("replicas must be 1…1024") }
+        if batchSize > 0 && microBatches > batchSize {
+            throw ConfigurationError(
+                "micro_batches \(microBatches) is more than batch_size \(batchSize): each micro-batch needs a row")
+        }
+        if !stageLayers.isEmpty {
+            guard stageLayers.allSatisfy({ $0 >= 1 }) else {
+                throw ConfigurationError("stage_layers: every stage needs at least one layer")
+            }
+            guard stageLayers.reduce(0, +) == hidden.count + 1 else {
+                throw ConfigurationError(
+                    "stage_layers \(stageLayers.map(String.init).joined(separator: ",")) covers \(stageLayers.reduce(0, +)) layers; hidden \(hidden.map(String.init).joined(separator: ",")) makes \(hidden.count + 1) (the hidden layers and the output layer)"
+                )
+            }
+            guard stages == 0 || stages == stageLayers.count else {
+                throw ConfigurationError("stages \(stages) but stage_layers has \(stageLayers.count) entries")
+            }
+        } else if stages > hidden.count + 1 {
+            throw ConfigurationError(
+                "\(stages) stages but the network has \(hidden.count + 1) layers (the hidden layers and the output layer): more stages than layers"
+            )
         }
     }
 
@@ -198,6 +262,12 @@ extension TrainingConfiguration {
         out.weightDecay = weightDecay
         out.warmupSteps = UInt32(warmupSteps)
         out.hidden = hidden.map { UInt32(clamping: $0) }
+        out.parallelism = parallelism == .data ? "" : parallelism.rawValue
+        out.stages = UInt32(clamping: stages)
+        out.stageLayers = stageLayers.map { UInt32(clamping: $0) }
+        out.microBatches = UInt32(clamping: microBatches)
+        out.pipelineSchedule = pipelineSchedule.rawValue
+        out.replicas = UInt32(clamping: replicas)
         out.activation = activation.rawValue
         return out
     }

@@ -43,6 +43,15 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     public var stalenessAware = false
     /// The format of pushes and weights on the wire.
     public var wireDType: WireDType = .float32
+    /// Model parallelism: pipeline stages (0: as many as the workers allow), each stage's layer
+    /// count (empty: balanced), micro-batches per iteration, their order, and data-parallel replicas
+    /// of the pipeline (hybrid parallelism).
+    public var parallelism: Parallelism = .data
+    public var stages = 0
+    public var stageLayers: [Int] = []
+    public var microBatches = 4
+    public var pipelineSchedule: PipelineSchedule = .oneFOneB
+    public var replicas = 1
 
     public init() {}
 
@@ -87,6 +96,12 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         try read(.rho, &rho)
         try read(.stalenessAware, &stalenessAware)
         try read(.wireDType, &wireDType)
+        try read(.parallelism, &parallelism)
+        try read(.stages, &stages)
+        try read(.stageLayers, &stageLayers)
+        try read(.microBatches, &microBatches)
+        try read(.pipelineSchedule, &pipelineSchedule)
+        try read(.replicas, &replicas)
     }
 
     /// The algorithm and the worker mode agree: `worker_mode local-sgd` without an algorithm is model

@@ -55,6 +55,7 @@ extension ControlBody {
         case .workerResult: "worker_result"
         case .goodbye: "goodbye"
         case .memberPrediction: "member_prediction"
+        case .stageMessage: "stage_message"
         case .memberPredict: "member_predict"
         case .welcome: "welcome"
         case .ack: "ack"
@@ -86,10 +87,11 @@ extension ControlBody {
     }
 
     /// Whether float tensors of this kind must hold only finite values. Updates, weights and inputs
-    /// must: one NaN would poison the model. Predictions may carry what a diverged model produced.
+    /// must: one NaN would poison the model. Predictions may carry what a diverged model produced;
+    /// a pipeline stage's overflowed activations travel on, so that the loss says the fit diverged.
     public var requiresFiniteTensors: Bool {
         switch self {
-        case .predictReply, .error, .jobStatus, .fitReply: false
+        case .predictReply, .error, .jobStatus, .fitReply, .stageMessage: false
         default: true
         }
     }

@@ -204,6 +204,42 @@ public enum FitVocabulary {
             "warmup_steps", .integer(0...10_000_000), default: .integer(0), modes: ps,
             help: "updates over which the step ramps up linearly to the schedule's (0: none)",
             apply: { $1.warmupSteps = UInt32($0.integer ?? 0) }),
+        // Model parallelism.
+        FitSetting(
+            "parallelism", .choice(Parallelism.allCases.map(\.rawValue)), default: .text("data"), modes: ps,
+            help:
+                "data (every worker the whole model on its rows) or pipeline (mlp: the layers split over workers that stream activations to each other; README \"Pipeline parallelism\")",
+            apply: { $1.parallelism = $0.text == "pipeline" ? "pipeline" : "" }),
+        FitSetting(
+            "stages", .integerOrWord(1...(TrainingConfiguration.maxHiddenLayers + 1), words: ["auto"]),
+            default: .text("auto"), modes: ps,
+            help:
+                "pipeline: stages K (auto: as many as the ready workers / replicas allow, at most the layers); layers are balanced by parameters",
+            apply: { $1.stages = UInt32($0.integer ?? 0) }),
+        FitSetting(
+            "stage_layers",
+            .integerList(
+                1...(TrainingConfiguration.maxHiddenLayers + 1), count: 1...(TrainingConfiguration.maxHiddenLayers + 1)),
+            default: .text(""), modes: ps,
+            help: "pipeline: each stage's layer count, input side first (2,1,1); empty: balanced by parameters",
+            apply: { value, wire in
+                wire.stageLayers = (value.text ?? "").split(separator: ",").compactMap { UInt32($0) }
+            }),
+        FitSetting(
+            "micro_batches", .integer(1...4096), default: .integer(4), modes: ps,
+            help: "pipeline: micro-batches per iteration (the batch is split; gradients are summed over them)",
+            apply: { $1.microBatches = UInt32($0.integer ?? 4) }),
+        FitSetting(
+            "schedule_pipeline", .choice(PipelineSchedule.allCases.map(\.rawValue)), default: .text("1f1b"),
+            modes: ps,
+            help:
+                "pipeline: gpipe (all forwards, then all backwards) or 1f1b (one forward, one backward: at most K micro-batches held per stage)",
+            apply: { $1.pipelineSchedule = $0.text ?? "1f1b" }),
+        FitSetting(
+            "replicas", .integer(1...1024), default: .integer(1), modes: ps,
+            help:
+                "pipeline: data-parallel copies of the pipeline (replicas × stages workers), their gradients averaged each iteration (hybrid parallelism)",
+            apply: { $1.replicas = UInt32($0.integer ?? 1) }),
         // Bagging.
         FitSetting(
             "trees_per_worker", .integer(1...10_000), default: .integer(1), modes: trees,

@@ -62,7 +62,8 @@ public struct MLP: Sendable, Equatable {
         parameterCount = position
     }
 
-    var layers: Int { layerSizes.count - 1 }
+    /// Weight layers: the hidden layers and the output layer.
+    public var layers: Int { layerSizes.count - 1 }
 
     /// Every layer's weight matrix in the flat vector (the biases excluded): what a penalty applies to.
     public var weightRanges: [Range<Int>] {
@@ -105,7 +106,7 @@ public struct MLP: Sendable, Equatable {
     /// (softmax), P(class 1) (logistic) or values (linear), `outputs` per row.
     public func predict(weights: [Float], x: UnsafeBufferPointer<Float>, rows: Int) -> [Float] {
         var pass = Pass(self, rows: rows)
-        pass.forward(weights: weights, x: x)
+        weights.withUnsafeBufferPointer { pass.forward(weights: $0.baseAddress!, input: x.baseAddress!) }
         return pass.outputs()
     }
 
@@ -121,10 +122,22 @@ public struct MLP: Sendable, Equatable {
             return 0
         }
         var pass = Pass(self, rows: rows)
-        pass.forward(weights: weights, x: x)
-        let loss = pass.outputDelta(labels: labels)
-        pass.backward(weights: weights, x: x, gradient: &gradient)
-        return loss
+        return weights.withUnsafeBufferPointer { w in
+            gradient.withUnsafeMutableBufferPointer { g in
+                pass.forward(weights: w.baseAddress!, input: x.baseAddress!)
+                let loss = pass.outputDelta(labels: labels, scale: 1 / Float(rows))
+                pass.backward(
+                    weights: w.baseAddress!, input: x.baseAddress!, gradient: g.baseAddress!, accumulate: false,
+                    inputGradient: nil)
+                return loss
+            }
+        }
+    }
+
+    /// Where layers `layers` keep their parameters in the flat vector (contiguous: a pipeline stage's share).
+    public func parameterRange(layers: Range<Int>) -> Range<Int> {
+        guard let first = layers.first, let last = layers.last else { return 0..<0 }
+        return offsets[first].weights..<(offsets[last].bias + layerSizes[last + 1])
     }
 
     /// Threads OpenBLAS may use for one product. Workers are processes sharing the machine's cores:
@@ -132,13 +145,16 @@ public struct MLP: Sendable, Equatable {
     public static func setBLASThreads(_ threads: Int) { openblas_set_num_threads(Int32(max(threads, 1))) }
 }
 
-/// The activations of one forward pass and the deltas of its backward pass. Every layer's Z and A
-/// live in one allocation and the element-wise loops run on raw pointers: at a 64-row batch these
-/// loops, not the products, were a third of a step.
-struct Pass {
+/// The activations of one forward pass through layers `layers` (the whole network, or a pipeline
+/// stage's share) and the deltas of its backward pass. Every layer's Z and A live in one allocation
+/// and the element-wise loops run on raw pointers: at a 64-row batch these loops, not the products,
+/// were a third of a step. Weight and gradient pointers point at the first layer's parameters.
+public struct Pass {
     let network: MLP
-    let rows: Int
-    /// Pre-activations Z_l (every layer) and activations A_l (hidden layers), row-major [rows × width].
+    public let rows: Int
+    public let layers: Range<Int>
+    /// Pre-activations Z_l (every layer) and activations A_l (hidden layers), row-major [rows × width],
+    /// indexed by layer − layers.lowerBound.
     var storage: [Float]
     let zStart: [Int]
     let aStart: [Int]
@@ -146,58 +162,77 @@ struct Pass {
     var delta: [Float]
     var below: [Float]
 
-    init(_ network: MLP, rows: Int) {
+    public init(_ network: MLP, rows: Int, layers: Range<Int>? = nil) {
+        let layers = layers ?? 0..<network.layers
         self.network = network
         self.rows = rows
-        let widths = Array(network.layerSizes.dropFirst())
+        self.layers = layers
         var position = 0
         var zStart: [Int] = []
         var aStart: [Int] = []
-        for (layer, width) in widths.enumerated() {
+        for layer in layers {
+            let width = network.layerSizes[layer + 1]
             zStart.append(position)
             position += rows * width
             aStart.append(position)
-            if layer < widths.count - 1 { position += rows * width }
+            if layer < network.layers - 1 { position += rows * width }
         }
         self.zStart = zStart
         self.aStart = aStart
         storage = [Float](repeating: 0, count: position)
-        let widest = network.layerSizes.max() ?? 1
+        let widest = network.layerSizes[layers.lowerBound...layers.upperBound].max() ?? 1
         delta = [Float](repeating: 0, count: rows * widest)
         below = delta
     }
 
-    mutating func forward(weights: [Float], x: UnsafeBufferPointer<Float>) {
+    /// Ends with the network's output layer (holds the logits and the loss).
+    public var isLast: Bool { layers.upperBound == network.layers }
+    public var inputWidth: Int { network.layerSizes[layers.lowerBound] }
+    public var outputWidth: Int { network.layerSizes[layers.upperBound] }
+    /// Floats this pass holds for its backward pass (what a pipeline stage keeps per micro-batch).
+    public var heldFloats: Int { storage.count }
+
+    /// `input`: [rows × inputWidth] (the features for the first layer, else the stage below's output).
+    public mutating func forward(weights w: UnsafePointer<Float>, input x: UnsafePointer<Float>) {
         let sizes = network.layerSizes
-        let (rows, layers, activation) = (rows, network.layers, network.activation)
+        let (rows, layers, activation, last) = (rows, layers, network.activation, network.layers - 1)
         let (zStart, aStart, offsets) = (zStart, aStart, network.offsets)
+        let base = offsets[layers.lowerBound].weights
         storage.withUnsafeMutableBufferPointer { buffer in
-            weights.withUnsafeBufferPointer { w in
-                let s = buffer.baseAddress!
-                for layer in 0..<layers {
-                    let (n, m) = (sizes[layer], sizes[layer + 1])
-                    let out = s + zStart[layer]
-                    let bias = w.baseAddress! + offsets[layer].bias
-                    // Z = bias (broadcast), then Z += A_in · Wᵀ.
-                    for row in 0..<rows { (out + row * m).update(from: bias, count: m) }
-                    let input = layer == 0 ? UnsafePointer(x.baseAddress!) : UnsafePointer(s + aStart[layer - 1])
-                    cblas_sgemm(
-                        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(m), Int32(n), 1, input, Int32(n),
-                        w.baseAddress! + offsets[layer].weights, Int32(n), 1, out, Int32(m))
-                    guard layer < layers - 1 else { break }
-                    let a = s + aStart[layer]
-                    switch activation {
-                    case .relu: for i in 0..<(rows * m) { a[i] = max(out[i], 0) }
-                    case .tanh: for i in 0..<(rows * m) { a[i] = tanhf(out[i]) }
-                    }
+            let s = buffer.baseAddress!
+            for layer in layers {
+                let local = layer - layers.lowerBound
+                let (n, m) = (sizes[layer], sizes[layer + 1])
+                let out = s + zStart[local]
+                let bias = w + (offsets[layer].bias - base)
+                // Z = bias (broadcast), then Z += A_in · Wᵀ.
+                for row in 0..<rows { (out + row * m).update(from: bias, count: m) }
+                let input = local == 0 ? x : UnsafePointer(s + aStart[local - 1])
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(m), Int32(n), 1, input, Int32(n),
+                    w + (offsets[layer].weights - base), Int32(n), 1, out, Int32(m))
+                guard layer < last else { break }
+                let a = s + aStart[local]
+                switch activation {
+                case .relu: for i in 0..<(rows * m) { a[i] = max(out[i], 0) }
+                case .tanh: for i in 0..<(rows * m) { a[i] = tanhf(out[i]) }
                 }
             }
         }
     }
 
+    /// A stage's output for the next stage: the activations of its last layer [rows × outputWidth].
+    public func withOutput<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        precondition(!isLast, "the last stage's output is the loss")
+        let start = aStart[layers.count - 1]
+        return try storage.withUnsafeBufferPointer {
+            try body(UnsafeBufferPointer(rebasing: $0[start..<(start + rows * outputWidth)]))
+        }
+    }
+
     /// The output layer's pre-activations (logits), a copy.
     var logits: [Float] {
-        let start = zStart[network.layers - 1]
+        let start = zStart[layers.count - 1]
         return Array(storage[start..<(start + rows * network.head.outputs)])
     }
 
@@ -226,10 +261,12 @@ struct Pass {
         for index in start..<(start + count) { values[index] = Float(Double(values[index]) / sum) }
     }
 
-    /// The mean loss, and ∂(mean loss)/∂Z of the output layer into `delta`.
-    mutating func outputDelta(labels: UnsafeBufferPointer<Float>) -> Double {
+    /// The loss summed over the rows times `scale`, and ∂(that)/∂Z of the output layer into `delta`:
+    /// `scale` 1/rows gives the mean; a pipeline's micro-batch takes 1/(the whole batch's rows), so
+    /// that its micro-batches' gradients add up to the batch's mean gradient.
+    public mutating func outputDelta(labels: UnsafeBufferPointer<Float>, scale: Float) -> Double {
+        precondition(isLast, "only the last stage has the head")
         let logits = logits
-        let scale = 1 / Float(rows)
         var loss = 0.0
         switch network.head {
         case .linear:
@@ -257,49 +294,73 @@ struct Pass {
                 }
             }
         }
-        return loss / Double(rows)
+        return loss * Double(scale)
     }
 
-    /// Back-propagates `delta` from the output layer, writing every layer's gradient.
-    mutating func backward(weights: [Float], x: UnsafeBufferPointer<Float>, gradient: inout [Float]) {
+    /// A stage that is not the last: ∂loss/∂(its output activations) from the stage above, into
+    /// ∂loss/∂Z of its last layer.
+    public mutating func outputGradient(_ upstream: UnsafePointer<Float>) {
+        precondition(!isLast, "the last stage's delta comes from its labels")
+        let count = rows * outputWidth
+        let activation = network.activation
+        let local = layers.count - 1
+        let (z, a) = (zStart[local], aStart[local])
+        storage.withUnsafeBufferPointer { s in
+            delta.withUnsafeMutableBufferPointer { d in
+                switch activation {
+                case .relu: for i in 0..<count { d[i] = s[z + i] > 0 ? upstream[i] : 0 }
+                case .tanh: for i in 0..<count { d[i] = upstream[i] * (1 - s[a + i] * s[a + i]) }
+                }
+            }
+        }
+    }
+
+    /// Back-propagates `delta` from the last layer of `layers` down, writing (or, `accumulate`, adding
+    /// to) every layer's gradient; `inputGradient` (when given, [rows × inputWidth]) receives
+    /// ∂loss/∂input for the stage below.
+    public mutating func backward(
+        weights w: UnsafePointer<Float>, input x: UnsafePointer<Float>, gradient g: UnsafeMutablePointer<Float>,
+        accumulate: Bool, inputGradient: UnsafeMutablePointer<Float>?
+    ) {
         let sizes = network.layerSizes
-        let (rows, layers, activation) = (rows, network.layers, network.activation)
+        let (rows, layers, activation) = (rows, layers, network.activation)
         let (zStart, aStart, offsets) = (zStart, aStart, network.offsets)
+        let base = offsets[layers.lowerBound].weights
+        let beta: Float = accumulate ? 1 : 0
         storage.withUnsafeBufferPointer { buffer in
-            weights.withUnsafeBufferPointer { w in
-                gradient.withUnsafeMutableBufferPointer { g in
-                    delta.withUnsafeMutableBufferPointer { deltaBuffer in
-                        below.withUnsafeMutableBufferPointer { belowBuffer in
-                            let s = buffer.baseAddress!
-                            var d = deltaBuffer.baseAddress!
-                            var next = belowBuffer.baseAddress!
-                            for layer in stride(from: layers - 1, through: 0, by: -1) {
-                                let (n, m) = (sizes[layer], sizes[layer + 1])
-                                let input = layer == 0 ? x.baseAddress! : s + aStart[layer - 1]
-                                // dW = deltaᵀ · A_in (m × n); db = the column sums of delta.
-                                cblas_sgemm(
-                                    CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(rows), 1, d,
-                                    Int32(m), input, Int32(n), 0, g.baseAddress! + offsets[layer].weights, Int32(n))
-                                let db = g.baseAddress! + offsets[layer].bias
-                                db.update(repeating: 0, count: m)
-                                for row in 0..<rows {
-                                    let line = d + row * m
-                                    for unit in 0..<m { db[unit] += line[unit] }
-                                }
-                                guard layer > 0 else { break }
-                                // delta_in = (delta · W) ⊙ act'(Z_in).
-                                cblas_sgemm(
-                                    CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(m), 1, d,
-                                    Int32(m), w.baseAddress! + offsets[layer].weights, Int32(n), 0, next, Int32(n))
-                                let zIn = s + zStart[layer - 1]
-                                let aIn = s + aStart[layer - 1]
-                                switch activation {
-                                case .relu: for i in 0..<(rows * n) { next[i] = zIn[i] > 0 ? next[i] : 0 }
-                                case .tanh: for i in 0..<(rows * n) { next[i] *= 1 - aIn[i] * aIn[i] }
-                                }
-                                swap(&d, &next)
-                            }
+            delta.withUnsafeMutableBufferPointer { deltaBuffer in
+                below.withUnsafeMutableBufferPointer { belowBuffer in
+                    let s = buffer.baseAddress!
+                    var d = deltaBuffer.baseAddress!
+                    var next = belowBuffer.baseAddress!
+                    for layer in layers.reversed() {
+                        let local = layer - layers.lowerBound
+                        let (n, m) = (sizes[layer], sizes[layer + 1])
+                        let input = local == 0 ? x : UnsafePointer(s + aStart[local - 1])
+                        // dW = deltaᵀ · A_in (m × n); db = the column sums of delta.
+                        cblas_sgemm(
+                            CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(rows), 1, d,
+                            Int32(m), input, Int32(n), beta, g + (offsets[layer].weights - base), Int32(n))
+                        let db = g + (offsets[layer].bias - base)
+                        if !accumulate { db.update(repeating: 0, count: m) }
+                        for row in 0..<rows {
+                            let line = d + row * m
+                            for unit in 0..<m { db[unit] += line[unit] }
                         }
+                        let wanted = local > 0 ? next : inputGradient
+                        guard let wanted else { break }
+                        // delta_in = (delta · W) ⊙ act'(Z_in); below the stage's first layer, without act'.
+                        cblas_sgemm(
+                            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(m), 1, d,
+                            Int32(m), w + (offsets[layer].weights - base), Int32(n), 0, wanted, Int32(n))
+                        guard local > 0 else { break }
+                        let zIn = s + zStart[local - 1]
+                        let aIn = s + aStart[local - 1]
+                        switch activation {
+                        case .relu: for i in 0..<(rows * n) { next[i] = zIn[i] > 0 ? next[i] : 0 }
+                        case .tanh: for i in 0..<(rows * n) { next[i] *= 1 - aIn[i] * aIn[i] }
+                        }
+                        swap(&d, &next)
                     }
                 }
             }

@@ -718,6 +718,15 @@ public nonisolated struct Chimera_V1_Control: @unchecked Sendable {
     set {_uniqueStorage()._body = .memberPrediction(newValue)}
   }
 
+  /// worker -> worker (pipeline stages)
+  public var stageMessage: Chimera_V1_StageMessage {
+    get {
+      if case .stageMessage(let v)? = _storage._body {return v}
+      return Chimera_V1_StageMessage()
+    }
+    set {_uniqueStorage()._body = .stageMessage(newValue)}
+  }
+
   /// master -> worker (replies on the workers ROUTER, or broadcast on PUB)
   public var welcome: Chimera_V1_Welcome {
     get {
@@ -877,6 +886,8 @@ public nonisolated struct Chimera_V1_Control: @unchecked Sendable {
     case workerResult(Chimera_V1_WorkerResult)
     case goodbye(Chimera_V1_WorkerGoodbye)
     case memberPrediction(Chimera_V1_MemberPrediction)
+    /// worker -> worker (pipeline stages)
+    case stageMessage(Chimera_V1_StageMessage)
     /// master -> worker (replies on the workers ROUTER, or broadcast on PUB)
     case welcome(Chimera_V1_Welcome)
     case ack(Chimera_V1_Ack)
@@ -939,6 +950,13 @@ public nonisolated struct Chimera_V1_WorkerHello: Sendable {
   /// Distinct class names when y_train.csv holds names ("setosa", "yes") instead of numbers; then
   /// label_values is empty. Any order: the master sorts the union.
   public var labelNames: [String] = []
+
+  /// A digest of the shard's rows and labels: pipeline stages of one replica must hold the same data.
+  public var dataDigest: UInt64 = 0
+
+  /// Where this worker's stage socket (a PULL) listens, for pipeline jobs: neighbouring stages PUSH
+  /// activations and their gradients to it. Empty: this worker cannot be a pipeline stage.
+  public var stageEndpoint: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1332,6 +1350,41 @@ public nonisolated struct Chimera_V1_FitConfig: @unchecked Sendable {
     set {_uniqueStorage()._wireDtype = newValue}
   }
 
+  /// Model parallelism (README "Pipeline parallelism"): "data" (empty) or "pipeline": the MLP's layers
+  /// split into `stages` contiguous stages (0: as many as the workers allow, at most the layers),
+  /// balanced by parameters unless `stage_layers` gives each stage's layer count; each iteration's
+  /// batch runs as `micro_batches` micro-batches (0: 4) in the order of `pipeline_schedule` ("gpipe"
+  /// or "1f1b", empty: 1f1b); `replicas` (0: 1) copies of the pipeline average their gradients (hybrid).
+  public var parallelism: String {
+    get {_storage._parallelism}
+    set {_uniqueStorage()._parallelism = newValue}
+  }
+
+  public var stages: UInt32 {
+    get {_storage._stages}
+    set {_uniqueStorage()._stages = newValue}
+  }
+
+  public var stageLayers: [UInt32] {
+    get {_storage._stageLayers}
+    set {_uniqueStorage()._stageLayers = newValue}
+  }
+
+  public var microBatches: UInt32 {
+    get {_storage._microBatches}
+    set {_uniqueStorage()._microBatches = newValue}
+  }
+
+  public var pipelineSchedule: String {
+    get {_storage._pipelineSchedule}
+    set {_uniqueStorage()._pipelineSchedule = newValue}
+  }
+
+  public var replicas: UInt32 {
+    get {_storage._replicas}
+    set {_uniqueStorage()._replicas = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1371,11 +1424,121 @@ public nonisolated struct Chimera_V1_JobStart: Sendable {
   /// worker trains on each row's index in this list).
   public var classNames: [String] = []
 
+  /// Pipeline jobs: who runs which stage. A worker not listed sits the job out.
+  public var pipeline: Chimera_V1_Pipeline {
+    get {_pipeline ?? Chimera_V1_Pipeline()}
+    set {_pipeline = newValue}
+  }
+  /// Returns true if `pipeline` has been explicitly set.
+  public var hasPipeline: Bool {self._pipeline != nil}
+  /// Clears the value of `pipeline`. Subsequent reads from it will return its default value.
+  public mutating func clearPipeline() {self._pipeline = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _config: Chimera_V1_FitConfig? = nil
+  fileprivate var _pipeline: Chimera_V1_Pipeline? = nil
+}
+
+/// The stages of a pipeline job (proto/README.md, "Pipeline stages").
+public nonisolated struct Chimera_V1_Pipeline: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var stages: [Chimera_V1_StageAssignment] = []
+
+  /// Carried by every stage-to-stage message of the job: a stage drops messages without it, so only
+  /// the workers the master told (over their authenticated channel) can feed a stage.
+  public var secret: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Chimera_V1_StageAssignment: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var workerID: UInt32 = 0
+
+  public var replica: UInt32 = 0
+
+  public var stage: UInt32 = 0
+
+  /// the stage's weight layers: [first_layer, end_layer)
+  public var firstLayer: UInt32 = 0
+
+  public var endLayer: UInt32 = 0
+
+  /// the worker's stage_endpoint
+  public var endpoint: String = String()
+
+  /// its slice of the flat parameter vector
+  public var parameterOffset: UInt64 = 0
+
+  public var parameterCount: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Stage -> neighbouring stage (PUSH to its PULL). Forward: tensor "activations" float32
+/// [rows, width] of micro-batch `micro_batch`. Backward: tensor "gradient" float32 [rows, width],
+/// the loss's gradient with respect to those activations, and `loss`: the micro-batch's share of the
+/// batch loss (so every stage knows the iteration's loss).
+public nonisolated struct Chimera_V1_StageMessage: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var jobID: UInt64 = 0
+
+  public var iteration: UInt64 = 0
+
+  public var microBatch: UInt32 = 0
+
+  public var backward: Bool = false
+
+  public var fromStage: UInt32 = 0
+
+  public var secret: UInt64 = 0
+
+  public var loss: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A stage's account of one iteration, sent with its GradientPush.
+public nonisolated struct Chimera_V1_StageStats: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// forward and backward passes
+  public var computeSeconds: Double = 0
+
+  /// waiting for a neighbour (the bubble)
+  public var idleSeconds: Double = 0
+
+  /// to neighbouring stages
+  public var bytesSent: UInt64 = 0
+
+  /// micro-batches whose activations it held at once
+  public var peakMicroBatches: UInt32 = 0
+
+  public var peakActivationBytes: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// Master -> workers (PUB): stop working on a job.
@@ -1438,9 +1601,22 @@ public nonisolated struct Chimera_V1_GradientPush: Sendable {
   /// Welcome.session
   public var session: UInt64 = 0
 
+  /// Pipeline stages: their account of the iteration. Their tensor is their slice of the gradient,
+  /// [1, parameter_count] of their StageAssignment.
+  public var stageStats: Chimera_V1_StageStats {
+    get {_stageStats ?? Chimera_V1_StageStats()}
+    set {_stageStats = newValue}
+  }
+  /// Returns true if `stageStats` has been explicitly set.
+  public var hasStageStats: Bool {self._stageStats != nil}
+  /// Clears the value of `stageStats`. Subsequent reads from it will return its default value.
+  public mutating func clearStageStats() {self._stageStats = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _stageStats: Chimera_V1_StageStats? = nil
 }
 
 /// Worker -> master: "I want to start iteration `clock`". Parked until the SSP bound allows it,
@@ -1619,6 +1795,43 @@ public nonisolated struct Chimera_V1_FitReport: Sendable {
 
   /// why the fit diverged, when it ended that way
   public var divergence: String = String()
+
+  /// pipeline jobs: per stage, summed over the iterations
+  public var stages: [Chimera_V1_StageReport] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Chimera_V1_StageReport: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var worker: String = String()
+
+  public var replica: UInt32 = 0
+
+  public var stage: UInt32 = 0
+
+  /// e.g. "0-1": the weight layers it ran
+  public var layers: String = String()
+
+  public var parameters: UInt64 = 0
+
+  public var computeSeconds: Double = 0
+
+  public var idleSeconds: Double = 0
+
+  /// idle / (compute + idle)
+  public var idleFraction: Double = 0
+
+  public var bytesSent: UInt64 = 0
+
+  public var peakMicroBatches: UInt32 = 0
+
+  public var peakActivationBytes: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2003,7 +2216,7 @@ nonisolated extension Chimera_V1_TensorSpec: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Control"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}tensors\0\u{2}\u{8}hello\0\u{1}heartbeat\0\u{3}subscription_ready\0\u{3}gradient_push\0\u{3}weight_pull\0\u{3}worker_result\0\u{1}goodbye\0\u{3}member_prediction\0\u{2}\u{3}welcome\0\u{1}ack\0\u{3}job_start\0\u{3}job_stop\0\u{1}weights\0\u{1}sync\0\u{1}shutdown\0\u{3}member_predict\0\u{4}\u{3}fit_request\0\u{3}fit_reply\0\u{3}predict_request\0\u{3}predict_reply\0\u{3}status_request\0\u{3}cluster_status\0\u{3}job_status_request\0\u{3}job_status\0\u{3}cancel_job\0\u{2}\u{c}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}tensors\0\u{2}\u{8}hello\0\u{1}heartbeat\0\u{3}subscription_ready\0\u{3}gradient_push\0\u{3}weight_pull\0\u{3}worker_result\0\u{1}goodbye\0\u{3}member_prediction\0\u{3}stage_message\0\u{2}\u{2}welcome\0\u{1}ack\0\u{3}job_start\0\u{3}job_stop\0\u{1}weights\0\u{1}sync\0\u{1}shutdown\0\u{3}member_predict\0\u{4}\u{3}fit_request\0\u{3}fit_reply\0\u{3}predict_request\0\u{3}predict_reply\0\u{3}status_request\0\u{3}cluster_status\0\u{3}job_status_request\0\u{3}job_status\0\u{3}cancel_job\0\u{2}\u{c}error\0")
 
   fileprivate class _StorageClass {
     var _requestID: UInt64 = 0
@@ -2144,6 +2357,19 @@ nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._
           if let v = v {
             if hadOneofValue {try decoder.handleConflictingOneOf()}
             _storage._body = .memberPrediction(v)
+          }
+        }()
+        case 18: try {
+          var v: Chimera_V1_StageMessage?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .stageMessage(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .stageMessage(v)
           }
         }()
         case 20: try {
@@ -2431,6 +2657,10 @@ nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._
         guard case .memberPrediction(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
       }()
+      case .stageMessage?: try {
+        guard case .stageMessage(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+      }()
       case .welcome?: try {
         guard case .welcome(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
@@ -2528,7 +2758,7 @@ nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Chimera_V1_WorkerHello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerHello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}rows\0\u{3}feature_names\0\u{3}label_values\0\u{1}software\0\u{1}dtypes\0\u{1}pid\0\u{1}host\0\u{3}label_names\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}rows\0\u{3}feature_names\0\u{3}label_values\0\u{1}software\0\u{1}dtypes\0\u{1}pid\0\u{1}host\0\u{3}label_names\0\u{3}data_digest\0\u{3}stage_endpoint\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2545,6 +2775,8 @@ nonisolated extension Chimera_V1_WorkerHello: SwiftProtobuf.Message, SwiftProtob
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.pid) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.host) }()
       case 9: try { try decoder.decodeRepeatedStringField(value: &self.labelNames) }()
+      case 10: try { try decoder.decodeSingularFixed64Field(value: &self.dataDigest) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.stageEndpoint) }()
       default: break
       }
     }
@@ -2578,6 +2810,12 @@ nonisolated extension Chimera_V1_WorkerHello: SwiftProtobuf.Message, SwiftProtob
     if !self.labelNames.isEmpty {
       try visitor.visitRepeatedStringField(value: self.labelNames, fieldNumber: 9)
     }
+    if self.dataDigest != 0 {
+      try visitor.visitSingularFixed64Field(value: self.dataDigest, fieldNumber: 10)
+    }
+    if !self.stageEndpoint.isEmpty {
+      try visitor.visitSingularStringField(value: self.stageEndpoint, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2591,6 +2829,8 @@ nonisolated extension Chimera_V1_WorkerHello: SwiftProtobuf.Message, SwiftProtob
     if lhs.pid != rhs.pid {return false}
     if lhs.host != rhs.host {return false}
     if lhs.labelNames != rhs.labelNames {return false}
+    if lhs.dataDigest != rhs.dataDigest {return false}
+    if lhs.stageEndpoint != rhs.stageEndpoint {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2852,7 +3092,7 @@ nonisolated extension Chimera_V1_Ack: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FitConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{3}on_divergence\0\u{3}max_backoffs\0\u{1}optimizer\0\u{1}beta1\0\u{1}beta2\0\u{3}weight_decay\0\u{3}warmup_steps\0\u{1}hidden\0\u{1}activation\0\u{1}algorithm\0\u{3}block_momentum\0\u{3}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0\u{3}max_leaf_nodes\0\u{3}no_bootstrap\0\u{4}\u{3}record_timeline\0\u{3}record_weights\0\u{3}block_learning_rate\0\u{1}rho\0\u{3}staleness_aware\0\u{3}wire_dtype\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{3}on_divergence\0\u{3}max_backoffs\0\u{1}optimizer\0\u{1}beta1\0\u{1}beta2\0\u{3}weight_decay\0\u{3}warmup_steps\0\u{1}hidden\0\u{1}activation\0\u{1}algorithm\0\u{3}block_momentum\0\u{3}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0\u{3}max_leaf_nodes\0\u{3}no_bootstrap\0\u{4}\u{3}record_timeline\0\u{3}record_weights\0\u{3}block_learning_rate\0\u{1}rho\0\u{3}staleness_aware\0\u{3}wire_dtype\0\u{1}parallelism\0\u{1}stages\0\u{3}stage_layers\0\u{3}micro_batches\0\u{3}pipeline_schedule\0\u{1}replicas\0")
 
   fileprivate class _StorageClass {
     var _model: Chimera_V1_Model = .unspecified
@@ -2898,6 +3138,12 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
     var _rho: Double? = nil
     var _stalenessAware: Bool = false
     var _wireDtype: String = String()
+    var _parallelism: String = String()
+    var _stages: UInt32 = 0
+    var _stageLayers: [UInt32] = []
+    var _microBatches: UInt32 = 0
+    var _pipelineSchedule: String = String()
+    var _replicas: UInt32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2951,6 +3197,12 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       _rho = source._rho
       _stalenessAware = source._stalenessAware
       _wireDtype = source._wireDtype
+      _parallelism = source._parallelism
+      _stages = source._stages
+      _stageLayers = source._stageLayers
+      _microBatches = source._microBatches
+      _pipelineSchedule = source._pipelineSchedule
+      _replicas = source._replicas
     }
   }
 
@@ -3012,6 +3264,12 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         case 43: try { try decoder.decodeSingularDoubleField(value: &_storage._rho) }()
         case 44: try { try decoder.decodeSingularBoolField(value: &_storage._stalenessAware) }()
         case 45: try { try decoder.decodeSingularStringField(value: &_storage._wireDtype) }()
+        case 46: try { try decoder.decodeSingularStringField(value: &_storage._parallelism) }()
+        case 47: try { try decoder.decodeSingularUInt32Field(value: &_storage._stages) }()
+        case 48: try { try decoder.decodeRepeatedUInt32Field(value: &_storage._stageLayers) }()
+        case 49: try { try decoder.decodeSingularUInt32Field(value: &_storage._microBatches) }()
+        case 50: try { try decoder.decodeSingularStringField(value: &_storage._pipelineSchedule) }()
+        case 51: try { try decoder.decodeSingularUInt32Field(value: &_storage._replicas) }()
         default: break
         }
       }
@@ -3153,6 +3411,24 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       if !_storage._wireDtype.isEmpty {
         try visitor.visitSingularStringField(value: _storage._wireDtype, fieldNumber: 45)
       }
+      if !_storage._parallelism.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._parallelism, fieldNumber: 46)
+      }
+      if _storage._stages != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._stages, fieldNumber: 47)
+      }
+      if !_storage._stageLayers.isEmpty {
+        try visitor.visitPackedUInt32Field(value: _storage._stageLayers, fieldNumber: 48)
+      }
+      if _storage._microBatches != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._microBatches, fieldNumber: 49)
+      }
+      if !_storage._pipelineSchedule.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._pipelineSchedule, fieldNumber: 50)
+      }
+      if _storage._replicas != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._replicas, fieldNumber: 51)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3205,6 +3481,12 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._rho != rhs_storage._rho {return false}
         if _storage._stalenessAware != rhs_storage._stalenessAware {return false}
         if _storage._wireDtype != rhs_storage._wireDtype {return false}
+        if _storage._parallelism != rhs_storage._parallelism {return false}
+        if _storage._stages != rhs_storage._stages {return false}
+        if _storage._stageLayers != rhs_storage._stageLayers {return false}
+        if _storage._microBatches != rhs_storage._microBatches {return false}
+        if _storage._pipelineSchedule != rhs_storage._pipelineSchedule {return false}
+        if _storage._replicas != rhs_storage._replicas {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -3216,7 +3498,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Chimera_V1_JobStart: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JobStart"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}kind\0\u{1}config\0\u{3}feature_names\0\u{1}classes\0\u{3}start_clock\0\u{3}class_names\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}kind\0\u{1}config\0\u{3}feature_names\0\u{1}classes\0\u{3}start_clock\0\u{3}class_names\0\u{1}pipeline\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3231,6 +3513,7 @@ nonisolated extension Chimera_V1_JobStart: SwiftProtobuf.Message, SwiftProtobuf.
       case 5: try { try decoder.decodeRepeatedDoubleField(value: &self.classes) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.startClock) }()
       case 7: try { try decoder.decodeRepeatedStringField(value: &self.classNames) }()
+      case 8: try { try decoder.decodeSingularMessageField(value: &self._pipeline) }()
       default: break
       }
     }
@@ -3262,6 +3545,9 @@ nonisolated extension Chimera_V1_JobStart: SwiftProtobuf.Message, SwiftProtobuf.
     if !self.classNames.isEmpty {
       try visitor.visitRepeatedStringField(value: self.classNames, fieldNumber: 7)
     }
+    try { if let v = self._pipeline {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3273,6 +3559,217 @@ nonisolated extension Chimera_V1_JobStart: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.classes != rhs.classes {return false}
     if lhs.startClock != rhs.startClock {return false}
     if lhs.classNames != rhs.classNames {return false}
+    if lhs._pipeline != rhs._pipeline {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_Pipeline: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Pipeline"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}stages\0\u{1}secret\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.stages) }()
+      case 2: try { try decoder.decodeSingularFixed64Field(value: &self.secret) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.stages.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.stages, fieldNumber: 1)
+    }
+    if self.secret != 0 {
+      try visitor.visitSingularFixed64Field(value: self.secret, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_Pipeline, rhs: Chimera_V1_Pipeline) -> Bool {
+    if lhs.stages != rhs.stages {return false}
+    if lhs.secret != rhs.secret {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_StageAssignment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StageAssignment"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}replica\0\u{1}stage\0\u{3}first_layer\0\u{3}end_layer\0\u{1}endpoint\0\u{3}parameter_offset\0\u{3}parameter_count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.workerID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.replica) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.stage) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.firstLayer) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.endLayer) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.endpoint) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.parameterOffset) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.parameterCount) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.workerID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.workerID, fieldNumber: 1)
+    }
+    if self.replica != 0 {
+      try visitor.visitSingularUInt32Field(value: self.replica, fieldNumber: 2)
+    }
+    if self.stage != 0 {
+      try visitor.visitSingularUInt32Field(value: self.stage, fieldNumber: 3)
+    }
+    if self.firstLayer != 0 {
+      try visitor.visitSingularUInt32Field(value: self.firstLayer, fieldNumber: 4)
+    }
+    if self.endLayer != 0 {
+      try visitor.visitSingularUInt32Field(value: self.endLayer, fieldNumber: 5)
+    }
+    if !self.endpoint.isEmpty {
+      try visitor.visitSingularStringField(value: self.endpoint, fieldNumber: 6)
+    }
+    if self.parameterOffset != 0 {
+      try visitor.visitSingularUInt64Field(value: self.parameterOffset, fieldNumber: 7)
+    }
+    if self.parameterCount != 0 {
+      try visitor.visitSingularUInt64Field(value: self.parameterCount, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_StageAssignment, rhs: Chimera_V1_StageAssignment) -> Bool {
+    if lhs.workerID != rhs.workerID {return false}
+    if lhs.replica != rhs.replica {return false}
+    if lhs.stage != rhs.stage {return false}
+    if lhs.firstLayer != rhs.firstLayer {return false}
+    if lhs.endLayer != rhs.endLayer {return false}
+    if lhs.endpoint != rhs.endpoint {return false}
+    if lhs.parameterOffset != rhs.parameterOffset {return false}
+    if lhs.parameterCount != rhs.parameterCount {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_StageMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StageMessage"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}iteration\0\u{3}micro_batch\0\u{1}backward\0\u{3}from_stage\0\u{1}secret\0\u{1}loss\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.jobID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.iteration) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.microBatch) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.backward) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.fromStage) }()
+      case 6: try { try decoder.decodeSingularFixed64Field(value: &self.secret) }()
+      case 7: try { try decoder.decodeSingularDoubleField(value: &self.loss) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.jobID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.jobID, fieldNumber: 1)
+    }
+    if self.iteration != 0 {
+      try visitor.visitSingularUInt64Field(value: self.iteration, fieldNumber: 2)
+    }
+    if self.microBatch != 0 {
+      try visitor.visitSingularUInt32Field(value: self.microBatch, fieldNumber: 3)
+    }
+    if self.backward != false {
+      try visitor.visitSingularBoolField(value: self.backward, fieldNumber: 4)
+    }
+    if self.fromStage != 0 {
+      try visitor.visitSingularUInt32Field(value: self.fromStage, fieldNumber: 5)
+    }
+    if self.secret != 0 {
+      try visitor.visitSingularFixed64Field(value: self.secret, fieldNumber: 6)
+    }
+    if self.loss.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.loss, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_StageMessage, rhs: Chimera_V1_StageMessage) -> Bool {
+    if lhs.jobID != rhs.jobID {return false}
+    if lhs.iteration != rhs.iteration {return false}
+    if lhs.microBatch != rhs.microBatch {return false}
+    if lhs.backward != rhs.backward {return false}
+    if lhs.fromStage != rhs.fromStage {return false}
+    if lhs.secret != rhs.secret {return false}
+    if lhs.loss != rhs.loss {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_StageStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StageStats"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}compute_seconds\0\u{3}idle_seconds\0\u{3}bytes_sent\0\u{3}peak_micro_batches\0\u{3}peak_activation_bytes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.computeSeconds) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.idleSeconds) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.bytesSent) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.peakMicroBatches) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.peakActivationBytes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.computeSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.computeSeconds, fieldNumber: 1)
+    }
+    if self.idleSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.idleSeconds, fieldNumber: 2)
+    }
+    if self.bytesSent != 0 {
+      try visitor.visitSingularUInt64Field(value: self.bytesSent, fieldNumber: 3)
+    }
+    if self.peakMicroBatches != 0 {
+      try visitor.visitSingularUInt32Field(value: self.peakMicroBatches, fieldNumber: 4)
+    }
+    if self.peakActivationBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.peakActivationBytes, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_StageStats, rhs: Chimera_V1_StageStats) -> Bool {
+    if lhs.computeSeconds != rhs.computeSeconds {return false}
+    if lhs.idleSeconds != rhs.idleSeconds {return false}
+    if lhs.bytesSent != rhs.bytesSent {return false}
+    if lhs.peakMicroBatches != rhs.peakMicroBatches {return false}
+    if lhs.peakActivationBytes != rhs.peakActivationBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3350,7 +3847,7 @@ nonisolated extension Chimera_V1_Shutdown: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Chimera_V1_GradientPush: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GradientPush"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}job_id\0\u{1}clock\0\u{1}rows\0\u{1}loss\0\u{3}is_delta\0\u{3}then_pull\0\u{1}session\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}job_id\0\u{1}clock\0\u{1}rows\0\u{1}loss\0\u{3}is_delta\0\u{3}then_pull\0\u{1}session\0\u{3}stage_stats\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3366,12 +3863,17 @@ nonisolated extension Chimera_V1_GradientPush: SwiftProtobuf.Message, SwiftProto
       case 6: try { try decoder.decodeSingularBoolField(value: &self.isDelta) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.thenPull) }()
       case 8: try { try decoder.decodeSingularFixed64Field(value: &self.session) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._stageStats) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.workerID != 0 {
       try visitor.visitSingularUInt32Field(value: self.workerID, fieldNumber: 1)
     }
@@ -3396,6 +3898,9 @@ nonisolated extension Chimera_V1_GradientPush: SwiftProtobuf.Message, SwiftProto
     if self.session != 0 {
       try visitor.visitSingularFixed64Field(value: self.session, fieldNumber: 8)
     }
+    try { if let v = self._stageStats {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3408,6 +3913,7 @@ nonisolated extension Chimera_V1_GradientPush: SwiftProtobuf.Message, SwiftProto
     if lhs.isDelta != rhs.isDelta {return false}
     if lhs.thenPull != rhs.thenPull {return false}
     if lhs.session != rhs.session {return false}
+    if lhs._stageStats != rhs._stageStats {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3694,7 +4200,7 @@ nonisolated extension Chimera_V1_FitRequest: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Chimera_V1_FitReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FitReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}iterations\0\u{3}final_loss\0\u{3}wall_seconds\0\u{3}seconds_per_iteration\0\u{1}clocks\0\u{3}barrier_wait_seconds\0\u{3}staleness_histogram\0\u{3}bytes_sent\0\u{3}bytes_received\0\u{3}failed_workers\0\u{1}timeline\0\u{1}members\0\u{1}backoffs\0\u{1}divergence\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}iterations\0\u{3}final_loss\0\u{3}wall_seconds\0\u{3}seconds_per_iteration\0\u{1}clocks\0\u{3}barrier_wait_seconds\0\u{3}staleness_histogram\0\u{3}bytes_sent\0\u{3}bytes_received\0\u{3}failed_workers\0\u{1}timeline\0\u{1}members\0\u{1}backoffs\0\u{1}divergence\0\u{1}stages\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3716,6 +4222,7 @@ nonisolated extension Chimera_V1_FitReport: SwiftProtobuf.Message, SwiftProtobuf
       case 12: try { try decoder.decodeSingularUInt32Field(value: &self.members) }()
       case 13: try { try decoder.decodeRepeatedStringField(value: &self.backoffs) }()
       case 14: try { try decoder.decodeSingularStringField(value: &self.divergence) }()
+      case 15: try { try decoder.decodeRepeatedMessageField(value: &self.stages) }()
       default: break
       }
     }
@@ -3764,6 +4271,9 @@ nonisolated extension Chimera_V1_FitReport: SwiftProtobuf.Message, SwiftProtobuf
     if !self.divergence.isEmpty {
       try visitor.visitSingularStringField(value: self.divergence, fieldNumber: 14)
     }
+    if !self.stages.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.stages, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3782,6 +4292,87 @@ nonisolated extension Chimera_V1_FitReport: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.members != rhs.members {return false}
     if lhs.backoffs != rhs.backoffs {return false}
     if lhs.divergence != rhs.divergence {return false}
+    if lhs.stages != rhs.stages {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_StageReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StageReport"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}worker\0\u{1}replica\0\u{1}stage\0\u{1}layers\0\u{1}parameters\0\u{3}compute_seconds\0\u{3}idle_seconds\0\u{3}idle_fraction\0\u{3}bytes_sent\0\u{3}peak_micro_batches\0\u{3}peak_activation_bytes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.worker) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.replica) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.stage) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.layers) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.parameters) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.computeSeconds) }()
+      case 7: try { try decoder.decodeSingularDoubleField(value: &self.idleSeconds) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self.idleFraction) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.bytesSent) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.peakMicroBatches) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.peakActivationBytes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.worker.isEmpty {
+      try visitor.visitSingularStringField(value: self.worker, fieldNumber: 1)
+    }
+    if self.replica != 0 {
+      try visitor.visitSingularUInt32Field(value: self.replica, fieldNumber: 2)
+    }
+    if self.stage != 0 {
+      try visitor.visitSingularUInt32Field(value: self.stage, fieldNumber: 3)
+    }
+    if !self.layers.isEmpty {
+      try visitor.visitSingularStringField(value: self.layers, fieldNumber: 4)
+    }
+    if self.parameters != 0 {
+      try visitor.visitSingularUInt64Field(value: self.parameters, fieldNumber: 5)
+    }
+    if self.computeSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.computeSeconds, fieldNumber: 6)
+    }
+    if self.idleSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.idleSeconds, fieldNumber: 7)
+    }
+    if self.idleFraction.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.idleFraction, fieldNumber: 8)
+    }
+    if self.bytesSent != 0 {
+      try visitor.visitSingularUInt64Field(value: self.bytesSent, fieldNumber: 9)
+    }
+    if self.peakMicroBatches != 0 {
+      try visitor.visitSingularUInt32Field(value: self.peakMicroBatches, fieldNumber: 10)
+    }
+    if self.peakActivationBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.peakActivationBytes, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_StageReport, rhs: Chimera_V1_StageReport) -> Bool {
+    if lhs.worker != rhs.worker {return false}
+    if lhs.replica != rhs.replica {return false}
+    if lhs.stage != rhs.stage {return false}
+    if lhs.layers != rhs.layers {return false}
+    if lhs.parameters != rhs.parameters {return false}
+    if lhs.computeSeconds != rhs.computeSeconds {return false}
+    if lhs.idleSeconds != rhs.idleSeconds {return false}
+    if lhs.idleFraction != rhs.idleFraction {return false}
+    if lhs.bytesSent != rhs.bytesSent {return false}
+    if lhs.peakMicroBatches != rhs.peakMicroBatches {return false}
+    if lhs.peakActivationBytes != rhs.peakActivationBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
