@@ -142,6 +142,15 @@ enum FitReportText {
                     worker.clock,
                     worker.alive ? "alive" : "dead", worker.barrierWaitSeconds))
         }
+        for stage in r.stages {
+            lines.append(
+                String(
+                    format:
+                        "  stage %u of replica %u (%@): layers %@, %llu parameters, compute %.3f s, idle %.3f s (%.1f %%), sent %llu bytes, at most %u micro-batches (%llu bytes) held",
+                    stage.stage, stage.replica, stage.worker, stage.layers, stage.parameters, stage.computeSeconds,
+                    stage.idleSeconds, stage.idleFraction * 100, stage.bytesSent, stage.peakMicroBatches,
+                    stage.peakActivationBytes))
+        }
         if !r.failedWorkers.isEmpty { lines.append("  failed workers: \(r.failedWorkers.joined(separator: ", "))") }
         for backoff in r.backoffs { lines.append("  backed off: \(backoff)") }
         return lines.joined(separator: "\n")

@@ -16,7 +16,9 @@ struct Local: AsyncParsableCommand {
     @Option(help: "parameter-server (distributed SGD) or aggregation (bagged decision trees).") var mode =
         "parameter-server"
     @Option(help: "Workers to start (default: one per worker-* folder of --data, or 4).") var workers: Int?
-    @Option(help: "Data in the Chimera layout: one sub-folder per worker.") var data: String?
+    @Option(
+        help:
+            "Data in the Chimera layout: one sub-folder per worker; or one shard folder (X_train.csv, y_train.csv) that every worker reads (pipeline stages).") var data: String?
     @Option(help: "Synthetic data instead: rows,features,classes (e.g. 20000,20,2).") var synth: String?
     @Option(help: "Gateway port (0: OS-chosen).") var port = 8080
     @Option(help: "Master workers port; broadcast and control follow it (0: OS-chosen).") var masterPort = 0
@@ -84,7 +86,10 @@ struct Local: AsyncParsableCommand {
         // The workers share this machine's cores: each gets its share for its gradient passes.
         let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / shards.count)
         for (index, shard) in shards.enumerated() {
-            let name = shard.lastPathComponent.hasPrefix("worker-") ? shard.lastPathComponent : "worker-\(index + 1)"
+            // Folder names, unless every worker reads the same folder.
+            let name =
+                shard.lastPathComponent.hasPrefix("worker-") && Set(shards).count == shards.count
+                ? shard.lastPathComponent : "worker-\(index + 1)"
             children.append(
                 try ChildProcess(
                     name: name,
@@ -132,6 +137,10 @@ struct Local: AsyncParsableCommand {
     private func shardFolders(scratch: URL) throws -> [URL] {
         if let data {
             let root = URL(fileURLWithPath: data)
+            // One shard folder (X_train.csv itself): every worker holds a copy, as pipeline stages need.
+            if FileManager.default.fileExists(atPath: root.appendingPathComponent("X_train.csv").path) {
+                return Array(repeating: root, count: workers ?? 4)
+            }
             let folders = try ShardLayout.workerFolders(root)
             let count = workers ?? folders.count
             guard count <= folders.count else {

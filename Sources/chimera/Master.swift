@@ -163,11 +163,21 @@ struct Worker: AsyncParsableCommand {
             "Memory a job may need on this worker, MiB (default: what the machine and its cgroup have free); a larger model ends the job with an error naming both."
     )
     var maxMemoryMib: Int?
+    @Option(
+        help:
+            "Where this worker's pipeline-stage socket listens (the OS picks the port); none: take no pipeline stage. Loopback only: stage links are not encrypted yet."
+    )
+    var stageBind = "127.0.0.1"
     @OptionGroup var curve: CurveClientOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be ≥ 1") }
+        guard ["none", "127.0.0.1", "localhost", "::1"].contains(stageBind) else {
+            throw ValidationError(
+                "--stage-bind \(stageBind): pipeline stage links carry activations unencrypted, so they stay on loopback (127.0.0.1) for now; use none to take no stage"
+            )
+        }
         guard (maxMemoryMib ?? 1) >= 1 else { throw ValidationError("--max-memory-mib must be ≥ 1") }
         guard (data == nil) != (dataRoot == nil) else {
             throw ValidationError("give exactly one of --data and --data-root")
@@ -194,6 +204,7 @@ struct Worker: AsyncParsableCommand {
         options.delayPerIterationMilliseconds = max(0, delayMs)
         options.computeThreads = threads
         options.maxMemoryMiB = maxMemoryMib
+        options.stageBind = stageBind == "none" ? nil : stageBind == "::1" ? "[::1]" : stageBind
         guard slowdown >= 1, (0...1).contains(pauseProbability), pauseEvery >= 0, pauseMs >= 0 else {
             throw CommandError("straggler settings: --slowdown ≥ 1, --pause-probability in [0, 1], --pause-ms ≥ 0")
         }

@@ -189,6 +189,21 @@ public struct FitReportView: Sendable, Equatable {
         public var barrierWaitSeconds: Double
     }
 
+    /// A pipeline stage's account of the fit.
+    public struct StageLine: Sendable, Equatable {
+        public var worker: String
+        public var replica: UInt32
+        public var stage: UInt32
+        public var layers: String
+        public var parameters: UInt64
+        public var computeSeconds: Double
+        public var idleSeconds: Double
+        public var idleFraction: Double
+        public var bytesSent: UInt64
+        public var peakMicroBatches: UInt32
+        public var peakActivationBytes: UInt64
+    }
+
     public var jobID: UInt64
     public var state: String
     public var iterations: UInt64
@@ -206,6 +221,8 @@ public struct FitReportView: Sendable, Equatable {
     public var backoffs: [String]
     /// Bagging: trees in the ensemble (0 for a parameter-server fit).
     public var members: UInt32
+    /// Pipeline fits: one line per stage, replica by replica.
+    public var stages: [StageLine]
 
     init(id: UInt64, state: Chimera_V1_JobState, report r: Chimera_V1_FitReport) {
         jobID = id
@@ -227,6 +244,13 @@ public struct FitReportView: Sendable, Equatable {
         failedWorkers = r.failedWorkers
         backoffs = r.backoffs
         members = r.members
+        stages = r.stages.map {
+            StageLine(
+                worker: $0.worker, replica: $0.replica, stage: $0.stage, layers: $0.layers, parameters: $0.parameters,
+                computeSeconds: $0.computeSeconds, idleSeconds: $0.idleSeconds, idleFraction: $0.idleFraction,
+                bytesSent: $0.bytesSent, peakMicroBatches: $0.peakMicroBatches,
+                peakActivationBytes: $0.peakActivationBytes)
+        }
     }
 }
 

@@ -17,7 +17,7 @@ extension ChimeraMaster {
             guard try known(ready.workerID, ready.session, peer, requestID) else { return }
             membership[ready.workerID]?.subscribed = true
             // A worker that registered just before a fit started missed its JobStart: hand it over now.
-            if var current = job, current.state.clock(of: ready.workerID) == nil,
+            if var current = job, current.pipeline == nil, current.state.clock(of: ready.workerID) == nil,
                 let record = membership[ready.workerID],
                 labelMismatch(record, joining: current) == nil
             {
@@ -139,6 +139,8 @@ extension ChimeraMaster {
         if admission.restarting { try markDead(admission.id, reason: "restarted") }
         let record = membership.register(facts, as: admission, session: UInt64.random(in: 1...UInt64.max), now: now)
         let id = record.id
+        record.dataDigest = hello.dataDigest
+        record.stageEndpoint = hello.stageEndpoint
         var welcome = Chimera_V1_Welcome()
         welcome.workerID = id
         welcome.session = record.session
@@ -148,6 +150,9 @@ extension ChimeraMaster {
         var tensors: [NamedTensor] = []
         if let current = job, let mismatch = labelMismatch(record, joining: current) {
             logger.info("\(hello.name) does not join job \(current.id): \(mismatch); it waits for the next fit")
+        } else if let current = job, current.pipeline != nil {
+            // A pipeline's stages are fixed when it starts: a newcomer waits for the next fit.
+            logger.info("\(hello.name) waits for the next fit: job \(current.id) is a pipeline with its stages assigned")
         } else if var current = job {
             let clock = current.state.join(id, rows: record.rows)
             // Back in the job: its earlier failure is no longer the report's news.

@@ -48,9 +48,15 @@ extension ChimeraMaster {
             try reply(to: peer, .error(.stale, "job \(push.jobID) is not running", requestID: requestID))
             return
         }
+        // A pipeline stage pushes its slice of the gradient; the others the whole update.
+        let slice = job?.pipeline?.slice(of: push.workerID)
+        let stages = Float(job?.pipeline?.stageCount ?? 1)
         let pushed: Tensor
-        do {
-            pushed = try update([objective.outputs, objective.stride])
+        do throws(WireError) {
+            if job?.pipeline != nil && slice == nil {
+                throw WireError(.wrongTensor, "worker \(push.workerID) is not a stage of pipeline job \(jobID)")
+            }
+            pushed = try update(slice.map { [1, $0.count] } ?? [objective.outputs, objective.stride])
         } catch {
             counters.reject(error.code.metricLabel)
             logger.info("rejected an update from worker \(push.workerID): \(error.message)")
@@ -60,8 +66,14 @@ extension ChimeraMaster {
         let (outcome, replies) = job!.state.push(
             push.workerID, clock: Int(push.clock), rows: Int(push.rows), loss: push.loss
         ) { into, scale in
-            into.withUnsafeMutableBufferPointer { pushed.accumulateFloats(into: $0, scale: scale) }
+            into.withUnsafeMutableBufferPointer { all in
+                guard let slice else { return pushed.accumulateFloats(into: all, scale: scale) }
+                // Every stage of a replica pushes its rows: the round's row count is K × the replicas'
+                // rows, so each slice counts K times to make the mean the replicas' mean gradient.
+                pushed.accumulateFloats(into: UnsafeMutableBufferPointer(rebasing: all[slice]), scale: scale * stages)
+            }
         }
+        if outcome == .accepted, push.hasStageStats { job?.pipeline?.record(push.workerID, push.stageStats) }
         switch outcome {
         case .accepted where push.thenPull:
             // The reply to this push is the next iteration's weights, when the barrier allows.
@@ -102,6 +114,20 @@ extension ChimeraMaster {
         let now = monotonicSeconds()
         let format = current.state.configuration.wireDType
         let large = replies.count > 1 && objective.weightCount >= Self.sharedWeightsFrom
+        if let pipeline = current.pipeline {
+            // Each stage gets its slice.
+            for case .weights(let worker, let done) in replies {
+                guard let record = membership[worker], let pending = record.pendingPull else { continue }
+                record.pendingPull = nil
+                record.barrierWaitSeconds += now - pending.since
+                header.done = done
+                let slice = pipeline.slice(of: worker) ?? 0..<0
+                let tensors =
+                    done ? [] : [NamedTensor("weights", .float32(Array(current.state.weights[slice]), shape: [1, slice.count]))]
+                try reply(to: pending.peer, WireMessage(.weights(header), requestID: pending.requestID, tensors: tensors))
+            }
+            return
+        }
         if format != .float32 || large {
             // One tensor for the round's replies, sent the generic way: compact weights, or weights
             // large enough that one copy shared by every reply's frame (libzmq sends the tensor's own

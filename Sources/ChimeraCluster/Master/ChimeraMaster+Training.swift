@@ -105,10 +105,23 @@ extension ChimeraMaster {
         {
             initial = previous.weights
         }
+        var pipeline: PipelineJob?
+        var participants = ready
+        if configuration.parallelism == .pipeline, let network = objective.network {
+            let candidates = ready.map {
+                PipelineJob.Candidate(
+                    id: $0.id, name: $0.name, rows: $0.rows, digest: $0.dataDigest, endpoint: $0.stageEndpoint)
+            }
+            switch PipelineJob.assign(network: network, configuration: configuration, workers: candidates) {
+            case .success(let assigned): pipeline = assigned
+            case .failure(let refusal): return try refuse(refusal.code, refusal.text)
+            }
+            participants = ready.filter { pipeline?.assignments[$0.id] != nil }
+        }
         var state = ParameterServerState(
             configuration: configuration, objective: objective, initialWeights: initial,
             startIteration: resume?.iterations ?? 0, optimizerState: resume?.optimizerState)
-        for record in ready {
+        for record in participants {
             _ = state.join(record.id, rows: record.rows)
             membership[record.id]?.barrierWaitSeconds = 0
             membership[record.id]?.lastClock = 0
@@ -119,13 +132,14 @@ extension ChimeraMaster {
             standardizer: standardizer,
             startedAt: monotonicSeconds(), bytesAtStart: (counters.bytesSent, counters.bytesReceived))
         current.lastCheckpoint = state.completedIterations
+        current.pipeline = pipeline
         current.recordTimeline = request.config.recordTimeline
         current.recordWeights = request.config.recordWeights
         if current.recordTimeline { current.timeline.append(iterationRecord(current)) }
         if let peer, !request.asynchronous { current.client = (try copy(peer), requestID) }
         job = current
         logger.info(
-            "job \(current.id) \(resume == nil ? "started" : "resumed at iteration \(state.completedIterations)"): \(objective.shapeSummary), \(ready.count) workers (\(ready.map(\.name).joined(separator: ", "))), \(configuration.maxIterations) iterations, staleness \(configuration.staleness.map(String.init) ?? "unbounded")"
+            "job \(current.id) \(resume == nil ? "started" : "resumed at iteration \(state.completedIterations)"): \(objective.shapeSummary), \(participants.count) workers (\(participants.map(\.name).joined(separator: ", ")))\(pipeline.map { ", pipeline of \($0.stageCount) stages (layers \($0.plan.layerCounts)) × \($0.replicas) replica(s), \(configuration.microBatches) micro-batches, \(configuration.pipelineSchedule.rawValue)" } ?? ""), \(configuration.maxIterations) iterations, staleness \(configuration.staleness.map(String.init) ?? "unbounded")"
         )
         try publish(
             WireMessage(
@@ -276,6 +290,9 @@ extension ChimeraMaster {
             $0.backoffs = current.state.backoffs.map(\.description)
             $0.divergence = current.state.divergence?.description ?? ""
             $0.timeline = current.timeline
+            if let pipeline = current.pipeline {
+                $0.stages = pipeline.report { self.membership[$0]?.name ?? "worker \($0)" }
+            }
         }
     }
 }

@@ -285,6 +285,17 @@ public final class ChimeraMaster {
     func markDead(_ id: UInt32, reason: String = "left the cluster") throws {
         guard let record = membership.markDead(id, inJob: job?.state.clock(of: id) != nil) else { return }
         try aggregationWorkerLost(id, reason: reason)
+        if let stage = job?.pipeline?.assignments[id], job?.state.clock(of: id) != nil {
+            // A pipeline cannot go on without one of its stages: its neighbours would wait for ever.
+            record.lastClock = job?.state.clock(of: id) ?? 0
+            job?.failedWorkers.insert(record.name)
+            logger.warning("job \(job!.id): stage \(stage.stage) of replica \(stage.replica) (\(record.name)) \(reason)")
+            return try finishJob(
+                state: .failed,
+                error:
+                    "stage \(stage.stage) of replica \(stage.replica) (\(record.name), layers \(stage.firstLayer)..<\(stage.endLayer)) \(reason) at iteration \(job!.state.completedIterations): a pipeline cannot go on without a stage; fit again once it is back (the model so far is in checkpoint.json when checkpoint_every is set)",
+                code: .noWorkers)
+        }
         if var current = job, let clock = current.state.clock(of: id) {
             record.lastClock = clock
             let replies = current.state.leave(id)

@@ -24,6 +24,8 @@ struct Job {
     var recordTimeline = false
     var recordWeights = false
     var timeline: [Chimera_V1_IterationRecord] = []
+    /// Pipeline jobs: the stages (only their workers take part).
+    var pipeline: PipelineJob?
 
     /// The JobStart broadcast (and the `current_job` of a late joiner's Welcome).
     func start(startClock: Int) -> Chimera_V1_JobStart {
@@ -35,6 +37,7 @@ struct Job {
             $0.classes = classes.map(Double.init)
             $0.classNames = classNames
             $0.startClock = UInt64(startClock)
+            if let pipeline { $0.pipeline = pipeline.wire }
         }
     }
 

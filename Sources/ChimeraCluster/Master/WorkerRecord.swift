@@ -26,6 +26,10 @@ final class WorkerRecord {
     var barrierWaitSeconds = 0.0
     /// Its clock in the current job when it left it (a dead worker's report shows how far it got).
     var lastClock = 0
+    /// From the hello: a digest of its data (pipeline stages of a replica need the same), and where
+    /// its stage socket listens (empty: it cannot run a pipeline stage).
+    var dataDigest: UInt64 = 0
+    var stageEndpoint = ""
 
     struct PendingPull {
         let peer: Frame

@@ -33,6 +33,15 @@ extension WorkerNode {
             logger.info("job \(start.jobID): \(error); skipping it")
             return .stopped
         }
+        if start.hasPipeline {
+            guard let assignment = start.pipeline.stages.first(where: { $0.workerID == workerID }) else {
+                logger.info("job \(start.jobID) is a pipeline without a stage for this worker; sitting it out")
+                return .stopped
+            }
+            return try runStage(
+                start, assignment, configuration: configuration, objective: objective, data: data,
+                standardizer: standardizer)
+        }
         let batchRows = configuration.batchSize > 0 ? min(configuration.batchSize, data.rows) : data.rows
         if let refusal = MemoryBudget(limitMiB: options.maxMemoryMiB).refusal(
             objective: objective, configuration: configuration, batchRows: batchRows)

@@ -26,6 +26,8 @@ extension WorkerNode {
         hello.software = "chimera-swift 0.1.0"
         hello.pid = UInt32(ProcessInfo.processInfo.processIdentifier)
         hello.host = ProcessInfo.processInfo.hostName
+        hello.dataDigest = shardDigest
+        hello.stageEndpoint = stageEndpoint
         let moments = ColumnMoments(data)
         let tensors = [
             NamedTensor("column_sum", .float64(moments.sum)),

@@ -30,6 +30,9 @@ public final class WorkerNode {
         public var computeThreads = 1
         /// The memory a job may need here (nil: what the machine and its cgroup have free).
         public var maxMemoryMiB: Int?
+        /// Where the stage socket of pipeline jobs listens (a host or address; port chosen by the OS);
+        /// nil: this worker takes no pipeline stage.
+        public var stageBind: String? = "127.0.0.1"
 
         public init(name: String) { self.name = name }
     }
@@ -57,6 +60,11 @@ public final class WorkerNode {
     /// The shard packed for the blocked kernel, kept between jobs with the same standardisation (the
     /// shard never changes; packing 200k × 21 rows takes ~5–10 ms of every fit otherwise).
     var packed: (standardizer: Standardizer?, labelNames: [String], rows: BlockedRows)?
+    /// Pipeline jobs: the PULL socket neighbouring stages push to, where it listens, and the stage
+    /// messages dropped (another job's, without the secret, malformed).
+    var stageSocket: Socket?
+    var stageEndpoint = ""
+    var droppedStageMessages = 0
 
     public init(options: Options, data: Dataset, logger: Logger = Logger(label: "chimera.worker")) throws {
         // Workers are processes sharing the machine's cores: OpenBLAS would otherwise start one thread
@@ -80,7 +88,9 @@ public final class WorkerNode {
         defer {
             heartbeat?.stop()
             sayGoodbye()
+            stageSocket?.close()
         }
+        try bindStageSocket()
         var pendingJob = try register()
         while !isStopping {
             if let job = pendingJob {
