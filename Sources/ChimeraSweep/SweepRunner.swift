@@ -141,9 +141,18 @@ public final class SweepRunner {
         let test = try ShardLayout.loadPair(
             features: testFolder.appendingPathComponent("X_test.csv").path,
             labels: testFolder.appendingPathComponent("y_test.csv").path)
-        let folders = try ShardLayout.workerFolders(root)
         var shards: [Int: [URL]] = [:]
         var digests: [Int: [String]] = [:]
+        // One shard folder: every worker of a run reads it (pipeline stages need the same rows).
+        if FileManager.default.fileExists(atPath: root.appendingPathComponent("X_train.csv").path) {
+            let shared = digest(try ShardLayout.loadShard(root))
+            for n in configuration.workers {
+                shards[n] = Array(repeating: root, count: n)
+                digests[n] = Array(repeating: shared, count: n)
+            }
+            return Prepared(shards: shards, digests: digests, test: test)
+        }
+        let folders = try ShardLayout.workerFolders(root)
         for n in configuration.workers {
             guard folders.count >= n else {
                 throw SweepConfigurationError(

@@ -234,7 +234,7 @@ struct Status: ParsableCommand {
         }
         for worker in cluster.workers {
             print(
-                "  \(worker.name) (worker \(worker.id), pid \(worker.pid) on \(worker.host)): \(worker.alive ? "alive" : "dead"), clock \(worker.clock)"
+                "  \(worker.name) (worker \(worker.id), pid \(worker.pid) on \(worker.host)): \(worker.alive ? "alive" : "dead"), clock \(worker.clock)\(worker.stage.map { ", \($0)" } ?? "")"
             )
         }
         print("rejected messages: \(cluster.rejectedMessages) \(cluster.rejectedByKind.sorted { $0.key < $1.key })")

@@ -18,7 +18,8 @@ struct Local: AsyncParsableCommand {
     @Option(help: "Workers to start (default: one per worker-* folder of --data, or 4).") var workers: Int?
     @Option(
         help:
-            "Data in the Chimera layout: one sub-folder per worker; or one shard folder (X_train.csv, y_train.csv) that every worker reads (pipeline stages).") var data: String?
+            "Data in the Chimera layout: one sub-folder per worker; or one shard folder (X_train.csv, y_train.csv) that every worker reads (pipeline stages)."
+    ) var data: String?
     @Option(help: "Synthetic data instead: rows,features,classes (e.g. 20000,20,2).") var synth: String?
     @Option(help: "Gateway port (0: OS-chosen).") var port = 8080
     @Option(help: "Master workers port; broadcast and control follow it (0: OS-chosen).") var masterPort = 0

@@ -62,6 +62,23 @@ struct FitVocabularyTests {
         "rho": { wire, _ in .number(try TrainingConfiguration(wire: wire).rho) },
         "wire_dtype": { wire, _ in .text(try TrainingConfiguration(wire: wire).wireDType.rawValue) },
         "staleness_aware": { wire, _ in .boolean(try TrainingConfiguration(wire: wire).stalenessAware) },
+        "parallelism": { wire, _ in
+            var mlp = wire
+            mlp.model = .mlp
+            return .text(try TrainingConfiguration(wire: mlp).parallelism.rawValue)
+        },
+        "stages": { wire, _ in
+            let stages = try TrainingConfiguration(wire: pipelined(wire)).stages
+            return stages == 0 ? .text("auto") : .integer(stages)
+        },
+        "stage_layers": { wire, _ in
+            .text(try TrainingConfiguration(wire: pipelined(wire)).stageLayers.map(String.init).joined(separator: ","))
+        },
+        "micro_batches": { wire, _ in .integer(try TrainingConfiguration(wire: pipelined(wire)).microBatches) },
+        "schedule_pipeline": { wire, _ in
+            .text(try TrainingConfiguration(wire: pipelined(wire)).pipelineSchedule.rawValue)
+        },
+        "replicas": { wire, _ in .integer(try TrainingConfiguration(wire: pipelined(wire)).replicas) },
         "trees_per_worker": { wire, _ in .integer(try AggregationConfiguration(wire: wire).treesPerWorker) },
         "criterion": { wire, _ in
             wire.criterion.isEmpty
@@ -74,6 +91,16 @@ struct FitVocabularyTests {
         "max_leaf_nodes": { wire, _ in .integer(try AggregationConfiguration(wire: wire).tree.maxLeafNodes) },
         "bootstrap": { wire, _ in .boolean(try AggregationConfiguration(wire: wire).bootstrap) },
     ]
+
+    /// The pipeline settings are checked against a pipeline fit of a network with the layers they name.
+    static func pipelined(_ wire: Chimera_V1_FitConfig) -> Chimera_V1_FitConfig {
+        var pipeline = wire
+        pipeline.model = .mlp
+        pipeline.parallelism = "pipeline"
+        let layers = Int(wire.stageLayers.reduce(0, +))
+        pipeline.hidden = Array(repeating: 4, count: layers > 1 ? layers - 1 : 6)
+        return pipeline
+    }
 
     /// Values other than the default that exercise a setting: every choice, both kinds of staleness.
     static func samples(_ setting: FitSetting, mode: FitMode) -> [FitValue] {

@@ -56,6 +56,44 @@ struct SweepProcessTests {
     }
 
     @Test(
+        "a sweep over pipeline stages and micro-batches on one shard every worker reads: each run the same model, scored"
+    )
+    func pipelineGrid() async throws {
+        try await blocking {
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "chimera-sweep-pipeline-\(UUID().uuidString.prefix(8))")
+            defer { try? FileManager.default.removeItem(at: root) }
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+            let config = root.appendingPathComponent("sweep.yaml")
+            let digits = repositoryRoot.appendingPathComponent("deploy/data/digits").path
+            try """
+            data: {path: \(digits)/worker-1, test: \(digits)/test}
+            model: mlp
+            iterations: 60
+            staleness: [0]
+            workers: [2]
+            learning_rates: [0.1]
+            fit: {hidden: [32, 16], batch_size: 32, momentum: 0.9, parallelism: pipeline}
+            grid: {stages: [1, 2], micro_batches: [2, 4]}
+            """.write(to: config, atomically: true, encoding: .utf8)
+            let out = root.appendingPathComponent("out")
+            let result = try runChimera(["sweep", "--config", config.path, "--out", out.path])
+            #expect(result.status == 0, "\(result.stderr)")
+            let runs = try JSONDecoder().decode(
+                [SweepRun].self, from: Data(contentsOf: out.appendingPathComponent("sweep.json")))
+            #expect(
+                Set(runs.map(\.gridLabel)) == [
+                    "micro_batches=2 stages=1", "micro_batches=4 stages=1", "micro_batches=2 stages=2",
+                    "micro_batches=4 stages=2",
+                ])
+            // A pipeline iteration is the whole batch's step: every split trains the same network.
+            let accuracies = runs.compactMap(\.heldOutAccuracy)
+            #expect(accuracies.count == 4 && accuracies.min()! > 0.7, "\(accuracies)")
+            #expect(accuracies.max()! - accuracies.min()! < 1e-3, "\(accuracies)")
+        }
+    }
+
+    @Test(
         "a sweep over algorithm (ssgd, bmuf, easgd) and wire dtype trains an MLP on the digits: one run per combination, each scored"
     )
     func algorithmGrid() async throws {

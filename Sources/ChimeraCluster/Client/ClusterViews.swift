@@ -12,6 +12,8 @@ public struct ClusterView: Codable, Sendable, Equatable {
         public var clock: Int
         public var pid: Int
         public var host: String
+        /// Its stage in a running pipeline job.
+        public var stage: String?
     }
 
     /// `parameter-server` or `aggregation`.
@@ -44,7 +46,7 @@ public struct ClusterView: Codable, Sendable, Equatable {
             Worker(
                 id: Int($0.workerID), name: $0.name, alive: $0.alive, ready: $0.ready, clock: Int($0.clock),
                 pid: Int($0.pid),
-                host: $0.host)
+                host: $0.host, stage: $0.stage.isEmpty ? nil : $0.stage)
         }
         jobID = Int(status.currentJobID)
         jobState = JobView.stateName(status.currentJobState)

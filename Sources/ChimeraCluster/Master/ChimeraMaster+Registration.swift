@@ -152,7 +152,8 @@ extension ChimeraMaster {
             logger.info("\(hello.name) does not join job \(current.id): \(mismatch); it waits for the next fit")
         } else if let current = job, current.pipeline != nil {
             // A pipeline's stages are fixed when it starts: a newcomer waits for the next fit.
-            logger.info("\(hello.name) waits for the next fit: job \(current.id) is a pipeline with its stages assigned")
+            logger.info(
+                "\(hello.name) waits for the next fit: job \(current.id) is a pipeline with its stages assigned")
         } else if var current = job {
             let clock = current.state.join(id, rows: record.rows)
             // Back in the job: its earlier failure is no longer the report's news.

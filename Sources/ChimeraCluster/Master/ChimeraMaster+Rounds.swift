@@ -123,8 +123,11 @@ extension ChimeraMaster {
                 header.done = done
                 let slice = pipeline.slice(of: worker) ?? 0..<0
                 let tensors =
-                    done ? [] : [NamedTensor("weights", .float32(Array(current.state.weights[slice]), shape: [1, slice.count]))]
-                try reply(to: pending.peer, WireMessage(.weights(header), requestID: pending.requestID, tensors: tensors))
+                    done
+                    ? []
+                    : [NamedTensor("weights", .float32(Array(current.state.weights[slice]), shape: [1, slice.count]))]
+                try reply(
+                    to: pending.peer, WireMessage(.weights(header), requestID: pending.requestID, tensors: tensors))
             }
             return
         }

@@ -19,6 +19,10 @@ extension ChimeraMaster {
                 $0.barrierWaitSeconds = record.barrierWaitSeconds
                 $0.pid = record.pid
                 $0.host = record.host
+                if let pipeline = current?.pipeline, let stage = pipeline.assignments[record.id] {
+                    $0.stage =
+                        "stage \(stage.stage) of \(pipeline.stageCount), replica \(stage.replica), layers \(stage.firstLayer)..<\(stage.endLayer)"
+                }
             }
         }
     }

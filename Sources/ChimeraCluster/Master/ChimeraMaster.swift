@@ -151,7 +151,14 @@ public final class ChimeraMaster {
                 try router.setReceiveTimeout(milliseconds: wanted)
                 timeout = wanted
             }
-            if try router.receiveMultipart(into: &received) { try handleReceived() }
+            if try router.receiveMultipart(into: &received) {
+                let began = monotonicSeconds()
+                try handleReceived()
+                // A long stall of the master's own (under load, saving a 300 k-weight model took most of
+                // a liveness window) must not declare the workers whose heartbeats queued meanwhile dead.
+                let spent = monotonicSeconds() - began
+                if spent > 0.05 { membership.excuse(seconds: spent) }
+            }
             let now = monotonicSeconds()
             // Whether a worker still has to confirm its subscription: looked at every few ms, not on
             // every message of a training round.
@@ -289,7 +296,8 @@ public final class ChimeraMaster {
             // A pipeline cannot go on without one of its stages: its neighbours would wait for ever.
             record.lastClock = job?.state.clock(of: id) ?? 0
             job?.failedWorkers.insert(record.name)
-            logger.warning("job \(job!.id): stage \(stage.stage) of replica \(stage.replica) (\(record.name)) \(reason)")
+            logger.warning(
+                "job \(job!.id): stage \(stage.stage) of replica \(stage.replica) (\(record.name)) \(reason)")
             return try finishJob(
                 state: .failed,
                 error:

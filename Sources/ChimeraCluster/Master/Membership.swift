@@ -159,6 +159,12 @@ struct Membership {
 
     /// Live workers silent for longer than the liveness period (a worker parked at the barrier is
     /// waiting for the master, not silent).
+    /// The master itself was busy for `seconds` (saving a large model, say) and heard no one: that
+    /// time does not count against the live workers, whose heartbeats wait in its queue.
+    func excuse(seconds: Double) {
+        for record in records.values where record.alive { record.lastSeen += seconds }
+    }
+
     func silent(now: Double) -> [UInt32] {
         records.values.filter { $0.alive && $0.pendingPull == nil && now - $0.lastSeen > settings.livenessSeconds }.map(
             \.id

@@ -59,7 +59,8 @@ struct PipelineJob {
         // Replicas from workers holding the same data, in id order.
         var groups: [(digest: UInt64, members: [Candidate])] = []
         for worker in able {
-            if let index = groups.firstIndex(where: { $0.digest == worker.digest && $0.members[0].rows == worker.rows }) {
+            if let index = groups.firstIndex(where: { $0.digest == worker.digest && $0.members[0].rows == worker.rows })
+            {
                 groups[index].members.append(worker)
             } else {
                 groups.append((worker.digest, [worker]))

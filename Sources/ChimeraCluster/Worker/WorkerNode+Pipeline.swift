@@ -121,7 +121,8 @@ extension WorkerNode {
                     let input: [Float]
                     if computation.isFirst {
                         input = Array(
-                            batch.features[(parts[m].lowerBound * batch.columns)..<(parts[m].upperBound * batch.columns)])
+                            batch.features[
+                                (parts[m].lowerBound * batch.columns)..<(parts[m].upperBound * batch.columns)])
                     } else {
                         guard
                             let received = try awaitStage(

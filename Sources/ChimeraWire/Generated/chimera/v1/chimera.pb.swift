@@ -1891,6 +1891,9 @@ public nonisolated struct Chimera_V1_WorkerClock: Sendable {
 
   public var host: String = String()
 
+  /// In a running pipeline job: "stage 1 of 3, replica 0, layers 2..<4" (empty otherwise).
+  public var stage: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -4440,7 +4443,7 @@ nonisolated extension Chimera_V1_IterationRecord: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Chimera_V1_WorkerClock: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerClock"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}name\0\u{1}clock\0\u{1}alive\0\u{3}barrier_wait_seconds\0\u{1}ready\0\u{1}pid\0\u{1}host\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}name\0\u{1}clock\0\u{1}alive\0\u{3}barrier_wait_seconds\0\u{1}ready\0\u{1}pid\0\u{1}host\0\u{1}stage\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4456,6 +4459,7 @@ nonisolated extension Chimera_V1_WorkerClock: SwiftProtobuf.Message, SwiftProtob
       case 6: try { try decoder.decodeSingularBoolField(value: &self.ready) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.pid) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.host) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.stage) }()
       default: break
       }
     }
@@ -4486,6 +4490,9 @@ nonisolated extension Chimera_V1_WorkerClock: SwiftProtobuf.Message, SwiftProtob
     if !self.host.isEmpty {
       try visitor.visitSingularStringField(value: self.host, fieldNumber: 8)
     }
+    if !self.stage.isEmpty {
+      try visitor.visitSingularStringField(value: self.stage, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4498,6 +4505,7 @@ nonisolated extension Chimera_V1_WorkerClock: SwiftProtobuf.Message, SwiftProtob
     if lhs.ready != rhs.ready {return false}
     if lhs.pid != rhs.pid {return false}
     if lhs.host != rhs.host {return false}
+    if lhs.stage != rhs.stage {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
