@@ -88,7 +88,8 @@ extension TrainingConfiguration {
         }
         if !wire.parallelism.isEmpty {
             guard let kind = Parallelism(rawValue: wire.parallelism) else {
-                throw ConfigurationError("parallelism must be data or pipeline, not \"\(wire.parallelism)\"")
+                throw ConfigurationError(
+                    "parallelism must be data, features or pipeline, not \"\(wire.parallelism)\"")
             }
             parallelism = kind
         }
@@ -155,7 +156,23 @@ extension TrainingConfiguration {
         }
         if parallelism == .pipeline {
             try validatePipeline()
-        } else if replicas != 1 || stages != 0 || !stageLayers.isEmpty {
+        } else if parallelism == .features {
+            guard model != .mlp else {
+                throw ConfigurationError(
+                    "parallelism features splits a linear model's columns; an mlp splits by layers (parallelism pipeline)"
+                )
+            }
+            guard algorithm == .ssgd, staleness == 0, wireDType == .float32 else {
+                throw ConfigurationError(
+                    "a feature-partitioned iteration is synchronous: it needs algorithm ssgd, staleness 0 and wire_dtype float32"
+                )
+            }
+            guard batchSize == 0 else {
+                throw ConfigurationError(
+                    "a feature-partitioned fit is full-batch gradient descent over every row: batch_size must be 0")
+            }
+        }
+        if parallelism != .pipeline && (replicas != 1 || stages != 0 || !stageLayers.isEmpty) {
             throw ConfigurationError(
                 "stages, stage_layers and replicas are pipeline settings: add parallelism pipeline")
         }

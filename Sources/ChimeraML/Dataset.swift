@@ -109,4 +109,28 @@ extension Dataset {
         }
         return hash
     }
+
+    /// Every row, only the columns in `range` (a feature block).
+    public func columns(_ range: Range<Int>) -> Dataset {
+        var block: [Float] = []
+        block.reserveCapacity(rows * range.count)
+        for row in 0..<rows {
+            block += features[(row * columns + range.lowerBound)..<(row * columns + range.upperBound)]
+        }
+        var out = self
+        out.featureNames = Array(featureNames[range])
+        out.features = block
+        return out
+    }
+
+    /// A digest of the labels alone (their names and values, in row order).
+    public var labelDigest: UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for name in labelNames {
+            for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            hash = hash &* 0x100_0000_01b3
+        }
+        for value in labels { hash = (hash ^ UInt64(value.bitPattern)) &* 0x100_0000_01b3 }
+        return hash
+    }
 }

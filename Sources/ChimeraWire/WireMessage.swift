@@ -56,6 +56,8 @@ extension ControlBody {
         case .goodbye: "goodbye"
         case .memberPrediction: "member_prediction"
         case .stageMessage: "stage_message"
+        case .partialMargins: "partial_margins"
+        case .margins: "margins"
         case .memberPredict: "member_predict"
         case .welcome: "welcome"
         case .ack: "ack"

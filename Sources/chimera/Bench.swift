@@ -11,7 +11,9 @@ struct Bench: ParsableCommand {
         abstract: "Benchmarks, measured against a reference in the same run.",
         subcommands: [
             BenchTransport.self, BenchParameterServer.self, BenchBagging.self, BenchHTTP.self, BenchHTTPLoad.self,
-            BenchTree.self, BenchKernel.self, BenchMLP.self, BenchMLPStep.self, BenchCodec.self, BenchJSON.self,
+            BenchTree.self, BenchKernel.self, BenchMLP.self, BenchMLPStep.self, BenchPipeline.self, BenchFeatures.self,
+            BenchCodec.self,
+            BenchJSON.self,
             BenchMasterPredict.self,
             BenchLatencyServer.self, BenchThroughputReceiver.self,
         ]
@@ -254,6 +256,69 @@ struct BenchMLP: ParsableCommand {
             return (String(parts[0]), steps)
         }
         let report = try MLPBenchmark.run(options, log: BaselineOptions.log)
+        print(report)
+        if let output { try report.write(toFile: output, atomically: true, encoding: .utf8) }
+    }
+}
+
+struct BenchPipeline: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pipeline",
+        abstract:
+            "Pipeline stages vs PyTorch's pipelining (gloo, CPU), same run: samples/s, losses, idle vs GPipe's bubble.")
+    @Option(help: "The folder whose .venv has torch (shared/baselines/pytorch-ddp makes it).")
+    var pythonDir = "../shared/baselines/pytorch-ddp"
+    @Option(help: "The PyTorch pipelining script.") var script = "Benchmarks/pytorch_pipeline.py"
+    @Option(help: "Scratch folder for the data files.") var scratch = "bench-out"
+    @Option(help: "Runs of each system per configuration, interleaved; medians are reported.") var repeats = 3
+    @Option(help: "Stage counts K, comma-separated.") var stages = "2,4"
+    @Option(help: "Micro-batch counts M, comma-separated.") var microBatches = "4,8,16"
+    @Option(help: "Schedules, comma-separated.") var schedules = "gpipe,1f1b"
+    @Option(help: "Hidden layers.") var hidden = "1024,1024,1024,1024,1024"
+    @Option(help: "Rows in the batch.") var rows = 256
+    @Option(help: "Steps per run.") var steps = 12
+    @Option(help: "Also write the Markdown report to this file.") var output: String?
+
+    func run() throws {
+        var options = PipelineBenchmark.Options(
+            pythonDirectory: URL(fileURLWithPath: pythonDir), script: URL(fileURLWithPath: script),
+            scratch: URL(fileURLWithPath: scratch))
+        options.repeats = max(1, repeats)
+        options.stages = stages.split(separator: ",").compactMap { Int($0) }
+        options.microBatches = microBatches.split(separator: ",").compactMap { Int($0) }
+        options.schedules = schedules.split(separator: ",").map(String.init)
+        options.hidden = hidden.split(separator: ",").compactMap { Int($0) }
+        options.rows = rows
+        options.steps = max(3, steps)
+        try FileManager.default.createDirectory(at: options.scratch, withIntermediateDirectories: true)
+        let report = try PipelineBenchmark.run(options, log: BaselineOptions.log)
+        print(report)
+        if let output { try report.write(toFile: output, atomically: true, encoding: .utf8) }
+    }
+}
+
+struct BenchFeatures: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "features",
+        abstract: "Feature-partitioned vs data-parallel logistic regression on a tall and a wide data set, same run.")
+    @Option(help: "Scratch folder for the data.") var scratch = "bench-out"
+    @Option(help: "Workers.") var workers = 4
+    @Option(help: "Runs of each per shape, interleaved; medians are reported.") var repeats = 3
+    @Option(help: "Iterations per fit.") var iterations = 20
+    @Option(help: "Shapes as rows x features, comma-separated.") var shapes = "10000x2000,1000x20000"
+    @Option(help: "Also write the Markdown report to this file.") var output: String?
+
+    func run() throws {
+        var options = FeaturePartitionBenchmark.Options(scratch: URL(fileURLWithPath: scratch))
+        options.workers = max(1, workers)
+        options.repeats = max(1, repeats)
+        options.iterations = max(3, iterations)
+        options.shapes = shapes.split(separator: ",").compactMap { shape in
+            let parts = shape.split(separator: "x").compactMap { Int($0) }
+            return parts.count == 2 ? (parts[0], parts[1]) : nil
+        }
+        try FileManager.default.createDirectory(at: options.scratch, withIntermediateDirectories: true)
+        let report = try FeaturePartitionBenchmark.run(options, log: BaselineOptions.log)
         print(report)
         if let output { try report.write(toFile: output, atomically: true, encoding: .utf8) }
     }

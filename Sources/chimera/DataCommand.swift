@@ -5,7 +5,60 @@ import Foundation
 
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "data", abstract: "Data tools.", subcommands: [Synth.self])
+        commandName: "data", abstract: "Data tools.", subcommands: [Synth.self, SplitColumns.self])
+
+    struct SplitColumns: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "split-columns",
+            abstract:
+                "Split data by columns for feature-partitioned fits: worker-N/ holds every row of the N-th block of columns (and the labels); test/ is copied whole."
+        )
+
+        @Option(
+            help:
+                "A shard folder (X_train.csv, y_train.csv), or a Chimera layout whose worker folders' rows are joined.")
+        var data: String
+        @Option(help: "Output folder.") var out: String
+        @Option(help: "Column blocks (workers).") var workers = 4
+
+        func run() throws {
+            let root = URL(fileURLWithPath: data)
+            let single = FileManager.default.fileExists(atPath: root.appendingPathComponent("X_train.csv").path)
+            let folders = single ? [root] : try ShardLayout.workerFolders(root)
+            let shards = try folders.map { try ShardLayout.loadShard($0) }
+            try ShardLayout.checkConsistent(zip(folders, shards).map { ($0.lastPathComponent, $1.featureNames) })
+            guard var all = shards.first else { throw CommandError("\(data) holds no shard") }
+            guard shards.allSatisfy({ $0.labelNames == all.labelNames }) else {
+                throw CommandError(
+                    "the worker folders name their classes differently: split one shard folder at a time")
+            }
+            for shard in shards.dropFirst() {
+                all.features += shard.features
+                all.labels += shard.labels
+            }
+            guard (1...all.columns).contains(workers) else {
+                throw CommandError("--workers must be 1…\(all.columns) (one column at least per block)")
+            }
+            let blocks = FeatureBlock.blocks(features: all.columns, parts: workers).map { all.columns($0) }
+            let testFolder = root.appendingPathComponent("test")
+            let test =
+                FileManager.default.fileExists(atPath: testFolder.appendingPathComponent("X_test.csv").path)
+                ? try ShardLayout.loadPair(
+                    features: testFolder.appendingPathComponent("X_test.csv").path,
+                    labels: testFolder.appendingPathComponent("y_test.csv").path) : nil
+            try ShardLayout.write(shards: blocks, test: test, to: URL(fileURLWithPath: out))
+            for (index, block) in blocks.enumerated() {
+                let mark = URL(fileURLWithPath: out).appendingPathComponent("worker-\(index + 1)")
+                    .appendingPathComponent(ShardLayout.columnBlockMark)
+                try
+                    "block \(index + 1) of \(workers): columns \(block.featureNames.first ?? "")…\(block.featureNames.last ?? "")\n"
+                    .write(to: mark, atomically: true, encoding: .utf8)
+            }
+            print(
+                "wrote \(out): \(all.rows) rows in \(workers) column blocks (\(blocks.map { String($0.columns) }.joined(separator: ", ")) columns)\(test == nil ? "" : ", test/ copied")"
+            )
+        }
+    }
 
     struct Synth: ParsableCommand {
         static let configuration = CommandConfiguration(

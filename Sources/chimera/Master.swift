@@ -168,6 +168,11 @@ struct Worker: AsyncParsableCommand {
             "Where this worker's pipeline-stage socket listens (the OS picks the port); none: take no pipeline stage. Loopback only: stage links are not encrypted yet."
     )
     var stageBind = "127.0.0.1"
+    @Flag(
+        help:
+            "The shard is one block of a data set's columns (for parallelism features): the master admits it beside workers holding other columns. Folders made by chimera data split-columns say so themselves."
+    )
+    var columnBlock = false
     @OptionGroup var curve: CurveClientOptions
     @OptionGroup var logging: LoggingOptions
 
@@ -205,6 +210,10 @@ struct Worker: AsyncParsableCommand {
         options.computeThreads = threads
         options.maxMemoryMiB = maxMemoryMib
         options.stageBind = stageBind == "none" ? nil : stageBind == "::1" ? "[::1]" : stageBind
+        // `chimera data split-columns` leaves this mark in each block's folder.
+        options.columnBlock =
+            columnBlock
+            || FileManager.default.fileExists(atPath: folder.appendingPathComponent(ShardLayout.columnBlockMark).path)
         guard slowdown >= 1, (0...1).contains(pauseProbability), pauseEvery >= 0, pauseMs >= 0 else {
             throw CommandError("straggler settings: --slowdown ≥ 1, --pause-probability in [0, 1], --pause-ms ≥ 0")
         }

@@ -71,6 +71,23 @@ struct MembershipTests {
                 == .failure(.malformed))
     }
 
+    @Test("a column block may hold none of the others' columns, never part of them; other workers may not")
+    func columnBlocks() throws {
+        var membership = Membership(settings: .init())
+        var first = Self.hello("a", columns: ["f0", "f1"])
+        first.columnBlock = true
+        try Self.join(&membership, first)
+        var other = Self.hello("b", columns: ["f2", "f3"])
+        other.columnBlock = true
+        #expect(!membership.admit(other, reference: nil, now: 0).isFailure)
+        other.featureNames = ["f1", "f2"]
+        #expect(
+            membership.admit(other, reference: nil, now: 0)
+                == .failure(.columnsDiffer(missing: ["f0"], unexpected: ["f2"])))
+        // A shard not marked as a block must have the cluster's columns.
+        #expect(membership.admit(Self.hello("c", columns: ["f2", "f3"]), reference: nil, now: 0).isFailure)
+    }
+
     @Test("the worker limit counts live workers; a restart of a live one is not a new worker")
     func limit() throws {
         var membership = Membership(settings: .init(maxWorkers: 2))

@@ -63,9 +63,10 @@ struct FitVocabularyTests {
         "wire_dtype": { wire, _ in .text(try TrainingConfiguration(wire: wire).wireDType.rawValue) },
         "staleness_aware": { wire, _ in .boolean(try TrainingConfiguration(wire: wire).stalenessAware) },
         "parallelism": { wire, _ in
-            var mlp = wire
-            mlp.model = .mlp
-            return .text(try TrainingConfiguration(wire: mlp).parallelism.rawValue)
+            // A pipeline splits an mlp, feature blocks a linear model (full batch).
+            var fit = wire
+            fit.model = wire.parallelism == "features" ? .logisticRegression : .mlp
+            return .text(try TrainingConfiguration(wire: fit).parallelism.rawValue)
         },
         "stages": { wire, _ in
             let stages = try TrainingConfiguration(wire: pipelined(wire)).stages

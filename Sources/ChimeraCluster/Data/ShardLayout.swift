@@ -104,6 +104,9 @@ public enum ShardLayout {
         }
     }
 
+    /// The file `chimera data split-columns` leaves in each block's folder.
+    public static let columnBlockMark = "column-block"
+
     /// Writes `shards` as `<dir>/worker-<i>/X_train.csv, y_train.csv`, and `test` as `<dir>/test/X_test.csv,
     /// y_test.csv` when given.
     public static func write(shards: [Dataset], test: Dataset?, to directory: URL) throws {

@@ -208,8 +208,8 @@ public enum FitVocabulary {
         FitSetting(
             "parallelism", .choice(Parallelism.allCases.map(\.rawValue)), default: .text("data"), modes: ps,
             help:
-                "data (every worker the whole model on its rows) or pipeline (mlp: the layers split over workers that stream activations to each other; README \"Pipeline parallelism\")",
-            apply: { $1.parallelism = $0.text == "pipeline" ? "pipeline" : "" }),
+                "data (every worker the whole model on its rows), features (a linear model's columns split over workers that hold every row: chimera data split-columns) or pipeline (mlp: the layers split over workers that stream activations to each other; README \"Pipeline parallelism\")",
+            apply: { $1.parallelism = $0.text == "data" ? "" : ($0.text ?? "") }),
         FitSetting(
             "stages", .integerOrWord(1...(TrainingConfiguration.maxHiddenLayers + 1), words: ["auto"]),
             default: .text("auto"), modes: ps,

@@ -17,7 +17,8 @@ extension ChimeraMaster {
             guard try known(ready.workerID, ready.session, peer, requestID) else { return }
             membership[ready.workerID]?.subscribed = true
             // A worker that registered just before a fit started missed its JobStart: hand it over now.
-            if var current = job, current.pipeline == nil, current.state.clock(of: ready.workerID) == nil,
+            if var current = job, current.pipeline == nil, current.features == nil,
+                current.state.clock(of: ready.workerID) == nil,
                 let record = membership[ready.workerID],
                 labelMismatch(record, joining: current) == nil
             {
@@ -52,6 +53,9 @@ extension ChimeraMaster {
                 return try message.tensor(
                     named: name, dtype: tensor.dtype == compact ? compact : .float32, shape: shape)
             }
+        case .partialMargins(let margins):
+            guard try known(margins.workerID, margins.session, peer, requestID) else { return }
+            try handleMargins(peer, margins, message)
         case .workerResult(let result):
             guard try known(result.workerID, result.session, peer, requestID) else { return }
             try handleWorkerResult(peer, result, message)
@@ -117,7 +121,7 @@ extension ChimeraMaster {
             name: hello.name, featureNames: hello.featureNames.map(normalizedColumnName),
             rows: Int(clamping: hello.rows),
             labels: hello.labelValues.map(Float.init), labelNames: hello.labelNames, moments: moments, pid: hello.pid,
-            host: hello.host)
+            host: hello.host, columnBlock: hello.columnBlock)
         let now = monotonicSeconds()
         let admission: Membership.Admission
         switch membership.admit(facts, reference: job?.featureNames, now: now) {
@@ -141,6 +145,7 @@ extension ChimeraMaster {
         let id = record.id
         record.dataDigest = hello.dataDigest
         record.stageEndpoint = hello.stageEndpoint
+        record.labelDigest = hello.labelDigest
         var welcome = Chimera_V1_Welcome()
         welcome.workerID = id
         welcome.session = record.session
@@ -150,7 +155,7 @@ extension ChimeraMaster {
         var tensors: [NamedTensor] = []
         if let current = job, let mismatch = labelMismatch(record, joining: current) {
             logger.info("\(hello.name) does not join job \(current.id): \(mismatch); it waits for the next fit")
-        } else if let current = job, current.pipeline != nil {
+        } else if let current = job, current.pipeline != nil || current.features != nil {
             // A pipeline's stages are fixed when it starts: a newcomer waits for the next fit.
             logger.info(
                 "\(hello.name) waits for the next fit: job \(current.id) is a pipeline with its stages assigned")

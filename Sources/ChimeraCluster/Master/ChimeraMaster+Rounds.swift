@@ -51,12 +51,20 @@ extension ChimeraMaster {
         // A pipeline stage pushes its slice of the gradient; the others the whole update.
         let slice = job?.pipeline?.slice(of: push.workerID)
         let stages = Float(job?.pipeline?.stageCount ?? 1)
+        // A feature block pushes its columns' gradient and the bias's: outputs × (its columns + 1).
+        let columns = job?.features?.blocks[push.workerID]
+        let blocks = Float(job?.features?.blocks.count ?? 1)
         let pushed: Tensor
         do throws(WireError) {
             if job?.pipeline != nil && slice == nil {
                 throw WireError(.wrongTensor, "worker \(push.workerID) is not a stage of pipeline job \(jobID)")
             }
-            pushed = try update(slice.map { [1, $0.count] } ?? [objective.outputs, objective.stride])
+            if job?.features != nil && columns == nil {
+                throw WireError(.wrongTensor, "worker \(push.workerID) holds no feature block of job \(jobID)")
+            }
+            pushed = try update(
+                slice.map { [1, $0.count] } ?? columns.map { [objective.outputs, $0.count + 1] }
+                    ?? [objective.outputs, objective.stride])
         } catch {
             counters.reject(error.code.metricLabel)
             logger.info("rejected an update from worker \(push.workerID): \(error.message)")
@@ -67,6 +75,20 @@ extension ChimeraMaster {
             push.workerID, clock: Int(push.clock), rows: Int(push.rows), loss: push.loss
         ) { into, scale in
             into.withUnsafeMutableBufferPointer { all in
+                if let columns {
+                    // Each block's columns count K times (the round's rows are K × n); the bias, sent
+                    // by every block, once each.
+                    let width = columns.count
+                    let values = pushed.floats()
+                    for o in 0..<objective.outputs {
+                        let row = o * objective.stride
+                        for j in 0..<width {
+                            all[row + columns.lowerBound + j] += scale * blocks * values[o * (width + 1) + j]
+                        }
+                        all[row + objective.features] += scale * values[o * (width + 1) + width]
+                    }
+                    return
+                }
                 guard let slice else { return pushed.accumulateFloats(into: all, scale: scale) }
                 // Every stage of a replica pushes its rows: the round's row count is K × the replicas'
                 // rows, so each slice counts K times to make the mean the replicas' mean gradient.
@@ -114,6 +136,26 @@ extension ChimeraMaster {
         let now = monotonicSeconds()
         let format = current.state.configuration.wireDType
         let large = replies.count > 1 && objective.weightCount >= Self.sharedWeightsFrom
+        if let features = current.features {
+            // Each block gets its columns' weights.
+            for case .weights(let worker, let done) in replies {
+                guard let record = membership[worker], let pending = record.pendingPull else { continue }
+                record.pendingPull = nil
+                record.barrierWaitSeconds += now - pending.since
+                header.done = done
+                let block = features.blockWeights(current.state.weights, of: worker, stride: objective.stride) ?? []
+                let tensors =
+                    done
+                    ? []
+                    : [
+                        NamedTensor(
+                            "weights", .float32(block, shape: [objective.outputs, block.count / objective.outputs]))
+                    ]
+                try reply(
+                    to: pending.peer, WireMessage(.weights(header), requestID: pending.requestID, tensors: tensors))
+            }
+            return
+        }
         if let pipeline = current.pipeline {
             // Each stage gets its slice.
             for case .weights(let worker, let done) in replies {

@@ -49,7 +49,30 @@ extension ChimeraMaster {
                 "the labels are class names (\(labels.classNames.prefix(5).joined(separator: ", "))); \(configuration.model.rawValue) regression needs numbers"
             )
         }
-        let features = first.featureNames
+        var features = first.featureNames
+        if configuration.parallelism != .features,
+            let other = ready.first(where: { $0.featureNames != first.featureNames })
+        {
+            return try refuse(
+                .badRequest,
+                "the ready workers hold different columns (\(first.name): \(first.featureNames.prefix(4).joined(separator: ", "))…, \(other.name): \(other.featureNames.prefix(4).joined(separator: ", "))…): this fit needs the same columns on every worker; blocks of columns train with parallelism features"
+            )
+        }
+        // Feature blocks: every ready worker holds some of the columns; the job's are all of them.
+        var featureJob: FeatureJob?
+        if configuration.parallelism == .features {
+            let candidates = ready.map {
+                FeatureJob.Candidate(
+                    id: $0.id, name: $0.name, rows: $0.rows, featureNames: $0.featureNames, labelDigest: $0.labelDigest)
+            }
+            switch FeatureJob.assign(candidates) {
+            case .success(let assigned):
+                features = assigned.features
+                let outputs = configuration.model.outputs(classes: classify ? labels.values.count : 0)
+                featureJob = FeatureJob(blocks: assigned.blocks, rows: first.rows, outputs: outputs)
+            case .failure(let refusal): return try refuse(refusal.code, refusal.text)
+            }
+        }
         var classes: [Float] = []
         if classify {
             classes = labels.values
@@ -68,7 +91,20 @@ extension ChimeraMaster {
             guard moments.count == ready.count else {
                 return try refuse(.badRequest, "standardisation needs column sums from every worker; set raw_features")
             }
-            standardizer = moments.reduce(ColumnMoments(columns: features.count), +).standardizer
+            if let featureJob {
+                // Each block holds every row of its columns: its moments are those columns' own,
+                // joined in the job's column order.
+                var joined = ColumnMoments(columns: 0)
+                joined.count = moments[0].count
+                for (worker, _) in featureJob.blocks.sorted(by: { $0.value.lowerBound < $1.value.lowerBound }) {
+                    guard let block = membership[worker]?.moments else { continue }
+                    joined.sum += block.sum
+                    joined.sumOfSquares += block.sumOfSquares
+                }
+                standardizer = joined.standardizer
+            } else {
+                standardizer = moments.reduce(ColumnMoments(columns: features.count), +).standardizer
+            }
         }
         let objective: Objective
         do {
@@ -133,6 +169,7 @@ extension ChimeraMaster {
             startedAt: monotonicSeconds(), bytesAtStart: (counters.bytesSent, counters.bytesReceived))
         current.lastCheckpoint = state.completedIterations
         current.pipeline = pipeline
+        current.features = featureJob
         current.recordTimeline = request.config.recordTimeline
         current.recordWeights = request.config.recordWeights
         if current.recordTimeline { current.timeline.append(iterationRecord(current)) }
@@ -189,6 +226,7 @@ extension ChimeraMaster {
     func finishJob(state: Chimera_V1_JobState, error: String, code: Chimera_V1_ErrorCode = .noWorkers) throws {
         guard var current = job else { return }
         try deliver(current.state.finish())
+        try releaseMargins()
         job = current
         let report = fitReport(current)
         current = job!

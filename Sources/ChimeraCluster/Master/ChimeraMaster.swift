@@ -304,6 +304,15 @@ public final class ChimeraMaster {
                     "stage \(stage.stage) of replica \(stage.replica) (\(record.name), layers \(stage.firstLayer)..<\(stage.endLayer)) \(reason) at iteration \(job!.state.completedIterations): a pipeline cannot go on without a stage; fit again once it is back (the model so far is in checkpoint.json when checkpoint_every is set)",
                 code: .noWorkers)
         }
+        if let columns = job?.features?.blocks[id], job?.state.clock(of: id) != nil {
+            record.lastClock = job?.state.clock(of: id) ?? 0
+            job?.failedWorkers.insert(record.name)
+            return try finishJob(
+                state: .failed,
+                error:
+                    "the feature block of columns \(columns.lowerBound)..<\(columns.upperBound) (\(record.name)) \(reason) at iteration \(job!.state.completedIterations): a feature-partitioned fit cannot go on without a block; fit again once it is back",
+                code: .noWorkers)
+        }
         if var current = job, let clock = current.state.clock(of: id) {
             record.lastClock = clock
             let replies = current.state.leave(id)

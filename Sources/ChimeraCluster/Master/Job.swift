@@ -26,6 +26,8 @@ struct Job {
     var timeline: [Chimera_V1_IterationRecord] = []
     /// Pipeline jobs: the stages (only their workers take part).
     var pipeline: PipelineJob?
+    /// Feature-partitioned jobs: the column blocks and the margins being summed.
+    var features: FeatureJob?
 
     /// The JobStart broadcast (and the `current_job` of a late joiner's Welcome).
     func start(startClock: Int) -> Chimera_V1_JobStart {
@@ -38,6 +40,7 @@ struct Job {
             $0.classNames = classNames
             $0.startClock = UInt64(startClock)
             if let pipeline { $0.pipeline = pipeline.wire }
+            if let features { $0.featurePartition = features.wire }
         }
     }
 

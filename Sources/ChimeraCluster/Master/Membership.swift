@@ -23,6 +23,8 @@ struct Membership {
         var moments: ColumnMoments?
         var pid: UInt32 = 0
         var host = ""
+        /// A block of a data set's columns: others may hold other columns.
+        var columnBlock = false
     }
 
     /// Why a hello is refused; each is counted under `metric` and answered with `code`.
@@ -104,7 +106,16 @@ struct Membership {
     /// of any other live worker).
     mutating func admit(_ hello: Hello, reference: [String]?, now: Double) -> Result<Admission, Refusal> {
         guard !hello.name.isEmpty, !hello.featureNames.isEmpty, hello.rows > 0 else { return .failure(.malformed) }
-        let columns = reference ?? records.values.first { $0.alive && $0.name != hello.name }?.featureNames
+        // Without a job: the columns of the other live workers; a column block may instead hold none of
+        // theirs (another block of the data, for a feature-partitioned fit), but not part of them.
+        let others = records.values.filter { $0.alive && $0.name != hello.name }.map(\.featureNames)
+        let offered = Set(hello.featureNames)
+        let columns =
+            reference
+            ?? (!hello.columnBlock
+                ? others.first
+                : others.contains(hello.featureNames) || others.allSatisfy { offered.isDisjoint(with: $0) }
+                    ? nil : others.first { !offered.isDisjoint(with: $0) })
         if let columns, columns != hello.featureNames {
             return .failure(
                 .columnsDiffer(

@@ -30,6 +30,8 @@ final class WorkerRecord {
     /// its stage socket listens (empty: it cannot run a pipeline stage).
     var dataDigest: UInt64 = 0
     var stageEndpoint = ""
+    /// From the hello: a digest of its labels (feature blocks must hold the same rows' labels).
+    var labelDigest: UInt64 = 0
 
     struct PendingPull {
         let peer: Frame

@@ -13,6 +13,21 @@ extension WorkerNode {
 
     func runJob(_ start: Chimera_V1_JobStart, standardizer: Standardizer?) throws -> JobEnd {
         let configuration = try TrainingConfiguration(wire: start.config)
+        if start.hasFeaturePartition {
+            guard let block = start.featurePartition.blocks.first(where: { $0.workerID == workerID }) else {
+                logger.info("job \(start.jobID) is feature-partitioned without a block for this worker; sitting it out")
+                return .stopped
+            }
+            let data: Dataset
+            do {
+                data = try labelled(for: start)
+            } catch {
+                logger.info("job \(start.jobID): \(error); skipping it")
+                return .stopped
+            }
+            return try runFeatureBlock(
+                start, block, configuration: configuration, data: data, standardizer: standardizer)
+        }
         let features = start.featureNames
         guard features == self.data.featureNames else {
             logger.info("job \(start.jobID) uses other columns than this shard; skipping it")

@@ -27,6 +27,8 @@ extension WorkerNode {
         hello.pid = UInt32(ProcessInfo.processInfo.processIdentifier)
         hello.host = ProcessInfo.processInfo.hostName
         hello.dataDigest = shardDigest
+        hello.labelDigest = data.labelDigest
+        hello.columnBlock = options.columnBlock
         hello.stageEndpoint = stageEndpoint
         let moments = ColumnMoments(data)
         let tensors = [

@@ -33,6 +33,8 @@ public final class WorkerNode {
         /// Where the stage socket of pipeline jobs listens (a host or address; port chosen by the OS);
         /// nil: this worker takes no pipeline stage.
         public var stageBind: String? = "127.0.0.1"
+        /// The shard is one block of a data set's columns (`chimera data split-columns` marks it).
+        public var columnBlock = false
 
         public init(name: String) { self.name = name }
     }

@@ -1,7 +1,8 @@
-/// How a fit spreads its work: every worker a whole model on its own rows (`data`), or the layers of
-/// one network split over workers that pass activations on (`pipeline`; with replicas, hybrid).
+/// How a fit spreads its work: every worker a whole model on its own rows (`data`), a linear model's
+/// columns split over workers holding every row (`features`), or the layers of one network split over
+/// workers that pass activations on (`pipeline`; with replicas, hybrid).
 public enum Parallelism: String, Sendable, Codable, CaseIterable {
-    case data, pipeline
+    case data, features, pipeline
 }
 
 /// The order in which a pipeline stage runs its micro-batches' passes.

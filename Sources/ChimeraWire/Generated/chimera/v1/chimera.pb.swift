@@ -727,6 +727,14 @@ public nonisolated struct Chimera_V1_Control: @unchecked Sendable {
     set {_uniqueStorage()._body = .stageMessage(newValue)}
   }
 
+  public var partialMargins: Chimera_V1_PartialMargins {
+    get {
+      if case .partialMargins(let v)? = _storage._body {return v}
+      return Chimera_V1_PartialMargins()
+    }
+    set {_uniqueStorage()._body = .partialMargins(newValue)}
+  }
+
   /// master -> worker (replies on the workers ROUTER, or broadcast on PUB)
   public var welcome: Chimera_V1_Welcome {
     get {
@@ -790,6 +798,14 @@ public nonisolated struct Chimera_V1_Control: @unchecked Sendable {
       return Chimera_V1_MemberPredict()
     }
     set {_uniqueStorage()._body = .memberPredict(newValue)}
+  }
+
+  public var margins: Chimera_V1_Margins {
+    get {
+      if case .margins(let v)? = _storage._body {return v}
+      return Chimera_V1_Margins()
+    }
+    set {_uniqueStorage()._body = .margins(newValue)}
   }
 
   /// client/gateway -> master (control ROUTER) and replies
@@ -888,6 +904,7 @@ public nonisolated struct Chimera_V1_Control: @unchecked Sendable {
     case memberPrediction(Chimera_V1_MemberPrediction)
     /// worker -> worker (pipeline stages)
     case stageMessage(Chimera_V1_StageMessage)
+    case partialMargins(Chimera_V1_PartialMargins)
     /// master -> worker (replies on the workers ROUTER, or broadcast on PUB)
     case welcome(Chimera_V1_Welcome)
     case ack(Chimera_V1_Ack)
@@ -897,6 +914,7 @@ public nonisolated struct Chimera_V1_Control: @unchecked Sendable {
     case sync(Chimera_V1_Sync)
     case shutdown(Chimera_V1_Shutdown)
     case memberPredict(Chimera_V1_MemberPredict)
+    case margins(Chimera_V1_Margins)
     /// client/gateway -> master (control ROUTER) and replies
     case fitRequest(Chimera_V1_FitRequest)
     case fitReply(Chimera_V1_FitReply)
@@ -957,6 +975,13 @@ public nonisolated struct Chimera_V1_WorkerHello: Sendable {
   /// Where this worker's stage socket (a PULL) listens, for pipeline jobs: neighbouring stages PUSH
   /// activations and their gradients to it. Empty: this worker cannot be a pipeline stage.
   public var stageEndpoint: String = String()
+
+  /// A digest of the labels alone: feature-partitioned blocks must hold the same rows' labels.
+  public var labelDigest: UInt64 = 0
+
+  /// The shard is one block of a data set's columns (`chimera data split-columns` marks it): the master
+  /// admits it beside workers holding other columns, for feature-partitioned fits.
+  public var columnBlock: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1350,7 +1375,8 @@ public nonisolated struct Chimera_V1_FitConfig: @unchecked Sendable {
     set {_uniqueStorage()._wireDtype = newValue}
   }
 
-  /// Model parallelism (README "Pipeline parallelism"): "data" (empty) or "pipeline": the MLP's layers
+  /// Model parallelism (README "Pipeline parallelism"): "data" (empty), "features" (a linear model's
+  /// columns split over workers, README "Feature-partitioned linear models") or "pipeline": the MLP's layers
   /// split into `stages` contiguous stages (0: as many as the workers allow, at most the layers),
   /// balanced by parameters unless `stage_layers` gives each stage's layer count; each iteration's
   /// batch runs as `micro_batches` micro-batches (0: 4) in the order of `pipeline_schedule` ("gpipe"
@@ -1434,12 +1460,23 @@ public nonisolated struct Chimera_V1_JobStart: Sendable {
   /// Clears the value of `pipeline`. Subsequent reads from it will return its default value.
   public mutating func clearPipeline() {self._pipeline = nil}
 
+  /// Feature-partitioned jobs: which columns (in `feature_names`) each worker holds.
+  public var featurePartition: Chimera_V1_FeaturePartition {
+    get {_featurePartition ?? Chimera_V1_FeaturePartition()}
+    set {_featurePartition = newValue}
+  }
+  /// Returns true if `featurePartition` has been explicitly set.
+  public var hasFeaturePartition: Bool {self._featurePartition != nil}
+  /// Clears the value of `featurePartition`. Subsequent reads from it will return its default value.
+  public mutating func clearFeaturePartition() {self._featurePartition = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _config: Chimera_V1_FitConfig? = nil
   fileprivate var _pipeline: Chimera_V1_Pipeline? = nil
+  fileprivate var _featurePartition: Chimera_V1_FeaturePartition? = nil
 }
 
 /// The stages of a pipeline job (proto/README.md, "Pipeline stages").
@@ -1510,6 +1547,75 @@ public nonisolated struct Chimera_V1_StageMessage: Sendable {
   public var secret: UInt64 = 0
 
   public var loss: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The column blocks of a feature-partitioned linear model (proto/README.md, "Feature blocks").
+public nonisolated struct Chimera_V1_FeaturePartition: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var blocks: [Chimera_V1_ColumnBlock] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Chimera_V1_ColumnBlock: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var workerID: UInt32 = 0
+
+  /// its columns: [first_column, end_column) of JobStart.feature_names
+  public var firstColumn: UInt32 = 0
+
+  public var endColumn: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Worker -> master in feature-partitioned jobs: tensor "margins" float32 [rows, outputs], X_j W_jᵀ
+/// of its block for iteration `clock`. Answered with Margins once every block has sent its own.
+public nonisolated struct Chimera_V1_PartialMargins: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var workerID: UInt32 = 0
+
+  public var jobID: UInt64 = 0
+
+  public var clock: UInt64 = 0
+
+  /// Welcome.session
+  public var session: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Master -> worker: tensor "margins" float32 [rows, outputs], the blocks' sum plus the bias; or
+/// `done` when the job ended meanwhile.
+public nonisolated struct Chimera_V1_Margins: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var jobID: UInt64 = 0
+
+  public var clock: UInt64 = 0
+
+  public var done: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2219,7 +2325,7 @@ nonisolated extension Chimera_V1_TensorSpec: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Control"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}tensors\0\u{2}\u{8}hello\0\u{1}heartbeat\0\u{3}subscription_ready\0\u{3}gradient_push\0\u{3}weight_pull\0\u{3}worker_result\0\u{1}goodbye\0\u{3}member_prediction\0\u{3}stage_message\0\u{2}\u{2}welcome\0\u{1}ack\0\u{3}job_start\0\u{3}job_stop\0\u{1}weights\0\u{1}sync\0\u{1}shutdown\0\u{3}member_predict\0\u{4}\u{3}fit_request\0\u{3}fit_reply\0\u{3}predict_request\0\u{3}predict_reply\0\u{3}status_request\0\u{3}cluster_status\0\u{3}job_status_request\0\u{3}job_status\0\u{3}cancel_job\0\u{2}\u{c}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}tensors\0\u{2}\u{8}hello\0\u{1}heartbeat\0\u{3}subscription_ready\0\u{3}gradient_push\0\u{3}weight_pull\0\u{3}worker_result\0\u{1}goodbye\0\u{3}member_prediction\0\u{3}stage_message\0\u{3}partial_margins\0\u{1}welcome\0\u{1}ack\0\u{3}job_start\0\u{3}job_stop\0\u{1}weights\0\u{1}sync\0\u{1}shutdown\0\u{3}member_predict\0\u{1}margins\0\u{4}\u{2}fit_request\0\u{3}fit_reply\0\u{3}predict_request\0\u{3}predict_reply\0\u{3}status_request\0\u{3}cluster_status\0\u{3}job_status_request\0\u{3}job_status\0\u{3}cancel_job\0\u{2}\u{c}error\0")
 
   fileprivate class _StorageClass {
     var _requestID: UInt64 = 0
@@ -2375,6 +2481,19 @@ nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._
             _storage._body = .stageMessage(v)
           }
         }()
+        case 19: try {
+          var v: Chimera_V1_PartialMargins?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .partialMargins(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .partialMargins(v)
+          }
+        }()
         case 20: try {
           var v: Chimera_V1_Welcome?
           var hadOneofValue = false
@@ -2477,6 +2596,19 @@ nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._
           if let v = v {
             if hadOneofValue {try decoder.handleConflictingOneOf()}
             _storage._body = .memberPredict(v)
+          }
+        }()
+        case 28: try {
+          var v: Chimera_V1_Margins?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .margins(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .margins(v)
           }
         }()
         case 30: try {
@@ -2664,6 +2796,10 @@ nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._
         guard case .stageMessage(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
       }()
+      case .partialMargins?: try {
+        guard case .partialMargins(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+      }()
       case .welcome?: try {
         guard case .welcome(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
@@ -2695,6 +2831,10 @@ nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._
       case .memberPredict?: try {
         guard case .memberPredict(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 27)
+      }()
+      case .margins?: try {
+        guard case .margins(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 28)
       }()
       case .fitRequest?: try {
         guard case .fitRequest(let v)? = _storage._body else { preconditionFailure() }
@@ -2761,7 +2901,7 @@ nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Chimera_V1_WorkerHello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerHello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}rows\0\u{3}feature_names\0\u{3}label_values\0\u{1}software\0\u{1}dtypes\0\u{1}pid\0\u{1}host\0\u{3}label_names\0\u{3}data_digest\0\u{3}stage_endpoint\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}rows\0\u{3}feature_names\0\u{3}label_values\0\u{1}software\0\u{1}dtypes\0\u{1}pid\0\u{1}host\0\u{3}label_names\0\u{3}data_digest\0\u{3}stage_endpoint\0\u{3}label_digest\0\u{3}column_block\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2780,6 +2920,8 @@ nonisolated extension Chimera_V1_WorkerHello: SwiftProtobuf.Message, SwiftProtob
       case 9: try { try decoder.decodeRepeatedStringField(value: &self.labelNames) }()
       case 10: try { try decoder.decodeSingularFixed64Field(value: &self.dataDigest) }()
       case 11: try { try decoder.decodeSingularStringField(value: &self.stageEndpoint) }()
+      case 12: try { try decoder.decodeSingularFixed64Field(value: &self.labelDigest) }()
+      case 13: try { try decoder.decodeSingularBoolField(value: &self.columnBlock) }()
       default: break
       }
     }
@@ -2819,6 +2961,12 @@ nonisolated extension Chimera_V1_WorkerHello: SwiftProtobuf.Message, SwiftProtob
     if !self.stageEndpoint.isEmpty {
       try visitor.visitSingularStringField(value: self.stageEndpoint, fieldNumber: 11)
     }
+    if self.labelDigest != 0 {
+      try visitor.visitSingularFixed64Field(value: self.labelDigest, fieldNumber: 12)
+    }
+    if self.columnBlock != false {
+      try visitor.visitSingularBoolField(value: self.columnBlock, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2834,6 +2982,8 @@ nonisolated extension Chimera_V1_WorkerHello: SwiftProtobuf.Message, SwiftProtob
     if lhs.labelNames != rhs.labelNames {return false}
     if lhs.dataDigest != rhs.dataDigest {return false}
     if lhs.stageEndpoint != rhs.stageEndpoint {return false}
+    if lhs.labelDigest != rhs.labelDigest {return false}
+    if lhs.columnBlock != rhs.columnBlock {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3501,7 +3651,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Chimera_V1_JobStart: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JobStart"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}kind\0\u{1}config\0\u{3}feature_names\0\u{1}classes\0\u{3}start_clock\0\u{3}class_names\0\u{1}pipeline\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}kind\0\u{1}config\0\u{3}feature_names\0\u{1}classes\0\u{3}start_clock\0\u{3}class_names\0\u{1}pipeline\0\u{3}feature_partition\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3517,6 +3667,7 @@ nonisolated extension Chimera_V1_JobStart: SwiftProtobuf.Message, SwiftProtobuf.
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.startClock) }()
       case 7: try { try decoder.decodeRepeatedStringField(value: &self.classNames) }()
       case 8: try { try decoder.decodeSingularMessageField(value: &self._pipeline) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._featurePartition) }()
       default: break
       }
     }
@@ -3551,6 +3702,9 @@ nonisolated extension Chimera_V1_JobStart: SwiftProtobuf.Message, SwiftProtobuf.
     try { if let v = self._pipeline {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
     } }()
+    try { if let v = self._featurePartition {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3563,6 +3717,7 @@ nonisolated extension Chimera_V1_JobStart: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.startClock != rhs.startClock {return false}
     if lhs.classNames != rhs.classNames {return false}
     if lhs._pipeline != rhs._pipeline {return false}
+    if lhs._featurePartition != rhs._featurePartition {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3723,6 +3878,161 @@ nonisolated extension Chimera_V1_StageMessage: SwiftProtobuf.Message, SwiftProto
     if lhs.fromStage != rhs.fromStage {return false}
     if lhs.secret != rhs.secret {return false}
     if lhs.loss != rhs.loss {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_FeaturePartition: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FeaturePartition"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}blocks\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.blocks) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.blocks.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.blocks, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_FeaturePartition, rhs: Chimera_V1_FeaturePartition) -> Bool {
+    if lhs.blocks != rhs.blocks {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_ColumnBlock: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ColumnBlock"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}first_column\0\u{3}end_column\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.workerID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.firstColumn) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.endColumn) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.workerID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.workerID, fieldNumber: 1)
+    }
+    if self.firstColumn != 0 {
+      try visitor.visitSingularUInt32Field(value: self.firstColumn, fieldNumber: 2)
+    }
+    if self.endColumn != 0 {
+      try visitor.visitSingularUInt32Field(value: self.endColumn, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_ColumnBlock, rhs: Chimera_V1_ColumnBlock) -> Bool {
+    if lhs.workerID != rhs.workerID {return false}
+    if lhs.firstColumn != rhs.firstColumn {return false}
+    if lhs.endColumn != rhs.endColumn {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_PartialMargins: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PartialMargins"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}job_id\0\u{1}clock\0\u{1}session\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.workerID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.jobID) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.clock) }()
+      case 4: try { try decoder.decodeSingularFixed64Field(value: &self.session) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.workerID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.workerID, fieldNumber: 1)
+    }
+    if self.jobID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.jobID, fieldNumber: 2)
+    }
+    if self.clock != 0 {
+      try visitor.visitSingularUInt64Field(value: self.clock, fieldNumber: 3)
+    }
+    if self.session != 0 {
+      try visitor.visitSingularFixed64Field(value: self.session, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_PartialMargins, rhs: Chimera_V1_PartialMargins) -> Bool {
+    if lhs.workerID != rhs.workerID {return false}
+    if lhs.jobID != rhs.jobID {return false}
+    if lhs.clock != rhs.clock {return false}
+    if lhs.session != rhs.session {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_Margins: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Margins"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}clock\0\u{1}done\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.jobID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.clock) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.done) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.jobID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.jobID, fieldNumber: 1)
+    }
+    if self.clock != 0 {
+      try visitor.visitSingularUInt64Field(value: self.clock, fieldNumber: 2)
+    }
+    if self.done != false {
+      try visitor.visitSingularBoolField(value: self.done, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_Margins, rhs: Chimera_V1_Margins) -> Bool {
+    if lhs.jobID != rhs.jobID {return false}
+    if lhs.clock != rhs.clock {return false}
+    if lhs.done != rhs.done {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
