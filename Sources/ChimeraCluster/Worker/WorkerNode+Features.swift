@@ -45,27 +45,8 @@ extension WorkerNode {
         while !isStopping {
             if let end = try pollBroadcast(jobID: start.jobID) { return end }
             do {
-                let reply: RoundReply
-                if let carried = next {
-                    reply = carried
-                    next = nil
-                } else {
-                    let pull = Chimera_V1_WeightPull.with {
-                        $0.workerID = workerID
-                        $0.session = session
-                        $0.jobID = start.jobID
-                        $0.clock = UInt64(clock)
-                    }
-                    guard
-                        let answer = try roundCall(
-                            timeout: timeout,
-                            write: { socket, requestID in
-                                try socket.send(
-                                    try WireCodec.encode(WireMessage(.weightPull(pull), requestID: requestID)))
-                            })
-                    else { return abandonedWait(job: start.jobID) }
-                    reply = answer
-                }
+                guard let reply = try roundWeights(job: start.jobID, clock: clock, carried: &next, timeout: timeout)
+                else { return abandonedWait(job: start.jobID) }
                 switch try take(reply, into: &weights, shape: computation.weightShape) {
                 case .weights: break
                 case .unusable: return .stopped
@@ -119,14 +100,9 @@ extension WorkerNode {
                                     ])))
                     })
             else { return abandonedWait(job: start.jobID) }
-            switch pushed {
-            case .fast, .malformed: next = pushed
-            case .generic(let message):
-                switch message.body {
-                case .weights: next = pushed
-                case .ack: break
-                default: return try handleRefusal(message)
-                }
+            switch pushReply(pushed) {
+            case .next(let carried): next = carried
+            case .refused(let message): return try handleRefusal(message)
             }
             clock += 1
             heartbeat?.update(jobID: start.jobID, clock: UInt64(clock))

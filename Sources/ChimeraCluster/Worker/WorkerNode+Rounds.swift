@@ -117,29 +117,8 @@ extension WorkerNode {
             // In its own scope: the reply's frames are free again (reused for the next receive) once
             // the weights are copied out.
             do {
-                let reply: RoundReply
-                if let carried = next {
-                    reply = carried
-                    next = nil
-                } else {
-                    let pull = Chimera_V1_WeightPull.with {
-                        $0.workerID = workerID
-                        $0.session = session
-                        $0.jobID = start.jobID
-                        $0.clock = UInt64(clock)
-                    }
-                    guard
-                        let answer = try roundCall(
-                            timeout: pullTimeout,
-                            write: { socket, requestID in
-                                try socket.send(
-                                    try WireCodec.encode(WireMessage(.weightPull(pull), requestID: requestID)))
-                            })
-                    else {
-                        return abandonedWait(job: start.jobID)
-                    }
-                    reply = answer
-                }
+                guard let reply = try roundWeights(job: start.jobID, clock: clock, carried: &next, timeout: pullTimeout)
+                else { return abandonedWait(job: start.jobID) }
                 let taken: Taken
                 do {
                     taken = try take(reply, into: &weights, shape: shape)
@@ -232,19 +211,53 @@ extension WorkerNode {
                         }
                     })
             else { return abandonedWait(job: start.jobID) }
-            switch answer {
-            case .fast, .malformed: next = answer
-            case .generic(let message):
-                switch message.body {
-                case .weights: next = answer
-                case .ack: break
-                default: return try handleRefusal(message)
-                }
+            switch pushReply(answer) {
+            case .next(let carried): next = carried
+            case .refused(let message): return try handleRefusal(message)
             }
             clock += 1
             heartbeat?.update(jobID: start.jobID, clock: UInt64(clock))
         }
         return .stopped
+    }
+
+    /// The weights reply for iteration `clock`: the previous push's reply when it carried them, else a
+    /// pull's (parked at the barrier until it may start). nil when none came in time.
+    func roundWeights(job: UInt64, clock: Int, carried: inout RoundReply?, timeout: Int32) throws -> RoundReply? {
+        if let reply = carried {
+            carried = nil
+            return reply
+        }
+        let pull = Chimera_V1_WeightPull.with {
+            $0.workerID = workerID
+            $0.session = session
+            $0.jobID = job
+            $0.clock = UInt64(clock)
+        }
+        return try roundCall(
+            timeout: timeout,
+            write: { socket, requestID in
+                try socket.send(try WireCodec.encode(WireMessage(.weightPull(pull), requestID: requestID)))
+            })
+    }
+
+    enum PushReply {
+        /// The next iteration's weights (nil: an ack, pull them).
+        case next(RoundReply?)
+        case refused(WireMessage)
+    }
+
+    /// What a push's reply means for the next iteration.
+    func pushReply(_ answer: RoundReply) -> PushReply {
+        switch answer {
+        case .fast, .malformed: return .next(answer)
+        case .generic(let message):
+            switch message.body {
+            case .weights: return .next(answer)
+            case .ack: return .next(nil)
+            default: return .refused(message)
+            }
+        }
     }
 
     /// A reply in a training round: weights read by the round codec, or any message the generic way.
