@@ -116,6 +116,7 @@ let package = Package(
             dependencies: [
                 "ChimeraGateway", "ChimeraTestSupport", "ChimeraCluster", "chimera", "ChimeraWire", "ChimeraPredictBody",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "ChimeraSweepTests", dependencies: ["ChimeraSweep", "ChimeraML", "ChimeraCluster"], swiftSettings: swiftSettings),

@@ -5,13 +5,15 @@
 #   protobuf-compiler  only with --proto, to regenerate or check the generated protobuf code
 #   python3-zmq python3-protobuf python3-numpy
 #                      only with --python, for the example Python worker (proto/examples) and its tests
+#   chromium           only with --browser, for the dashboard's tests in headless Chromium
 set -euo pipefail
 packages=(libzmq3-dev libopenblas-dev)
 for flag in "$@"; do
     case "$flag" in
     --proto) packages+=(protobuf-compiler) ;;
     --python) packages+=(protobuf-compiler python3-zmq python3-protobuf python3-numpy) ;;
-    *) echo "install-deps.sh: unknown flag $flag (use --proto, --python)" >&2; exit 2 ;;
+    --browser) packages+=(chromium) ;;
+    *) echo "install-deps.sh: unknown flag $flag (use --proto, --python, --browser)" >&2; exit 2 ;;
     esac
 done
 missing=()

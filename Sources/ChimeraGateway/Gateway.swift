@@ -1,7 +1,7 @@
 import ChimeraCluster
 import ChimeraPredictBody
 import ChimeraWire
-import Foundation
+public import Foundation
 public import Hummingbird
 import Logging
 
@@ -22,8 +22,33 @@ public struct GatewayOptions: Sendable {
     public var requestTimeoutSeconds = 30.0
     /// When set, every route but /healthz needs `Authorization: Bearer <token>` (401 otherwise).
     public var bearerToken: String?
+    /// A path prefix every route is served under (`/chimera`, behind a reverse proxy); "" for none.
+    public var basePath = ""
+    /// Where the dashboard finds finished sweeps (`chimera sweep` output folders).
+    public var sweepsDirectory: URL?
 
     public init() {}
+
+    /// `basePath` as given (`chimera/`, `/chimera/`…) in its one form: "" or `/chimera`.
+    public static func normalizedBasePath(_ text: String) throws -> String {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: true)
+        guard
+            parts.allSatisfy({ part in
+                part != "." && part != ".."
+                    && part.allSatisfy { $0.isLetter || $0.isNumber || "-._~".contains($0) }
+            })
+        else {
+            throw GatewayOptionError(
+                "base path \(text.debugDescription): use letters, digits and - . _ ~ between slashes, e.g. /chimera")
+        }
+        return parts.isEmpty ? "" : "/" + parts.joined(separator: "/")
+    }
+}
+
+/// A gateway setting that cannot work, named.
+public struct GatewayOptionError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Builds the gateway application: the Python Chimera's routes and JSON, bridged to the master.
@@ -33,8 +58,11 @@ public func buildGateway(
 ) -> some ApplicationProtocol {
     _ = GatewayMetrics.registry  // bootstraps swift-metrics before any metric is made
     let router = Router()
+    let base = options.basePath
     if let token = options.bearerToken {
-        router.add(middleware: BearerTokenMiddleware(token: token, open: ["/healthz", "/readyz", "/openapi.json"]))
+        // The dashboard page holds no data: it asks for the token and sends it with its requests.
+        let open = ["/healthz", "/readyz", "/openapi.json", "/", "/dashboard"].map { base + $0 } + [base]
+        router.add(middleware: BearerTokenMiddleware(token: token, open: Set(open)))
     }
     router.add(middleware: RequestMetricsMiddleware())
     router.add(middleware: ErrorShapeMiddleware())
@@ -46,6 +74,9 @@ public func buildGateway(
             bridge: bridge, limit: options.maxBodyBytes, fitTimeout: fitTimeout, requestTimeout: requestTimeout),
         JobsController(bridge: bridge, limit: options.maxBodyBytes, requestTimeout: requestTimeout),
         ClusterController(bridge: bridge, requestTimeout: requestTimeout),
+        DashboardController(
+            hub: EventHub(bridge: bridge, requestTimeout: min(requestTimeout, 5_000)), basePath: base,
+            sweeps: options.sweepsDirectory),
     ]
     var routes = controllers.flatMap(\.routes)
     // The document describes every route, itself included.
@@ -58,9 +89,9 @@ public func buildGateway(
                 body: .init(byteBuffer: ByteBuffer(bytes: document)))
         }
     }
-    let document = OpenAPI.json(routes + [openAPIRoute(Data())])
+    let document = OpenAPI.json(routes + [openAPIRoute(Data())], basePath: base)
     routes.append(openAPIRoute(document))
-    router.add(routes)
+    router.add(routes, under: base)
 
     var logger = Logger(label: "chimera-gateway")
     logger.logLevel = .warning

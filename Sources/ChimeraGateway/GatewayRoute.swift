@@ -27,10 +27,10 @@ protocol GatewayController {
 }
 
 extension Router<BasicRequestContext> {
-    /// Serves every route.
-    func add(_ routes: [GatewayRoute]) {
+    /// Serves every route under `base` ("" or `/prefix`; the router takes `/prefix/` and `/prefix` alike).
+    func add(_ routes: [GatewayRoute], under base: String = "") {
         for route in routes {
-            on(RouterPath(route.routerPath), method: route.method, use: route.handler)
+            on(RouterPath(base + route.routerPath), method: route.method, use: route.handler)
         }
     }
 }

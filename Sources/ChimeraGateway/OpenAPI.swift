@@ -30,7 +30,10 @@ enum OpenAPI {
                     "items": object([
                         "id": ["type": "integer"], "name": ["type": "string"], "alive": ["type": "boolean"],
                         "ready": ["type": "boolean"], "clock": ["type": "integer"], "pid": ["type": "integer"],
-                        "host": ["type": "string"],
+                        "host": ["type": "string"], "stage": ["type": "string"], "rows": ["type": "integer"],
+                        "silent_seconds": [
+                            "type": "number", "description": "since the master last heard from it (alive workers)",
+                        ],
                     ]),
                 ],
                 "mode": ["type": "string", "enum": ["parameter-server", "aggregation"]],
@@ -46,6 +49,21 @@ enum OpenAPI {
                 ["job_id": ["type": "integer"], "state": ["type": "string", "enum": ["running"]]],
                 required: ["job_id", "state"]),
             "Document": ["type": "object"],
+            "Page": ["type": "string", "description": "an HTML page"],
+            "Events": [
+                "type": "string",
+                "description":
+                    "text/event-stream. Each message: `event: <name>` and one `data: <JSON>` line. snapshot {cluster, jobs, progress, losses, master_reachable} first; cluster {mode, workers, bytes_per_second, rejected_messages, time} when the workers change and each second; worker {change: joined|died|returned, worker, time}; progress {job, clocks [{worker, clock, alive, barrier_wait_seconds, barrier_wait_share}], staleness_histogram, bytes_per_second, time} each poll (4 a second) of a running job; loss {job_id, points [[iteration, seconds, loss]]}; job_end {job}; dropped {count, message} when this follower read too slowly and lost events. job: {job_id, state, kind, model, algorithm, staleness, parallelism, iteration, max_iterations, loss, iterations_per_second, eta_seconds, wall_seconds, error, members}. time: seconds since the epoch.",
+            ],
+            "Sweeps": object([
+                "directory": ["type": "string"],
+                "sweeps": [
+                    "type": "array",
+                    "items": object([
+                        "name": ["type": "string"], "runs": ["type": "integer"], "modified": ["type": "number"],
+                    ]),
+                ],
+            ]),
             "Metrics": ["type": "string", "description": "Prometheus text exposition format 0.0.4"],
             "Job": object(
                 [
@@ -80,7 +98,7 @@ enum OpenAPI {
         return schema
     }
 
-    static func document(_ routes: [GatewayRoute]) -> [String: Any] {
+    static func document(_ routes: [GatewayRoute], basePath: String = "") -> [String: Any] {
         var paths: [String: [String: Any]] = [:]
         for route in routes {
             var responses: [String: Any] = [
@@ -105,14 +123,16 @@ enum OpenAPI {
                 ]
             }
             if route.errors.contains(401) { operation["security"] = [["bearer": [String]()], [String: Any]()] }
-            if route.path.contains("{id}") {
-                operation["parameters"] = [
-                    ["name": "id", "in": "path", "required": true, "schema": ["type": "integer", "minimum": 1]]
-                ]
+            let parameters = route.path.split(separator: "{").dropFirst().compactMap { $0.split(separator: "}").first }
+            if !parameters.isEmpty {
+                operation["parameters"] = parameters.map { name -> [String: Any] in
+                    let schema: [String: Any] = name == "id" ? ["type": "integer", "minimum": 1] : ["type": "string"]
+                    return ["name": String(name), "in": "path", "required": true, "schema": schema]
+                }
             }
             paths[route.path, default: [:]][route.method.rawValue.lowercased()] = operation
         }
-        return [
+        var document: [String: Any] = [
             "openapi": "3.0.3",
             "info": [
                 "title": "chimera-gateway", "version": "0.1.0",
@@ -124,10 +144,13 @@ enum OpenAPI {
                 "securitySchemes": ["bearer": ["type": "http", "scheme": "bearer"]],
             ],
         ]
+        if !basePath.isEmpty { document["servers"] = [["url": basePath]] }
+        return document
     }
 
-    static func json(_ routes: [GatewayRoute]) -> Data {
-        (try? JSONSerialization.data(withJSONObject: document(routes), options: [.sortedKeys, .prettyPrinted]))
+    static func json(_ routes: [GatewayRoute], basePath: String = "") -> Data {
+        (try? JSONSerialization.data(
+            withJSONObject: document(routes, basePath: basePath), options: [.sortedKeys, .prettyPrinted]))
             ?? Data("{}".utf8)
     }
 }

@@ -22,6 +22,8 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "File holding a bearer token every request but /healthz must carry (or env CHIMERA_GATEWAY_TOKEN).")
     var tokenFile: String?
     @Flag(help: "Allow listening beyond loopback without a token.") var insecure = false
+    @Option(help: "Serve every route under this path (behind a reverse proxy), e.g. /chimera.") var basePath = ""
+    @Option(help: "A folder of finished `chimera sweep` outputs the dashboard lists.") var sweepsDir: String?
     @OptionGroup var curve: CurveClientOptions
     @OptionGroup var logging: LoggingOptions
 
@@ -31,7 +33,8 @@ struct GatewayCommand: AsyncParsableCommand {
         let options = try gatewayOptions(
             master: master, host: host, port: port, bridgeSize: bridgeSize, maxBodyMib: maxBodyMib,
             fitTimeout: fitTimeout,
-            requestTimeout: requestTimeout, tokenFile: tokenFile, insecure: insecure)
+            requestTimeout: requestTimeout, tokenFile: tokenFile, insecure: insecure, basePath: basePath,
+            sweepsDir: sweepsDir)
         let bridge = try MasterBridge(endpoint: master, size: bridgeSize, curve: try curve.settings())
         try await serveGateway(options, bridge: bridge, logger: Logger(label: "chimera.gateway"))
     }
@@ -43,7 +46,7 @@ struct GatewayCommand: AsyncParsableCommand {
 func gatewayOptions(
     master: String, host: String, port: Int, bridgeSize: Int, maxBodyMib: Int, fitTimeout: Double,
     requestTimeout: Double,
-    tokenFile: String?, insecure: Bool, flagPrefix: String = ""
+    tokenFile: String?, insecure: Bool, basePath: String = "", sweepsDir: String? = nil, flagPrefix: String = ""
 ) throws -> GatewayOptions {
     var options = GatewayOptions()
     options.master = master
@@ -53,6 +56,18 @@ func gatewayOptions(
     options.maxBodyBytes = maxBodyMib << 20
     options.fitTimeoutSeconds = fitTimeout
     options.requestTimeoutSeconds = requestTimeout
+    do {
+        options.basePath = try GatewayOptions.normalizedBasePath(basePath)
+    } catch {
+        throw CommandError("--\(flagPrefix)\(error)")
+    }
+    if let sweepsDir {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: sweepsDir, isDirectory: &isFolder), isFolder.boolValue else {
+            throw CommandError("--\(flagPrefix)sweeps-dir \(sweepsDir) is not a folder")
+        }
+        options.sweepsDirectory = URL(fileURLWithPath: sweepsDir)
+    }
     if let tokenFile {
         guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
             throw CommandError("cannot read --\(flagPrefix)token-file \(tokenFile)")
@@ -83,7 +98,7 @@ func serveGateway(
     let host = options.host
     let app = buildGateway(options, bridge: bridge) { port in
         // One machine-readable line on stdout, like the master's.
-        print("chimera-gateway url=http://\(host):\(port)")
+        print("chimera-gateway url=http://\(host):\(port)\(options.basePath)")
         fflush(nil)
     }
     defer { bridge.shutdown() }

@@ -28,6 +28,7 @@ struct Local: AsyncParsableCommand {
             "Serve HTTP from the master's process (`chimera master --http-port`) instead of a gateway process: fewer hand-overs per request."
     )
     var embeddedGateway = false
+    @Option(help: "A folder of finished `chimera sweep` outputs the dashboard lists.") var sweepsDir: String?
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -77,7 +78,8 @@ struct Local: AsyncParsableCommand {
                 "master", "--mode", mode, "--port", "\(masterPort)", "--model-dir",
                 scratch.appendingPathComponent("model").path, "--parent", me,
             ] + logging.arguments
-                + (embeddedGateway ? ["--http-port", "\(port)"] : []),
+                + (embeddedGateway
+                    ? ["--http-port", "\(port)"] + (sweepsDir.map { ["--http-sweeps-dir", $0] } ?? []) : []),
             prefix: "[master]", captureOutput: true)
         children.append(master)
         guard let line = master.nextLine(timeoutSeconds: 60), let endpoints = MasterAnnouncement(line: line) else {
@@ -108,7 +110,7 @@ struct Local: AsyncParsableCommand {
             : try ChildProcess(
                 name: "gateway",
                 arguments: ["gateway", "--master", endpoints.control, "--port", "\(port)", "--parent", me]
-                    + logging.arguments,
+                    + (sweepsDir.map { ["--sweeps-dir", $0] } ?? []) + logging.arguments,
                 prefix: "[gateway]", captureOutput: true)
         if !embeddedGateway { children.append(gateway) }
         if stop.isStopped { return logger.info("stopping") }
@@ -117,7 +119,7 @@ struct Local: AsyncParsableCommand {
         else {
             throw CommandError("the gateway did not start")
         }
-        print("chimera local: gateway \(url)")
+        print("chimera local: gateway \(url), dashboard \(url)/")
         print(
             "chimera local: master workers endpoint \(workersEndpoint) (start more workers with chimera worker --master \(workersEndpoint) --data DIR)"
         )

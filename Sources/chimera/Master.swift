@@ -47,6 +47,9 @@ struct Master: AsyncParsableCommand {
         String?
     @Flag(help: "Embedded gateway: allow listening beyond loopback without a token.") var httpInsecure = false
     @Option(help: "Embedded gateway: largest request body in MiB.") var httpMaxBodyMib = 64
+    @Option(help: "Embedded gateway: serve every route under this path (behind a reverse proxy).") var httpBasePath = ""
+    @Option(help: "Embedded gateway: a folder of finished `chimera sweep` outputs the dashboard lists.")
+    var httpSweepsDir: String?
     @OptionGroup var logging: LoggingOptions
 
     /// Where an embedded gateway reaches the master.
@@ -99,7 +102,7 @@ struct Master: AsyncParsableCommand {
             gateway = try gatewayOptions(
                 master: Self.inprocControl, host: httpHost, port: httpPort, bridgeSize: 4, maxBodyMib: httpMaxBodyMib,
                 fitTimeout: 3600, requestTimeout: 30, tokenFile: httpTokenFile, insecure: httpInsecure,
-                flagPrefix: "http-")
+                basePath: httpBasePath, sweepsDir: httpSweepsDir, flagPrefix: "http-")
             options.inprocControlEndpoint = Self.inprocControl
             // With CURVE the embedded clients present the master's own key.
             if let key = options.curve?.keyPair.publicKey { options.curve?.clientKeys.insert(key) }

@@ -119,6 +119,16 @@ struct MembershipTests {
         #expect(membership.identify(1, session: 42, now: 6) == .unknown)
     }
 
+    @Test("the master's own stall does not count against its workers' liveness")
+    func masterStallExcused() throws {
+        var membership = Membership(settings: .init(livenessSeconds: 3))
+        try Self.join(&membership, Self.hello("a"), now: 0, session: 42)
+        // Busy for 4 s (their heartbeats queued meanwhile): not silent just after, silent once it is real.
+        membership.excuse(seconds: 4)
+        #expect(membership.silent(now: 5).isEmpty)
+        #expect(membership.silent(now: 7.1) == [1])
+    }
+
     @Test(
         "a dead worker that never finished the handshake is forgotten at once; others after the retention, or beyond the cap"
     )

@@ -1,4 +1,4 @@
-import ChimeraWire
+package import ChimeraWire
 public import Foundation
 
 /// The cluster as the gateway answers `GET /v1/chimera/cluster` and `chimera http` reads it: one
@@ -14,6 +14,15 @@ public struct ClusterView: Codable, Sendable, Equatable {
         public var host: String
         /// Its stage in a running pipeline job.
         public var stage: String?
+        /// Rows of its shard.
+        public var rows: Int?
+        /// Seconds since the master last heard from it (alive workers).
+        public var silentSeconds: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case id, name, alive, ready, clock, pid, host, stage, rows
+            case silentSeconds = "silent_seconds"
+        }
     }
 
     /// `parameter-server` or `aggregation`.
@@ -40,13 +49,14 @@ public struct ClusterView: Codable, Sendable, Equatable {
     public var fitMode: FitMode { isAggregation ? .aggregation : .parameterServer }
     public var readyWorkers: Int { workers.filter(\.ready).count }
 
-    init(_ status: Chimera_V1_ClusterStatus) {
+    package init(_ status: Chimera_V1_ClusterStatus) {
         mode = status.mode == .aggregation ? FitMode.aggregation.rawValue : FitMode.parameterServer.rawValue
         workers = status.workers.map {
             Worker(
                 id: Int($0.workerID), name: $0.name, alive: $0.alive, ready: $0.ready, clock: Int($0.clock),
                 pid: Int($0.pid),
-                host: $0.host, stage: $0.stage.isEmpty ? nil : $0.stage)
+                host: $0.host, stage: $0.stage.isEmpty ? nil : $0.stage, rows: Int($0.rows),
+                silentSeconds: $0.alive ? $0.silentSeconds : nil)
         }
         jobID = Int(status.currentJobID)
         jobState = JobView.stateName(status.currentJobState)
@@ -103,7 +113,7 @@ public struct JobView: Codable, Sendable, Equatable {
         backoffs = status.report.backoffs.isEmpty ? nil : status.report.backoffs
     }
 
-    static func stateName(_ state: Chimera_V1_JobState) -> String {
+    package static func stateName(_ state: Chimera_V1_JobState) -> String {
         switch state {
         case .queued: "queued"
         case .running: "running"

@@ -189,9 +189,13 @@ public final class MasterClient {
         return status
     }
 
-    package func jobStatus(_ jobID: UInt64, timeoutMilliseconds: Int32 = 10_000) throws -> Chimera_V1_JobStatus {
+    /// `lossesAfter`: also the losses of the iterations after that one.
+    package func jobStatus(_ jobID: UInt64, lossesAfter: UInt64? = nil, timeoutMilliseconds: Int32 = 10_000) throws
+        -> Chimera_V1_JobStatus
+    {
         var request = Chimera_V1_JobStatusRequest()
         request.jobID = jobID
+        if let lossesAfter { request.lossesAfter = lossesAfter }
         let reply = try call(WireMessage(.jobStatusRequest(request)), timeoutMilliseconds: timeoutMilliseconds)
         guard case .jobStatus(let status) = reply.body else { throw MasterClientError.unexpected(reply.body?.kindName) }
         return status

@@ -181,7 +181,9 @@ extension ChimeraMaster {
         aggregation = nil
         jobs.end()
         let report = aggregationReport(current)
-        lastJob = JobSummary(id: current.id, state: state, report: report, error: error, lossHistory: [])
+        lastJob = JobSummary(
+            id: current.id, state: state, report: report, error: error, lossHistory: [],
+            config: current.configuration.wire)
         counters.finished(jobStateName(state))
         try publish(
             WireMessage(

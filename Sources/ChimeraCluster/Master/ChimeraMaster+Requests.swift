@@ -43,7 +43,7 @@ extension ChimeraMaster {
         case .statusRequest:
             try reply(to: peer, WireMessage(.clusterStatus(clusterStatus()), requestID: requestID))
         case .jobStatusRequest(let request):
-            try reply(to: peer, jobStatus(request.jobID, requestID: requestID))
+            try reply(to: peer, jobStatus(request, requestID: requestID))
         case .cancelJob(let request):
             switch jobs.cancel(
                 request.jobID, token: request.jobToken, authenticatedClient: options.curve != nil && peerRole.mayCommand

@@ -9,7 +9,8 @@ import ZeroMQ
 extension ChimeraMaster {
     /// Every live worker and the 256 most recently seen dead ones (a status answer stays small).
     func workerClocks(_ current: Job?) -> [Chimera_V1_WorkerClock] {
-        membership.listing(deadLimit: 256).map { record in
+        let now = monotonicSeconds()
+        return membership.listing(deadLimit: 256).map { record in
             Chimera_V1_WorkerClock.with {
                 $0.workerID = record.id
                 $0.name = record.name
@@ -19,6 +20,8 @@ extension ChimeraMaster {
                 $0.barrierWaitSeconds = record.barrierWaitSeconds
                 $0.pid = record.pid
                 $0.host = record.host
+                $0.rows = UInt64(record.rows)
+                $0.silentSeconds = record.alive ? max(0, now - record.lastSeen) : 0
                 if let pipeline = current?.pipeline, let stage = pipeline.assignments[record.id] {
                     $0.stage =
                         "stage \(stage.stage) of \(pipeline.stageCount), replica \(stage.replica), layers \(stage.firstLayer)..<\(stage.endLayer)"
@@ -62,7 +65,22 @@ extension ChimeraMaster {
         }
     }
 
-    func jobStatus(_ id: UInt64, requestID: UInt64) -> WireMessage {
+    /// The losses after iteration `after` (at most the last `lossPointLimit`).
+    static func lossPoints(_ losses: [Double], seconds: [Double], after: UInt64) -> [Chimera_V1_LossPoint] {
+        let start = max(Int(min(after, UInt64(losses.count))), losses.count - lossPointLimit)
+        return (start..<losses.count).map { i in
+            Chimera_V1_LossPoint.with {
+                $0.iteration = UInt64(i + 1)
+                $0.loss = losses[i]
+                $0.seconds = i < seconds.count ? seconds[i] : 0
+            }
+        }
+    }
+
+    static let lossPointLimit = 4096
+
+    func jobStatus(_ request: Chimera_V1_JobStatusRequest, requestID: UInt64) -> WireMessage {
+        let id = request.jobID
         if let current = aggregation, current.id == id || id == 0 {
             return WireMessage(
                 .jobStatus(
@@ -71,6 +89,7 @@ extension ChimeraMaster {
                         $0.state = .running
                         $0.clocks = workerClocks(nil)
                         $0.report = aggregationReport(current)
+                        $0.config = current.configuration.wire
                     }), requestID: requestID)
         }
         if let current = job, current.id == id || id == 0 {
@@ -84,6 +103,11 @@ extension ChimeraMaster {
                         $0.clocks = workerClocks(current)
                         $0.stalenessHistogram = current.state.stalenessHistogram.map(UInt64.init)
                         $0.report = fitReport(current)
+                        $0.config = current.state.configuration.wire
+                        if request.hasLossesAfter {
+                            $0.losses = Self.lossPoints(
+                                current.state.lossHistory, seconds: current.lossSeconds, after: request.lossesAfter)
+                        }
                     }), requestID: requestID)
         }
         if let summary = lastJob, summary.id == id || id == 0 {
@@ -98,6 +122,11 @@ extension ChimeraMaster {
                         $0.stalenessHistogram = summary.report.stalenessHistogram
                         $0.report = summary.report
                         $0.error = summary.error
+                        $0.config = summary.config
+                        if request.hasLossesAfter {
+                            $0.losses = Self.lossPoints(
+                                summary.lossHistory, seconds: summary.lossSeconds, after: request.lossesAfter)
+                        }
                     }), requestID: requestID)
         }
         return .error(.unknownJob, "no job \(id)", requestID: requestID)

@@ -206,6 +206,12 @@ extension ChimeraMaster {
         }
         // Read in place (no copy of the job: this runs after every message of a round).
         guard job != nil else { return }
+        let losses = job!.state.lossHistory.count
+        if losses != job!.lossSeconds.count {
+            let now = monotonicSeconds() - job!.startedAt
+            if losses < job!.lossSeconds.count { job!.lossSeconds.removeAll() }
+            while job!.lossSeconds.count < losses { job!.lossSeconds.append(now) }
+        }
         if job!.state.backoffs.count > job!.backoffsLogged {
             job!.backoffsLogged = job!.state.backoffs.count
             logger.info(
@@ -233,7 +239,8 @@ extension ChimeraMaster {
         job = nil
         jobs.end()
         lastJob = JobSummary(
-            id: current.id, state: state, report: report, error: error, lossHistory: current.state.lossHistory)
+            id: current.id, state: state, report: report, error: error, lossHistory: current.state.lossHistory,
+            lossSeconds: current.lossSeconds, config: current.state.configuration.wire)
         counters.finished(
             jobStateName(state), iterations: current.state.completedIterations,
             staleness: current.state.stalenessHistogram,

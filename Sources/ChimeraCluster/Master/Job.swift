@@ -24,6 +24,8 @@ struct Job {
     var recordTimeline = false
     var recordWeights = false
     var timeline: [Chimera_V1_IterationRecord] = []
+    /// When each loss of `state.lossHistory` was measured (seconds since the start), for followers.
+    var lossSeconds: [Double] = []
     /// Pipeline jobs: the stages (only their workers take part).
     var pipeline: PipelineJob?
     /// Feature-partitioned jobs: the column blocks and the margins being summed.
@@ -58,6 +60,8 @@ struct JobSummary {
     let report: Chimera_V1_FitReport
     let error: String
     let lossHistory: [Double]
+    var lossSeconds: [Double] = []
+    var config = Chimera_V1_FitConfig()
 }
 
 /// Where a reply goes: a peer's routing id and the request it answers.

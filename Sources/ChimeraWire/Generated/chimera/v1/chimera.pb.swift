@@ -2000,6 +2000,12 @@ public nonisolated struct Chimera_V1_WorkerClock: Sendable {
   /// In a running pipeline job: "stage 1 of 3, replica 0, layers 2..<4" (empty otherwise).
   public var stage: String = String()
 
+  /// rows of its shard
+  public var rows: UInt64 = 0
+
+  /// since the master last heard from it
+  public var silentSeconds: Double = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2147,9 +2153,22 @@ public nonisolated struct Chimera_V1_JobStatusRequest: Sendable {
 
   public var jobID: UInt64 = 0
 
+  /// Also answer the losses of iterations after this one (JobStatus.losses): a follower asks from
+  /// the last it has. Unset: no losses.
+  public var lossesAfter: UInt64 {
+    get {_lossesAfter ?? 0}
+    set {_lossesAfter = newValue}
+  }
+  /// Returns true if `lossesAfter` has been explicitly set.
+  public var hasLossesAfter: Bool {self._lossesAfter != nil}
+  /// Clears the value of `lossesAfter`. Subsequent reads from it will return its default value.
+  public mutating func clearLossesAfter() {self._lossesAfter = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _lossesAfter: UInt64? = nil
 }
 
 public nonisolated struct Chimera_V1_JobStatus: @unchecked Sendable {
@@ -2201,11 +2220,46 @@ public nonisolated struct Chimera_V1_JobStatus: @unchecked Sendable {
     set {_uniqueStorage()._error = newValue}
   }
 
+  /// the job's settings
+  public var config: Chimera_V1_FitConfig {
+    get {_storage._config ?? Chimera_V1_FitConfig()}
+    set {_uniqueStorage()._config = newValue}
+  }
+  /// Returns true if `config` has been explicitly set.
+  public var hasConfig: Bool {_storage._config != nil}
+  /// Clears the value of `config`. Subsequent reads from it will return its default value.
+  public mutating func clearConfig() {_uniqueStorage()._config = nil}
+
+  /// when asked (losses_after): at most the last 4096
+  public var losses: [Chimera_V1_LossPoint] {
+    get {_storage._losses}
+    set {_uniqueStorage()._losses = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// One iteration's training loss, and when it was measured.
+public nonisolated struct Chimera_V1_LossPoint: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 1-based: the loss of the n-th update
+  public var iteration: UInt64 = 0
+
+  public var loss: Double = 0
+
+  /// since the job started
+  public var seconds: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Chimera_V1_CancelJob: Sendable {
@@ -4753,7 +4807,7 @@ nonisolated extension Chimera_V1_IterationRecord: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Chimera_V1_WorkerClock: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerClock"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}name\0\u{1}clock\0\u{1}alive\0\u{3}barrier_wait_seconds\0\u{1}ready\0\u{1}pid\0\u{1}host\0\u{1}stage\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}name\0\u{1}clock\0\u{1}alive\0\u{3}barrier_wait_seconds\0\u{1}ready\0\u{1}pid\0\u{1}host\0\u{1}stage\0\u{1}rows\0\u{3}silent_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4770,6 +4824,8 @@ nonisolated extension Chimera_V1_WorkerClock: SwiftProtobuf.Message, SwiftProtob
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.pid) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.host) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.stage) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.rows) }()
+      case 11: try { try decoder.decodeSingularDoubleField(value: &self.silentSeconds) }()
       default: break
       }
     }
@@ -4803,6 +4859,12 @@ nonisolated extension Chimera_V1_WorkerClock: SwiftProtobuf.Message, SwiftProtob
     if !self.stage.isEmpty {
       try visitor.visitSingularStringField(value: self.stage, fieldNumber: 9)
     }
+    if self.rows != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rows, fieldNumber: 10)
+    }
+    if self.silentSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.silentSeconds, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4816,6 +4878,8 @@ nonisolated extension Chimera_V1_WorkerClock: SwiftProtobuf.Message, SwiftProtob
     if lhs.pid != rhs.pid {return false}
     if lhs.host != rhs.host {return false}
     if lhs.stage != rhs.stage {return false}
+    if lhs.rows != rhs.rows {return false}
+    if lhs.silentSeconds != rhs.silentSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5113,7 +5177,7 @@ nonisolated extension Chimera_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Chimera_V1_JobStatusRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JobStatusRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}losses_after\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5122,20 +5186,29 @@ nonisolated extension Chimera_V1_JobStatusRequest: SwiftProtobuf.Message, SwiftP
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.jobID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self._lossesAfter) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.jobID != 0 {
       try visitor.visitSingularUInt64Field(value: self.jobID, fieldNumber: 1)
     }
+    try { if let v = self._lossesAfter {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Chimera_V1_JobStatusRequest, rhs: Chimera_V1_JobStatusRequest) -> Bool {
     if lhs.jobID != rhs.jobID {return false}
+    if lhs._lossesAfter != rhs._lossesAfter {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5143,7 +5216,7 @@ nonisolated extension Chimera_V1_JobStatusRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Chimera_V1_JobStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JobStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}state\0\u{1}iteration\0\u{1}loss\0\u{1}clocks\0\u{3}staleness_histogram\0\u{1}report\0\u{1}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}state\0\u{1}iteration\0\u{1}loss\0\u{1}clocks\0\u{3}staleness_histogram\0\u{1}report\0\u{1}error\0\u{1}config\0\u{1}losses\0")
 
   fileprivate class _StorageClass {
     var _jobID: UInt64 = 0
@@ -5154,6 +5227,8 @@ nonisolated extension Chimera_V1_JobStatus: SwiftProtobuf.Message, SwiftProtobuf
     var _stalenessHistogram: [UInt64] = []
     var _report: Chimera_V1_FitReport? = nil
     var _error: String = String()
+    var _config: Chimera_V1_FitConfig? = nil
+    var _losses: [Chimera_V1_LossPoint] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -5172,6 +5247,8 @@ nonisolated extension Chimera_V1_JobStatus: SwiftProtobuf.Message, SwiftProtobuf
       _stalenessHistogram = source._stalenessHistogram
       _report = source._report
       _error = source._error
+      _config = source._config
+      _losses = source._losses
     }
   }
 
@@ -5198,6 +5275,8 @@ nonisolated extension Chimera_V1_JobStatus: SwiftProtobuf.Message, SwiftProtobuf
         case 6: try { try decoder.decodeRepeatedUInt64Field(value: &_storage._stalenessHistogram) }()
         case 7: try { try decoder.decodeSingularMessageField(value: &_storage._report) }()
         case 8: try { try decoder.decodeSingularStringField(value: &_storage._error) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._config) }()
+        case 10: try { try decoder.decodeRepeatedMessageField(value: &_storage._losses) }()
         default: break
         }
       }
@@ -5234,6 +5313,12 @@ nonisolated extension Chimera_V1_JobStatus: SwiftProtobuf.Message, SwiftProtobuf
       if !_storage._error.isEmpty {
         try visitor.visitSingularStringField(value: _storage._error, fieldNumber: 8)
       }
+      try { if let v = _storage._config {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
+      if !_storage._losses.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._losses, fieldNumber: 10)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -5251,10 +5336,52 @@ nonisolated extension Chimera_V1_JobStatus: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._stalenessHistogram != rhs_storage._stalenessHistogram {return false}
         if _storage._report != rhs_storage._report {return false}
         if _storage._error != rhs_storage._error {return false}
+        if _storage._config != rhs_storage._config {return false}
+        if _storage._losses != rhs_storage._losses {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_LossPoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LossPoint"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}iteration\0\u{1}loss\0\u{1}seconds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.iteration) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.loss) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.seconds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.iteration != 0 {
+      try visitor.visitSingularUInt64Field(value: self.iteration, fieldNumber: 1)
+    }
+    if self.loss.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.loss, fieldNumber: 2)
+    }
+    if self.seconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.seconds, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_LossPoint, rhs: Chimera_V1_LossPoint) -> Bool {
+    if lhs.iteration != rhs.iteration {return false}
+    if lhs.loss != rhs.loss {return false}
+    if lhs.seconds != rhs.seconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
