@@ -1,4 +1,5 @@
 import ChimeraCluster
+import ChimeraTestSupport
 import ChimeraWire
 import Foundation
 import SwiftProtobuf
@@ -133,5 +134,55 @@ struct DashboardWatchTests {
         #expect(text.hasPrefix("event: dropped\ndata: {"))
         #expect(text.hasSuffix("}\n\n"))
         #expect(text.split(separator: "\n").count == 2)
+    }
+}
+
+@Suite("the event hub against a real master", .serialized)
+struct EventHubTests {
+    @Test("a follower that stops reading loses the oldest events and is told how many; the others and the master go on")
+    func slowFollower() async throws {
+        let cluster = try await blocking {
+            let cluster = try LocalCluster()
+            try cluster.startWorker(
+                name: "worker-1", data: GatewayTests.breastCancer.appendingPathComponent("worker-1"),
+                delayMilliseconds: 5)
+            try cluster.waitFor("a ready worker") { $0.workers.filter(\.ready).count == 1 }
+            return UncheckedBox(cluster)
+        }
+        let bridge = try MasterBridge(endpoint: cluster.value.controlEndpoint, size: 2)
+        defer { bridge.shutdown() }
+        let hub = EventHub(bridge: bridge, interval: .milliseconds(5), buffer: 8)
+        let slow = await hub.follow()
+        let reader = await hub.follow()
+        let started = try await bridge.perform { client in
+            try client.startFit(
+                try FitSettings.parse(json: Data(#"{"iterations": 100000}"#.utf8)), mode: .parameterServer)
+        }
+        // The reader keeps up and sees the job run.
+        var progress = 0
+        for await event in reader {
+            if case .progress(let update) = event, update.job.jobID == Int(started.id) { progress += 1 }
+            if progress >= 40 { break }
+        }
+        #expect(progress >= 40)
+        // The slow one held at most its buffer; the first it reads after the overflow says what it lost.
+        var seen: [DashboardEvent] = []
+        for await event in slow {
+            seen.append(event)
+            if case .dropped = event { break }
+            if seen.count > 16 { break }
+        }
+        let notice = seen.compactMap { event -> DashboardEvent.Dropped? in
+            if case .dropped(let value) = event { return value }
+            return nil
+        }.first
+        #expect((notice?.count ?? 0) > 0, "\(seen.map(\.name))")
+        #expect(await hub.followerCount == 2)
+        try await bridge.perform { client in
+            try client.cancel(jobID: started.id, token: started.token)
+        }
+        await hub.close()
+        #expect(await hub.followerCount == 0)
+        withExtendedLifetime(cluster) {}
     }
 }

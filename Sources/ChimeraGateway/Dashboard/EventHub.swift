@@ -9,6 +9,7 @@ import Foundation
 actor EventHub {
     /// Events a follower may have waiting before the oldest are dropped.
     static let followerBuffer = 256
+    private let buffer: Int
 
     private let bridge: MasterBridge
     private let interval: Duration
@@ -20,8 +21,12 @@ actor EventHub {
     private var poller: Task<Void, Never>?
     private var closed = false
 
-    init(bridge: MasterBridge, interval: Duration = .milliseconds(250), requestTimeout: Int32 = 5_000) {
+    init(
+        bridge: MasterBridge, interval: Duration = .milliseconds(250), requestTimeout: Int32 = 5_000,
+        buffer: Int = followerBuffer
+    ) {
         self.bridge = bridge
+        self.buffer = buffer
         self.interval = interval
         self.requestTimeout = requestTimeout
     }
@@ -30,7 +35,7 @@ actor EventHub {
     func follow() async -> AsyncStream<DashboardEvent> {
         if watch.cluster == nil { await poll() }
         let (stream, continuation) = AsyncStream.makeStream(
-            of: DashboardEvent.self, bufferingPolicy: .bufferingNewest(Self.followerBuffer))
+            of: DashboardEvent.self, bufferingPolicy: .bufferingNewest(buffer))
         if closed {
             continuation.finish()
             return stream
