@@ -23,6 +23,9 @@ public struct ParameterServerState: Sendable {
     private let regularizer: Regularizer
     /// BMUF's block filter (the base model and its block momentum).
     private var blockFilter: BlockFilter?
+    /// The workers keep and step the weights (pipeline stages owning their slices): a round only
+    /// records its loss; the weights change through `replaceWeights`.
+    public private(set) var weightsOnWorkers = false
     /// Updates applied when each worker started its current iteration: its push's staleness τ is
     /// `version` then less this (for the staleness-aware step).
     private var startedVersion: [UInt32: Int] = [:]
@@ -99,6 +102,14 @@ public struct ParameterServerState: Sendable {
     }
 
     private var isBSP: Bool { configuration.staleness == 0 }
+
+    /// From now on the workers step the weights (see `weightsOnWorkers`).
+    public mutating func keepWeightsOnWorkers() { weightsOnWorkers = true }
+
+    /// Writes a worker's copy of `range` of the weights (for checkpoints and the model).
+    public mutating func replaceWeights(in range: Range<Int>, _ write: (UnsafeMutableBufferPointer<Float>) -> Void) {
+        weights.withUnsafeMutableBufferPointer { write(UnsafeMutableBufferPointer(rebasing: $0[range])) }
+    }
 
     /// A worker (new or returning) joins at the current minimum clock. Returns its starting iteration.
     public mutating func join(_ worker: UInt32, rows: Int) -> Int {
@@ -231,6 +242,12 @@ public struct ParameterServerState: Sendable {
         // every copy or pass over it is a large part of the round).
         let scale = 1 / Float(roundRows)
         var loss = roundLoss / Double(roundRows)
+        if weightsOnWorkers {
+            // The workers stepped (their losses include their share of the penalty).
+            if let explosion = exploding(loss, iteration: completedIterations) { return diverged(explosion) }
+            lossHistory.append(loss)
+            return
+        }
         if configuration.workerMode == .gradient {
             loss += regularizer.apply(
                 weights: weights, penalized: objective.penalized, gradient: &roundSum, factor: Float(roundRows))

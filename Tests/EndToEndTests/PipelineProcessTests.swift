@@ -75,6 +75,49 @@ struct PipelineProcessTests {
         }
     }
 
+    @Test(
+        "stages that own their weights: Adam and checkpoints equal the data-parallel fit to 1e-5, and the master moves no slice between checkpoints"
+    )
+    func stageOwnedWeights() async throws {
+        try await blocking {
+            let cluster = try Self.cluster(Array(repeating: "worker-1", count: 2))
+            let settings = Self.network + ["--optimizer", "adam", "--eta0", "0.01", "--checkpoint-every", "7"]
+            let checkpoint = cluster.modelDirectory.appendingPathComponent("checkpoint.json")
+            let (referenceReply, reference) = try Self.fit(cluster, settings)
+            #expect(referenceReply.state == .succeeded)
+            let (reply, weights) = try Self.fit(
+                cluster, settings + ["--parallelism", "pipeline", "--stages", "2", "--micro-batches", "4"])
+            #expect(reply.state == .succeeded)
+            #expect(Self.largestDifference(weights, reference) < 1e-5)
+            #expect(abs(reply.report.finalLoss - referenceReply.report.finalLoss) < 1e-5)
+            // The loss history (penalty included) is the data-parallel one.
+            let saved = try FittedModel.load(from: checkpoint)
+            #expect(saved.iterations == 20 && Self.largestDifference(saved.weights, reference) < 1e-5)
+            // The slices crossed the master once at the start, at the checkpoints 7 and 14, and at the end:
+            // five copies of the vector, where pulling and pushing every iteration moves forty.
+            let vector = Double(reference.count * 4)
+            let moved = Double(reply.report.bytesSent + reply.report.bytesReceived)
+            #expect(moved < 6 * vector, "\(moved) bytes through the master for a \(vector)-byte vector")
+            // Cancelled midway, the stale vector is not saved as a model.
+            let before = try FittedModel.load(from: cluster.modelDirectory.appendingPathComponent("model.json"))
+            var request = Chimera_V1_FitRequest()
+            request.kind = .parameterServer
+            request.asynchronous = true
+            request.config = try FitSettings.parse(
+                arguments: Self.network + [
+                    "--iterations", "10000000", "--parallelism", "pipeline", "--stages", "2", "--seed", "99",
+                ]
+            ).wire(mode: .parameterServer)
+            let client = try cluster.client()
+            let started = try client.fit(request)
+            usleep(300_000)
+            try client.cancel(jobID: started.jobID, token: started.jobToken)
+            _ = try cluster.waitFor("the cancelled job") { $0.currentJobState == .cancelled }
+            let after = try FittedModel.load(from: cluster.modelDirectory.appendingPathComponent("model.json"))
+            #expect(after.weights == before.weights && after.jobID == before.jobID)
+        }
+    }
+
     @Test("hybrid: 2 replicas × 2 stages on two shards equal the data-parallel fit on both to 1e-5")
     func hybridEqualsDataParallel() async throws {
         try await blocking {

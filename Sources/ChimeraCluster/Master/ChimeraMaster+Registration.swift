@@ -46,7 +46,13 @@ extension ChimeraMaster {
         case .gradientPush(let push):
             guard try known(push.workerID, push.session, peer, requestID) else { return }
             let compact = job?.state.configuration.wireDType.dtype ?? .float32
-            try handlePush(peer, push, requestID: requestID) { shape throws(WireError) in
+            try handlePush(
+                peer, push, requestID: requestID,
+                stageWeights: { shape throws(WireError) in
+                    guard message.tensors.contains(where: { $0.name == "weights" }) else { return nil }
+                    return try message.tensor(named: "weights", dtype: .float32, shape: shape)
+                }
+            ) { shape throws(WireError) in
                 // float32 always; the fit's compact dtype when it has one.
                 let name = push.isDelta ? "delta" : "gradient"
                 let tensor = try message.tensor(named: name)

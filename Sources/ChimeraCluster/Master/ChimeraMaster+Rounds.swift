@@ -39,9 +39,12 @@ extension ChimeraMaster {
         }
     }
 
-    /// `update` returns the pushed tensor checked to have `shape`.
+    /// `update` returns the pushed tensor checked to have `shape`; `stageWeights` a stage's slice of
+    /// the weights, when it sent one (stages that own their weights).
     func handlePush(
-        _ peer: Frame, _ push: Chimera_V1_GradientPush, requestID: UInt64, update: ([Int]) throws(WireError) -> Tensor
+        _ peer: Frame, _ push: Chimera_V1_GradientPush, requestID: UInt64,
+        stageWeights: ([Int]) throws(WireError) -> Tensor? = { _ throws(WireError) in nil },
+        update: ([Int]) throws(WireError) -> Tensor
     ) throws {
         guard let jobID = job?.id, jobID == push.jobID, let objective = job?.state.objective else {
             counters.reject("stale")
@@ -54,17 +57,26 @@ extension ChimeraMaster {
         // A feature block pushes its columns' gradient and the bias's: outputs × (its columns + 1).
         let columns = job?.features?.blocks[push.workerID]
         let blocks = Float(job?.features?.blocks.count ?? 1)
+        let owned = job?.pipeline?.stageOwned ?? false
         let pushed: Tensor
         do throws(WireError) {
             if job?.pipeline != nil && slice == nil {
                 throw WireError(.wrongTensor, "worker \(push.workerID) is not a stage of pipeline job \(jobID)")
             }
-            if job?.features != nil && columns == nil {
-                throw WireError(.wrongTensor, "worker \(push.workerID) holds no feature block of job \(jobID)")
+            if owned, let slice {
+                // No gradient: the stage stepped its slice; it may send the slice itself.
+                if let weights = try stageWeights([1, slice.count]) {
+                    job!.state.replaceWeights(in: slice) { weights.readFloats(into: $0) }
+                }
+                pushed = .float32([], shape: [0])
+            } else {
+                if job?.features != nil && columns == nil {
+                    throw WireError(.wrongTensor, "worker \(push.workerID) holds no feature block of job \(jobID)")
+                }
+                pushed = try update(
+                    slice.map { [1, $0.count] } ?? columns.map { [objective.outputs, $0.count + 1] }
+                        ?? [objective.outputs, objective.stride])
             }
-            pushed = try update(
-                slice.map { [1, $0.count] } ?? columns.map { [objective.outputs, $0.count + 1] }
-                    ?? [objective.outputs, objective.stride])
         } catch {
             counters.reject(error.code.metricLabel)
             logger.info("rejected an update from worker \(push.workerID): \(error.message)")
@@ -89,6 +101,7 @@ extension ChimeraMaster {
                     }
                     return
                 }
+                if owned { return }
                 guard let slice else { return pushed.accumulateFloats(into: all, scale: scale) }
                 // Every stage of a replica pushes its rows: the round's row count is K × the replicas'
                 // rows, so each slice counts K times to make the mean the replicas' mean gradient.
@@ -164,8 +177,9 @@ extension ChimeraMaster {
                 record.barrierWaitSeconds += now - pending.since
                 header.done = done
                 let slice = pipeline.slice(of: worker) ?? 0..<0
+                // Stages that own their weights get them once, at the first pull.
                 let tensors =
-                    done
+                    done || (pipeline.stageOwned && pending.clock != pipeline.firstClock)
                     ? []
                     : [NamedTensor("weights", .float32(Array(current.state.weights[slice]), shape: [1, slice.count]))]
                 try reply(

@@ -157,6 +157,8 @@ extension ChimeraMaster {
         var state = ParameterServerState(
             configuration: configuration, objective: objective, initialWeights: initial,
             startIteration: resume?.iterations ?? 0, optimizerState: resume?.optimizerState)
+        if pipeline?.stageOwned == true { state.keepWeightsOnWorkers() }
+        pipeline?.firstClock = state.completedIterations
         for record in participants {
             _ = state.join(record.id, rows: record.rows)
             membership[record.id]?.barrierWaitSeconds = 0
@@ -245,7 +247,10 @@ extension ChimeraMaster {
             jobStateName(state), iterations: current.state.completedIterations,
             staleness: current.state.stalenessHistogram,
             barrierWait: report.barrierWaitSeconds)
-        if state == .succeeded || (state == .cancelled && current.state.completedIterations > 0) {
+        // Stages that own their weights send them only at checkpoints and at the end: a cancelled
+        // job's weights since the last checkpoint stayed with them.
+        let stale = current.pipeline?.stageOwned ?? false
+        if state == .succeeded || (state == .cancelled && current.state.completedIterations > 0 && !stale) {
             let fitted = fittedModel(current, finished: true)
             model = fitted
             saveModel(fitted, file: "model.json")

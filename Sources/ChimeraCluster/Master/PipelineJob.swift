@@ -12,6 +12,10 @@ struct PipelineJob {
     let assignments: [UInt32: Chimera_V1_StageAssignment]
     let secret: UInt64
     var totals: [UInt32: Chimera_V1_StageStats] = [:]
+    /// The stages keep and step their slices; the master only counts the rounds (see `ownsWeights`).
+    var stageOwned = false
+    /// The iteration the job started at: only that pull is answered with weights when stages own them.
+    var firstClock = 0
 
     var stageCount: Int { plan.stages.count }
 
@@ -19,7 +23,17 @@ struct PipelineJob {
         Chimera_V1_Pipeline.with {
             $0.stages = assignments.values.sorted { ($0.replica, $0.stage) < ($1.replica, $1.stage) }
             $0.secret = secret
+            $0.stageOwned = stageOwned
         }
+    }
+
+    /// Whether the stages can keep their slices between iterations: one replica (nothing to average),
+    /// ssgd (an element-wise step on each slice equals the master's on the whole vector), a divergence
+    /// that fails the fit (a backoff needs the master to hold the best weights) and no early stop on
+    /// tolerance (the stages send their slices on the last iteration they know of).
+    static func ownsWeights(_ configuration: TrainingConfiguration) -> Bool {
+        configuration.replicas == 1 && configuration.algorithm == .ssgd && configuration.onDivergence == .fail
+            && configuration.tolerance == 0
     }
 
     /// A ready worker as a pipeline sees it.
@@ -100,9 +114,10 @@ struct PipelineJob {
                 }
             }
         }
-        return .success(
-            PipelineJob(
-                plan: plan, replicas: replicas, assignments: assignments, secret: UInt64.random(in: 1...UInt64.max)))
+        var job = PipelineJob(
+            plan: plan, replicas: replicas, assignments: assignments, secret: UInt64.random(in: 1...UInt64.max))
+        job.stageOwned = ownsWeights(configuration)
+        return .success(job)
     }
 
     /// A stage's slice of the flat vector.

@@ -5,10 +5,12 @@ import Logging
 import SwiftProtobuf
 import ZeroMQ
 
-/// A pipeline job's stage: each iteration pulls the stage's slice of the weights from the master,
-/// runs its micro-batches' passes in the schedule's order — activations from the stage below and
-/// gradients from the stage above arrive on this worker's PULL socket, its own go out on PUSH
-/// sockets to its neighbours — and pushes its slice of the gradient.
+/// A pipeline job's stage: each iteration runs its micro-batches' passes in the schedule's order —
+/// activations from the stage below and gradients from the stage above arrive on this worker's PULL
+/// socket, its own go out on PUSH sockets to its neighbours. When the stages own their weights
+/// (`Pipeline.stage_owned`) it pulls its slice once, steps it itself and tells the master only the
+/// loss (sending the slice for checkpoints and at the end); otherwise each iteration pulls its slice
+/// from the master and pushes its slice of the gradient.
 extension WorkerNode {
     /// Binds the stage socket that neighbouring stages push to (once per process).
     func bindStageSocket() throws {
@@ -67,6 +69,18 @@ extension WorkerNode {
         let shape = [1, weights.count]
         var clock = Int(start.startClock)
         var next: RoundReply?
+        // Owned weights: this stage's optimizer and penalty, the same the master would run on its slice.
+        let owned = pipeline.stageOwned
+        var optimizer = Optimizer(configuration, weightCount: weights.count)
+        optimizer.restore(steps: clock)
+        let regularizer = Regularizer(configuration)
+        let parameters = network.parameterRange(layers: layers)
+        let penalized = objective.penalized.compactMap { range -> Range<Int>? in
+            let overlap = range.clamped(to: parameters)
+            return overlap.isEmpty
+                ? nil : (overlap.lowerBound - parameters.lowerBound)..<(overlap.upperBound - parameters.lowerBound)
+        }
+        var haveWeights = false
         let pullTimeout = options.pullTimeoutMilliseconds
         logger.info(
             "job \(start.jobID): stage \(stage) of \(stages) (replica \(replica)), layers \(layers.lowerBound)..<\(layers.upperBound), \(weights.count) parameters, from iteration \(clock)"
@@ -77,8 +91,8 @@ extension WorkerNode {
             do {
                 guard let reply = try roundWeights(job: start.jobID, clock: clock, carried: &next, timeout: pullTimeout)
                 else { return abandonedWait(job: start.jobID) }
-                switch try take(reply, into: &weights, shape: shape) {
-                case .weights: break
+                switch owned && haveWeights ? try go(reply) : try take(reply, into: &weights, shape: shape) {
+                case .weights: haveWeights = true
                 case .unusable: return .stopped
                 case .done:
                     logger.info("job \(start.jobID) done: stage \(stage), \(clock) iterations")
@@ -174,6 +188,21 @@ extension WorkerNode {
             if !loss.isFinite || !update.allFinite {
                 if loss.isFinite { push.loss = .infinity }
                 update = [Float](repeating: 0, count: update.count)
+            } else if owned {
+                // The master's mean over the stages' losses gets each stage's share of the penalty once.
+                let penalty = regularizer.apply(weights: weights, penalized: penalized, gradient: &update)
+                push.loss = loss + Double(stages) * penalty
+                if !optimizer.step(weights: &weights, gradient: update) { push.loss = .infinity }
+            }
+            var tensors = [NamedTensor("gradient", .float32(update, shape: shape))]
+            if owned {
+                // The slice goes to the master for checkpoints and for the model at the end.
+                let done = clock + 1
+                let every = configuration.checkpointEvery
+                let send =
+                    done >= configuration.maxIterations
+                    || (every > 0 && (done % every == 0 || (done - Int(start.startClock)) % every == 0))
+                tensors = send ? [NamedTensor("weights", .float32(weights, shape: shape))] : []
             }
             guard
                 let answer = try roundCall(
@@ -182,9 +211,7 @@ extension WorkerNode {
                         // The generic encoding: the round codec's fast form has no stage statistics.
                         try socket.send(
                             try WireCodec.encode(
-                                WireMessage(
-                                    .gradientPush(push), requestID: requestID,
-                                    tensors: [NamedTensor("gradient", .float32(update, shape: shape))])))
+                                WireMessage(.gradientPush(push), requestID: requestID, tensors: tensors)))
                     })
             else { return abandonedWait(job: start.jobID) }
             switch pushReply(answer) {
@@ -195,6 +222,17 @@ extension WorkerNode {
             heartbeat?.update(jobID: start.jobID, clock: UInt64(clock))
         }
         return .stopped
+    }
+
+    /// A reply without weights (stages that own theirs): go on, stop, or the refusal.
+    private func go(_ reply: RoundReply) throws -> Taken {
+        switch reply {
+        case .fast(let message): return message.body.done ? .done : .weights
+        case .generic(let message):
+            guard case .weights(let body) = message.body else { return .refused(message) }
+            return body.done ? .done : .weights
+        case .malformed(let error): throw error
+        }
     }
 
     /// Sends one micro-batch's activations (forward) or gradient (backward) to a neighbour; returns

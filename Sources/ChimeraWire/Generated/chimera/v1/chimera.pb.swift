@@ -1491,6 +1491,12 @@ public nonisolated struct Chimera_V1_Pipeline: Sendable {
   /// the workers the master told (over their authenticated channel) can feed a stage.
   public var secret: UInt64 = 0
 
+  /// The stages keep their slices and step them themselves (one replica, ssgd, on_divergence fail,
+  /// no tolerance): their pushes carry no gradient, only the iteration's loss (and its penalty) —
+  /// and their slice, as tensor "weights" [1, parameter_count], on the push of the last iteration
+  /// and of each checkpoint iteration; the master's Weights carry a tensor only for the first pull.
+  public var stageOwned: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3779,7 +3785,7 @@ nonisolated extension Chimera_V1_JobStart: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Chimera_V1_Pipeline: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Pipeline"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}stages\0\u{1}secret\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}stages\0\u{1}secret\0\u{3}stage_owned\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3789,6 +3795,7 @@ nonisolated extension Chimera_V1_Pipeline: SwiftProtobuf.Message, SwiftProtobuf.
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.stages) }()
       case 2: try { try decoder.decodeSingularFixed64Field(value: &self.secret) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.stageOwned) }()
       default: break
       }
     }
@@ -3801,12 +3808,16 @@ nonisolated extension Chimera_V1_Pipeline: SwiftProtobuf.Message, SwiftProtobuf.
     if self.secret != 0 {
       try visitor.visitSingularFixed64Field(value: self.secret, fieldNumber: 2)
     }
+    if self.stageOwned != false {
+      try visitor.visitSingularBoolField(value: self.stageOwned, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Chimera_V1_Pipeline, rhs: Chimera_V1_Pipeline) -> Bool {
     if lhs.stages != rhs.stages {return false}
     if lhs.secret != rhs.secret {return false}
+    if lhs.stageOwned != rhs.stageOwned {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
