@@ -135,7 +135,13 @@ enum FitReportText {
                 format: "  bytes sent %llu   received %llu   (%.0f per iteration)", r.bytesSent, r.bytesReceived,
                 r.bytesPerIteration),
         ]
-        for worker in r.workers {
+        let spread = WorkerSpread.summary(
+            r.workers.map {
+                WorkerSpread.Worker(
+                    name: $0.name, alive: $0.alive, clock: Int($0.clock), barrierWait: $0.barrierWaitSeconds)
+            })
+        lines += spread
+        for worker in r.workers where spread.isEmpty {
             lines.append(
                 String(
                     format: "  %@ (worker %u): clock %llu, %@, barrier wait %.3f s", worker.name, worker.workerID,
@@ -221,6 +227,7 @@ struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the cluster: workers, liveness, clocks, rejected messages.")
     @Option(help: "The master's control endpoint.") var master = "tcp://127.0.0.1:5557"
+    @Flag(help: "One line per worker even when there are many (beyond 16 a summary is printed).") var all = false
     @OptionGroup var curve: CurveClientOptions
 
     func run() throws {
@@ -232,7 +239,10 @@ struct Status: ParsableCommand {
         } else {
             print("job \(cluster.jobID) \(cluster.jobState)  iteration \(cluster.iteration)  loss \(cluster.loss)")
         }
-        for worker in cluster.workers {
+        let spread = WorkerSpread.summary(
+            cluster.workers.map { WorkerSpread.Worker(name: $0.name, alive: $0.alive, clock: $0.clock) })
+        for line in spread { print(line) }
+        for worker in cluster.workers where spread.isEmpty || all {
             print(
                 "  \(worker.name) (worker \(worker.id), pid \(worker.pid) on \(worker.host)): \(worker.alive ? "alive" : "dead"), clock \(worker.clock)\(worker.stage.map { ", \($0)" } ?? "")"
             )

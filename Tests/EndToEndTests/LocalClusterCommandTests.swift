@@ -129,6 +129,43 @@ extension LocalClusterCommandTests {
             #expect(refused.status != 0)
         }
     }
+
+    @Test("64 workers from one command: all ready, a BSP fit over HTTP succeeds, status prints a summary")
+    func sixtyFourWorkers() async throws {
+        try await blocking {
+            let local = try ChildProcess(
+                name: "local", arguments: ["local", "--port", "0", "--synth", "12800,8,2", "--workers", "64"],
+                prefix: "[local]", captureOutput: true, executable: try chimeraExecutable())
+            defer { ChildProcess.stopAll([local]) }
+            var announcement: String?
+            while let line = local.nextLine(timeoutSeconds: 120) {
+                if line.hasPrefix("chimera-local ") {
+                    announcement = line
+                    break
+                }
+            }
+            let fields = Dictionary(
+                uniqueKeysWithValues: try #require(announcement).split(separator: " ").dropFirst().compactMap {
+                    field -> (String, String)? in
+                    let parts = field.split(separator: "=", maxSplits: 1)
+                    return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
+                })
+            let url = try #require(fields["url"])
+            let endpoint = try #require(fields["control"])
+            let fit = try runChimera(
+                ["http", "fit", "--gateway", url, "--wait-workers", "64", "--poll", "0.05", "--iterations", "30"])
+            #expect(fit.status == 0, "\(fit.stderr)")
+            #expect(fit.stdout.contains("succeeded, 30 iterations"), "\(fit.stdout)")
+            let (status, body) = try Self.get("\(url)/v1/chimera/cluster")
+            let cluster = try ViewCoding.decoder.decode(ClusterView.self, from: Data(body.utf8))
+            #expect(status == 200 && cluster.readyWorkers == 64 && cluster.iteration == 30)
+            #expect(Set(cluster.workers.map(\.rows)) == [200])
+            let summary = try runChimera(["status", "--master", endpoint])
+            #expect(summary.stdout.contains("64 workers: 64 alive, 0 dead"), "\(summary.stdout)")
+            #expect(summary.stdout.contains("clocks (alive): all "), "\(summary.stdout)")
+            #expect(summary.stdout.split(separator: "\n").count < 8)
+        }
+    }
 }
 
 private final class LockedResult: @unchecked Sendable {
