@@ -6,6 +6,7 @@
 #   python3-zmq python3-protobuf python3-numpy
 #                      only with --python, for the example Python worker (proto/examples) and its tests
 #   chromium           only with --browser, for the dashboard's tests in headless Chromium
+#   iproute2           only with --testbed, for deploy/testbed/testbed.sh (ip netns, tc) and its tests
 set -euo pipefail
 packages=(libzmq3-dev libopenblas-dev)
 for flag in "$@"; do
@@ -13,7 +14,8 @@ for flag in "$@"; do
     --proto) packages+=(protobuf-compiler) ;;
     --python) packages+=(protobuf-compiler python3-zmq python3-protobuf python3-numpy) ;;
     --browser) packages+=(chromium) ;;
-    *) echo "install-deps.sh: unknown flag $flag (use --proto, --python, --browser)" >&2; exit 2 ;;
+    --testbed) packages+=(iproute2) ;;
+    *) echo "install-deps.sh: unknown flag $flag (use --proto, --python, --browser, --testbed)" >&2; exit 2 ;;
     esac
 done
 missing=()
