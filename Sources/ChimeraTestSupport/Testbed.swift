@@ -10,9 +10,9 @@ public final class Testbed {
         public init(description: String) { self.description = description }
     }
 
-    /// Whether this machine can make one (root, `ip`, network namespaces); else why not.
+    /// Whether this machine can make one (root or password-less sudo, `ip`); else why not.
     public static var unavailable: String? {
-        guard getuid() == 0 else { return "needs root for network namespaces" }
+        guard getuid() == 0 || sudo else { return "needs root (or password-less sudo) for network namespaces" }
         guard
             FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
                 || FileManager.default.isExecutableFile(atPath: "/sbin/ip")
@@ -21,6 +21,26 @@ public final class Testbed {
     }
 
     public static let script = repositoryRoot.appendingPathComponent("deploy/testbed/testbed.sh")
+
+    /// Not root, but `sudo -n` works: the bed and its processes run through it.
+    static let sudo: Bool = {
+        guard getuid() != 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/sudo") else { return false }
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/sudo")
+        probe.arguments = ["-n", "true"]
+        probe.standardOutput = FileHandle.nullDevice
+        probe.standardError = FileHandle.nullDevice
+        guard (try? probe.run()) != nil else { return false }
+        probe.waitUntilExit()
+        return probe.terminationStatus == 0
+    }()
+
+    /// The command line as this process may run it (through `sudo -n` when not root).
+    static func privileged(_ executable: String, _ arguments: [String]) -> (URL, [String]) {
+        getuid() == 0
+            ? (URL(fileURLWithPath: executable), arguments)
+            : (URL(fileURLWithPath: "/usr/bin/sudo"), ["-n", executable] + arguments)
+    }
 
     public let prefix: String
     public let subnet: String
@@ -55,10 +75,10 @@ public final class Testbed {
     /// Starts `chimera arguments` on `host`; it is killed when the bed goes.
     @discardableResult
     public func start(_ name: String, on host: String, _ arguments: [String]) throws -> ChildProcess {
+        let (executable, line) = Self.privileged(
+            Self.ip, ["netns", "exec", "\(prefix)-\(host)", try chimeraExecutable().path] + arguments)
         let process = try ChildProcess(
-            name: name,
-            arguments: ["netns", "exec", "\(prefix)-\(host)", try chimeraExecutable().path] + arguments,
-            prefix: "[\(name)@\(host)]", captureOutput: true, executable: URL(fileURLWithPath: Self.ip))
+            name: name, arguments: line, prefix: "[\(name)@\(host)]", captureOutput: true, executable: executable)
         processes.append(process)
         return process
     }
@@ -76,10 +96,11 @@ public final class Testbed {
     @discardableResult
     private func run(_ arguments: [String]) throws -> String {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [Self.script.path] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(
-            ["TESTBED_PREFIX": prefix, "TESTBED_SUBNET": subnet], uniquingKeysWith: { $1 })
+        let (executable, line) = Self.privileged(
+            "/usr/bin/env",
+            ["TESTBED_PREFIX=\(prefix)", "TESTBED_SUBNET=\(subnet)", "bash", Self.script.path] + arguments)
+        process.executableURL = executable
+        process.arguments = line
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
