@@ -53,7 +53,7 @@ struct DeployFilesTests {
                 let kind = try #require(object["kind"] as? String)
                 kinds.append(kind)
                 #expect(object["apiVersion"] is String)
-                guard kind == "Deployment" else { continue }
+                guard kind == "Deployment" || kind == "StatefulSet" else { continue }
                 let spec = (object["spec"] as? [String: Any])?["template"] as? [String: Any]
                 let containers = try #require((spec?["spec"] as? [String: Any])?["containers"] as? [[String: Any]])
                 for container in containers {
@@ -63,8 +63,10 @@ struct DeployFilesTests {
                 }
             }
         }
-        #expect(kinds.filter { $0 == "Deployment" }.count == 3)
-        #expect(kinds.filter { $0 == "Service" }.count == 2)
+        // Master and gateway as Deployments; workers a StatefulSet (stable names) with its headless Service.
+        #expect(kinds.filter { $0 == "Deployment" }.count == 2)
+        #expect(kinds.filter { $0 == "StatefulSet" }.count == 1)
+        #expect(kinds.filter { $0 == "Service" }.count == 3)
         #expect(kinds.contains("PersistentVolumeClaim"))
     }
 
