@@ -12,7 +12,7 @@ struct Bench: ParsableCommand {
         subcommands: [
             BenchTransport.self, BenchParameterServer.self, BenchBagging.self, BenchHTTP.self, BenchHTTPLoad.self,
             BenchTree.self, BenchKernel.self, BenchMLP.self, BenchMLPStep.self, BenchPipeline.self, BenchFeatures.self,
-            BenchCodec.self,
+            BenchCodec.self, BenchScale.self,
             BenchJSON.self,
             BenchMasterPredict.self,
             BenchLatencyServer.self, BenchThroughputReceiver.self,
@@ -102,6 +102,37 @@ struct BaselineOptions: ParsableArguments {
 
     /// Prints the report, and writes it to --output when given.
     func emit(_ report: String) throws {
+        print(report)
+        if let output { try report.write(toFile: output, atomically: true, encoding: .utf8) }
+    }
+}
+
+struct BenchScale: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scale",
+        abstract:
+            "The parameter server's round as workers are added (N = 1 … 64, tiny shards) vs the raw-libzmq C round at the same N, same run."
+    )
+
+    @Option(help: "The zmq-floor folder (for psround).") var floorDir = "../shared/baselines/zmq-floor"
+    @Option(help: "Scratch folder for the shards and psround.") var scratch = "bench-out"
+    @Option(help: "Worker counts, comma-separated.") var workers = "1,2,4,8,16,32,64"
+    @Option(help: "Iterations per fit.") var iterations = 1000
+    @Option(help: "Fits (and psround runs, interleaved) per N; medians are reported.") var repeats = 3
+    @Option(help: "Also write the Markdown report to this file.") var output: String?
+
+    func run() throws {
+        var options = ScaleBenchmark.Options(
+            floorDirectory: URL(fileURLWithPath: floorDir), scratch: URL(fileURLWithPath: scratch))
+        options.workers = try workers.split(separator: ",").map {
+            guard let n = Int($0.trimmingCharacters(in: .whitespaces)), n >= 1 else {
+                throw ValidationError("--workers: positive integers, comma-separated")
+            }
+            return n
+        }
+        options.iterations = max(10, iterations)
+        options.repeats = max(1, repeats)
+        let report = try ScaleBenchmark.run(options, log: BaselineOptions.log)
         print(report)
         if let output { try report.write(toFile: output, atomically: true, encoding: .utf8) }
     }
