@@ -55,3 +55,29 @@ public struct BenchmarkError: Error, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
 }
+
+/// zmq-floor's `psround`: the parameter-server round in bare C over libzmq, compiled here once per
+/// benchmark; the reference the master's round is set against at the same N.
+struct PSRound {
+    let path: String
+
+    /// Compiles `c/psround.c` from `floorDirectory` into `scratch/floor-bin`.
+    init(floorDirectory: URL, scratch: URL, log: (String) -> Void) throws {
+        log("compiling the raw-libzmq parameter-server round (psround)")
+        let bin = scratch.appendingPathComponent("floor-bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        path = bin.appendingPathComponent("psround").path
+        try capture(
+            "/usr/bin/env",
+            [
+                "gcc", "-O3", "-march=native", "-o", path,
+                floorDirectory.appendingPathComponent("c/psround.c").path, "-lzmq",
+            ])
+    }
+
+    /// The median round, in ms, of N workers moving `floats` values over TCP for 1.5 s.
+    func medianRound(workers: Int, floats: Int) throws -> Double? {
+        let output = try capture(path, ["tcp", "\(workers)", "\(floats)", "1.5"])
+        return output.split(separator: "\n").compactMap { ResultLine(String($0)) }.first?.number("median_ms")
+    }
+}

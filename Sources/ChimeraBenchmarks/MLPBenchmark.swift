@@ -51,16 +51,7 @@ public enum MLPBenchmark {
                     "2",
                 ])
         }
-        log("compiling the raw-libzmq parameter-server round (psround)")
-        let bin = options.scratch.appendingPathComponent("floor-bin")
-        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
-        let psround = bin.appendingPathComponent("psround").path
-        try capture(
-            "/usr/bin/env",
-            [
-                "gcc", "-O3", "-march=native", "-o", psround,
-                options.floorDirectory.appendingPathComponent("c/psround.c").path, "-lzmq",
-            ])
+        let psround = try PSRound(floorDirectory: options.floorDirectory, scratch: options.scratch, log: log)
         let test = try HeldOut(data.appendingPathComponent("test"))
         var out = "### MLP training: Chimera's parameter server vs PyTorch DDP (gloo, CPU), same run\n\n"
         out +=
@@ -106,13 +97,7 @@ public enum MLPBenchmark {
                         steps: model.steps, seed: seed)
                     theirs.append(ddp)
                     log(String(format: "  ddp %.1f steps/s, accuracy %.4f", ddp.stepsPerSecond, ddp.accuracy ?? 0))
-                    let floorLine = try capture(psround, ["tcp", "\(n)", "\(parameters)", "1.5"])
-                    if let floor = floorLine.split(separator: "\n").compactMap({ ResultLine(String($0)) }).first?
-                        .number(
-                            "median_ms")
-                    {
-                        floors.append(floor)
-                    }
+                    if let floor = try psround.medianRound(workers: n, floats: parameters) { floors.append(floor) }
                 }
                 let ourRate = median(ours.map(\.stepsPerSecond))
                 let theirRate = median(theirs.map(\.stepsPerSecond))

@@ -53,15 +53,7 @@ public enum ParameterServerBenchmark {
         let python = try pythonRows(results)
         let data = copy.appendingPathComponent("data")
 
-        log("compiling the raw-libzmq parameter-server round (psround)")
-        let bin = options.scratch.appendingPathComponent("floor-bin")
-        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
-        try capture(
-            "/usr/bin/env",
-            [
-                "gcc", "-O3", "-march=native", "-o", bin.appendingPathComponent("psround").path,
-                options.floorDirectory.appendingPathComponent("c/psround.c").path, "-lzmq",
-            ])
+        let psround = try PSRound(floorDirectory: options.floorDirectory, scratch: options.scratch, log: log)
 
         var out =
             "### Parameter server vs the Python Chimera (\(options.iterations) iterations, logistic regression)\n\n"
@@ -80,12 +72,7 @@ public enum ParameterServerBenchmark {
             for _ in 0..<options.repeats {
                 ours.append(try cluster.fit(test: nil, iterations: options.iterations, log: log))
                 steady.append(try cluster.fit(test: nil, iterations: options.overheadIterations, log: log))
-                let floorLine = try capture(bin.appendingPathComponent("psround").path, ["tcp", "\(n)", "22", "1.5"])
-                if let floor = floorLine.split(separator: "\n").compactMap({ ResultLine(String($0)) }).first?.number(
-                    "median_ms")
-                {
-                    floors.append(floor)
-                }
+                if let floor = try psround.medianRound(workers: n, floats: 22) { floors.append(floor) }
             }
             let perIteration = median(ours.map { $0.fitSeconds * 1000 / Double($0.iterations) })
             let shortRound = median(ours.compactMap { $0.medianRoundSeconds.map { $0 * 1000 } })

@@ -21,16 +21,7 @@ public enum ScaleBenchmark {
     }
 
     public static func run(_ options: Options, log: (String) -> Void) throws -> String {
-        log("compiling the raw-libzmq parameter-server round (psround)")
-        let bin = options.scratch.appendingPathComponent("floor-bin")
-        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
-        let psround = bin.appendingPathComponent("psround").path
-        try capture(
-            "/usr/bin/env",
-            [
-                "gcc", "-O3", "-march=native", "-o", psround,
-                options.floorDirectory.appendingPathComponent("c/psround.c").path, "-lzmq",
-            ])
+        let psround = try PSRound(floorDirectory: options.floorDirectory, scratch: options.scratch, log: log)
         var out = "### The round as workers are added: Chimera vs raw libzmq (`psround tcp N 22`), same run\n\n"
         out +=
             "Tiny shards (100 rows × 21 features per worker), BSP logistic regression, fits of \(options.iterations) iterations, median round over the fit; psround 1.5 s per run; \(options.repeats) interleaved repeats, medians.\n\n"
@@ -56,12 +47,7 @@ public enum ScaleBenchmark {
                 if let round = try cluster.fit(test: nil, iterations: options.iterations, log: log).medianRoundSeconds {
                     ours.append(round * 1000)
                 }
-                let line = try capture(psround, ["tcp", "\(n)", "22", "1.5"])
-                if let floor = line.split(separator: "\n").compactMap({ ResultLine(String($0)) }).first?.number(
-                    "median_ms")
-                {
-                    floors.append(floor)
-                }
+                if let floor = try psround.medianRound(workers: n, floats: 22) { floors.append(floor) }
             }
             let round = median(ours)
             let floor = median(floors)

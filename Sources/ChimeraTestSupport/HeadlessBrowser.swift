@@ -34,7 +34,6 @@ public final class HeadlessBrowser: @unchecked Sendable {
     private let lock = NSCondition()
     private var nextID = 1
     private var answers: [Int: [String: Any]] = [:]
-    private var events: [[String: Any]] = []
     private var closed = false
     private var session: String?
     /// Console errors, uncaught exceptions and failed loads of the page, in order.
@@ -229,7 +228,5 @@ public final class HeadlessBrowser: @unchecked Sendable {
         default:
             break
         }
-        events.append(message)
-        if events.count > 1000 { events.removeFirst(500) }
     }
 }

@@ -58,7 +58,8 @@ extension ChimeraMaster {
         let columns = job?.features?.blocks[push.workerID]
         let blocks = Float(job?.features?.blocks.count ?? 1)
         let owned = job?.pipeline?.stageOwned ?? false
-        let pushed: Tensor
+        // nil: a stage that owns its weights pushed no gradient.
+        let pushed: Tensor?
         do throws(WireError) {
             if job?.pipeline != nil && slice == nil {
                 throw WireError(.wrongTensor, "worker \(push.workerID) is not a stage of pipeline job \(jobID)")
@@ -68,7 +69,7 @@ extension ChimeraMaster {
                 if let weights = try stageWeights([1, slice.count]) {
                     job!.state.replaceWeights(in: slice) { weights.readFloats(into: $0) }
                 }
-                pushed = .float32([], shape: [0])
+                pushed = nil
             } else {
                 if job?.features != nil && columns == nil {
                     throw WireError(.wrongTensor, "worker \(push.workerID) holds no feature block of job \(jobID)")
@@ -86,6 +87,7 @@ extension ChimeraMaster {
         let (outcome, replies) = job!.state.push(
             push.workerID, clock: Int(push.clock), rows: Int(push.rows), loss: push.loss
         ) { into, scale in
+            guard let pushed else { return }
             into.withUnsafeMutableBufferPointer { all in
                 if let columns {
                     // Each block's columns count K times (the round's rows are K × n); the bias, sent
@@ -101,7 +103,6 @@ extension ChimeraMaster {
                     }
                     return
                 }
-                if owned { return }
                 guard let slice else { return pushed.accumulateFloats(into: all, scale: scale) }
                 // Every stage of a replica pushes its rows: the round's row count is K × the replicas'
                 // rows, so each slice counts K times to make the mean the replicas' mean gradient.
