@@ -104,6 +104,7 @@ extension TrainingConfiguration {
             pipelineSchedule = kind
         }
         if wire.replicas != 0 { replicas = Int(wire.replicas) }
+        servers = wire.hasServers ? Int(wire.servers) : nil
         try validate()
     }
 
@@ -285,6 +286,7 @@ extension TrainingConfiguration {
         out.microBatches = UInt32(clamping: microBatches)
         out.pipelineSchedule = pipelineSchedule.rawValue
         out.replicas = UInt32(clamping: replicas)
+        if let servers { out.servers = UInt32(clamping: servers) }
         out.activation = activation.rawValue
         return out
     }

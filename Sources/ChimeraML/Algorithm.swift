@@ -99,3 +99,21 @@ public struct ElasticWorker: Sendable {
         return (move, loss)
     }
 }
+
+extension BlockFilter {
+    /// The filter of `range` of the weights (a parameter server's key range).
+    public func slice(_ range: Range<Int>) -> BlockFilter {
+        var part = self
+        part.base = Array(base[range])
+        part.velocity = Array(velocity[range])
+        return part
+    }
+
+    /// The filters of consecutive ranges, joined into the whole model's.
+    public static func joined(_ parts: [BlockFilter]) -> BlockFilter? {
+        guard var whole = parts.first else { return nil }
+        whole.base = parts.flatMap(\.base)
+        whole.velocity = parts.flatMap(\.velocity)
+        return whole
+    }
+}

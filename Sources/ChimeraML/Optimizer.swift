@@ -264,3 +264,25 @@ extension Array where Element == Float {
         }
     }
 }
+
+extension OptimizerState {
+    /// The state of `range` of the weights (a parameter server's key range).
+    public func slice(_ range: Range<Int>) -> OptimizerState {
+        var part = OptimizerState()
+        part.steps = steps
+        if !first.isEmpty { part.first = Array(first[range]) }
+        if !second.isEmpty { part.second = Array(second[range]) }
+        part.block = block?.slice(range)
+        return part
+    }
+
+    /// The states of consecutive ranges, joined into the whole model's.
+    public static func joined(_ parts: [OptimizerState]) -> OptimizerState {
+        var whole = OptimizerState()
+        whole.steps = parts.first?.steps ?? 0
+        whole.first = parts.flatMap(\.first)
+        whole.second = parts.flatMap(\.second)
+        whole.block = BlockFilter.joined(parts.compactMap(\.block))
+        return whole
+    }
+}

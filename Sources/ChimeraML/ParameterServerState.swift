@@ -23,9 +23,19 @@ public struct ParameterServerState: Sendable {
     private let regularizer: Regularizer
     /// BMUF's block filter (the base model and its block momentum).
     private var blockFilter: BlockFilter?
-    /// The workers keep and step the weights (pipeline stages owning their slices): a round only
-    /// records its loss; the weights change through `replaceWeights`.
+    /// The workers keep and step the weights (pipeline stages owning their slices), or parameter
+    /// servers do (sharded jobs): a round only records its loss; the weights change through
+    /// `replaceWeights`.
     public private(set) var weightsOnWorkers = false
+    /// A parameter server's copy of one key range (`init(replicaOf:)`): it replays the coordinator's
+    /// events, steps its range, and takes every decision (barrier, divergence, end) from the losses
+    /// alone, as the coordinator does, so that every copy decides the same.
+    public let replicaRange: Range<Int>?
+    /// The coordinator records every event for its replicas (`takeEvents`).
+    public private(set) var recordsEvents = false
+    private var events: [ReplicaEvent] = []
+    /// The penalised weights among those this state steps (the range's, for a replica).
+    private let penalized: [Range<Int>]
     /// Updates applied when each worker started its current iteration: its push's staleness τ is
     /// `version` then less this (for the staleness-aware step).
     private var startedVersion: [UInt32: Int] = [:]
@@ -81,12 +91,44 @@ public struct ParameterServerState: Sendable {
         configuration: TrainingConfiguration, objective: Objective, initialWeights: [Float]? = nil,
         startIteration: Int = 0, optimizerState: OptimizerState? = nil
     ) {
-        precondition(initialWeights.map { $0.count == objective.weightCount } ?? true, "initial weights size")
+        self.init(
+            configuration: configuration, objective: objective, range: nil,
+            initialWeights: initialWeights ?? objective.initialWeights(seed: configuration.seed),
+            startIteration: startIteration, optimizerState: optimizerState)
+    }
+
+    /// A parameter server's copy of `range` of the weights (`initialWeights` are the range's, and
+    /// `optimizerState` its slice): fed the coordinator's events through `replay`, it steps the range
+    /// as the whole state would have stepped it.
+    public init(
+        replicaOf configuration: TrainingConfiguration, objective: Objective, range: Range<Int>,
+        initialWeights: [Float], startIteration: Int = 0, optimizerState: OptimizerState? = nil
+    ) {
+        self.init(
+            configuration: configuration, objective: objective, range: range, initialWeights: initialWeights,
+            startIteration: startIteration, optimizerState: optimizerState)
+    }
+
+    private init(
+        configuration: TrainingConfiguration, objective: Objective, range: Range<Int>?, initialWeights: [Float],
+        startIteration: Int, optimizerState: OptimizerState?
+    ) {
+        let count = range?.count ?? objective.weightCount
+        precondition(initialWeights.count == count, "initial weights size")
         self.configuration = configuration
         self.objective = objective
-        weights = initialWeights ?? objective.initialWeights(seed: configuration.seed)
+        replicaRange = range
+        penalized =
+            range.map { range in
+                objective.penalized.compactMap { part in
+                    let clipped = part.clamped(to: range)
+                    return clipped.isEmpty
+                        ? nil : (clipped.lowerBound - range.lowerBound)..<(clipped.upperBound - range.lowerBound)
+                }
+            } ?? objective.penalized
+        weights = initialWeights
         barrier = SSPBarrier(staleness: configuration.staleness)
-        optimizer = Optimizer(configuration, weightCount: objective.weightCount)
+        optimizer = Optimizer(configuration, weightCount: count)
         optimizer.restore(steps: startIteration)
         if let optimizerState { optimizer.restore(optimizerState) }
         if configuration.algorithm == .bmuf {
@@ -98,13 +140,43 @@ public struct ParameterServerState: Sendable {
         }
         completedIterations = startIteration
         regularizer = Regularizer(configuration)
-        roundSum = [Float](repeating: 0, count: objective.weightCount)
+        roundSum = [Float](repeating: 0, count: count)
     }
 
     private var isBSP: Bool { configuration.staleness == 0 }
 
     /// From now on the workers step the weights (see `weightsOnWorkers`).
     public mutating func keepWeightsOnWorkers() { weightsOnWorkers = true }
+
+    /// From now on parameter servers keep and step the weights: this state decides from the losses
+    /// and records every event for their replicas.
+    public mutating func coordinateReplicas() {
+        weightsOnWorkers = true
+        recordsEvents = true
+    }
+
+    /// The events since the last call, in order (a coordinator's; empty otherwise).
+    public mutating func takeEvents() -> [ReplicaEvent] {
+        defer { events.removeAll(keepingCapacity: true) }
+        return events
+    }
+
+    /// A replica applies one of its coordinator's events; for a push, `addUpdate` adds `scale ×` the
+    /// worker's pushed range into its argument.
+    public mutating func replay(_ event: ReplicaEvent, addUpdate: (inout [Float], Float) -> Void) {
+        switch event {
+        case .join(let worker, let rows): _ = join(worker, rows: rows)
+        case .start(let worker, let clock): _ = requestStart(worker, clock: clock)
+        case .push(let worker, let clock, let rows, let loss):
+            _ = push(worker, clock: clock, rows: rows, loss: loss, addUpdate: addUpdate)
+        case .leave(let worker): _ = leave(worker)
+        case .finish: _ = finish()
+        }
+    }
+
+    private mutating func record(_ event: ReplicaEvent) {
+        if recordsEvents { events.append(event) }
+    }
 
     /// Writes a worker's copy of `range` of the weights (for checkpoints and the model).
     public mutating func replaceWeights(in range: Range<Int>, _ write: (UnsafeMutableBufferPointer<Float>) -> Void) {
@@ -113,6 +185,7 @@ public struct ParameterServerState: Sendable {
 
     /// A worker (new or returning) joins at the current minimum clock. Returns its starting iteration.
     public mutating func join(_ worker: UInt32, rows: Int) -> Int {
+        record(.join(worker: worker, rows: rows))
         self.rows[worker] = rows
         started[worker] = nil
         return barrier.join(worker, clock: barrier.minClock ?? completedIterations)
@@ -122,6 +195,7 @@ public struct ParameterServerState: Sendable {
 
     /// A worker asks to start iteration `clock`. Answered now, or later through another event's replies.
     public mutating func requestStart(_ worker: UInt32, clock: Int) -> [Reply] {
+        record(.start(worker: worker, clock: clock))
         guard barrier.clocks[worker] != nil else { return [] }
         if isDone || clock >= configuration.maxIterations { return [.weights(worker: worker, done: true)] }
         switch barrier.requestStart(worker, clock: clock) {
@@ -139,6 +213,7 @@ public struct ParameterServerState: Sendable {
         _ worker: UInt32, clock: Int, rows pushedRows: Int, loss: Double,
         addUpdate: (inout [Float], Float) -> Void
     ) -> (PushOutcome, [Reply]) {
+        record(.push(worker: worker, clock: clock, rows: pushedRows, loss: loss))
         guard let current = barrier.clocks[worker] else { return (.rejected("worker \(worker) is not live"), []) }
         guard started[worker] == clock, current == clock else {
             rejectedUpdates += 1
@@ -175,6 +250,7 @@ public struct ParameterServerState: Sendable {
 
     /// A worker died or left: it leaves the barrier; the others may go on.
     public mutating func leave(_ worker: UInt32) -> [Reply] {
+        record(.leave(worker: worker))
         rows[worker] = nil
         started[worker] = nil
         startedEpoch[worker] = nil
@@ -186,6 +262,11 @@ public struct ParameterServerState: Sendable {
 
     /// Ends the job now (cancel, or all iterations done): every parked request gets `done`.
     public mutating func finish() -> [Reply] {
+        record(.finish)
+        return finishNow()
+    }
+
+    private mutating func finishNow() -> [Reply] {
         isDone = true
         return barrier.drainParked().map { .weights(worker: $0, done: true) }
     }
@@ -220,7 +301,7 @@ public struct ParameterServerState: Sendable {
             checkFinalLoss()
         }
         if divergence != nil || completedIterations >= configuration.maxIterations || converged() {
-            return released.map { .weights(worker: $0, done: true) } + finish()
+            return released.map { .weights(worker: $0, done: true) } + finishNow()
         }
         return (released + barrier.releaseAll()).map { worker in
             noteStart(worker, clock: barrier.clocks[worker] ?? 0)
@@ -249,8 +330,10 @@ public struct ParameterServerState: Sendable {
             return
         }
         if configuration.workerMode == .gradient {
-            loss += regularizer.apply(
-                weights: weights, penalized: objective.penalized, gradient: &roundSum, factor: Float(roundRows))
+            let penalty = regularizer.apply(
+                weights: weights, penalized: penalized, gradient: &roundSum, factor: Float(roundRows))
+            // A replica's workers added the whole model's penalty to their losses.
+            if replicaRange == nil { loss += penalty }
         }
         // The round's loss was measured on the weights as they are before this step.
         if let explosion = exploding(loss, iteration: completedIterations) { return diverged(explosion) }
@@ -337,7 +420,9 @@ public struct ParameterServerState: Sendable {
 
     /// After an update: weights that overflowed are a divergence (never handed to a worker).
     private mutating func checkWeights(iteration: Int, loss: Double) {
-        guard !weights.allFinite else { return }
+        // A replica decides nothing from its own range: a workers that reads overflowed weights from
+        // it reports a non-finite loss, which every copy sees.
+        guard replicaRange == nil, !weights.allFinite else { return }
         diverged(
             Divergence(
                 iteration: iteration, loss: loss, firstLoss: lossHistory.first,
@@ -411,14 +496,16 @@ public struct ParameterServerState: Sendable {
             let tau = version - (startedVersion.removeValue(forKey: worker) ?? version)
             step /= Float(max(1, tau))
         }
-        if configuration.algorithm == .easgd {
+        if weightsOnWorkers {
+            // Stepped elsewhere: only the loss is recorded.
+        } else if configuration.algorithm == .easgd {
             addUpdate(&weights, step)
         } else if configuration.workerMode == .localSGD {
             addUpdate(&weights, share * step)
         } else {
             var gradient = [Float](repeating: 0, count: weights.count)
             addUpdate(&gradient, 1)
-            _ = regularizer.apply(weights: weights, penalized: objective.penalized, gradient: &gradient)
+            _ = regularizer.apply(weights: weights, penalized: penalized, gradient: &gradient)
             if configuration.optimizer == .sgd {
                 let eta = Float(optimizer.rate(at: clock + 1)) * share * step
                 for i in weights.indices { weights[i] -= eta * gradient[i] }
@@ -428,7 +515,7 @@ public struct ParameterServerState: Sendable {
                 optimizer.step(weights: &weights, gradient: gradient, scale: Double(share * step))
             }
         }
-        checkWeights(iteration: clock, loss: loss)
+        if !weightsOnWorkers { checkWeights(iteration: clock, loss: loss) }
         version += 1
         latestLoss[worker] = loss
         let live = latestLoss.filter { self.rows[$0.key] != nil }
@@ -482,4 +569,14 @@ public struct Divergence: Sendable, Equatable, CustomStringConvertible {
         let rounded = "\((mantissa * 1000).rounded() / 1000)"
         return sign + (rounded.hasSuffix(".0") ? String(rounded.dropLast(2)) : rounded) + "e\(exponent)"
     }
+}
+
+/// What happened to a coordinator's state, in order: its replicas (parameter servers holding key
+/// ranges) replay the same events and so take the same decisions.
+public enum ReplicaEvent: Equatable, Sendable {
+    case join(worker: UInt32, rows: Int)
+    case start(worker: UInt32, clock: Int)
+    case push(worker: UInt32, clock: Int, rows: Int, loss: Double)
+    case leave(worker: UInt32)
+    case finish
 }

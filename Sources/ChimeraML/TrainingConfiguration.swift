@@ -52,6 +52,8 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     public var microBatches = 4
     public var pipelineSchedule: PipelineSchedule = .oneFOneB
     public var replicas = 1
+    /// Parameter servers holding the weights (nil: every registered one; 0: the master).
+    public var servers: Int? = nil
 
     public init() {}
 
@@ -102,6 +104,7 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         try read(.microBatches, &microBatches)
         try read(.pipelineSchedule, &pipelineSchedule)
         try read(.replicas, &replicas)
+        servers = try c.decodeIfPresent(Int.self, forKey: .servers)
     }
 
     /// The algorithm and the worker mode agree: `worker_mode local-sgd` without an algorithm is model
@@ -128,6 +131,29 @@ public struct Regularizer: Sendable {
     /// Adds the penalty gradient to `gradient` and returns the penalty's value. Only the weights in
     /// `penalized` (an objective's `penalized` ranges: never the biases) are penalised.
     /// `factor` multiplies what is added (a round's unscaled sum takes rows × the penalty's gradient).
+    /// The penalty's value alone (a worker of a sharded job adds it to its loss, as the master would).
+    public func value(weights: [Float], penalized: [Range<Int>]) -> Double {
+        guard penalty != .none, alpha > 0 else { return 0 }
+        let (l1, l2) = mix
+        var value: Float = 0
+        for range in penalized {
+            for index in range {
+                let w = weights[index]
+                value += l1 * abs(w) + 0.5 * l2 * w * w
+            }
+        }
+        return Double(alpha * value)
+    }
+
+    private var mix: (l1: Float, l2: Float) {
+        switch penalty {
+        case .none: (0, 0)
+        case .l2: (0, 1)
+        case .l1: (1, 0)
+        case .elasticNet: (l1Ratio, 1 - l1Ratio)
+        }
+    }
+
     public func apply(weights: [Float], penalized: [Range<Int>], gradient: inout [Float], factor: Float = 1) -> Double {
         guard penalty != .none, alpha > 0 else { return 0 }
         let l1: Float

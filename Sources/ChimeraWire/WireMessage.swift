@@ -57,6 +57,11 @@ extension ControlBody {
         case .memberPrediction: "member_prediction"
         case .stageMessage: "stage_message"
         case .partialMargins: "partial_margins"
+        case .serverHello: "server_hello"
+        case .serverWelcome: "server_welcome"
+        case .serverPoll: "server_poll"
+        case .serverEvents: "server_events"
+        case .serverRange: "server_range"
         case .margins: "margins"
         case .memberPredict: "member_predict"
         case .welcome: "welcome"
@@ -84,6 +89,14 @@ extension ControlBody {
     public var isControlRequest: Bool {
         switch self {
         case .fitRequest, .predictRequest, .statusRequest, .jobStatusRequest, .cancelJob: true
+        default: false
+        }
+    }
+
+    /// Whether this is a parameter server's message to the master.
+    public var isServerMessage: Bool {
+        switch self {
+        case .serverHello, .serverPoll, .serverRange: true
         default: false
         }
     }

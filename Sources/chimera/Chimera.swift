@@ -11,7 +11,8 @@ struct Chimera: AsyncParsableCommand {
         abstract: "Distributed machine learning over ZeroMQ: master, workers, gateway and tools.",
         version: "0.1.0",
         subcommands: [
-            Master.self, Worker.self, GatewayCommand.self, Local.self, Fit.self, Cancel.self, Settings.self,
+            Master.self, Worker.self, Server.self, GatewayCommand.self, Local.self, Fit.self, Cancel.self,
+            Settings.self,
             Predict.self, HTTPCommand.self, Status.self, Sweep.self, DataCommand.self, Demo.self,
             DemoWorker.self,
             Keys.self, Bench.self,

@@ -247,6 +247,13 @@ struct Status: ParsableCommand {
                 "  \(worker.name) (worker \(worker.id), pid \(worker.pid) on \(worker.host)): \(worker.alive ? "alive" : "dead"), clock \(worker.clock)\(worker.stage.map { ", \($0)" } ?? "")"
             )
         }
+        for server in cluster.servers ?? [] {
+            let holds =
+                server.shard.map { "shard \($0), parameters \(server.start ?? 0)..<\(server.end ?? 0)" } ?? "idle"
+            print(
+                "  \(server.name) (parameter server, \(server.endpoint), pid \(server.pid) on \(server.host)): \(holds)"
+            )
+        }
         print("rejected messages: \(cluster.rejectedMessages) \(cluster.rejectedByKind.sorted { $0.key < $1.key })")
     }
 }

@@ -29,6 +29,8 @@ struct Local: AsyncParsableCommand {
     )
     var embeddedGateway = false
     @Option(help: "A folder of finished `chimera sweep` outputs the dashboard lists.") var sweepsDir: String?
+    @Option(help: "Parameter servers to start (the master's children): fits hold their weights on them.") var servers =
+        0
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -37,6 +39,7 @@ struct Local: AsyncParsableCommand {
         }
         if data != nil && synth != nil { throw ValidationError("give --data or --synth, not both") }
         if let workers, workers < 1 { throw ValidationError("--workers must be ≥ 1") }
+        guard (0...256).contains(servers) else { throw ValidationError("--servers must be 0…256") }
     }
 
     func run() async throws {
@@ -77,7 +80,7 @@ struct Local: AsyncParsableCommand {
             arguments: [
                 "master", "--mode", mode, "--port", "\(masterPort)", "--model-dir",
                 scratch.appendingPathComponent("model").path, "--parent", me,
-            ] + logging.arguments
+            ] + (servers > 0 ? ["--servers", "\(servers)"] : []) + logging.arguments
                 + (embeddedGateway
                     ? ["--http-port", "\(port)"] + (sweepsDir.map { ["--http-sweeps-dir", $0] } ?? []) : []),
             prefix: "[master]", captureOutput: true)

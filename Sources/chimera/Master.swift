@@ -36,6 +36,11 @@ struct Master: AsyncParsableCommand {
     @Option(help: "Aggregation: how long a fan-out prediction waits for the workers, in ms.") var fanOutTimeoutMs =
         10_000
     @Option(help: "Exit when this pid dies (set by chimera local).") var parent: Int32?
+    @Option(
+        help:
+            "Start this many parameter servers (server-0 …) on 127.0.0.1 as child processes: fits then hold their weights on them (fit option servers)."
+    )
+    var servers = 0
     @OptionGroup var curve: CurveServerOptions
     @Option(
         help:
@@ -72,6 +77,10 @@ struct Master: AsyncParsableCommand {
             throw ValidationError("--max-workers must be ≥ 1 and --max-peer-rate ≥ 10")
         }
         guard resumeWaitS >= 0 else { throw ValidationError("--resume-wait-s must be ≥ 0") }
+        guard (0...256).contains(servers) else { throw ValidationError("--servers must be 0…256") }
+        if servers > 0 && self.mode != "parameter-server" {
+            throw ValidationError("--servers needs --mode parameter-server")
+        }
     }
 
     func run() async throws {
@@ -107,6 +116,8 @@ struct Master: AsyncParsableCommand {
             // With CURVE the embedded clients present the master's own key.
             if let key = options.curve?.keyPair.publicKey { options.curve?.clientKeys.insert(key) }
         }
+        // Servers started here connect with the master's own key pair: admitted as a worker.
+        if servers > 0, let key = options.curve?.keyPair.publicKey { options.curve?.workerKeys.insert(key) }
         let master: ChimeraMaster
         do {
             master = try ChimeraMaster(options: options, logger: logger)
@@ -121,10 +132,31 @@ struct Master: AsyncParsableCommand {
         fflush(nil)
         logger.info(
             "\(options.mode.rawValue) listening: workers \(e.workers), broadcast \(e.broadcast), control \(e.control)")
+        // Parameter servers on this machine, children of this process: with CURVE they present the
+        // master's own key pair and admit the workers the master admits.
+        var serverArguments: [[String]] = []
+        for index in 0..<servers {
+            var arguments = ["server", "--master", e.workers, "--name", "server-\(index)", "--parent", "\(getpid())"]
+            if let curveSettings = options.curve, let prefix = curve.curveKeys {
+                arguments += ["--curve-keys", prefix, "--curve-server-key", curveSettings.keyPair.publicKey]
+                for key in curveSettings.allowedClientKeys.union(curveSettings.workerKeys).sorted() {
+                    arguments += ["--curve-allow", key]
+                }
+            }
+            serverArguments.append(arguments + logging.arguments)
+        }
         // The master's loop on its own thread (the master is used there only; it is stopped through its
         // Sendable flag); with an embedded gateway, the gateway on the event loops. Either ending ends both.
         nonisolated(unsafe) let loop = master
-        let service = BlockingLoopService(name: "chimera-master", stopFlag: master.stopFlag) { try loop.run() }
+        let service = BlockingLoopService(name: "chimera-master", stopFlag: master.stopFlag) { [serverArguments] in
+            // Started from the loop's thread: a child's parent-death signal follows the thread that
+            // spawned it, and this one lives as long as the master.
+            let children = try serverArguments.enumerated().map { index, arguments in
+                try ChildProcess(name: "server-\(index)", arguments: arguments, prefix: "[server-\(index)]")
+            }
+            defer { ChildProcess.stopAll(children) }
+            try loop.run()
+        }
         if let gateway {
             let curve = options.curve.map {
                 CurveClientSettings(serverPublicKey: $0.keyPair.publicKey, keyPair: $0.keyPair)

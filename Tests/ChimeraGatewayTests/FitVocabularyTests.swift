@@ -80,6 +80,10 @@ struct FitVocabularyTests {
             .text(try TrainingConfiguration(wire: pipelined(wire)).pipelineSchedule.rawValue)
         },
         "replicas": { wire, _ in .integer(try TrainingConfiguration(wire: pipelined(wire)).replicas) },
+        "servers": { wire, _ in
+            let servers = try TrainingConfiguration(wire: wire).servers
+            return servers.map { .integer($0) } ?? .text("auto")
+        },
         "trees_per_worker": { wire, _ in .integer(try AggregationConfiguration(wire: wire).treesPerWorker) },
         "criterion": { wire, _ in
             wire.criterion.isEmpty

@@ -25,9 +25,29 @@ public struct ClusterView: Codable, Sendable, Equatable {
         }
     }
 
+    /// A parameter server (`chimera server`) and the range it holds in the running job.
+    public struct Server: Codable, Sendable, Equatable {
+        public var name: String
+        public var endpoint: String
+        public var host: String
+        public var pid: Int
+        public var silentSeconds: Double
+        /// Its shard and parameters [start, end) in the running job (nil: it holds none).
+        public var shard: Int?
+        public var start: Int?
+        public var end: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case name, endpoint, host, pid, shard, start, end
+            case silentSeconds = "silent_seconds"
+        }
+    }
+
     /// `parameter-server` or `aggregation`.
     public var mode: String
     public var workers: [Worker]
+    /// The registered parameter servers (absent from older gateways' answers).
+    public var servers: [Server]?
     /// The running job, or the last one when idle (0 before the first).
     public var jobID: Int
     /// `running`, or the last job's end state (`none` before the first).
@@ -38,7 +58,7 @@ public struct ClusterView: Codable, Sendable, Equatable {
     public var rejectedByKind: [String: Int]
 
     enum CodingKeys: String, CodingKey {
-        case mode, workers, iteration, loss
+        case mode, workers, servers, iteration, loss
         case jobID = "job_id"
         case jobState = "job_state"
         case rejectedMessages = "rejected_messages"
@@ -57,6 +77,12 @@ public struct ClusterView: Codable, Sendable, Equatable {
                 pid: Int($0.pid),
                 host: $0.host, stage: $0.stage.isEmpty ? nil : $0.stage, rows: Int($0.rows),
                 silentSeconds: $0.alive ? $0.silentSeconds : nil)
+        }
+        servers = status.servers.map {
+            Server(
+                name: $0.name, endpoint: $0.endpoint, host: $0.host, pid: Int($0.pid), silentSeconds: $0.silentSeconds,
+                shard: $0.inJob ? Int($0.shard) : nil, start: $0.inJob ? Int($0.start) : nil,
+                end: $0.inJob ? Int($0.end) : nil)
         }
         jobID = Int(status.currentJobID)
         jobState = JobView.stateName(status.currentJobState)

@@ -240,6 +240,13 @@ public enum FitVocabulary {
             help:
                 "pipeline: data-parallel copies of the pipeline (replicas × stages workers), their gradients averaged each iteration (hybrid parallelism)",
             apply: { $1.replicas = UInt32($0.integer ?? 1) }),
+        FitSetting(
+            "servers", .integerOrWord(0...1_024, words: ["auto"]), default: .text("auto"), modes: ps,
+            help:
+                "parameter servers holding the weights, each a contiguous range (chimera server; README \"Sharded parameter servers\"); auto: every registered server, none: the master; 0: the master",
+            apply: { value, wire in
+                if let count = value.integer { wire.servers = UInt32(count) } else { wire.clearServers() }
+            }),
         // Bagging.
         FitSetting(
             "trees_per_worker", .integer(1...10_000), default: .integer(1), modes: trees,

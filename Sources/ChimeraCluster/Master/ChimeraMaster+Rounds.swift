@@ -64,7 +64,10 @@ extension ChimeraMaster {
             if job?.pipeline != nil && slice == nil {
                 throw WireError(.wrongTensor, "worker \(push.workerID) is not a stage of pipeline job \(jobID)")
             }
-            if owned, let slice {
+            if job?.shards != nil {
+                // The update went to the servers; the master keeps the clock and the loss.
+                pushed = nil
+            } else if owned, let slice {
                 // No gradient: the stage stepped its slice; it may send the slice itself.
                 if let weights = try stageWeights([1, slice.count]) {
                     job!.state.replaceWeights(in: slice) { weights.readFloats(into: $0) }
@@ -141,6 +144,7 @@ extension ChimeraMaster {
     static let sharedWeightsFrom = 256 << 10
 
     func deliver(_ replies: [ParameterServerState.Reply]) throws {
+        if job?.shards != nil { return try deliverSharded(replies) }
         guard let current = job, !replies.isEmpty else { return }
         let objective = current.state.objective
         var header = Chimera_V1_Weights()

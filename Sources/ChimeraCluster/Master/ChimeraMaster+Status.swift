@@ -34,6 +34,7 @@ extension ChimeraMaster {
         Chimera_V1_ClusterStatus.with {
             $0.mode = options.mode == .aggregation ? .aggregation : .parameterServer
             $0.workers = workerClocks(job)
+            $0.servers = serverStatuses()
             // Idle: the last job, whatever its kind (0 and unspecified before the first).
             $0.currentJobID = job?.id ?? aggregation?.id ?? lastJob?.id ?? 0
             $0.currentJobState = isBusy ? .running : lastJob?.state ?? .unspecified
@@ -130,5 +131,28 @@ extension ChimeraMaster {
                     }), requestID: requestID)
         }
         return .error(.unknownJob, "no job \(id)", requestID: requestID)
+    }
+}
+
+extension ChimeraMaster {
+    /// The registered parameter servers and the ranges they hold in the running job.
+    func serverStatuses() -> [Chimera_V1_ServerStatus] {
+        let now = monotonicSeconds()
+        return servers.byName.map { record in
+            Chimera_V1_ServerStatus.with {
+                $0.name = record.name
+                $0.endpoint = record.endpoint
+                $0.host = record.host
+                $0.pid = record.pid
+                $0.silentSeconds = record.pendingPoll != nil ? 0 : max(0, now - record.lastSeen)
+                if let shards = job?.shards, let index = shards.shardIndex(of: record.id) {
+                    $0.inJob = true
+                    $0.shard = UInt32(index)
+                    $0.start = UInt64(shards.shards[index].range.lowerBound)
+                    $0.end = UInt64(shards.shards[index].range.upperBound)
+                    $0.eventsReplayed = UInt64(shards.replayed[record.id] ?? 0)
+                }
+            }
+        }
     }
 }

@@ -120,6 +120,42 @@ extension ChimeraMaster {
                 "the model has \(objective.weightCount) parameters (\(weightBytes >> 20) MiB as float32), more than the master's frame limit (\(options.maxFrameBytes >> 20) MiB, chimera master --max-frame-mib): use smaller hidden layers"
             )
         }
+        // Sharded jobs: which parameter servers hold which range of the weights.
+        let wantedServers =
+            configuration.servers ?? (configuration.parallelism == .data ? servers.servers.count : 0)
+        var shardPlan: [ShardedJob.Shard] = []
+        if wantedServers > 0 {
+            guard configuration.parallelism == .data else {
+                return try refuse(
+                    .badRequest,
+                    "servers \(wantedServers): parameter servers hold data-parallel fits' weights; parallelism \(configuration.parallelism.rawValue) keeps them on the master and the workers (leave servers unset or 0)"
+                )
+            }
+            guard configuration.wireDType == .float32 else {
+                return try refuse(
+                    .badRequest,
+                    "servers \(wantedServers): updates to parameter servers travel as float32; use wire_dtype float32, or servers 0"
+                )
+            }
+            let live = servers.byName
+            guard live.count >= wantedServers else {
+                return try refuse(
+                    .noWorkers,
+                    "the fit asks for \(wantedServers) parameter servers; \(live.count) \(live.count == 1 ? "is" : "are") registered (start them with chimera server --master …, or chimera master --servers \(wantedServers))"
+                )
+            }
+            guard objective.weightCount >= wantedServers else {
+                return try refuse(
+                    .badRequest,
+                    "the model's \(objective.weightCount) parameters cannot be split over \(wantedServers) servers")
+            }
+            let ranges = ServerRegistry.ranges(count: objective.weightCount, shards: wantedServers)
+            shardPlan = zip(live.prefix(wantedServers), ranges).map { server, range in
+                ShardedJob.Shard(
+                    server: server.id, name: server.name, endpoint: server.endpoint, publicKey: server.publicKey,
+                    range: range)
+            }
+        }
         var initial: [Float]?
         if let resume {
             guard resume.featureNames == features, resume.classes == classes, resume.classNames ?? [] == classNames
@@ -158,6 +194,8 @@ extension ChimeraMaster {
             configuration: configuration, objective: objective, initialWeights: initial,
             startIteration: resume?.iterations ?? 0, optimizerState: resume?.optimizerState)
         if pipeline?.stageOwned == true { state.keepWeightsOnWorkers() }
+        // The joins below are the servers' first events.
+        if !shardPlan.isEmpty { state.coordinateReplicas() }
         pipeline?.firstClock = state.completedIterations
         for record in participants {
             _ = state.join(record.id, rows: record.rows)
@@ -172,13 +210,18 @@ extension ChimeraMaster {
         current.lastCheckpoint = state.completedIterations
         current.pipeline = pipeline
         current.features = featureJob
+        if !shardPlan.isEmpty {
+            current.shards = ShardedJob(
+                shards: shardPlan, initial: state.weights, initialOptimizer: resume?.optimizerState,
+                startIteration: state.completedIterations)
+        }
         current.recordTimeline = request.config.recordTimeline
         current.recordWeights = request.config.recordWeights
         if current.recordTimeline { current.timeline.append(iterationRecord(current)) }
         if let peer, !request.asynchronous { current.client = (try copy(peer), requestID) }
         job = current
         logger.info(
-            "job \(current.id) \(resume == nil ? "started" : "resumed at iteration \(state.completedIterations)"): \(objective.shapeSummary), \(participants.count) workers (\(participants.map(\.name).joined(separator: ", ")))\(pipeline.map { ", pipeline of \($0.stageCount) stages (layers \($0.plan.layerCounts)) × \($0.replicas) replica(s), \(configuration.microBatches) micro-batches, \(configuration.pipelineSchedule.rawValue)" } ?? ""), \(configuration.maxIterations) iterations, staleness \(configuration.staleness.map(String.init) ?? "unbounded")"
+            "job \(current.id) \(resume == nil ? "started" : "resumed at iteration \(state.completedIterations)"): \(objective.shapeSummary), \(participants.count) workers (\(participants.map(\.name).joined(separator: ", ")))\(pipeline.map { ", pipeline of \($0.stageCount) stages (layers \($0.plan.layerCounts)) × \($0.replicas) replica(s), \(configuration.microBatches) micro-batches, \(configuration.pipelineSchedule.rawValue)" } ?? ""), \(shardPlan.isEmpty ? "" : "weights on \(shardPlan.count) parameter servers (\(shardPlan.map(\.name).joined(separator: ", "))), ")\(configuration.maxIterations) iterations, staleness \(configuration.staleness.map(String.init) ?? "unbounded")"
         )
         try publish(
             WireMessage(
@@ -225,6 +268,7 @@ extension ChimeraMaster {
             break
         case .checkpointDue:
             job!.lastCheckpoint = job!.state.completedIterations
+            if job!.shards != nil { return try requestShardCheckpoint() }
             saveModel(fittedModel(job!, finished: false), file: "checkpoint.json")
         case .finished(let state, let error, let code):
             try finishJob(state: state, error: error, code: code)
@@ -232,6 +276,9 @@ extension ChimeraMaster {
     }
 
     func finishJob(state: Chimera_V1_JobState, error: String, code: Chimera_V1_ErrorCode = .noWorkers) throws {
+        // A sharded job's weights are on its servers: it reports once they sent them (a failed job
+        // saves no model and does not wait).
+        if state != .failed, try collectFinalRanges(state: state, error: error, code: code) { return }
         guard var current = job else { return }
         try deliver(current.state.finish())
         try releaseMargins()
@@ -298,7 +345,8 @@ extension ChimeraMaster {
             classes: current.classes, standardizer: current.standardizer, configuration: current.state.configuration,
             iterations: current.state.completedIterations, finalLoss: current.state.currentLoss, clocks: clocks,
             classNames: current.classNames.isEmpty ? nil : current.classNames, jobID: current.id, finished: finished,
-            optimizerState: current.state.optimizerState)
+            optimizerState: current.shards.map { $0.optimizer ?? current.state.optimizerState }
+                ?? current.state.optimizerState)
     }
 
     func saveModel(_ fitted: FittedModel, file: String) {

@@ -36,6 +36,8 @@ public final class ChimeraMaster {
     let authenticator: CurveAuthenticator?
     /// Who is in the cluster (registration, sessions, liveness): decisions without I/O.
     var membership: Membership
+    /// The parameter servers registered (`chimera server`), which sharded jobs hold their weights on.
+    var servers = ServerRegistry()
     var job: Job?
     var lastJob: JobSummary?
     var model: FittedModel?
@@ -154,6 +156,7 @@ public final class ChimeraMaster {
             if try router.receiveMultipart(into: &received) {
                 let began = monotonicSeconds()
                 try handleReceived()
+                try flushReplicaEvents()
                 // A long stall of the master's own (under load, saving a 300 k-weight model took most of
                 // a liveness window) must not declare the workers whose heartbeats queued meanwhile dead.
                 let spent = monotonicSeconds() - began
@@ -170,6 +173,8 @@ public final class ChimeraMaster {
             if now - lastLivenessCheck >= 0.1 {
                 lastLivenessCheck = now
                 try checkLiveness(now)
+                try checkServers(now)
+                try flushReplicaEvents()
                 try answerFinishedFanOuts(now: now)
                 try resumeIfReady(now)
             }
@@ -210,6 +215,8 @@ public final class ChimeraMaster {
         }
         if message.body?.isControlRequest == true {
             try handleControlMessage(peer, message)
+        } else if message.body?.isServerMessage == true {
+            try handleServerMessage(peer, message)
         } else {
             try handleWorkerMessage(peer, message)
         }

@@ -30,6 +30,8 @@ struct Job {
     var pipeline: PipelineJob?
     /// Feature-partitioned jobs: the column blocks and the margins being summed.
     var features: FeatureJob?
+    /// Sharded jobs: the parameter servers holding the weights, and the events they replay.
+    var shards: ShardedJob?
 
     /// The JobStart broadcast (and the `current_job` of a late joiner's Welcome).
     func start(startClock: Int) -> Chimera_V1_JobStart {
@@ -43,6 +45,7 @@ struct Job {
             $0.startClock = UInt64(startClock)
             if let pipeline { $0.pipeline = pipeline.wire }
             if let features { $0.featurePartition = features.wire }
+            if let shards { $0.servers = shards.wire }
         }
     }
 

@@ -49,7 +49,7 @@ extension WorkerNode {
                 else { return abandonedWait(job: start.jobID) }
                 switch try take(reply, into: &weights, shape: computation.weightShape) {
                 case .weights: break
-                case .unusable: return .stopped
+                case .unusable, .sharded: return .stopped
                 case .done:
                     logger.info("job \(start.jobID) done: feature block, \(clock) iterations")
                     return .finished

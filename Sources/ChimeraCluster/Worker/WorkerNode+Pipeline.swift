@@ -93,7 +93,7 @@ extension WorkerNode {
                 else { return abandonedWait(job: start.jobID) }
                 switch owned && haveWeights ? try go(reply) : try take(reply, into: &weights, shape: shape) {
                 case .weights: haveWeights = true
-                case .unusable: return .stopped
+                case .unusable, .sharded: return .stopped
                 case .done:
                     logger.info("job \(start.jobID) done: stage \(stage), \(clock) iterations")
                     return .finished

@@ -72,6 +72,20 @@ extension WorkerNode {
             _ = try call(WireMessage(.workerResult(result)), timeout: options.requestTimeoutMilliseconds)
             return .stopped
         }
+        // Sharded jobs: one socket per parameter server.
+        let links: ShardLinks?
+        do {
+            links =
+                start.servers.isEmpty
+                ? nil
+                : try ShardLinks(
+                    context: context, shards: start.servers, curve: options.curve, weightCount: objective.weightCount)
+        } catch {
+            return try failJob(start.jobID, because: "\(error)")
+        }
+        // A sharded BSP job's loss includes the penalty, as the master adds it when it holds the weights.
+        let addPenalty = links != nil && configuration.workerMode == .gradient && configuration.staleness == 0
+        let regularizer = Regularizer(configuration)
         // Full-batch passes of single-output linear models run on the blocked SIMD layout (standardised
         // while packing); mini-batches, local SGD, softmax and networks use the row-major shard.
         let fullBatch = configuration.batchSize <= 0 || configuration.batchSize >= data.rows
@@ -121,7 +135,7 @@ extension WorkerNode {
                 else { return abandonedWait(job: start.jobID) }
                 let taken: Taken
                 do {
-                    taken = try take(reply, into: &weights, shape: shape)
+                    taken = try take(reply, into: &weights, shape: shape, sharded: links != nil)
                 } catch let error as WireError {
                     // Weights this worker cannot use: it says so with a non-finite loss (the master
                     // ends or backs off the fit) instead of leaving the job or the process.
@@ -130,6 +144,12 @@ extension WorkerNode {
                 }
                 switch taken {
                 case .weights: break
+                case .sharded(let events):
+                    if let end = try pullShards(
+                        links!, job: start.jobID, clock: clock, events: events, into: &weights, timeout: pullTimeout)
+                    {
+                        return end
+                    }
                 case .unusable: unusable = true
                 case .done:
                     let summary = String(
@@ -172,6 +192,9 @@ extension WorkerNode {
                 push.loss = objective.lossAndGradient(weights: weights, data: batch, gradient: &gradient)
                 push.rows = UInt64(batch.rows)
             }
+            if addPenalty, !unusable, push.loss.isFinite {
+                push.loss += regularizer.value(weights: weights, penalized: objective.penalized)
+            }
             let passSeconds = monotonicSeconds() - computeStart
             computeSeconds += passSeconds
             if let refusal = scheduling.observe(passSeconds: passSeconds) { logger.info("\(refusal)") }
@@ -188,13 +211,25 @@ extension WorkerNode {
                 update = [Float](repeating: 0, count: objective.weightCount)
             }
             unusable = false
+            if let links {
+                // The ranges to the servers first: the master's push event must find them there.
+                if let end = try pushShards(links, push, update: update, job: start.jobID, timeout: pullTimeout) {
+                    return end
+                }
+            }
             let tensorName = push.isDelta ? "delta" : "gradient"
-            let sent = compact == .float32 ? update : feedback.compress(update)
+            let sent = compact == .float32 || links != nil ? update : feedback.compress(update)
             // The reply is the next iteration's weights (possibly parked at the barrier), or an error.
             guard
                 let answer = try roundCall(
                     timeout: pullTimeout,
                     write: { socket, requestID in
+                        if links != nil {
+                            // Only the loss and the clock: the update went to the servers.
+                            try socket.send(
+                                try WireCodec.encode(WireMessage(.gradientPush(push), requestID: requestID)))
+                            return
+                        }
                         if compact != .float32 {
                             let tensor = Tensor.floats(sent, as: compact, shape: shape)
                             try socket.send(
@@ -285,13 +320,15 @@ extension WorkerNode {
 
     enum Taken {
         case weights
+        /// A sharded job's go-ahead: read the weights from the servers once they replayed `events`.
+        case sharded(events: UInt64)
         case done
         case refused(WireMessage)
         case unusable
     }
 
     /// Copies a round reply's weights into `weights`; or says the job is done, or the reply refused.
-    func take(_ reply: RoundReply, into weights: inout [Float], shape: [Int]) throws -> Taken {
+    func take(_ reply: RoundReply, into weights: inout [Float], shape: [Int], sharded: Bool = false) throws -> Taken {
         let header: Chimera_V1_Weights
         let received: Tensor?  // a `done` reply may come without weights
         switch reply {
@@ -301,11 +338,12 @@ extension WorkerNode {
         case .generic(let message):
             guard case .weights(let body) = message.body else { return .refused(message) }
             header = body
-            received = body.done ? nil : try message.tensor(named: "weights")
+            received = body.done || sharded ? nil : try message.tensor(named: "weights")
         case .malformed(let error):
             throw error
         }
         if header.done { return .done }
+        if sharded { return .sharded(events: header.events) }
         guard let received, received.shape == shape, [.float32, .bfloat16, .float16].contains(received.dtype) else {
             let found = received.map { "\($0.dtype) \($0.shape)" } ?? "missing"
             throw WireError(.wrongTensor, "tensor \"weights\" is \(found), expected float32 \(shape)")

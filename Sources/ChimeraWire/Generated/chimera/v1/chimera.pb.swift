@@ -735,6 +735,47 @@ public nonisolated struct Chimera_V1_Control: @unchecked Sendable {
     set {_uniqueStorage()._body = .partialMargins(newValue)}
   }
 
+  /// parameter server -> master (workers ROUTER), and the master's replies
+  public var serverHello: Chimera_V1_ServerHello {
+    get {
+      if case .serverHello(let v)? = _storage._body {return v}
+      return Chimera_V1_ServerHello()
+    }
+    set {_uniqueStorage()._body = .serverHello(newValue)}
+  }
+
+  public var serverWelcome: Chimera_V1_ServerWelcome {
+    get {
+      if case .serverWelcome(let v)? = _storage._body {return v}
+      return Chimera_V1_ServerWelcome()
+    }
+    set {_uniqueStorage()._body = .serverWelcome(newValue)}
+  }
+
+  public var serverPoll: Chimera_V1_ServerPoll {
+    get {
+      if case .serverPoll(let v)? = _storage._body {return v}
+      return Chimera_V1_ServerPoll()
+    }
+    set {_uniqueStorage()._body = .serverPoll(newValue)}
+  }
+
+  public var serverEvents: Chimera_V1_ServerEvents {
+    get {
+      if case .serverEvents(let v)? = _storage._body {return v}
+      return Chimera_V1_ServerEvents()
+    }
+    set {_uniqueStorage()._body = .serverEvents(newValue)}
+  }
+
+  public var serverRange: Chimera_V1_ServerRange {
+    get {
+      if case .serverRange(let v)? = _storage._body {return v}
+      return Chimera_V1_ServerRange()
+    }
+    set {_uniqueStorage()._body = .serverRange(newValue)}
+  }
+
   /// master -> worker (replies on the workers ROUTER, or broadcast on PUB)
   public var welcome: Chimera_V1_Welcome {
     get {
@@ -905,6 +946,12 @@ public nonisolated struct Chimera_V1_Control: @unchecked Sendable {
     /// worker -> worker (pipeline stages)
     case stageMessage(Chimera_V1_StageMessage)
     case partialMargins(Chimera_V1_PartialMargins)
+    /// parameter server -> master (workers ROUTER), and the master's replies
+    case serverHello(Chimera_V1_ServerHello)
+    case serverWelcome(Chimera_V1_ServerWelcome)
+    case serverPoll(Chimera_V1_ServerPoll)
+    case serverEvents(Chimera_V1_ServerEvents)
+    case serverRange(Chimera_V1_ServerRange)
     /// master -> worker (replies on the workers ROUTER, or broadcast on PUB)
     case welcome(Chimera_V1_Welcome)
     case ack(Chimera_V1_Ack)
@@ -989,43 +1036,58 @@ public nonisolated struct Chimera_V1_WorkerHello: Sendable {
 }
 
 /// Master's answer to WorkerHello.
-public nonisolated struct Chimera_V1_Welcome: Sendable {
+public nonisolated struct Chimera_V1_Welcome: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// stable for the master's lifetime; used in every later message
-  public var workerID: UInt32 = 0
+  public var workerID: UInt32 {
+    get {_storage._workerID}
+    set {_uniqueStorage()._workerID = newValue}
+  }
 
   /// send a Heartbeat at least this often
-  public var heartbeatIntervalMs: UInt32 = 0
+  public var heartbeatIntervalMs: UInt32 {
+    get {_storage._heartbeatIntervalMs}
+    set {_uniqueStorage()._heartbeatIntervalMs = newValue}
+  }
 
   /// missed intervals before the master declares the worker dead
-  public var heartbeatLiveness: UInt32 = 0
+  public var heartbeatLiveness: UInt32 {
+    get {_storage._heartbeatLiveness}
+    set {_uniqueStorage()._heartbeatLiveness = newValue}
+  }
 
   /// the master's PUB endpoint, when the worker must discover it
-  public var broadcastEndpoint: String = String()
+  public var broadcastEndpoint: String {
+    get {_storage._broadcastEndpoint}
+    set {_uniqueStorage()._broadcastEndpoint = newValue}
+  }
 
   /// set when a job is running: join it at `current_job.start_clock`
   public var currentJob: Chimera_V1_JobStart {
-    get {_currentJob ?? Chimera_V1_JobStart()}
-    set {_currentJob = newValue}
+    get {_storage._currentJob ?? Chimera_V1_JobStart()}
+    set {_uniqueStorage()._currentJob = newValue}
   }
   /// Returns true if `currentJob` has been explicitly set.
-  public var hasCurrentJob: Bool {self._currentJob != nil}
+  public var hasCurrentJob: Bool {_storage._currentJob != nil}
   /// Clears the value of `currentJob`. Subsequent reads from it will return its default value.
-  public mutating func clearCurrentJob() {self._currentJob = nil}
+  public mutating func clearCurrentJob() {_uniqueStorage()._currentJob = nil}
 
   /// A random secret for this registration: every later message of this worker carries it in its
   /// `session` field, and the master refuses a worker's message whose session differs (UNKNOWN_WORKER),
   /// so no other peer can act for the worker. A new Welcome brings a new session.
-  public var session: UInt64 = 0
+  public var session: UInt64 {
+    get {_storage._session}
+    set {_uniqueStorage()._session = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _currentJob: Chimera_V1_JobStart? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Worker -> master, at least every heartbeat_interval_ms. The master replies with Ack.
@@ -1411,6 +1473,17 @@ public nonisolated struct Chimera_V1_FitConfig: @unchecked Sendable {
     set {_uniqueStorage()._replicas = newValue}
   }
 
+  /// Parameter servers holding the weights (README "Sharded parameter servers"); unset: every
+  /// registered server (none: the master holds them); 0: the master.
+  public var servers: UInt32 {
+    get {_storage._servers ?? 0}
+    set {_uniqueStorage()._servers = newValue}
+  }
+  /// Returns true if `servers` has been explicitly set.
+  public var hasServers: Bool {_storage._servers != nil}
+  /// Clears the value of `servers`. Subsequent reads from it will return its default value.
+  public mutating func clearServers() {_uniqueStorage()._servers = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1470,6 +1543,11 @@ public nonisolated struct Chimera_V1_JobStart: Sendable {
   /// Clears the value of `featurePartition`. Subsequent reads from it will return its default value.
   public mutating func clearFeaturePartition() {self._featurePartition = nil}
 
+  /// Sharded jobs (proto/README.md, "Parameter servers"): who holds which key range of the flat
+  /// parameter vector. Workers push each range to its server and read the weights from all of them;
+  /// their pushes to the master carry only the loss.
+  public var servers: [Chimera_V1_ServerShard] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1477,6 +1555,29 @@ public nonisolated struct Chimera_V1_JobStart: Sendable {
   fileprivate var _config: Chimera_V1_FitConfig? = nil
   fileprivate var _pipeline: Chimera_V1_Pipeline? = nil
   fileprivate var _featurePartition: Chimera_V1_FeaturePartition? = nil
+}
+
+/// One parameter server of a sharded job: it holds parameters [start, end) of the flat vector.
+public nonisolated struct Chimera_V1_ServerShard: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shard: UInt32 = 0
+
+  /// its ROUTER, for workers' pushes and pulls
+  public var endpoint: String = String()
+
+  /// its CURVE public key (Z85) when the cluster uses CURVE
+  public var publicKey: String = String()
+
+  public var start: UInt64 = 0
+
+  public var end: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// The stages of a pipeline job (proto/README.md, "Pipeline stages").
@@ -1747,6 +1848,10 @@ public nonisolated struct Chimera_V1_WeightPull: Sendable {
   /// Welcome.session
   public var session: UInt64 = 0
 
+  /// Sent to a parameter server (sharded jobs): answer once the server has replayed this many of the
+  /// job's events (the count the master's Weights reply carried).
+  public var afterEvents: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1769,6 +1874,256 @@ public nonisolated struct Chimera_V1_Weights: Sendable {
 
   /// training finished: stop iterating
   public var done: Bool = false
+
+  /// Sharded jobs: the master's reply carries no tensor but the number of events the servers must
+  /// have replayed before they serve this iteration's weights (WeightPull.after_events).
+  public var events: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Server -> master: first message of a `chimera server`. Answered with ServerWelcome.
+public nonisolated struct Chimera_V1_ServerHello: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// unique per server, e.g. "server-0"
+  public var name: String = String()
+
+  /// where workers reach its ROUTER
+  public var endpoint: String = String()
+
+  /// its CURVE public key (Z85) when CURVE is on
+  public var publicKey: String = String()
+
+  public var host: String = String()
+
+  public var pid: UInt32 = 0
+
+  public var software: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Chimera_V1_ServerWelcome: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var serverID: UInt32 = 0
+
+  /// carried by every later message of this server
+  public var session: UInt64 = 0
+
+  /// the master answers a parked ServerPoll at least this often
+  public var pollIntervalMs: UInt32 = 0
+
+  /// intervals without a poll before the master declares it dead
+  public var liveness: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Server -> master: the events of job `job_id` after the first `after` (long poll: parked until
+/// there are some, or answered empty after poll_interval_ms).
+public nonisolated struct Chimera_V1_ServerPoll: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var serverID: UInt32 = 0
+
+  public var session: UInt64 = 0
+
+  public var jobID: UInt64 = 0
+
+  public var after: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Master -> server (reply to ServerPoll). A server replays the events in order on its replica of
+/// the job's state (proto/README.md, "Parameter servers").
+public nonisolated struct Chimera_V1_ServerEvents: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 0: no sharded job for this server
+  public var jobID: UInt64 {
+    get {_storage._jobID}
+    set {_uniqueStorage()._jobID = newValue}
+  }
+
+  /// the number of events[0] (0-based) in the job's sequence
+  public var first: UInt64 {
+    get {_storage._first}
+    set {_uniqueStorage()._first = newValue}
+  }
+
+  public var events: [Chimera_V1_ReplicaEvent] {
+    get {_storage._events}
+    set {_uniqueStorage()._events = newValue}
+  }
+
+  /// With first == 0: the job and this server's range. Tensors "weights" float32 [1, end − start]
+  /// (the initial weights of the range) and, when resuming, "optimizer" uint8 (its JSON state).
+  public var job: Chimera_V1_JobStart {
+    get {_storage._job ?? Chimera_V1_JobStart()}
+    set {_uniqueStorage()._job = newValue}
+  }
+  /// Returns true if `job` has been explicitly set.
+  public var hasJob: Bool {_storage._job != nil}
+  /// Clears the value of `job`. Subsequent reads from it will return its default value.
+  public mutating func clearJob() {_uniqueStorage()._job = nil}
+
+  public var shard: UInt32 {
+    get {_storage._shard}
+    set {_uniqueStorage()._shard = newValue}
+  }
+
+  public var start: UInt64 {
+    get {_storage._start}
+    set {_uniqueStorage()._start = newValue}
+  }
+
+  public var end: UInt64 {
+    get {_storage._end}
+    set {_uniqueStorage()._end = newValue}
+  }
+
+  public var startIteration: UInt64 {
+    get {_storage._startIteration}
+    set {_uniqueStorage()._startIteration = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Chimera_V1_ReplicaEvent: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var kind: Chimera_V1_ReplicaEvent.Kind = .unspecified
+
+  public var worker: UInt32 = 0
+
+  public var clock: UInt64 = 0
+
+  public var rows: UInt64 = 0
+
+  public var loss: Double = 0
+
+  public var session: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Kind: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case unspecified // = 0
+
+    /// worker joins with `rows` rows (session: its Welcome.session)
+    case join // = 1
+
+    /// worker asks to start iteration `clock`
+    case start // = 2
+
+    /// worker's update for `clock` (rows, loss); its range was pushed to the server
+    case push // = 3
+
+    /// worker left or died
+    case leave // = 4
+
+    /// the job ends
+    case finish // = 5
+
+    /// send the range to the master now (ServerRange), tagged `clock`
+    case snapshot // = 6
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .unspecified
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .unspecified
+      case 1: self = .join
+      case 2: self = .start
+      case 3: self = .push
+      case 4: self = .leave
+      case 5: self = .finish
+      case 6: self = .snapshot
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .unspecified: return 0
+      case .join: return 1
+      case .start: return 2
+      case .push: return 3
+      case .leave: return 4
+      case .finish: return 5
+      case .snapshot: return 6
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Chimera_V1_ReplicaEvent.Kind] = [
+      .unspecified,
+      .join,
+      .start,
+      .push,
+      .leave,
+      .finish,
+      .snapshot,
+    ]
+
+  }
+
+  public init() {}
+}
+
+/// Server -> master: its range after the events up to a KIND_SNAPSHOT (checkpoints and the end).
+/// Tensors "weights" float32 [1, end − start] and "optimizer" uint8 (the range's optimizer state as
+/// JSON). Answered with Ack. Also sent with `failed` and `error` when the server cannot go on.
+public nonisolated struct Chimera_V1_ServerRange: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var serverID: UInt32 = 0
+
+  public var session: UInt64 = 0
+
+  public var jobID: UInt64 = 0
+
+  public var tag: UInt64 = 0
+
+  public var start: UInt64 = 0
+
+  public var end: UInt64 = 0
+
+  public var failed: Bool = false
+
+  public var error: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2147,6 +2502,41 @@ public nonisolated struct Chimera_V1_ClusterStatus: Sendable {
   /// finished jobs: "succeeded", "failed", "cancelled"
   public var jobsByState: Dictionary<String,UInt64> = [:]
 
+  /// registered parameter servers
+  public var servers: [Chimera_V1_ServerStatus] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Chimera_V1_ServerStatus: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var endpoint: String = String()
+
+  public var host: String = String()
+
+  public var pid: UInt32 = 0
+
+  /// since its last poll
+  public var silentSeconds: Double = 0
+
+  /// Its range in the running job: [start, end), and its shard index; `in_job` false when it holds none.
+  public var inJob: Bool = false
+
+  public var shard: UInt32 = 0
+
+  public var start: UInt64 = 0
+
+  public var end: UInt64 = 0
+
+  public var eventsReplayed: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2385,7 +2775,7 @@ nonisolated extension Chimera_V1_TensorSpec: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Control"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}tensors\0\u{2}\u{8}hello\0\u{1}heartbeat\0\u{3}subscription_ready\0\u{3}gradient_push\0\u{3}weight_pull\0\u{3}worker_result\0\u{1}goodbye\0\u{3}member_prediction\0\u{3}stage_message\0\u{3}partial_margins\0\u{1}welcome\0\u{1}ack\0\u{3}job_start\0\u{3}job_stop\0\u{1}weights\0\u{1}sync\0\u{1}shutdown\0\u{3}member_predict\0\u{1}margins\0\u{4}\u{2}fit_request\0\u{3}fit_reply\0\u{3}predict_request\0\u{3}predict_reply\0\u{3}status_request\0\u{3}cluster_status\0\u{3}job_status_request\0\u{3}job_status\0\u{3}cancel_job\0\u{2}\u{c}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}tensors\0\u{2}\u{8}hello\0\u{1}heartbeat\0\u{3}subscription_ready\0\u{3}gradient_push\0\u{3}weight_pull\0\u{3}worker_result\0\u{1}goodbye\0\u{3}member_prediction\0\u{3}stage_message\0\u{3}partial_margins\0\u{1}welcome\0\u{1}ack\0\u{3}job_start\0\u{3}job_stop\0\u{1}weights\0\u{1}sync\0\u{1}shutdown\0\u{3}member_predict\0\u{1}margins\0\u{4}\u{2}fit_request\0\u{3}fit_reply\0\u{3}predict_request\0\u{3}predict_reply\0\u{3}status_request\0\u{3}cluster_status\0\u{3}job_status_request\0\u{3}job_status\0\u{3}cancel_job\0\u{2}\u{c}error\0\u{4}\u{a}server_hello\0\u{3}server_welcome\0\u{3}server_poll\0\u{3}server_events\0\u{3}server_range\0")
 
   fileprivate class _StorageClass {
     var _requestID: UInt64 = 0
@@ -2801,6 +3191,71 @@ nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._
             _storage._body = .error(v)
           }
         }()
+        case 60: try {
+          var v: Chimera_V1_ServerHello?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .serverHello(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .serverHello(v)
+          }
+        }()
+        case 61: try {
+          var v: Chimera_V1_ServerWelcome?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .serverWelcome(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .serverWelcome(v)
+          }
+        }()
+        case 62: try {
+          var v: Chimera_V1_ServerPoll?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .serverPoll(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .serverPoll(v)
+          }
+        }()
+        case 63: try {
+          var v: Chimera_V1_ServerEvents?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .serverEvents(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .serverEvents(v)
+          }
+        }()
+        case 64: try {
+          var v: Chimera_V1_ServerRange?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .serverRange(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .serverRange(v)
+          }
+        }()
         default: break
         }
       }
@@ -2936,6 +3391,26 @@ nonisolated extension Chimera_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._
         guard case .error(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
       }()
+      case .serverHello?: try {
+        guard case .serverHello(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 60)
+      }()
+      case .serverWelcome?: try {
+        guard case .serverWelcome(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 61)
+      }()
+      case .serverPoll?: try {
+        guard case .serverPoll(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 62)
+      }()
+      case .serverEvents?: try {
+        guard case .serverEvents(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 63)
+      }()
+      case .serverRange?: try {
+        guard case .serverRange(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 64)
+      }()
       case nil: break
       }
     }
@@ -3053,56 +3528,102 @@ nonisolated extension Chimera_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._
   public static let protoMessageName: String = _protobuf_package + ".Welcome"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}heartbeat_interval_ms\0\u{3}heartbeat_liveness\0\u{3}broadcast_endpoint\0\u{3}current_job\0\u{1}session\0")
 
+  fileprivate class _StorageClass {
+    var _workerID: UInt32 = 0
+    var _heartbeatIntervalMs: UInt32 = 0
+    var _heartbeatLiveness: UInt32 = 0
+    var _broadcastEndpoint: String = String()
+    var _currentJob: Chimera_V1_JobStart? = nil
+    var _session: UInt64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _workerID = source._workerID
+      _heartbeatIntervalMs = source._heartbeatIntervalMs
+      _heartbeatLiveness = source._heartbeatLiveness
+      _broadcastEndpoint = source._broadcastEndpoint
+      _currentJob = source._currentJob
+      _session = source._session
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.workerID) }()
-      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.heartbeatIntervalMs) }()
-      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.heartbeatLiveness) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.broadcastEndpoint) }()
-      case 5: try { try decoder.decodeSingularMessageField(value: &self._currentJob) }()
-      case 6: try { try decoder.decodeSingularFixed64Field(value: &self.session) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt32Field(value: &_storage._workerID) }()
+        case 2: try { try decoder.decodeSingularUInt32Field(value: &_storage._heartbeatIntervalMs) }()
+        case 3: try { try decoder.decodeSingularUInt32Field(value: &_storage._heartbeatLiveness) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._broadcastEndpoint) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._currentJob) }()
+        case 6: try { try decoder.decodeSingularFixed64Field(value: &_storage._session) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.workerID != 0 {
-      try visitor.visitSingularUInt32Field(value: self.workerID, fieldNumber: 1)
-    }
-    if self.heartbeatIntervalMs != 0 {
-      try visitor.visitSingularUInt32Field(value: self.heartbeatIntervalMs, fieldNumber: 2)
-    }
-    if self.heartbeatLiveness != 0 {
-      try visitor.visitSingularUInt32Field(value: self.heartbeatLiveness, fieldNumber: 3)
-    }
-    if !self.broadcastEndpoint.isEmpty {
-      try visitor.visitSingularStringField(value: self.broadcastEndpoint, fieldNumber: 4)
-    }
-    try { if let v = self._currentJob {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
-    } }()
-    if self.session != 0 {
-      try visitor.visitSingularFixed64Field(value: self.session, fieldNumber: 6)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._workerID != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._workerID, fieldNumber: 1)
+      }
+      if _storage._heartbeatIntervalMs != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._heartbeatIntervalMs, fieldNumber: 2)
+      }
+      if _storage._heartbeatLiveness != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._heartbeatLiveness, fieldNumber: 3)
+      }
+      if !_storage._broadcastEndpoint.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._broadcastEndpoint, fieldNumber: 4)
+      }
+      try { if let v = _storage._currentJob {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      if _storage._session != 0 {
+        try visitor.visitSingularFixed64Field(value: _storage._session, fieldNumber: 6)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Chimera_V1_Welcome, rhs: Chimera_V1_Welcome) -> Bool {
-    if lhs.workerID != rhs.workerID {return false}
-    if lhs.heartbeatIntervalMs != rhs.heartbeatIntervalMs {return false}
-    if lhs.heartbeatLiveness != rhs.heartbeatLiveness {return false}
-    if lhs.broadcastEndpoint != rhs.broadcastEndpoint {return false}
-    if lhs._currentJob != rhs._currentJob {return false}
-    if lhs.session != rhs.session {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._workerID != rhs_storage._workerID {return false}
+        if _storage._heartbeatIntervalMs != rhs_storage._heartbeatIntervalMs {return false}
+        if _storage._heartbeatLiveness != rhs_storage._heartbeatLiveness {return false}
+        if _storage._broadcastEndpoint != rhs_storage._broadcastEndpoint {return false}
+        if _storage._currentJob != rhs_storage._currentJob {return false}
+        if _storage._session != rhs_storage._session {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3305,7 +3826,7 @@ nonisolated extension Chimera_V1_Ack: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FitConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{3}on_divergence\0\u{3}max_backoffs\0\u{1}optimizer\0\u{1}beta1\0\u{1}beta2\0\u{3}weight_decay\0\u{3}warmup_steps\0\u{1}hidden\0\u{1}activation\0\u{1}algorithm\0\u{3}block_momentum\0\u{3}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0\u{3}max_leaf_nodes\0\u{3}no_bootstrap\0\u{4}\u{3}record_timeline\0\u{3}record_weights\0\u{3}block_learning_rate\0\u{1}rho\0\u{3}staleness_aware\0\u{3}wire_dtype\0\u{1}parallelism\0\u{1}stages\0\u{3}stage_layers\0\u{3}micro_batches\0\u{3}pipeline_schedule\0\u{1}replicas\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}penalty\0\u{1}alpha\0\u{3}l1_ratio\0\u{1}schedule\0\u{1}eta0\0\u{3}power_t\0\u{1}momentum\0\u{3}max_iterations\0\u{1}tolerance\0\u{3}batch_size\0\u{3}worker_mode\0\u{3}local_steps\0\u{1}staleness\0\u{3}unbounded_staleness\0\u{1}seed\0\u{3}raw_features\0\u{3}checkpoint_every\0\u{3}on_divergence\0\u{3}max_backoffs\0\u{1}optimizer\0\u{1}beta1\0\u{1}beta2\0\u{3}weight_decay\0\u{3}warmup_steps\0\u{1}hidden\0\u{1}activation\0\u{1}algorithm\0\u{3}block_momentum\0\u{3}trees_per_worker\0\u{3}max_depth\0\u{3}min_samples_split\0\u{3}min_samples_leaf\0\u{3}max_features\0\u{1}criterion\0\u{3}max_leaf_nodes\0\u{3}no_bootstrap\0\u{4}\u{3}record_timeline\0\u{3}record_weights\0\u{3}block_learning_rate\0\u{1}rho\0\u{3}staleness_aware\0\u{3}wire_dtype\0\u{1}parallelism\0\u{1}stages\0\u{3}stage_layers\0\u{3}micro_batches\0\u{3}pipeline_schedule\0\u{1}replicas\0\u{1}servers\0")
 
   fileprivate class _StorageClass {
     var _model: Chimera_V1_Model = .unspecified
@@ -3357,6 +3878,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
     var _microBatches: UInt32 = 0
     var _pipelineSchedule: String = String()
     var _replicas: UInt32 = 0
+    var _servers: UInt32? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -3416,6 +3938,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       _microBatches = source._microBatches
       _pipelineSchedule = source._pipelineSchedule
       _replicas = source._replicas
+      _servers = source._servers
     }
   }
 
@@ -3483,6 +4006,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         case 49: try { try decoder.decodeSingularUInt32Field(value: &_storage._microBatches) }()
         case 50: try { try decoder.decodeSingularStringField(value: &_storage._pipelineSchedule) }()
         case 51: try { try decoder.decodeSingularUInt32Field(value: &_storage._replicas) }()
+        case 52: try { try decoder.decodeSingularUInt32Field(value: &_storage._servers) }()
         default: break
         }
       }
@@ -3642,6 +4166,9 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
       if _storage._replicas != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._replicas, fieldNumber: 51)
       }
+      try { if let v = _storage._servers {
+        try visitor.visitSingularUInt32Field(value: v, fieldNumber: 52)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3700,6 +4227,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._microBatches != rhs_storage._microBatches {return false}
         if _storage._pipelineSchedule != rhs_storage._pipelineSchedule {return false}
         if _storage._replicas != rhs_storage._replicas {return false}
+        if _storage._servers != rhs_storage._servers {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -3711,7 +4239,7 @@ nonisolated extension Chimera_V1_FitConfig: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Chimera_V1_JobStart: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JobStart"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}kind\0\u{1}config\0\u{3}feature_names\0\u{1}classes\0\u{3}start_clock\0\u{3}class_names\0\u{1}pipeline\0\u{3}feature_partition\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}kind\0\u{1}config\0\u{3}feature_names\0\u{1}classes\0\u{3}start_clock\0\u{3}class_names\0\u{1}pipeline\0\u{3}feature_partition\0\u{1}servers\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3728,6 +4256,7 @@ nonisolated extension Chimera_V1_JobStart: SwiftProtobuf.Message, SwiftProtobuf.
       case 7: try { try decoder.decodeRepeatedStringField(value: &self.classNames) }()
       case 8: try { try decoder.decodeSingularMessageField(value: &self._pipeline) }()
       case 9: try { try decoder.decodeSingularMessageField(value: &self._featurePartition) }()
+      case 10: try { try decoder.decodeRepeatedMessageField(value: &self.servers) }()
       default: break
       }
     }
@@ -3765,6 +4294,9 @@ nonisolated extension Chimera_V1_JobStart: SwiftProtobuf.Message, SwiftProtobuf.
     try { if let v = self._featurePartition {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
     } }()
+    if !self.servers.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.servers, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3778,6 +4310,57 @@ nonisolated extension Chimera_V1_JobStart: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.classNames != rhs.classNames {return false}
     if lhs._pipeline != rhs._pipeline {return false}
     if lhs._featurePartition != rhs._featurePartition {return false}
+    if lhs.servers != rhs.servers {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_ServerShard: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ServerShard"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}endpoint\0\u{3}public_key\0\u{1}start\0\u{1}end\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.shard) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.endpoint) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.publicKey) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.start) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.end) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.shard != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shard, fieldNumber: 1)
+    }
+    if !self.endpoint.isEmpty {
+      try visitor.visitSingularStringField(value: self.endpoint, fieldNumber: 2)
+    }
+    if !self.publicKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.publicKey, fieldNumber: 3)
+    }
+    if self.start != 0 {
+      try visitor.visitSingularUInt64Field(value: self.start, fieldNumber: 4)
+    }
+    if self.end != 0 {
+      try visitor.visitSingularUInt64Field(value: self.end, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_ServerShard, rhs: Chimera_V1_ServerShard) -> Bool {
+    if lhs.shard != rhs.shard {return false}
+    if lhs.endpoint != rhs.endpoint {return false}
+    if lhs.publicKey != rhs.publicKey {return false}
+    if lhs.start != rhs.start {return false}
+    if lhs.end != rhs.end {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4299,7 +4882,7 @@ nonisolated extension Chimera_V1_GradientPush: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Chimera_V1_WeightPull: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WeightPull"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}job_id\0\u{1}clock\0\u{1}session\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{3}job_id\0\u{1}clock\0\u{1}session\0\u{3}after_events\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4311,6 +4894,7 @@ nonisolated extension Chimera_V1_WeightPull: SwiftProtobuf.Message, SwiftProtobu
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.jobID) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.clock) }()
       case 4: try { try decoder.decodeSingularFixed64Field(value: &self.session) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.afterEvents) }()
       default: break
       }
     }
@@ -4329,6 +4913,9 @@ nonisolated extension Chimera_V1_WeightPull: SwiftProtobuf.Message, SwiftProtobu
     if self.session != 0 {
       try visitor.visitSingularFixed64Field(value: self.session, fieldNumber: 4)
     }
+    if self.afterEvents != 0 {
+      try visitor.visitSingularUInt64Field(value: self.afterEvents, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4337,6 +4924,7 @@ nonisolated extension Chimera_V1_WeightPull: SwiftProtobuf.Message, SwiftProtobu
     if lhs.jobID != rhs.jobID {return false}
     if lhs.clock != rhs.clock {return false}
     if lhs.session != rhs.session {return false}
+    if lhs.afterEvents != rhs.afterEvents {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4344,7 +4932,7 @@ nonisolated extension Chimera_V1_WeightPull: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Chimera_V1_Weights: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Weights"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}version\0\u{3}min_clock\0\u{1}done\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}version\0\u{3}min_clock\0\u{1}done\0\u{1}events\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4356,6 +4944,7 @@ nonisolated extension Chimera_V1_Weights: SwiftProtobuf.Message, SwiftProtobuf._
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.version) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.minClock) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.done) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.events) }()
       default: break
       }
     }
@@ -4374,6 +4963,9 @@ nonisolated extension Chimera_V1_Weights: SwiftProtobuf.Message, SwiftProtobuf._
     if self.done != false {
       try visitor.visitSingularBoolField(value: self.done, fieldNumber: 4)
     }
+    if self.events != 0 {
+      try visitor.visitSingularUInt64Field(value: self.events, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4382,6 +4974,395 @@ nonisolated extension Chimera_V1_Weights: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.version != rhs.version {return false}
     if lhs.minClock != rhs.minClock {return false}
     if lhs.done != rhs.done {return false}
+    if lhs.events != rhs.events {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_ServerHello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ServerHello"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}endpoint\0\u{3}public_key\0\u{1}host\0\u{1}pid\0\u{1}software\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.endpoint) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.publicKey) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.host) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.pid) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.software) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.endpoint.isEmpty {
+      try visitor.visitSingularStringField(value: self.endpoint, fieldNumber: 2)
+    }
+    if !self.publicKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.publicKey, fieldNumber: 3)
+    }
+    if !self.host.isEmpty {
+      try visitor.visitSingularStringField(value: self.host, fieldNumber: 4)
+    }
+    if self.pid != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pid, fieldNumber: 5)
+    }
+    if !self.software.isEmpty {
+      try visitor.visitSingularStringField(value: self.software, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_ServerHello, rhs: Chimera_V1_ServerHello) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.endpoint != rhs.endpoint {return false}
+    if lhs.publicKey != rhs.publicKey {return false}
+    if lhs.host != rhs.host {return false}
+    if lhs.pid != rhs.pid {return false}
+    if lhs.software != rhs.software {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_ServerWelcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ServerWelcome"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}server_id\0\u{1}session\0\u{3}poll_interval_ms\0\u{1}liveness\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.serverID) }()
+      case 2: try { try decoder.decodeSingularFixed64Field(value: &self.session) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.pollIntervalMs) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.liveness) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.serverID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.serverID, fieldNumber: 1)
+    }
+    if self.session != 0 {
+      try visitor.visitSingularFixed64Field(value: self.session, fieldNumber: 2)
+    }
+    if self.pollIntervalMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pollIntervalMs, fieldNumber: 3)
+    }
+    if self.liveness != 0 {
+      try visitor.visitSingularUInt32Field(value: self.liveness, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_ServerWelcome, rhs: Chimera_V1_ServerWelcome) -> Bool {
+    if lhs.serverID != rhs.serverID {return false}
+    if lhs.session != rhs.session {return false}
+    if lhs.pollIntervalMs != rhs.pollIntervalMs {return false}
+    if lhs.liveness != rhs.liveness {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_ServerPoll: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ServerPoll"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}server_id\0\u{1}session\0\u{3}job_id\0\u{1}after\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.serverID) }()
+      case 2: try { try decoder.decodeSingularFixed64Field(value: &self.session) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.jobID) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.after) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.serverID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.serverID, fieldNumber: 1)
+    }
+    if self.session != 0 {
+      try visitor.visitSingularFixed64Field(value: self.session, fieldNumber: 2)
+    }
+    if self.jobID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.jobID, fieldNumber: 3)
+    }
+    if self.after != 0 {
+      try visitor.visitSingularUInt64Field(value: self.after, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_ServerPoll, rhs: Chimera_V1_ServerPoll) -> Bool {
+    if lhs.serverID != rhs.serverID {return false}
+    if lhs.session != rhs.session {return false}
+    if lhs.jobID != rhs.jobID {return false}
+    if lhs.after != rhs.after {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_ServerEvents: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ServerEvents"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}first\0\u{1}events\0\u{1}job\0\u{1}shard\0\u{1}start\0\u{1}end\0\u{3}start_iteration\0")
+
+  fileprivate class _StorageClass {
+    var _jobID: UInt64 = 0
+    var _first: UInt64 = 0
+    var _events: [Chimera_V1_ReplicaEvent] = []
+    var _job: Chimera_V1_JobStart? = nil
+    var _shard: UInt32 = 0
+    var _start: UInt64 = 0
+    var _end: UInt64 = 0
+    var _startIteration: UInt64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _jobID = source._jobID
+      _first = source._first
+      _events = source._events
+      _job = source._job
+      _shard = source._shard
+      _start = source._start
+      _end = source._end
+      _startIteration = source._startIteration
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._jobID) }()
+        case 2: try { try decoder.decodeSingularUInt64Field(value: &_storage._first) }()
+        case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._events) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._job) }()
+        case 5: try { try decoder.decodeSingularUInt32Field(value: &_storage._shard) }()
+        case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._start) }()
+        case 7: try { try decoder.decodeSingularUInt64Field(value: &_storage._end) }()
+        case 8: try { try decoder.decodeSingularUInt64Field(value: &_storage._startIteration) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._jobID != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._jobID, fieldNumber: 1)
+      }
+      if _storage._first != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._first, fieldNumber: 2)
+      }
+      if !_storage._events.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._events, fieldNumber: 3)
+      }
+      try { if let v = _storage._job {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      if _storage._shard != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._shard, fieldNumber: 5)
+      }
+      if _storage._start != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._start, fieldNumber: 6)
+      }
+      if _storage._end != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._end, fieldNumber: 7)
+      }
+      if _storage._startIteration != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._startIteration, fieldNumber: 8)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_ServerEvents, rhs: Chimera_V1_ServerEvents) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._jobID != rhs_storage._jobID {return false}
+        if _storage._first != rhs_storage._first {return false}
+        if _storage._events != rhs_storage._events {return false}
+        if _storage._job != rhs_storage._job {return false}
+        if _storage._shard != rhs_storage._shard {return false}
+        if _storage._start != rhs_storage._start {return false}
+        if _storage._end != rhs_storage._end {return false}
+        if _storage._startIteration != rhs_storage._startIteration {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_ReplicaEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReplicaEvent"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}worker\0\u{1}clock\0\u{1}rows\0\u{1}loss\0\u{1}session\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.worker) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.clock) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.rows) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.loss) }()
+      case 6: try { try decoder.decodeSingularFixed64Field(value: &self.session) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 1)
+    }
+    if self.worker != 0 {
+      try visitor.visitSingularUInt32Field(value: self.worker, fieldNumber: 2)
+    }
+    if self.clock != 0 {
+      try visitor.visitSingularUInt64Field(value: self.clock, fieldNumber: 3)
+    }
+    if self.rows != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rows, fieldNumber: 4)
+    }
+    if self.loss.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.loss, fieldNumber: 5)
+    }
+    if self.session != 0 {
+      try visitor.visitSingularFixed64Field(value: self.session, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_ReplicaEvent, rhs: Chimera_V1_ReplicaEvent) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs.worker != rhs.worker {return false}
+    if lhs.clock != rhs.clock {return false}
+    if lhs.rows != rhs.rows {return false}
+    if lhs.loss != rhs.loss {return false}
+    if lhs.session != rhs.session {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_ReplicaEvent.Kind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0KIND_UNSPECIFIED\0\u{1}KIND_JOIN\0\u{1}KIND_START\0\u{1}KIND_PUSH\0\u{1}KIND_LEAVE\0\u{1}KIND_FINISH\0\u{1}KIND_SNAPSHOT\0")
+}
+
+nonisolated extension Chimera_V1_ServerRange: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ServerRange"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}server_id\0\u{1}session\0\u{3}job_id\0\u{1}tag\0\u{1}start\0\u{1}end\0\u{1}failed\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.serverID) }()
+      case 2: try { try decoder.decodeSingularFixed64Field(value: &self.session) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.jobID) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.tag) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.start) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.end) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.failed) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.serverID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.serverID, fieldNumber: 1)
+    }
+    if self.session != 0 {
+      try visitor.visitSingularFixed64Field(value: self.session, fieldNumber: 2)
+    }
+    if self.jobID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.jobID, fieldNumber: 3)
+    }
+    if self.tag != 0 {
+      try visitor.visitSingularUInt64Field(value: self.tag, fieldNumber: 4)
+    }
+    if self.start != 0 {
+      try visitor.visitSingularUInt64Field(value: self.start, fieldNumber: 5)
+    }
+    if self.end != 0 {
+      try visitor.visitSingularUInt64Field(value: self.end, fieldNumber: 6)
+    }
+    if self.failed != false {
+      try visitor.visitSingularBoolField(value: self.failed, fieldNumber: 7)
+    }
+    if !self.error.isEmpty {
+      try visitor.visitSingularStringField(value: self.error, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_ServerRange, rhs: Chimera_V1_ServerRange) -> Bool {
+    if lhs.serverID != rhs.serverID {return false}
+    if lhs.session != rhs.session {return false}
+    if lhs.jobID != rhs.jobID {return false}
+    if lhs.tag != rhs.tag {return false}
+    if lhs.start != rhs.start {return false}
+    if lhs.end != rhs.end {return false}
+    if lhs.failed != rhs.failed {return false}
+    if lhs.error != rhs.error {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5088,7 +6069,7 @@ nonisolated extension Chimera_V1_StatusRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Chimera_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}mode\0\u{1}workers\0\u{3}current_job_id\0\u{3}current_job_state\0\u{1}iteration\0\u{1}loss\0\u{3}rejected_messages\0\u{3}rejected_by_kind\0\u{3}bytes_sent\0\u{3}bytes_received\0\u{3}iterations_total\0\u{3}iterations_per_second\0\u{3}staleness_histogram\0\u{3}barrier_wait_seconds\0\u{3}jobs_by_state\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}mode\0\u{1}workers\0\u{3}current_job_id\0\u{3}current_job_state\0\u{1}iteration\0\u{1}loss\0\u{3}rejected_messages\0\u{3}rejected_by_kind\0\u{3}bytes_sent\0\u{3}bytes_received\0\u{3}iterations_total\0\u{3}iterations_per_second\0\u{3}staleness_histogram\0\u{3}barrier_wait_seconds\0\u{3}jobs_by_state\0\u{1}servers\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5111,6 +6092,7 @@ nonisolated extension Chimera_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProt
       case 13: try { try decoder.decodeRepeatedUInt64Field(value: &self.stalenessHistogram) }()
       case 14: try { try decoder.decodeSingularDoubleField(value: &self.barrierWaitSeconds) }()
       case 15: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.jobsByState) }()
+      case 16: try { try decoder.decodeRepeatedMessageField(value: &self.servers) }()
       default: break
       }
     }
@@ -5162,6 +6144,9 @@ nonisolated extension Chimera_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProt
     if !self.jobsByState.isEmpty {
       try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.jobsByState, fieldNumber: 15)
     }
+    if !self.servers.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.servers, fieldNumber: 16)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5181,6 +6166,82 @@ nonisolated extension Chimera_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProt
     if lhs.stalenessHistogram != rhs.stalenessHistogram {return false}
     if lhs.barrierWaitSeconds != rhs.barrierWaitSeconds {return false}
     if lhs.jobsByState != rhs.jobsByState {return false}
+    if lhs.servers != rhs.servers {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Chimera_V1_ServerStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ServerStatus"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}endpoint\0\u{1}host\0\u{1}pid\0\u{3}silent_seconds\0\u{3}in_job\0\u{1}shard\0\u{1}start\0\u{1}end\0\u{3}events_replayed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.endpoint) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.host) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.pid) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.silentSeconds) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.inJob) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.shard) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.start) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.end) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.eventsReplayed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.endpoint.isEmpty {
+      try visitor.visitSingularStringField(value: self.endpoint, fieldNumber: 2)
+    }
+    if !self.host.isEmpty {
+      try visitor.visitSingularStringField(value: self.host, fieldNumber: 3)
+    }
+    if self.pid != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pid, fieldNumber: 4)
+    }
+    if self.silentSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.silentSeconds, fieldNumber: 5)
+    }
+    if self.inJob != false {
+      try visitor.visitSingularBoolField(value: self.inJob, fieldNumber: 6)
+    }
+    if self.shard != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shard, fieldNumber: 7)
+    }
+    if self.start != 0 {
+      try visitor.visitSingularUInt64Field(value: self.start, fieldNumber: 8)
+    }
+    if self.end != 0 {
+      try visitor.visitSingularUInt64Field(value: self.end, fieldNumber: 9)
+    }
+    if self.eventsReplayed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.eventsReplayed, fieldNumber: 10)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Chimera_V1_ServerStatus, rhs: Chimera_V1_ServerStatus) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.endpoint != rhs.endpoint {return false}
+    if lhs.host != rhs.host {return false}
+    if lhs.pid != rhs.pid {return false}
+    if lhs.silentSeconds != rhs.silentSeconds {return false}
+    if lhs.inJob != rhs.inJob {return false}
+    if lhs.shard != rhs.shard {return false}
+    if lhs.start != rhs.start {return false}
+    if lhs.end != rhs.end {return false}
+    if lhs.eventsReplayed != rhs.eventsReplayed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,117 @@
+import ChimeraCluster
+import ChimeraML
+import ChimeraTestSupport
+import ChimeraWire
+import Foundation
+import Testing
+
+/// Sharded parameter servers through real processes: `chimera master --servers`, `chimera server`,
+/// workers pushing and pulling each range over its own socket.
+@Suite("Sharded parameter servers, end to end", .serialized)
+struct ShardedServerProcessTests {
+    static func fit(servers: UInt32?, staleness: UInt64 = 0, iterations: UInt64 = 30) -> Chimera_V1_FitRequest {
+        var request = Chimera_V1_FitRequest()
+        request.kind = .parameterServer
+        request.config.model = .logisticRegression
+        request.config.maxIterations = iterations
+        request.config.eta0 = 0.3
+        request.config.penalty = .l2
+        request.config.alpha = 1e-3
+        request.config.optimizer = "adam"
+        request.config.eta0 = 0.05
+        request.config.staleness = staleness
+        if let servers { request.config.servers = servers }
+        return request
+    }
+
+    static func model(_ cluster: LocalCluster) throws -> FittedModel {
+        try FittedModel.load(from: cluster.modelDirectory.appendingPathComponent("model.json"))
+    }
+
+    @Test("BSP: the master alone and S = 1, 2, 4 servers fit the same model (to 1e-6); SSP over 2 servers learns")
+    func sameModel() async throws {
+        try await blocking {
+            let data = try ParameterServerProcessTests.synthData(workers: 3)
+            defer { try? FileManager.default.removeItem(at: data) }
+            let cluster = try LocalCluster(extraArguments: ["--servers", "4"])
+            for index in 1...3 {
+                try cluster.startWorker(
+                    name: "worker-\(index)", data: data.appendingPathComponent("worker-\(index)"))
+            }
+            let status = try cluster.waitFor("3 workers and 4 servers") {
+                $0.workers.filter(\.ready).count == 3 && $0.servers.count == 4
+            }
+            #expect(status.servers.map(\.name) == ["server-0", "server-1", "server-2", "server-3"])
+            let client = try cluster.client()
+            let alone = try client.fit(Self.fit(servers: 0), timeoutMilliseconds: 120_000)
+            #expect(alone.state == .succeeded)
+            let reference = try Self.model(cluster)
+            for servers: UInt32 in [1, 2, 4] {
+                let reply = try client.fit(Self.fit(servers: servers), timeoutMilliseconds: 120_000)
+                #expect(reply.state == .succeeded, "S = \(servers)")
+                #expect(reply.report.iterations == 30)
+                let sharded = try Self.model(cluster)
+                #expect(sharded.weights.count == reference.weights.count)
+                let scale = reference.weights.map(abs).max() ?? 1
+                let difference = zip(sharded.weights, reference.weights).map { abs($0 - $1) }.max() ?? 0
+                #expect(difference <= 1e-6 * max(scale, 1), "S = \(servers): weights differ by \(difference)")
+                #expect(abs((sharded.finalLoss ?? 0) - (reference.finalLoss ?? 0)) <= 1e-5)
+                // Adam's moments come back from the servers with the weights.
+                #expect(sharded.optimizerState?.first.count == reference.weights.count)
+            }
+            // Unset: every registered server.
+            let auto = try client.fit(Self.fit(servers: nil, staleness: 2), timeoutMilliseconds: 120_000)
+            #expect(auto.state == .succeeded)
+            let history = try client.jobStatus(auto.jobID, lossesAfter: 0).losses.map(\.loss)
+            #expect(history.count >= 10 && history.last! < history.first!)
+            // More servers than registered: refused, naming the count.
+            #expect(throws: (any Error).self) { try client.fit(Self.fit(servers: 5), timeoutMilliseconds: 30_000) }
+        }
+    }
+
+    @Test("a server SIGKILLed mid-fit ends the job with an error naming it; the cluster fits again on the others")
+    func serverDeath() async throws {
+        try await blocking {
+            let data = try ParameterServerProcessTests.synthData(workers: 2)
+            defer { try? FileManager.default.removeItem(at: data) }
+            let cluster = try LocalCluster()
+            var servers: [ChildProcess] = []
+            for index in 0..<2 {
+                servers.append(
+                    try ChildProcess(
+                        name: "server-\(index)",
+                        arguments: ["server", "--master", cluster.workersEndpoint, "--name", "server-\(index)"],
+                        prefix: "[server-\(index)]", executable: try chimeraExecutable()))
+            }
+            defer { for server in servers { server.send(signal: SIGKILL) } }
+            for index in 1...2 {
+                try cluster.startWorker(
+                    name: "worker-\(index)", data: data.appendingPathComponent("worker-\(index)"), delayMilliseconds: 20
+                )
+            }
+            try cluster.waitFor("2 workers and 2 servers") {
+                $0.workers.filter(\.ready).count == 2 && $0.servers.count == 2
+            }
+            let client = try cluster.client()
+            var request = Self.fit(servers: 2, iterations: 100_000)
+            request.asynchronous = true
+            request.config.checkpointEvery = 5
+            let started = try client.fit(request, timeoutMilliseconds: 30_000)
+            try cluster.waitFor("10 iterations") { $0.iteration >= 10 }
+            servers[1].send(signal: SIGKILL)
+            let ended = try ParameterServerProcessTests.waitForJob(client, started.jobID, timeoutSeconds: 60)
+            #expect(ended.state == .failed)
+            #expect(ended.error.contains("parameter server server-1"), "\(ended.error)")
+            #expect(ended.error.contains("checkpoint.json"), "\(ended.error)")
+            // The checkpoint holds the servers' ranges from before the death.
+            let checkpoint = try FittedModel.load(
+                from: cluster.modelDirectory.appendingPathComponent("checkpoint.json"))
+            #expect(checkpoint.iterations >= 5 && checkpoint.weights.count == 11)
+            #expect(checkpoint.weights.allSatisfy(\.isFinite) && checkpoint.weights.contains { $0 != 0 })
+            // The live server carries the next fit.
+            try cluster.waitFor("server-1 gone") { $0.servers.map(\.name) == ["server-0"] }
+            let again = try client.fit(Self.fit(servers: 1), timeoutMilliseconds: 120_000)
+            #expect(again.state == .succeeded)
+        }
+    }
+}
