@@ -25,22 +25,26 @@ public struct CurveServerSettings: Sendable {
     public var workerKeys: Set<String>
     /// Keys that may only send client requests (fit, predict, status, cancel), never join training.
     public var clientKeys: Set<String>
+    /// Keys that may only act as parameter servers (`chimera server`): never train, fit or predict.
+    public var serverKeys: Set<String>
 
     public init(
         keyPair: CurveKeyPair, allowedClientKeys: Set<String>, workerKeys: Set<String> = [],
-        clientKeys: Set<String> = []
+        clientKeys: Set<String> = [], serverKeys: Set<String> = []
     ) {
         self.keyPair = keyPair
         self.allowedClientKeys = allowedClientKeys
         self.workerKeys = workerKeys
         self.clientKeys = clientKeys
+        self.serverKeys = serverKeys
     }
 
-    /// Every admitted key and its role ("worker", "client" or "any"; a key in both role lists is "any").
+    /// Every admitted key and its role ("worker", "client", "server" or "any"; a key in two role lists is "any").
     public var roles: [String: String] {
         var roles: [String: String] = [:]
         for key in workerKeys { roles[key] = "worker" }
-        for key in clientKeys { roles[key] = roles[key] == "worker" ? "any" : "client" }
+        for key in clientKeys { roles[key] = roles[key] == nil ? "client" : "any" }
+        for key in serverKeys { roles[key] = roles[key] == nil ? "server" : "any" }
         for key in allowedClientKeys { roles[key] = "any" }
         return roles
     }
@@ -48,18 +52,21 @@ public struct CurveServerSettings: Sendable {
 
 /// What a peer may do, from the ZAP handler's "User-Id" ("ROLE:KEY"); without CURVE every peer is `.any`.
 public enum PeerRole: Sendable, Equatable {
-    case worker, client, any
+    case worker, client, server, any
 
     init(userID: String?) {
         switch userID?.split(separator: ":", maxSplits: 1).first {
         case "worker": self = .worker
         case "client": self = .client
+        case "server": self = .server
         default: self = .any
         }
     }
 
-    var mayTrain: Bool { self != .client }
-    var mayCommand: Bool { self != .worker }
+    var mayTrain: Bool { self == .worker || self == .any }
+    var mayCommand: Bool { self == .client || self == .any }
+    /// Hold a range of a sharded fit's weights (a parameter server).
+    var mayServe: Bool { self == .server || self == .any }
 }
 
 extension CurveKeyPair {

@@ -32,11 +32,15 @@ struct CurveServerOptions: ParsableArguments {
     var curveAllowWorkers: [String] = []
     @Option(help: "Public keys to admit as clients only (they cannot join training); repeatable.")
     var curveAllowClients: [String] = []
+    @Option(help: "Public keys to admit as parameter servers only (chimera server); repeatable.")
+    var curveAllowServers: [String] = []
 
     func settings() throws -> CurveServerSettings? {
         guard let curveKeys else {
-            if !(curveAllow + curveAllowWorkers + curveAllowClients).isEmpty {
-                throw CommandError("--curve-allow, --curve-allow-workers and --curve-allow-clients need --curve-keys")
+            if !(curveAllow + curveAllowWorkers + curveAllowClients + curveAllowServers).isEmpty {
+                throw CommandError(
+                    "--curve-allow, --curve-allow-workers, --curve-allow-clients and --curve-allow-servers need --curve-keys"
+                )
             }
             return nil
         }
@@ -57,7 +61,8 @@ struct CurveServerOptions: ParsableArguments {
         let settings = CurveServerSettings(
             keyPair: try CurveKeyPair.load(prefix: curveKeys), allowedClientKeys: try keys(curveAllow, "--curve-allow"),
             workerKeys: try keys(curveAllowWorkers, "--curve-allow-workers"),
-            clientKeys: try keys(curveAllowClients, "--curve-allow-clients"))
+            clientKeys: try keys(curveAllowClients, "--curve-allow-clients"),
+            serverKeys: try keys(curveAllowServers, "--curve-allow-servers"))
         guard !settings.roles.isEmpty else {
             throw CommandError(
                 "--curve-keys needs at least one --curve-allow, --curve-allow-workers or --curve-allow-clients key")

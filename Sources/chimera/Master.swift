@@ -116,8 +116,8 @@ struct Master: AsyncParsableCommand {
             // With CURVE the embedded clients present the master's own key.
             if let key = options.curve?.keyPair.publicKey { options.curve?.clientKeys.insert(key) }
         }
-        // Servers started here connect with the master's own key pair: admitted as a worker.
-        if servers > 0, let key = options.curve?.keyPair.publicKey { options.curve?.workerKeys.insert(key) }
+        // Servers started here connect with the master's own key pair: admitted as a server.
+        if servers > 0, let key = options.curve?.keyPair.publicKey { options.curve?.serverKeys.insert(key) }
         let master: ChimeraMaster
         do {
             master = try ChimeraMaster(options: options, logger: logger)

@@ -36,7 +36,7 @@ struct DeployFilesTests {
     func compose() throws {
         let document = try #require(try Yams.load(yaml: try Self.text("container/compose.yaml")) as? [String: Any])
         let services = try #require(document["services"] as? [String: [String: Any]])
-        #expect(Set(services.keys) == ["master", "worker", "gateway"])
+        #expect(Set(services.keys) == ["master", "worker", "server", "gateway"])
         for (name, service) in services {
             let raw: [Any] = try #require(service["command"] as? [Any], "\(name) has no command")
             let command: [String] = raw.map { Self.substituteDefaults("\($0)") }
@@ -48,7 +48,7 @@ struct DeployFilesTests {
     @Test("Kubernetes: every manifest parses and every container's args are a valid chimera command")
     func kubernetes() throws {
         var kinds: [String] = []
-        for file in ["namespace.yaml", "master.yaml", "workers.yaml", "gateway.yaml"] {
+        for file in ["namespace.yaml", "master.yaml", "workers.yaml", "servers.yaml", "gateway.yaml"] {
             for case let object as [String: Any] in try Yams.load_all(yaml: try Self.text("kubernetes/\(file)")) {
                 let kind = try #require(object["kind"] as? String)
                 kinds.append(kind)
@@ -63,10 +63,11 @@ struct DeployFilesTests {
                 }
             }
         }
-        // Master and gateway as Deployments; workers a StatefulSet (stable names) with its headless Service.
+        // Master and gateway as Deployments; workers and parameter servers StatefulSets (stable names)
+        // with their headless Services.
         #expect(kinds.filter { $0 == "Deployment" }.count == 2)
-        #expect(kinds.filter { $0 == "StatefulSet" }.count == 1)
-        #expect(kinds.filter { $0 == "Service" }.count == 3)
+        #expect(kinds.filter { $0 == "StatefulSet" }.count == 2)
+        #expect(kinds.filter { $0 == "Service" }.count == 4)
         #expect(kinds.contains("PersistentVolumeClaim"))
     }
 

@@ -27,12 +27,14 @@ struct MultiHostTestbedTests {
         let mode: String
         var url: String { "http://\(bed.ip("gateway")):8080" }
 
-        init(mode: String = "parameter-server") throws {
+        /// `servers`: parameter-server hosts s1, s2, … each running `chimera server` with its own key.
+        init(mode: String = "parameter-server", servers: Int = 0) throws {
             self.mode = mode
-            bed = try Testbed(hosts: ["master", "gateway", "w1", "w2", "w3"])
+            bed = try Testbed(
+                hosts: ["master", "gateway", "w1", "w2", "w3"] + (0..<servers).map { "s\($0 + 1)" })
             folder = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-bed-\(bed.prefix)")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            for role in ["master", "worker", "gateway"] {
+            for role in ["master", "worker", "gateway", "server"] {
                 let made = try runChimera(["keys", "--output", folder.appendingPathComponent(role).path])
                 guard made.status == 0 else { throw Testbed.Failure(description: made.stderr) }
             }
@@ -47,6 +49,16 @@ struct MultiHostTestbedTests {
                     path("gateway"),
                 ])
             for index in 1...3 { try startWorker(index) }
+            for index in 0..<servers {
+                let host = "s\(index + 1)"
+                try bed.start(
+                    host, on: host,
+                    [
+                        "server", "--master", "tcp://\(bed.ip("master")):5555", "--name", host, "--host", bed.ip(host),
+                        "--curve-server-key", try key("master"), "--curve-keys", path("server"), "--curve-allow",
+                        try key("worker"),
+                    ])
+            }
         }
 
         deinit { try? FileManager.default.removeItem(at: folder) }
@@ -63,7 +75,8 @@ struct MultiHostTestbedTests {
                 [
                     "master", "--mode", mode, "--host", bed.ip("master"), "--port", "5555", "--heartbeat-ms", "200",
                     "--model-dir", path("model"), "--curve-keys", path("master"), "--curve-allow-workers",
-                    try key("worker"), "--curve-allow-clients", try key("gateway"),
+                    try key("worker"), "--curve-allow-servers", try key("server"), "--curve-allow-clients",
+                    try key("gateway"),
                 ] + (resume ? ["--resume"] : []))
         }
 
@@ -175,6 +188,34 @@ struct MultiHostTestbedTests {
                 try cluster.wait(120) { $0.jobID == resumable && $0.jobState == "succeeded" },
                 "the resumed job did not finish: \(String(describing: try? cluster.cluster()))")
             #expect(try cluster.job(resumable)?.iteration == 4000)
+        }
+    }
+
+    @Test(
+        "sharded across hosts: two parameter-server hosts with their own CURVE keys hold the weights, the same model as the master alone"
+    )
+    func shardedServers() async throws {
+        try await blocking {
+            let cluster = try Cluster(servers: 2)
+            #expect(
+                try cluster.wait(60) { $0.readyWorkers == 3 && $0.servers?.count == 2 },
+                "the workers and servers did not join across the bed")
+            var weights: [[Float]] = []
+            for servers in [0, 2] {
+                let (status, body) = try cluster.send(
+                    "POST", "/v1/chimera/jobs", #"{"iterations": 40, "eta0": 0.5, "servers": \#(servers)}"#)
+                #expect(status == 202, "\(body)")
+                let job = try Self.started(body)
+                #expect(try cluster.wait(60) { $0.jobID == job && $0.jobState == "succeeded" }, "S = \(servers)")
+                if servers == 2 {
+                    let view = try cluster.cluster()
+                    #expect(view?.servers?.map(\.host).count == 2)
+                }
+                weights.append(
+                    try FittedModel.load(from: URL(fileURLWithPath: cluster.path("model/model.json"))).weights)
+            }
+            let difference = zip(weights[0], weights[1]).map { abs($0 - $1) }.max() ?? 1
+            #expect(weights[0].count == weights[1].count && difference <= 1e-5, "weights differ by \(difference)")
         }
     }
 

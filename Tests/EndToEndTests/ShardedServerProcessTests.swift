@@ -4,6 +4,7 @@ import ChimeraTestSupport
 import ChimeraWire
 import Foundation
 import Testing
+import ZeroMQ
 
 /// Sharded parameter servers through real processes: `chimera master --servers`, `chimera server`,
 /// workers pushing and pulling each range over its own socket.
@@ -112,6 +113,55 @@ struct ShardedServerProcessTests {
             try cluster.waitFor("server-1 gone") { $0.servers.map(\.name) == ["server-0"] }
             let again = try client.fit(Self.fit(servers: 1), timeoutMilliseconds: 120_000)
             #expect(again.state == .succeeded)
+        }
+    }
+
+    @Test(
+        "CURVE roles: a server key registers as a server only; a worker's key cannot act as a server, nor a server's as a worker"
+    )
+    func curveRoles() async throws {
+        try await blocking {
+            let (folder, pairs) = try CurveProcessTests.keys(["master", "worker", "server", "client"])
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let prefix = { (name: String) in folder.appendingPathComponent(name).path }
+            let cluster = try LocalCluster(extraArguments: [
+                "--curve-keys", prefix("master"), "--curve-allow-workers", pairs["worker"]!.publicKey,
+                "--curve-allow-servers", pairs["server"]!.publicKey, "--curve-allow-clients",
+                pairs["client"]!.publicKey,
+            ])
+            cluster.clientCurve = CurveClientSettings(
+                serverPublicKey: pairs["master"]!.publicKey, keyPair: pairs["client"]!)
+            let master = ["--curve-server-key", pairs["master"]!.publicKey]
+            func server(_ name: String, key: String) throws -> ChildProcess {
+                try ChildProcess(
+                    name: name,
+                    arguments: ["server", "--master", cluster.workersEndpoint, "--name", name] + master + [
+                        "--curve-keys", prefix(key), "--curve-allow", pairs["worker"]!.publicKey,
+                    ],
+                    prefix: "[\(name)]", executable: try chimeraExecutable())
+            }
+            let impostor = try server("impostor", key: "worker")
+            let real = try server("s1", key: "server")
+            defer { for process in [impostor, real] { process.send(signal: SIGKILL) } }
+            let data = repositoryRoot.appendingPathComponent("deploy/data/breast-cancer")
+            try cluster.startWorker(
+                name: "worker", data: data.appendingPathComponent("worker-1"),
+                extraArguments: master + ["--curve-keys", prefix("worker")])
+            // A worker process holding a server's key is admitted by CURVE but refused as a worker.
+            let workerImpostor = try cluster.startWorker(
+                name: "server-key", data: data.appendingPathComponent("worker-2"),
+                extraArguments: master + ["--curve-keys", prefix("server")])
+            #expect(workerImpostor.wait(timeoutSeconds: 60) != 0, "a worker with a server's key exits with the refusal")
+            #expect(impostor.wait(timeoutSeconds: 60) != 0, "a server with a worker's key exits with the refusal")
+            let status = try cluster.waitFor("s1, the worker, and the impostor server refused") {
+                $0.servers.count == 1 && $0.workers.filter(\.ready).count == 1
+                    && ($0.rejectedByKind["forbidden_role"] ?? 0) >= 2
+            }
+            #expect(status.servers.map(\.name) == ["s1"])
+            // The fit's weights go to s1 over CURVE with the server's own key.
+            var request = Self.fit(servers: 1)
+            request.config.maxIterations = 20
+            #expect(try cluster.client().fit(request, timeoutMilliseconds: 60_000).state == .succeeded)
         }
     }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Writes CURVE key pairs for the master, the workers and the gateway, the list of client keys the
+# Writes CURVE key pairs for the master, the workers, the parameter servers and the gateway, the list of client keys the
 # master admits, and a random gateway bearer token into deploy/container/secrets/ (or $1).
 # The Kubernetes manifests read the same files from a Secret:
 #   kubectl -n chimera create secret generic chimera-secrets --from-file=deploy/container/secrets/
@@ -8,7 +8,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=${1:-$here/secrets}
 chimera=${CHIMERA:-chimera}
 mkdir -p "$out"
-for role in master worker gateway; do
+for role in master worker server gateway; do
     "$chimera" keys --output "$out/$role"
 done
 cat "$out/worker.public" "$out/gateway.public" >"$out/allowed"

@@ -52,6 +52,16 @@ extension ChimeraMaster {
             logger.info("job \(plan.jobID ?? 0) waits to resume: \(back.count) of \(wanted) workers back")
         }
         guard back.count >= wanted || (now >= resumeDeadline && !back.isEmpty) else { return }
+        // A job held on parameter servers resumes once that many are registered again.
+        if let shards = plan.configuration.servers, shards > servers.servers.count {
+            guard now < resumeDeadline else {
+                interrupted = nil
+                return logger.warning(
+                    "job \(plan.jobID ?? 0) cannot resume: it needs \(shards) parameter servers, \(servers.servers.count) registered after \(Int(options.resumeWaitSeconds)) s"
+                )
+            }
+            return
+        }
         if back.count < wanted {
             logger.warning(
                 "job \(plan.jobID ?? 0) resumes with \(back.count) of \(wanted) workers after \(Int(options.resumeWaitSeconds)) s: the missing workers' data is left out until they return"

@@ -10,10 +10,14 @@ import ZeroMQ
 extension ChimeraMaster {
     func handleServerMessage(_ peer: Frame, _ message: WireMessage) throws {
         let requestID = message.control.requestID
-        guard peerRole.mayTrain else {
-            counters.reject("forbidden")
+        guard peerRole.mayServe else {
+            counters.reject("forbidden_role")
+            logRejection("forbidden_role", "refused a parameter server's message: its CURVE key is not a server's")
             return try reply(
-                to: peer, .error(.forbidden, "this key may not act as a parameter server", requestID: requestID))
+                to: peer,
+                .error(
+                    .forbidden, "this CURVE key may not act as a parameter server (--curve-allow-servers)",
+                    requestID: requestID))
         }
         switch message.body {
         case .serverHello(let hello): try handleServerHello(peer, hello, requestID)
@@ -167,6 +171,7 @@ extension ChimeraMaster {
         guard let shards = job?.shards, !shards.collected else { return false }
         if shards.finishing == nil {
             job!.shards!.finishing = (state, error, code)
+            job!.shards!.finishingSince = monotonicSeconds()
             try deliver(job!.state.finish())
             job!.shards!.finalTag = job!.shards!.snapshot(iteration: job!.state.completedIterations)
             try flushReplicaEvents()
@@ -225,6 +230,10 @@ extension ChimeraMaster {
         }
     }
 
+    /// How long a finished job waits for its servers' final ranges (they are sent at once; a server
+    /// that is alive but does not send them is stuck).
+    static let finalRangesSeconds = 60.0
+
     /// Every liveness check: keeps parked polls alive and declares silent servers dead.
     func checkServers(_ now: Double) throws {
         let interval = Double(options.heartbeatIntervalMilliseconds) / 1000
@@ -232,6 +241,15 @@ extension ChimeraMaster {
             if let pending = record.pendingPoll, now - pending.since >= interval {
                 try answerPoll(record, keepAlive: true)
             }
+        }
+        if let shards = job?.shards, shards.finishing != nil, !shards.collected,
+            now - shards.finishingSince > Self.finalRangesSeconds
+        {
+            try finishJob(
+                state: .failed,
+                error:
+                    "the parameter servers did not send their final ranges within \(Int(Self.finalRangesSeconds)) s: the fit's weights are lost"
+            )
         }
         for record in servers.removeSilent(now: now, seconds: interval * Double(options.heartbeatLiveness)) {
             logger.warning("parameter server \(record.name) missed \(options.heartbeatLiveness) polls: declared dead")

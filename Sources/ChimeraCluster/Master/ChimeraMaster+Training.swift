@@ -121,10 +121,19 @@ extension ChimeraMaster {
             )
         }
         // Sharded jobs: which parameter servers hold which range of the weights.
+        // Unset: every registered server, except for fits that record their weights every iteration
+        // (tuning runs), which the master must hold.
         let wantedServers =
-            configuration.servers ?? (configuration.parallelism == .data ? servers.servers.count : 0)
+            configuration.servers
+            ?? (configuration.parallelism == .data && !request.config.recordWeights ? servers.servers.count : 0)
         var shardPlan: [ShardedJob.Shard] = []
         if wantedServers > 0 {
+            guard !request.config.recordWeights else {
+                return try refuse(
+                    .badRequest,
+                    "record_weights records the weights every iteration, which parameter servers keep to themselves: leave servers unset or 0"
+                )
+            }
             guard configuration.parallelism == .data else {
                 return try refuse(
                     .badRequest,

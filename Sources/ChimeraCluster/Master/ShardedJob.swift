@@ -29,6 +29,7 @@ struct ShardedJob {
     /// The job ended and waits for its servers' final ranges before it reports.
     var finishing: (state: Chimera_V1_JobState, error: String, code: Chimera_V1_ErrorCode)?
     var finalTag: UInt64?
+    var finishingSince = 0.0
     /// The final ranges are in: the job may report.
     var collected = false
     /// The optimizer state joined from the servers' last snapshot (for checkpoints and the model).

@@ -61,6 +61,8 @@ public final class ParameterServerNode {
     private var parked: [(peer: Frame, requestID: UInt64, jobID: UInt64, after: Int)] = []
     private var received: [Frame] = []
     private let limits: WireLimits
+    /// Why the master will never take this server (its key's role): `run` ends with it.
+    private var refused: String?
 
     public init(options: Options, logger: Logger = Logger(label: "chimera.server")) throws {
         self.options = options
@@ -117,6 +119,7 @@ public final class ParameterServerNode {
         }
         master?.close()
         router.close()
+        if let refused { throw ClusterError(refused) }
     }
 
     // MARK: The master
@@ -177,11 +180,14 @@ public final class ParameterServerNode {
             pollSent = nil
             try apply(events, message)
         case .error(let error):
-            if error.code == .unknownWorker || error.code == .forbidden {
-                logger.warning("the master refused us (\(error.message)): registering again")
+            if error.code == .forbidden {
+                // Our key may not act as a server: asking again cannot change that.
+                refused = "the master refused this server: \(error.message)"
+                stopFlag.stop()
+            } else if error.code == .unknownWorker {
+                logger.warning("the master does not know this server (\(error.message)): registering again")
                 master?.close()
                 master = nil
-                if error.code == .forbidden { usleep(1_000_000) }
             } else {
                 logger.info("the master answered: \(error.message)")
             }
@@ -271,9 +277,11 @@ public final class ParameterServerNode {
         guard let ended = replica else { return }
         logger.info("job \(ended.jobID) ended after \(ended.state.completedIterations) iterations")
         replica = nil
-        // Pulls still parked get `done`.
-        for pull in parked { try? replyWeights(pull.peer, pull.requestID, jobID: pull.jobID, done: true) }
-        parked.removeAll()
+        // Pulls still parked for it (or an earlier job) get `done`; those for a later job wait on.
+        for pull in parked where pull.jobID <= ended.jobID {
+            try? replyWeights(pull.peer, pull.requestID, jobID: pull.jobID, done: true)
+        }
+        parked.removeAll { $0.jobID <= ended.jobID }
     }
 
     private func sendRange(_ current: Replica, tag: UInt64) throws {
@@ -322,10 +330,14 @@ public final class ParameterServerNode {
                 try message.tensor(named: push.isDelta ? "delta" : "gradient")
             }
         case .weightPull(let pull):
-            guard let current = replica, current.jobID == pull.jobID || pull.jobID > current.jobID else {
+            // A pull for a job this server has not seen yet waits for its events (the master's answer
+            // to our poll may come after the worker's pull); one for an earlier job is over.
+            if let current = replica, pull.jobID < current.jobID {
                 return try replyWeights(peer, requestID, jobID: pull.jobID, done: true)
             }
-            if current.jobID == pull.jobID, let session = current.sessions[pull.workerID], session != pull.session {
+            if let current = replica, current.jobID == pull.jobID, let session = current.sessions[pull.workerID],
+                session != pull.session
+            {
                 return try reply(
                     peer, .error(.unknownWorker, "worker \(pull.workerID): wrong session", requestID: requestID))
             }
