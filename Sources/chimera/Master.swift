@@ -200,7 +200,7 @@ struct Worker: AsyncParsableCommand {
     var maxMemoryMib: Int?
     @Option(
         help:
-            "Where this worker's pipeline-stage socket listens (the OS picks the port); none: take no pipeline stage. Loopback only: stage links are not encrypted yet."
+            "Where this worker's pipeline-stage socket listens (the OS picks the port); none: take no pipeline stage. Beyond loopback only with CURVE (--curve-keys): stage links are then encrypted."
     )
     var stageBind = "127.0.0.1"
     @Flag(
@@ -213,9 +213,9 @@ struct Worker: AsyncParsableCommand {
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be ≥ 1") }
-        guard ["none", "127.0.0.1", "localhost", "::1"].contains(stageBind) else {
+        guard ["none", "127.0.0.1", "localhost", "::1"].contains(stageBind) || curve.curveKeys != nil else {
             throw ValidationError(
-                "--stage-bind \(stageBind): pipeline stage links carry activations unencrypted, so they stay on loopback (127.0.0.1) for now; use none to take no stage"
+                "--stage-bind \(stageBind): beyond loopback, pipeline stage links need CURVE (--curve-keys and --curve-server-key) so activations travel encrypted; use none to take no stage"
             )
         }
         guard (maxMemoryMib ?? 1) >= 1 else { throw ValidationError("--max-memory-mib must be ≥ 1") }

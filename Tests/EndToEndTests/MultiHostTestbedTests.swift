@@ -25,11 +25,14 @@ struct MultiHostTestbedTests {
         let token: String
         var master: ChildProcess?
         let mode: String
+        let sameShard: Bool
         var url: String { "http://\(bed.ip("gateway")):8080" }
 
         /// `servers`: parameter-server hosts s1, s2, … each running `chimera server` with its own key.
-        init(mode: String = "parameter-server", servers: Int = 0) throws {
+        /// `sameShard`: every worker host reads worker-1's shard (pipeline stages hold the same rows).
+        init(mode: String = "parameter-server", servers: Int = 0, sameShard: Bool = false) throws {
             self.mode = mode
+            self.sameShard = sameShard
             bed = try Testbed(
                 hosts: ["master", "gateway", "w1", "w2", "w3"] + (0..<servers).map { "s\($0 + 1)" })
             folder = FileManager.default.temporaryDirectory.appendingPathComponent("chimera-bed-\(bed.prefix)")
@@ -85,8 +88,10 @@ struct MultiHostTestbedTests {
                 "w\(index)", on: "w\(index)",
                 [
                     "worker", "--master", "tcp://\(bed.ip("master")):5555", "--data",
-                    MultiHostTestbedTests.data.appendingPathComponent("worker-\(index)").path, "--name", "w\(index)",
-                    "--curve-server-key", try key("master"), "--curve-keys", path("worker"),
+                    MultiHostTestbedTests.data.appendingPathComponent("worker-\(sameShard ? 1 : index)").path, "--name",
+                    "w\(index)",
+                    "--curve-server-key", try key("master"), "--curve-keys", path("worker"), "--stage-bind",
+                    bed.ip("w\(index)"),
                 ])
         }
 
@@ -216,6 +221,28 @@ struct MultiHostTestbedTests {
             }
             let difference = zip(weights[0], weights[1]).map { abs($0 - $1) }.max() ?? 1
             #expect(weights[0].count == weights[1].count && difference <= 1e-5, "weights differ by \(difference)")
+        }
+    }
+
+    @Test(
+        "a pipeline across three worker hosts: each host one stage of the network, stage links encrypted with CURVE"
+    )
+    func pipeline() async throws {
+        try await blocking {
+            let cluster = try Cluster(sameShard: true)
+            #expect(try cluster.wait(60) { $0.readyWorkers == 3 })
+            let (status, body) = try cluster.send(
+                "POST", "/v1/chimera/jobs",
+                #"{"model": "mlp", "hidden": "16,8", "parallelism": "pipeline", "stages": 3, "iterations": 60, "batch_size": 64, "eta0": 0.05, "optimizer": "adam"}"#
+            )
+            #expect(status == 202, "\(body)")
+            let job = try Self.started(body)
+            #expect(
+                try cluster.wait(120) { $0.jobID == job && $0.jobState != "running" },
+                "the pipeline did not finish: \(String(describing: try? cluster.cluster()))")
+            let view = try cluster.job(job)
+            #expect(view?.state == "succeeded", "\(String(describing: view))")
+            #expect(view?.iteration == 60)
         }
     }
 

@@ -151,6 +151,7 @@ extension ChimeraMaster {
         let id = record.id
         record.dataDigest = hello.dataDigest
         record.stageEndpoint = hello.stageEndpoint
+        record.stageKey = peerKey
         record.labelDigest = hello.labelDigest
         var welcome = Chimera_V1_Welcome()
         welcome.workerID = id

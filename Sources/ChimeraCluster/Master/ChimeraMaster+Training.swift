@@ -191,7 +191,8 @@ extension ChimeraMaster {
         if configuration.parallelism == .pipeline, let network = objective.network {
             let candidates = ready.map {
                 PipelineJob.Candidate(
-                    id: $0.id, name: $0.name, rows: $0.rows, digest: $0.dataDigest, endpoint: $0.stageEndpoint)
+                    id: $0.id, name: $0.name, rows: $0.rows, digest: $0.dataDigest, endpoint: $0.stageEndpoint,
+                    publicKey: $0.stageKey)
             }
             switch PipelineJob.assign(network: network, configuration: configuration, workers: candidates) {
             case .success(let assigned): pipeline = assigned

@@ -68,6 +68,8 @@ public final class ChimeraMaster {
     var peerGuard: PeerGuard
     /// What the sender of the message being handled may do (its CURVE key's role; `.any` without CURVE).
     var peerRole = PeerRole.any
+    /// The CURVE public key of the message's sender (empty without CURVE).
+    var peerKey = ""
     /// Set it (from any thread, e.g. a signal handler) to make `run()` return.
     public let stopFlag = StopFlag()
 
@@ -202,7 +204,11 @@ public final class ChimeraMaster {
                 "a peer sent more than \(options.maxPeerMessagesPerSecond) messages in a second: dropped")
             return
         }
-        if options.curve != nil { peerRole = PeerRole(userID: frames.last?.metadata("User-Id")) }
+        if options.curve != nil {
+            let userID = frames.last?.metadata("User-Id")
+            peerRole = PeerRole(userID: userID)
+            peerKey = userID?.split(separator: ":", maxSplits: 1).last.map(String.init) ?? ""
+        }
         // A training round's push takes the hand-written codec; anything else the generic one.
         if let push = RoundCodec.decodePush(payload) { return try handleRoundPush(peer, push) }
         let message: WireMessage

@@ -43,6 +43,7 @@ struct PipelineJob {
         let rows: Int
         let digest: UInt64
         let endpoint: String
+        var publicKey = ""
     }
 
     /// Assigns stages to `workers` (in id order): each replica's stages hold the same data (digest).
@@ -109,6 +110,7 @@ struct PipelineJob {
                     $0.firstLayer = UInt32(layers.lowerBound)
                     $0.endLayer = UInt32(layers.upperBound)
                     $0.endpoint = worker.endpoint
+                    $0.publicKey = worker.publicKey
                     $0.parameterOffset = UInt64(parameters.lowerBound)
                     $0.parameterCount = UInt64(parameters.count)
                 }

@@ -30,6 +30,8 @@ final class WorkerRecord {
     /// its stage socket listens (empty: it cannot run a pipeline stage).
     var dataDigest: UInt64 = 0
     var stageEndpoint = ""
+    /// Its stage socket's CURVE public key: the key it authenticated with (empty without CURVE).
+    var stageKey = ""
     /// From the hello: a digest of its labels (feature blocks must hold the same rows' labels).
     var labelDigest: UInt64 = 0
 

@@ -18,6 +18,10 @@ extension WorkerNode {
         let socket = try context.socket(.pull)
         try socket.setLinger(milliseconds: 0)
         try socket.setReceiveHighWaterMark(0)
+        // With CURVE the stage socket is a CURVE server with this worker's key pair (the master tells
+        // the neighbours its public key): activations travel encrypted. Who may feed it is the stage
+        // secret's business, checked on every message.
+        if let curve = options.curve { try socket.setCurveServer(secretKey: curve.keyPair.secretKey) }
         try socket.setReceiveTimeout(milliseconds: 100)
         _ = try socket.bind("tcp://\(host):0")
         stageEndpoint = try socket.lastEndpoint()
@@ -52,11 +56,23 @@ extension WorkerNode {
             let socket = try context.socket(.push)
             try socket.setLinger(milliseconds: 0)
             try socket.setSendHighWaterMark(0)
+            if let curve = options.curve {
+                guard peer.publicKey.utf8.count == 40 else {
+                    throw ClusterError("stage \(index) of the pipeline has no CURVE key: this cluster uses CURVE")
+                }
+                try CurveClientSettings(serverPublicKey: peer.publicKey, keyPair: curve.keyPair).apply(to: socket)
+            }
             try socket.connect(peer.endpoint)
             return socket
         }
-        let below = try neighbour(stage - 1)
-        let above = try neighbour(stage + 1)
+        let below: Socket?
+        let above: Socket?
+        do {
+            below = try neighbour(stage - 1)
+            above = try neighbour(stage + 1)
+        } catch {
+            return try failJob(start.jobID, because: "cannot link to the neighbouring stages: \(error)")
+        }
         defer {
             below?.close()
             above?.close()

@@ -1627,6 +1627,11 @@ public nonisolated struct Chimera_V1_StageAssignment: Sendable {
 
   public var parameterCount: UInt64 = 0
 
+  /// With CURVE: the public key of the worker's stage socket (the key it authenticated with to the
+  /// master). Neighbours connect to it as CURVE clients with their own key pair: stage links are then
+  /// encrypted, and the stage secret says who may feed a stage.
+  public var publicKey: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -4408,7 +4413,7 @@ nonisolated extension Chimera_V1_Pipeline: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Chimera_V1_StageAssignment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StageAssignment"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}replica\0\u{1}stage\0\u{3}first_layer\0\u{3}end_layer\0\u{1}endpoint\0\u{3}parameter_offset\0\u{3}parameter_count\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}replica\0\u{1}stage\0\u{3}first_layer\0\u{3}end_layer\0\u{1}endpoint\0\u{3}parameter_offset\0\u{3}parameter_count\0\u{3}public_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4424,6 +4429,7 @@ nonisolated extension Chimera_V1_StageAssignment: SwiftProtobuf.Message, SwiftPr
       case 6: try { try decoder.decodeSingularStringField(value: &self.endpoint) }()
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.parameterOffset) }()
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.parameterCount) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.publicKey) }()
       default: break
       }
     }
@@ -4454,6 +4460,9 @@ nonisolated extension Chimera_V1_StageAssignment: SwiftProtobuf.Message, SwiftPr
     if self.parameterCount != 0 {
       try visitor.visitSingularUInt64Field(value: self.parameterCount, fieldNumber: 8)
     }
+    if !self.publicKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.publicKey, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4466,6 +4475,7 @@ nonisolated extension Chimera_V1_StageAssignment: SwiftProtobuf.Message, SwiftPr
     if lhs.endpoint != rhs.endpoint {return false}
     if lhs.parameterOffset != rhs.parameterOffset {return false}
     if lhs.parameterCount != rhs.parameterCount {return false}
+    if lhs.publicKey != rhs.publicKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
