@@ -21,8 +21,8 @@ struct DashboardBrowserTests {
         let gateway: ChildProcess
         let url: String
 
-        init(gatewayArguments: [String] = [], straggler: Int = 30) throws {
-            cluster = try LocalCluster()
+        init(gatewayArguments: [String] = [], masterArguments: [String] = [], straggler: Int = 30) throws {
+            cluster = try LocalCluster(extraArguments: masterArguments)
             for index in 1...3 {
                 try cluster.startWorker(
                     name: "worker-\(index)", data: DashboardBrowserTests.data.appendingPathComponent("worker-\(index)"),
@@ -112,10 +112,14 @@ struct DashboardBrowserTests {
         }
     }
 
-    @Test("a worker SIGKILLed during a fit is marked dead on the page, and the page's cancel button ends the job")
+    @Test(
+        "a worker SIGKILLed during a fit on two parameter servers is marked dead on the page (the servers listed with their shards), and the page's cancel button ends the job"
+    )
     func deadWorker() async throws {
         try await blocking {
-            let stack = try Stack(straggler: 0)
+            // The weights on two parameter servers (the master's children): the page lists them.
+            let stack = try Stack(masterArguments: ["--servers", "2"], straggler: 0)
+            try stack.cluster.waitFor("2 servers") { $0.servers.count == 2 }
             let browser = try HeadlessBrowser()
             try browser.open(stack.url + "/dashboard")
             #expect(
@@ -130,6 +134,10 @@ struct DashboardBrowserTests {
             #expect(
                 try browser.waitUntil(
                     "document.querySelector('#jobs tbody tr[data-state=running]') !== null", timeoutSeconds: 30))
+            #expect(
+                try browser.waitUntil(
+                    "[...document.querySelectorAll('#servers tbody tr')].filter(r => r.textContent.includes('shard')).length === 2",
+                    timeoutSeconds: 30), "the servers table does not show the two shards")
             stack.cluster.workers["worker-2"]?.send(signal: SIGKILL)
             #expect(
                 try browser.waitUntil(

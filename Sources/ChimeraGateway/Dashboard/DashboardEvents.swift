@@ -55,6 +55,8 @@ extension DashboardEvent {
     struct ClusterEntry: Codable, Sendable, Equatable {
         var mode: String
         var workers: [ClusterView.Worker]
+        /// The parameter servers and the ranges they hold.
+        var servers: [ClusterView.Server] = []
         /// The master's bytes sent and received per second, over the last poll.
         var bytesPerSecond: Double
         var rejectedMessages: Int
@@ -62,7 +64,7 @@ extension DashboardEvent {
         var time: Double
 
         enum CodingKeys: String, CodingKey {
-            case mode, workers, time
+            case mode, workers, servers, time
             case bytesPerSecond = "bytes_per_second"
             case rejectedMessages = "rejected_messages"
         }

@@ -67,6 +67,10 @@ enum DashboardPage {
             <h2>Workers</h2>
             <table id="workers"><thead><tr><th>name</th><th>host</th><th class="num">pid</th><th>state</th><th class="num">clock</th><th class="num">rows</th><th class="num">last heard</th><th>stage</th></tr></thead><tbody></tbody></table>
             <div id="workers-empty" class="empty">no workers yet</div>
+            <div id="servers-box" hidden>
+              <h2>Parameter servers</h2>
+              <table id="servers"><thead><tr><th>name</th><th>endpoint</th><th class="num">pid</th><th>holds</th><th class="num">last heard</th></tr></thead><tbody></tbody></table>
+            </div>
           </section>
           <section class="wide">
             <h2>Jobs</h2>
@@ -125,7 +129,7 @@ enum DashboardPage {
         "use strict";
         const base = __BASE_PATH__;
         const colors = ["#2f5bd3", "#d3472f", "#1a7f37", "#b26a00", "#7b3fc4", "#0f8b8d", "#c2185b", "#5d6b82"];
-        const state = { token: sessionStorage.getItem("chimera-token") || "", mode: "", workers: [], jobs: [],
+        const state = { token: sessionStorage.getItem("chimera-token") || "", mode: "", workers: [], servers: [], jobs: [],
           jobID: 0, losses: [], clocks: {}, clockStart: null, bytes: [], barrier: [], staleness: [], follow: null };
         const $ = (id) => document.getElementById(id);
 
@@ -182,6 +186,18 @@ enum DashboardPage {
             cell(row, String(w.clock), "num"); cell(row, w.rows === undefined ? "–" : String(w.rows), "num");
             cell(row, w.alive && w.silent_seconds !== undefined ? w.silent_seconds.toFixed(1) + " s" : "–", "num");
             cell(row, w.stage || "");
+          }
+        }
+        function drawServers() {
+          const body = $("servers").tBodies[0];
+          body.textContent = "";
+          $("servers-box").hidden = state.servers.length === 0;
+          for (const s of state.servers) {
+            const row = body.insertRow();
+            row.dataset.server = s.name;
+            cell(row, s.name); cell(row, s.endpoint); cell(row, String(s.pid || "–"), "num");
+            cell(row, s.shard === undefined || s.shard === null ? "idle" : "shard " + s.shard + ": parameters [" + s.start + ", " + s.end + ")");
+            cell(row, s.silent_seconds.toFixed(1) + " s", "num");
           }
         }
         function drawJobs() {
@@ -360,10 +376,10 @@ enum DashboardPage {
             const w = state.workers.find((w) => w.name === c.worker);
             if (w && w.clock !== c.clock) { w.clock = c.clock; moved = true; }
           }
-          if (moved) drawWorkers();
+          if (moved) { drawWorkers(); drawServers(); }
         }
         function takeCluster(c) {
-          state.mode = c.mode; state.workers = c.workers || [];
+          state.mode = c.mode; state.workers = c.workers || []; state.servers = c.servers || [];
           state.bytes.push([c.time, c.bytes_per_second]);
           if (state.bytes.length > 600) state.bytes.splice(0, state.bytes.length - 600);
           const t0 = state.bytes[0][0];
@@ -378,14 +394,14 @@ enum DashboardPage {
             if (d.losses && d.losses.job_id === state.jobID) state.losses = d.losses.points.slice();
             $("master").textContent = d.master_reachable ? "master reachable" : "master unreachable";
             $("master").className = "badge " + (d.master_reachable ? "ok" : "bad");
-            showMode(); drawWorkers(); drawJobs(); drawCharts();
+            showMode(); drawWorkers(); drawServers(); drawJobs(); drawCharts();
           },
-          cluster(d) { takeCluster(d); showMode(); drawWorkers(); drawCharts(); },
+          cluster(d) { takeCluster(d); showMode(); drawWorkers(); drawServers(); drawCharts(); },
           worker(d) {
             log("worker " + d.worker.name + " " + d.change + (d.worker.host ? " (" + d.worker.host + ", pid " + d.worker.pid + ")" : ""));
             const i = state.workers.findIndex((w) => w.id === d.worker.id);
             if (i >= 0) state.workers[i] = d.worker; else state.workers.push(d.worker);
-            drawWorkers();
+            drawWorkers(); drawServers();
           },
           progress(d) { takeProgress(d); drawJobs(); drawCharts(); },
           loss(d) {

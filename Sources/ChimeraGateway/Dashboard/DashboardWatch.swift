@@ -64,7 +64,7 @@ struct DashboardWatch: Sendable {
             }
         }
         let entry = DashboardEvent.ClusterEntry(
-            mode: view.mode, workers: view.workers, bytesPerSecond: rate,
+            mode: view.mode, workers: view.workers, servers: view.servers ?? [], bytesPerSecond: rate,
             rejectedMessages: view.rejectedMessages, time: now)
         if cluster.map({ !Self.sameWorkers($0, entry) }) ?? true || now - clusterSentAt >= 1 {
             events.append(.cluster(entry))
@@ -117,7 +117,9 @@ struct DashboardWatch: Sendable {
     /// Whether two cluster entries show the same workers (clocks and silences move every poll:
     /// those travel with `progress`, and a cluster event every second keeps them fresh).
     private static func sameWorkers(_ a: DashboardEvent.ClusterEntry, _ b: DashboardEvent.ClusterEntry) -> Bool {
-        guard a.mode == b.mode, a.workers.count == b.workers.count else { return false }
+        guard a.mode == b.mode, a.workers.count == b.workers.count,
+            a.servers.map({ [$0.name, "\($0.shard ?? -1)"] }) == b.servers.map({ [$0.name, "\($0.shard ?? -1)"] })
+        else { return false }
         return zip(a.workers, b.workers).allSatisfy {
             $0.id == $1.id && $0.alive == $1.alive && $0.ready == $1.ready && $0.stage == $1.stage
         }
