@@ -44,20 +44,7 @@ struct CurveServerOptions: ParsableArguments {
             }
             return nil
         }
-        func keys(_ entries: [String], _ flag: String) throws -> Set<String> {
-            var allowed = Set<String>()
-            for entry in entries {
-                if entry.utf8.count == 40 {
-                    allowed.insert(entry)
-                } else {
-                    guard let text = try? String(contentsOfFile: entry, encoding: .utf8) else {
-                        throw CommandError("cannot read \(flag) \(entry)")
-                    }
-                    allowed.formUnion(CurveKeyPair.keys(in: text))
-                }
-            }
-            return allowed
-        }
+        let keys = Self.keys
         let settings = CurveServerSettings(
             keyPair: try CurveKeyPair.load(prefix: curveKeys), allowedClientKeys: try keys(curveAllow, "--curve-allow"),
             workerKeys: try keys(curveAllowWorkers, "--curve-allow-workers"),
@@ -68,5 +55,23 @@ struct CurveServerOptions: ParsableArguments {
                 "--curve-keys needs at least one --curve-allow, --curve-allow-workers or --curve-allow-clients key")
         }
         return settings
+    }
+}
+
+extension CurveServerOptions {
+    /// The public keys of allow-list entries: 40-character keys, or files of keys (one per line).
+    static func keys(_ entries: [String], _ flag: String) throws -> Set<String> {
+        var allowed = Set<String>()
+        for entry in entries {
+            if entry.utf8.count == 40 {
+                allowed.insert(entry)
+            } else {
+                guard let text = try? String(contentsOfFile: entry, encoding: .utf8) else {
+                    throw CommandError("cannot read \(flag) \(entry)")
+                }
+                allowed.formUnion(CurveKeyPair.keys(in: text))
+            }
+        }
+        return allowed
     }
 }

@@ -49,17 +49,7 @@ struct Server: AsyncParsableCommand {
         options.maxFrameBytes = maxFrameMib << 20
         options.curve = try curve.settings()
         if options.curve != nil {
-            var admitted = Set<String>()
-            for entry in curveAllow {
-                if entry.utf8.count == 40 {
-                    admitted.insert(entry)
-                } else {
-                    guard let text = try? String(contentsOfFile: entry, encoding: .utf8) else {
-                        throw CommandError("cannot read --curve-allow \(entry)")
-                    }
-                    admitted.formUnion(CurveKeyPair.keys(in: text))
-                }
-            }
+            let admitted = try CurveServerOptions.keys(curveAllow, "--curve-allow")
             guard !admitted.isEmpty else {
                 throw CommandError("with CURVE the server needs --curve-allow (the workers' keys)")
             }

@@ -8,6 +8,17 @@ import ZeroMQ
 /// weights from all of them; the master gets the loss and keeps the clock (proto/README.md,
 /// "Parameter servers").
 extension WorkerNode {
+    /// Waits on servers give up when the job stopped (the master ends it when a server dies) or the
+    /// master is gone; `end` then says how the job ended.
+    private func abandonServerWait(job: UInt64, end: inout JobEnd?) -> Bool {
+        if shouldAbandonWait { return true }
+        if let stopped = try? pollBroadcast(jobID: job) {
+            end = stopped
+            return true
+        }
+        return false
+    }
+
     /// Reads every server's range into `weights` once it has replayed `events` of the job's events.
     /// nil when read; otherwise how the job ends.
     func pullShards(
@@ -22,16 +33,7 @@ extension WorkerNode {
         var end: JobEnd?
         var failure: String?
         var done = false
-        // Waits on servers give up when the job stopped (the master ends it when a server dies) or
-        // the master is gone; `end` then says how the job ended.
-        let abandon = { () -> Bool in
-            if self.shouldAbandonWait { return true }
-            if let stopped = try? self.pollBroadcast(jobID: job) {
-                end = stopped
-                return true
-            }
-            return false
-        }
+        let abandon = { () -> Bool in self.abandonServerWait(job: job, end: &end) }
         let answered = try weights.withUnsafeMutableBufferPointer { all in
             try links.exchange(
                 timeout: timeout, abandon: abandon,
@@ -73,16 +75,7 @@ extension WorkerNode {
     ) throws -> JobEnd? {
         var end: JobEnd?
         var failure: String?
-        // Waits on servers give up when the job stopped (the master ends it when a server dies) or
-        // the master is gone; `end` then says how the job ended.
-        let abandon = { () -> Bool in
-            if self.shouldAbandonWait { return true }
-            if let stopped = try? self.pollBroadcast(jobID: job) {
-                end = stopped
-                return true
-            }
-            return false
-        }
+        let abandon = { () -> Bool in self.abandonServerWait(job: job, end: &end) }
         let answered = try update.withUnsafeBufferPointer { all in
             try links.exchange(
                 timeout: timeout, abandon: abandon,
