@@ -70,20 +70,21 @@ struct ShardedServerProcessTests {
         }
     }
 
-    @Test("a server SIGKILLed mid-fit ends the job with an error naming it; the cluster fits again on the others")
+    @Test(
+        "a server SIGKILLed mid-fit: with checkpoints the job goes back to its checkpoint and resumes when the server returns; without, it fails naming the server and the cluster fits again on the others"
+    )
     func serverDeath() async throws {
         try await blocking {
             let data = try ParameterServerProcessTests.synthData(workers: 2)
             defer { try? FileManager.default.removeItem(at: data) }
             let cluster = try LocalCluster()
-            var servers: [ChildProcess] = []
-            for index in 0..<2 {
-                servers.append(
-                    try ChildProcess(
-                        name: "server-\(index)",
-                        arguments: ["server", "--master", cluster.workersEndpoint, "--name", "server-\(index)"],
-                        prefix: "[server-\(index)]", executable: try chimeraExecutable()))
+            func server(_ index: Int) throws -> ChildProcess {
+                try ChildProcess(
+                    name: "server-\(index)",
+                    arguments: ["server", "--master", cluster.workersEndpoint, "--name", "server-\(index)"],
+                    prefix: "[server-\(index)]", executable: try chimeraExecutable())
             }
+            var servers = [try server(0), try server(1)]
             defer { for server in servers { server.send(signal: SIGKILL) } }
             for index in 1...2 {
                 try cluster.startWorker(
@@ -94,22 +95,40 @@ struct ShardedServerProcessTests {
                 $0.workers.filter(\.ready).count == 2 && $0.servers.count == 2
             }
             let client = try cluster.client()
-            var request = Self.fit(servers: 2, iterations: 100_000)
+
+            // With checkpoints: the job waits for the server and goes on from its checkpoint.
+            var request = Self.fit(servers: 2, iterations: 150)
             request.asynchronous = true
             request.config.checkpointEvery = 5
             let started = try client.fit(request, timeoutMilliseconds: 30_000)
-            try cluster.waitFor("10 iterations") { $0.iteration >= 10 }
+            try cluster.waitFor("20 iterations") { $0.iteration >= 20 }
             servers[1].send(signal: SIGKILL)
-            let ended = try ParameterServerProcessTests.waitForJob(client, started.jobID, timeoutSeconds: 60)
-            #expect(ended.state == .failed)
-            #expect(ended.error.contains("parameter server server-1"), "\(ended.error)")
-            #expect(ended.error.contains("checkpoint.json"), "\(ended.error)")
+            try cluster.waitFor("server-1 declared dead") { $0.servers.map(\.name) == ["server-0"] }
+            let waiting = try client.jobStatus(started.jobID)
+            #expect(waiting.state == .running, "\(waiting.error)")
+            #expect(waiting.error.contains("waiting for 2 parameter servers"), "\(waiting.error)")
             // The checkpoint holds the servers' ranges from before the death.
             let checkpoint = try FittedModel.load(
                 from: cluster.modelDirectory.appendingPathComponent("checkpoint.json"))
             #expect(checkpoint.iterations >= 5 && checkpoint.weights.count == 11)
             #expect(checkpoint.weights.allSatisfy(\.isFinite) && checkpoint.weights.contains { $0 != 0 })
-            // The live server carries the next fit.
+            servers[1].wait(timeoutSeconds: 10)
+            servers[1] = try server(1)
+            let resumed = try ParameterServerProcessTests.waitForJob(client, started.jobID, timeoutSeconds: 120)
+            #expect(resumed.state == .succeeded, "\(resumed.error)")
+            #expect(resumed.iteration == 150)
+
+            // Without checkpoints: the job fails, naming the server; the survivor carries the next fit.
+            var plain = Self.fit(servers: 2, iterations: 100_000)
+            plain.asynchronous = true
+            let doomed = try client.fit(plain, timeoutMilliseconds: 30_000)
+            try cluster.waitFor("10 iterations of job \(doomed.jobID)") {
+                $0.currentJobID == doomed.jobID && $0.iteration >= 10
+            }
+            servers[1].send(signal: SIGKILL)
+            let ended = try ParameterServerProcessTests.waitForJob(client, doomed.jobID, timeoutSeconds: 60)
+            #expect(ended.state == .failed)
+            #expect(ended.error.contains("parameter server server-1"), "\(ended.error)")
             try cluster.waitFor("server-1 gone") { $0.servers.map(\.name) == ["server-0"] }
             let again = try client.fit(Self.fit(servers: 1), timeoutMilliseconds: 120_000)
             #expect(again.state == .succeeded)

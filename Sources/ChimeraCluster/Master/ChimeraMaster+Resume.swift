@@ -55,9 +55,9 @@ extension ChimeraMaster {
         // A job held on parameter servers resumes once that many are registered again.
         if let shards = plan.configuration.servers, shards > servers.servers.count {
             guard now < resumeDeadline else {
-                interrupted = nil
-                return logger.warning(
-                    "job \(plan.jobID ?? 0) cannot resume: it needs \(shards) parameter servers, \(servers.servers.count) registered after \(Int(options.resumeWaitSeconds)) s"
+                return try abandonResume(
+                    plan,
+                    "it needs \(shards) parameter servers, \(servers.servers.count) registered after \(Int(options.resumeWaitSeconds)) s; its checkpoint (iteration \(plan.iterations)) stays in checkpoint.json"
                 )
             }
             return
@@ -73,6 +73,23 @@ extension ChimeraMaster {
         request.asynchronous = true
         request.config = plan.configuration.wire
         try startJob(nil, request, 0, resume: plan)
+    }
+
+    /// The interrupted job cannot resume: it ends failed (a waiting client is told why).
+    func abandonResume(_ plan: FittedModel, _ why: String) throws {
+        interrupted = nil
+        let error = "job \(plan.jobID ?? 0) cannot resume: \(why)"
+        logger.warning("\(error)")
+        if let summary = lastJob, summary.id == plan.jobID, summary.state == .running {
+            lastJob = JobSummary(
+                id: summary.id, state: .failed, report: summary.report, error: error, lossHistory: summary.lossHistory,
+                lossSeconds: summary.lossSeconds, config: summary.config)
+            counters.finished("failed")
+        }
+        if let client = resumingClient {
+            resumingClient = nil
+            try reply(to: client.peer, .error(.noWorkers, error, requestID: client.requestID))
+        }
     }
 
     /// At start: the interrupted job of `checkpoint`, if it is one, becomes the plan.

@@ -258,19 +258,64 @@ extension ChimeraMaster {
         }
     }
 
-    /// A server of the running job is gone: its range of the weights with it. The job fails, naming
-    /// it; the last checkpoint (checkpoint_every) holds the model so far.
+    /// A server of the running job is gone, its range of the weights with it. With a checkpoint of
+    /// the job (checkpoint_every), the job goes back to it and resumes once as many servers are
+    /// registered again (within `--resume-wait-s`); without one it fails, naming the server.
     func serverLost(_ id: UInt32, _ name: String, reason: String) throws {
         guard let current = job, let shards = current.shards, let index = shards.shardIndex(of: id) else { return }
         let range = shards.shards[index].range
-        let checkpoint =
-            options.modelDirectory != nil && current.state.configuration.checkpointEvery > 0
-            ? "; the model as of the last checkpoint is in checkpoint.json (chimera master --resume goes on from it)"
-            : ""
+        let lost =
+            "parameter server \(name) (shard \(index + 1) of \(shards.shards.count), parameters \(range.lowerBound)..<\(range.upperBound)) \(reason) at iteration \(current.state.completedIterations)"
+        if shards.finishing == nil, let checkpoint = resumableCheckpoint(of: current) {
+            return try interruptForServers(lost, checkpoint: checkpoint, servers: shards.shards.count)
+        }
         try finishJob(
             state: .failed,
             error:
-                "parameter server \(name) (shard \(index + 1) of \(shards.shards.count), parameters \(range.lowerBound)..<\(range.upperBound)) \(reason) at iteration \(current.state.completedIterations): its part of the weights is lost; fit again once it is back\(checkpoint)",
+                "\(lost): its part of the weights is lost; fit again once it is back (with checkpoint_every, the job resumes from its last checkpoint when the servers are back)",
             code: .noWorkers)
+    }
+
+    /// The job's own checkpoint on disk, when it has one to go back to.
+    private func resumableCheckpoint(of current: Job) -> FittedModel? {
+        guard let directory = options.modelDirectory, current.state.configuration.checkpointEvery > 0,
+            let saved = try? FittedModel.load(from: directory.appendingPathComponent("checkpoint.json")),
+            saved.jobID == current.id, saved.isInterrupted
+        else { return nil }
+        return saved
+    }
+
+    /// Ends the job's current run without reporting: the workers stop, a waiting client keeps
+    /// waiting, and the job resumes from `checkpoint` under its own id once `servers` servers are
+    /// registered (`resumeIfReady`), or fails at the resume deadline.
+    private func interruptForServers(_ lost: String, checkpoint: FittedModel, servers wanted: Int) throws {
+        guard let current = job else { return }
+        try deliver(job!.state.finish())
+        try releaseMargins()
+        try publish(
+            WireMessage(
+                .jobStop(
+                    Chimera_V1_JobStop.with {
+                        $0.jobID = current.id
+                        $0.reason = "\(lost); resuming from the checkpoint at iteration \(checkpoint.iterations)"
+                    })))
+        job = nil
+        jobs.end()
+        resumingClient = current.client
+        var waiting = fitReport(current)
+        waiting.iterations = UInt64(checkpoint.iterations)
+        lastJob = JobSummary(
+            id: current.id, state: .running, report: waiting,
+            error: "waiting for \(wanted) parameter servers to resume from iteration \(checkpoint.iterations)",
+            lossHistory: Array(current.state.lossHistory.prefix(checkpoint.iterations)),
+            config: current.state.configuration.wire)
+        var plan = checkpoint
+        plan.configuration.servers = wanted
+        interrupted = plan
+        resumeDeadline = monotonicSeconds() + options.resumeWaitSeconds
+        resumeReported = -1
+        logger.warning(
+            "job \(current.id): \(lost); it goes back to its checkpoint (iteration \(checkpoint.iterations)) and resumes when \(wanted) parameter servers are registered (at most \(Int(options.resumeWaitSeconds)) s)"
+        )
     }
 }

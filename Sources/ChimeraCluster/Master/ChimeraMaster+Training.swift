@@ -229,6 +229,10 @@ extension ChimeraMaster {
         current.recordWeights = request.config.recordWeights
         if current.recordTimeline { current.timeline.append(iterationRecord(current)) }
         if let peer, !request.asynchronous { current.client = (try copy(peer), requestID) }
+        if resume != nil, let waiting = resumingClient {
+            current.client = waiting
+            resumingClient = nil
+        }
         job = current
         logger.info(
             "job \(current.id) \(resume == nil ? "started" : "resumed at iteration \(state.completedIterations)"): \(objective.shapeSummary), \(participants.count) workers (\(participants.map(\.name).joined(separator: ", ")))\(pipeline.map { ", pipeline of \($0.stageCount) stages (layers \($0.plan.layerCounts)) × \($0.replicas) replica(s), \(configuration.microBatches) micro-batches, \(configuration.pipelineSchedule.rawValue)" } ?? ""), \(shardPlan.isEmpty ? "" : "weights on \(shardPlan.count) parameter servers (\(shardPlan.map(\.name).joined(separator: ", "))), ")\(configuration.maxIterations) iterations, staleness \(configuration.staleness.map(String.init) ?? "unbounded")"

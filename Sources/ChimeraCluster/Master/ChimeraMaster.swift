@@ -55,6 +55,9 @@ public final class ChimeraMaster {
     var jobs: JobLedger
     /// The checkpoint of a job a previous master left mid-fit, resumed when its workers are back.
     var interrupted: FittedModel?
+    /// The client of a synchronous fit whose job waits to resume (a parameter server was lost): it is
+    /// answered when the resumed job ends, or when the resume is given up.
+    var resumingClient: (peer: Frame, requestID: UInt64)?
     var resumeDeadline = 0.0
     var resumeReported = -1
     /// When this master started (the `--expect-workers` wait counts from it).
