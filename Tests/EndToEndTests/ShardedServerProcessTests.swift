@@ -183,4 +183,65 @@ struct ShardedServerProcessTests {
             #expect(try cluster.client().fit(request, timeoutMilliseconds: 60_000).state == .succeeded)
         }
     }
+
+    @Test(
+        "a hostile peer at a server: garbage, pushes for other jobs or sessions and a flood of pulls are refused and counted; the fit goes on"
+    )
+    func hostilePeer() async throws {
+        try await blocking {
+            let data = try ParameterServerProcessTests.synthData(workers: 2)
+            defer { try? FileManager.default.removeItem(at: data) }
+            let cluster = try LocalCluster(extraArguments: ["--servers", "1"])
+            for index in 1...2 {
+                try cluster.startWorker(
+                    name: "worker-\(index)", data: data.appendingPathComponent("worker-\(index)"), delayMilliseconds: 5)
+            }
+            let status = try cluster.waitFor("2 workers and a server") {
+                $0.workers.filter(\.ready).count == 2 && $0.servers.count == 1
+            }
+            let peer = try HandMadePeer(endpoint: status.servers[0].endpoint)
+            // Not the protocol at all, then a push for a job the server does not hold.
+            #expect(errorCode(try peer.exchange([try Frame(string: "hello")])) != nil)
+            var push = Chimera_V1_GradientPush()
+            push.workerID = 1
+            push.jobID = 77
+            push.session = 42
+            let stale = WireMessage(
+                .gradientPush(push), tensors: [NamedTensor("gradient", .float32([0, 0], shape: [1, 2]))])
+            #expect(errorCode(try peer.exchange(stale)) == .stale)
+
+            var request = Self.fit(servers: 1, iterations: 100_000)
+            request.asynchronous = true
+            let started = try cluster.client().fit(request, timeoutMilliseconds: 30_000)
+            try cluster.waitFor("10 iterations") { $0.iteration >= 10 }
+            // Acting as a worker of the job without its session.
+            push.jobID = started.jobID
+            let impostor = WireMessage(
+                .gradientPush(push), tensors: [NamedTensor("gradient", .float32([0, 0], shape: [1, 2]))])
+            #expect(errorCode(try peer.exchange(impostor)) == .unknownWorker)
+            // A flood of pulls waiting for a job that never comes: beyond the cap the oldest are refused.
+            let flood = ParameterServerNode.maxParkedPulls + 50
+            for index in 0..<flood {
+                var pull = Chimera_V1_WeightPull()
+                pull.workerID = UInt32(1_000 + index)
+                pull.jobID = started.jobID + 100
+                pull.session = 7
+                try peer.socket.send([Frame()] + (try WireCodec.encode(WireMessage(.weightPull(pull)))))
+            }
+            var limited = 0
+            while limited < 50, let reply = try peer.socket.receiveMultipart() {
+                if errorCode(try WireCodec.decode(reply.dropFirst())) == .limit { limited += 1 }
+            }
+            #expect(limited == 50)
+            let during = try cluster.client().status().iteration
+            try cluster.waitFor("the fit going on") { $0.iteration > during + 20 }
+            var cancel = Chimera_V1_CancelJob()
+            cancel.jobID = started.jobID
+            cancel.jobToken = started.jobToken
+            _ = try cluster.client().call(WireMessage(.cancelJob(cancel)), timeoutMilliseconds: 10_000)
+            let ended = try ParameterServerProcessTests.waitForJob(cluster.client(), started.jobID)
+            #expect(ended.state == .cancelled, "\(ended.error)")
+            #expect(try cluster.client().fit(Self.fit(servers: 1), timeoutMilliseconds: 60_000).state == .succeeded)
+        }
+    }
 }

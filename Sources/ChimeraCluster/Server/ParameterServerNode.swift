@@ -58,7 +58,22 @@ public final class ParameterServerNode {
     private var nextRequestID: UInt64 = 1
     private var replica: Replica?
     /// Pulls waiting for events: (worker's routing id, request id, job, events needed).
-    private var parked: [(peer: Frame, requestID: UInt64, jobID: UInt64, after: Int)] = []
+    private var parked: [ParkedPull] = []
+    /// Refused messages by kind (every bad input is counted; logged at most once a second per kind).
+    public private(set) var rejected: [String: Int] = [:]
+    private var rejectionLogged: [String: Double] = [:]
+
+    struct ParkedPull {
+        let peer: Frame
+        let requestID: UInt64
+        let jobID: UInt64
+        let workerID: UInt32
+        let session: UInt64
+        let after: Int
+    }
+
+    /// Pulls waiting for events at once: a worker has one at a time, so more is a flood.
+    public static let maxParkedPulls = 1_024
     private var received: [Frame] = []
     private let limits: WireLimits
     /// Why the master will never take this server (its key's role): `run` ends with it.
@@ -313,7 +328,9 @@ public final class ParameterServerNode {
 
     private func handleWorker() throws {
         let frames = received
-        guard let (peer, payload) = try? WireCodec.splitRoutingEnvelope(frames) else { return }
+        guard let (peer, payload) = try? WireCodec.splitRoutingEnvelope(frames) else {
+            return count("no_envelope", "dropped a message without a routing envelope")
+        }
         if let push = RoundCodec.decodePush(payload) {
             return try handlePush(peer, push.body, push.requestID) { push.tensor }
         }
@@ -321,6 +338,7 @@ public final class ParameterServerNode {
         do {
             message = try WireCodec.decode(payload, limits: limits)
         } catch {
+            count(error.code.metricLabel, "rejected a message: \(error)")
             return try reply(peer, .error(error.replyCode, error.description))
         }
         let requestID = message.control.requestID
@@ -338,16 +356,38 @@ public final class ParameterServerNode {
             if let current = replica, current.jobID == pull.jobID, let session = current.sessions[pull.workerID],
                 session != pull.session
             {
-                return try reply(
-                    peer, .error(.unknownWorker, "worker \(pull.workerID): wrong session", requestID: requestID))
+                return try refuse(
+                    peer, .unknownWorker, "wrong_session", "worker \(pull.workerID): wrong session", requestID)
             }
-            parked.append((peer, requestID, pull.jobID, Int(clamping: pull.afterEvents)))
+            // A newer pull of the same worker replaces its waiting one.
+            if let old = parked.firstIndex(where: { $0.workerID == pull.workerID && $0.jobID == pull.jobID }) {
+                let replaced = parked.remove(at: old)
+                try refuse(
+                    replaced.peer, .stale, "replaced_pull", "replaced by a newer pull of worker \(pull.workerID)",
+                    replaced.requestID)
+            }
+            if parked.count >= Self.maxParkedPulls {
+                // A flood: the oldest waiting pull no joined worker made goes first, so a flood cannot
+                // keep the job's own workers out.
+                let joined = { (p: ParkedPull) in
+                    self.replica?.jobID == p.jobID && self.replica?.sessions[p.workerID] == p.session
+                }
+                let index = parked.firstIndex { !joined($0) } ?? 0
+                let evicted = parked.remove(at: index)
+                try refuse(
+                    evicted.peer, .limit, "parked_pulls", "\(Self.maxParkedPulls) pulls were waiting here",
+                    evicted.requestID)
+            }
+            parked.append(
+                ParkedPull(
+                    peer: peer, requestID: requestID, jobID: pull.jobID, workerID: pull.workerID, session: pull.session,
+                    after: Int(clamping: pull.afterEvents)))
             try answerParked()
         default:
-            try reply(
-                peer,
-                .error(.badRequest, "a parameter server answers gradient pushes and weight pulls", requestID: requestID)
-            )
+            try refuse(
+                peer, .badRequest, "unexpected_body",
+                "a parameter server answers gradient pushes and weight pulls, not \(message.body?.kindName ?? "nothing")",
+                requestID)
         }
     }
 
@@ -355,28 +395,23 @@ public final class ParameterServerNode {
         _ peer: Frame, _ push: Chimera_V1_GradientPush, _ requestID: UInt64, tensor: () throws -> Tensor
     ) throws {
         guard let current = replica, current.jobID == push.jobID else {
-            return try reply(peer, .error(.stale, "job \(push.jobID) is not held here", requestID: requestID))
+            return try refuse(peer, .stale, "stale", "job \(push.jobID) is not held here", requestID)
         }
         guard current.sessions[push.workerID] == push.session else {
-            return try reply(
-                peer,
-                .error(
-                    .unknownWorker, "worker \(push.workerID) is not in job \(push.jobID) with this session",
-                    requestID: requestID))
+            return try refuse(
+                peer, .unknownWorker, "wrong_session",
+                "worker \(push.workerID) is not in job \(push.jobID) with this session", requestID)
         }
         let values: Tensor
         do {
             values = try tensor()
         } catch {
-            return try reply(peer, .error(.wrongShape, "\(error)", requestID: requestID))
+            return try refuse(peer, .wrongShape, "wrong_tensor", "\(error)", requestID)
         }
         guard values.dtype == .float32, values.shape == [1, current.range.count] else {
-            return try reply(
-                peer,
-                .error(
-                    .wrongShape,
-                    "tensor is \(values.dtype) \(values.shape), expected float32 [1, \(current.range.count)]",
-                    requestID: requestID))
+            return try refuse(
+                peer, .wrongShape, "wrong_tensor",
+                "tensor is \(values.dtype) \(values.shape), expected float32 [1, \(current.range.count)]", requestID)
         }
         replica!.pushes[push.workerID] = (push.clock, values.floats())
         try reply(
@@ -391,7 +426,7 @@ public final class ParameterServerNode {
     /// Answers the pulls whose events have been replayed.
     private func answerParked() throws {
         guard !parked.isEmpty else { return }
-        var waiting: [(peer: Frame, requestID: UInt64, jobID: UInt64, after: Int)] = []
+        var waiting: [ParkedPull] = []
         for pull in parked {
             guard let current = replica, current.jobID >= pull.jobID else {
                 waiting.append(pull)
@@ -400,6 +435,13 @@ public final class ParameterServerNode {
             if current.jobID > pull.jobID {
                 try replyWeights(pull.peer, pull.requestID, jobID: pull.jobID, done: true)
             } else if current.replayed >= pull.after {
+                // Parked before its worker's join was replayed: its session is checked now.
+                guard current.sessions[pull.workerID] == pull.session else {
+                    try refuse(
+                        pull.peer, .unknownWorker, "wrong_session",
+                        "worker \(pull.workerID) is not in job \(pull.jobID) with this session", pull.requestID)
+                    continue
+                }
                 try replyWeights(pull.peer, pull.requestID, jobID: pull.jobID, done: false)
             } else {
                 waiting.append(pull)
@@ -422,6 +464,22 @@ public final class ParameterServerNode {
         try current.state.weights.withUnsafeBufferPointer {
             _ = try RoundCodec.send(header, requestID: requestID, weights: $0, outputs: 1, stride: $0.count, on: router)
         }
+    }
+
+    /// Answers a request it will not serve with an error, and counts it.
+    private func refuse(
+        _ peer: Frame, _ code: Chimera_V1_ErrorCode, _ kind: String, _ text: String, _ requestID: UInt64
+    ) throws {
+        count(kind, text)
+        try reply(peer, .error(code, text, requestID: requestID))
+    }
+
+    private func count(_ kind: String, _ text: @autoclosure () -> String) {
+        rejected[kind, default: 0] += 1
+        let now = monotonicSeconds()
+        guard now - (rejectionLogged[kind] ?? -1) >= 1 else { return }
+        rejectionLogged[kind] = now
+        logger.notice("\(text()) (\(rejected[kind]!) \(kind) so far)")
     }
 
     private func reply(_ peer: Frame, _ message: WireMessage) throws {
