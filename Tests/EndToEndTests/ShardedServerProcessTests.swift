@@ -65,6 +65,10 @@ struct ShardedServerProcessTests {
             #expect(auto.state == .succeeded)
             let history = try client.jobStatus(auto.jobID, lossesAfter: 0).losses.map(\.loss)
             #expect(history.count >= 10 && history.last! < history.first!)
+            // Unset with compact updates: the master holds the weights (servers take float32 only).
+            var compact = Self.fit(servers: nil)
+            compact.config.wireDtype = "bfloat16"
+            #expect(try client.fit(compact, timeoutMilliseconds: 120_000).state == .succeeded)
             // More servers than registered: refused, naming the count.
             #expect(throws: (any Error).self) { try client.fit(Self.fit(servers: 5), timeoutMilliseconds: 30_000) }
         }

@@ -243,7 +243,7 @@ public enum FitVocabulary {
         FitSetting(
             "servers", .integerOrWord(0...1_024, words: ["auto"]), default: .text("auto"), modes: ps,
             help:
-                "parameter servers holding the weights, each a contiguous range (chimera server; README \"Sharded parameter servers\"); auto: every registered server, none: the master; 0: the master",
+                "parameter servers holding the weights, each a contiguous range (chimera server; README \"Sharded parameter servers\"); auto: every registered server for data-parallel float32 fits (none registered: the master); 0: the master",
             apply: { value, wire in
                 if let count = value.integer { wire.servers = UInt32(count) } else { wire.clearServers() }
             }),

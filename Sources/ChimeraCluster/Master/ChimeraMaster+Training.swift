@@ -121,11 +121,11 @@ extension ChimeraMaster {
             )
         }
         // Sharded jobs: which parameter servers hold which range of the weights.
-        // Unset: every registered server, except for fits that record their weights every iteration
-        // (tuning runs), which the master must hold.
-        let wantedServers =
-            configuration.servers
-            ?? (configuration.parallelism == .data && !request.config.recordWeights ? servers.servers.count : 0)
+        // Unset: every registered server, for the fits servers can hold (data-parallel, float32
+        // updates, weights not recorded every iteration); the master holds the others.
+        let serversCanHold =
+            configuration.parallelism == .data && configuration.wireDType == .float32 && !request.config.recordWeights
+        let wantedServers = configuration.servers ?? (serversCanHold ? servers.servers.count : 0)
         var shardPlan: [ShardedJob.Shard] = []
         if wantedServers > 0 {
             guard !request.config.recordWeights else {
