@@ -20,7 +20,7 @@ public final class LocalCluster {
             "chimera-e2e-\(UUID().uuidString.prefix(8))")
         self.heartbeatMilliseconds = heartbeatMilliseconds
         (master, workersEndpoint, controlEndpoint) = try Self.startMaster(
-            port: 0, heartbeatMilliseconds: heartbeatMilliseconds, modelDirectory: modelDirectory,
+            port: Self.freeBasePort(), heartbeatMilliseconds: heartbeatMilliseconds, modelDirectory: modelDirectory,
             extraArguments: extraArguments)
     }
 
@@ -42,6 +42,17 @@ public final class LocalCluster {
             throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "the master printed no endpoints"])
         }
         return (master, endpoints.workers, endpoints.control)
+    }
+
+    /// Three free consecutive ports below the kernel's ephemeral range (32768 up): the master takes
+    /// N, N + 1 and N + 2, and a restarted master needs them again — OS-chosen ports of other
+    /// processes (workers' stage sockets, servers) could take N + 1 or N + 2 in between.
+    static func freeBasePort() -> Int {
+        for _ in 0..<500 {
+            let base = Int.random(in: 20_000..<32_000)
+            if (0..<3).allSatisfy({ tcpPortIsFree(host: "127.0.0.1", port: base + $0) }) { return base }
+        }
+        return 0
     }
 
     /// SIGKILLs the master and starts a new one on the same workers port (its broadcast and control

@@ -20,8 +20,12 @@ extension ChimeraMaster {
     func resumeWaitText() -> String? {
         guard let plan = interrupted, monotonicSeconds() < resumeDeadline else { return nil }
         let (back, wanted) = resumeProgress(plan)
-        return
+        var text =
             "job \(plan.jobID ?? 0) is resuming from its checkpoint (iteration \(plan.iterations)): \(back.count) of \(wanted) workers back"
+        if let shards = plan.configuration.servers, shards > 0 {
+            text += ", \(min(servers.servers.count, shards)) of \(shards) parameter servers"
+        }
+        return text
     }
 
     /// With `--expect-workers N`, why a fit must wait for workers (nil: N are ready, or the wait is
