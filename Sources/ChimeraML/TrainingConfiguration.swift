@@ -156,14 +156,7 @@ public struct Regularizer: Sendable {
 
     public func apply(weights: [Float], penalized: [Range<Int>], gradient: inout [Float], factor: Float = 1) -> Double {
         guard penalty != .none, alpha > 0 else { return 0 }
-        let l1: Float
-        let l2: Float
-        switch penalty {
-        case .none: return 0
-        case .l2: (l1, l2) = (0, 1)
-        case .l1: (l1, l2) = (1, 0)
-        case .elasticNet: (l1, l2) = (l1Ratio, 1 - l1Ratio)
-        }
+        let (l1, l2) = mix
         var value: Float = 0
         for range in penalized {
             for index in range {

@@ -248,4 +248,33 @@ struct ShardedServerProcessTests {
             #expect(try cluster.client().fit(Self.fit(servers: 1), timeoutMilliseconds: 60_000).state == .succeeded)
         }
     }
+
+    @Test("a worker that dies and comes back mid-fit rejoins the sharded job with its new session; the fit finishes")
+    func workerRejoins() async throws {
+        try await blocking {
+            let data = try ParameterServerProcessTests.synthData(workers: 2)
+            defer { try? FileManager.default.removeItem(at: data) }
+            let cluster = try LocalCluster(extraArguments: ["--servers", "2"])
+            for index in 1...2 {
+                try cluster.startWorker(
+                    name: "worker-\(index)", data: data.appendingPathComponent("worker-\(index)"), delayMilliseconds: 10
+                )
+            }
+            try cluster.waitFor("2 workers and 2 servers") {
+                $0.workers.filter(\.ready).count == 2 && $0.servers.count == 2
+            }
+            var request = Self.fit(servers: 2, iterations: 400)
+            request.asynchronous = true
+            let started = try cluster.client().fit(request, timeoutMilliseconds: 30_000)
+            try cluster.waitFor("20 iterations") { $0.iteration >= 20 }
+            cluster.workers["worker-2"]?.send(signal: SIGKILL)
+            try cluster.waitFor("worker-2 dead") { $0.workers.contains { $0.name == "worker-2" && !$0.alive } }
+            try cluster.startWorker(
+                name: "worker-2", data: data.appendingPathComponent("worker-2"), delayMilliseconds: 10)
+            let ended = try ParameterServerProcessTests.waitForJob(
+                try cluster.client(), started.jobID, timeoutSeconds: 120)
+            #expect(ended.state == .succeeded, "\(ended.error)")
+            #expect(ended.report.clocks.filter(\.alive).count == 2, "worker-2 did not rejoin the job")
+        }
+    }
 }

@@ -353,12 +353,8 @@ public final class ParameterServerNode {
             if let current = replica, pull.jobID < current.jobID {
                 return try replyWeights(peer, requestID, jobID: pull.jobID, done: true)
             }
-            if let current = replica, current.jobID == pull.jobID, let session = current.sessions[pull.workerID],
-                session != pull.session
-            {
-                return try refuse(
-                    peer, .unknownWorker, "wrong_session", "worker \(pull.workerID): wrong session", requestID)
-            }
+            // The session is checked when the pull is answered: a worker that rejoined (a new
+            // session) may ask before this server has replayed its new join.
             // A newer pull of the same worker replaces its waiting one.
             if let old = parked.firstIndex(where: { $0.workerID == pull.workerID && $0.jobID == pull.jobID }) {
                 let replaced = parked.remove(at: old)
